@@ -1,0 +1,50 @@
+# Two commands: `make demo` and `make test`. Both do all set-up on a fresh machine.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+SYSSTAMP := $(VENV)/.system-deps
+APT_PKGS := xvfb xauth libxcb-icccm4 libxcb-keysyms1 chromium
+
+.PHONY: all demo test weights system-deps install clean bench
+
+all: test
+
+# Debian packages: a virtual X display for napari's Qt tests, Chromium for the notebook browser test.
+$(SYSSTAMP): | $(VENV)/bin/python
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+system-deps: $(SYSSTAMP)
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+# torch first, from the local CPU wheel, so pip never pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[napari,notebook,dask,dev]"
+	@touch $@
+
+install: $(STAMP) $(SYSSTAMP)
+
+weights: $(STAMP)
+	$(VENV)/bin/liif weights fetch edsr-baseline
+
+demo: install weights
+	$(PY) -m liif_plugin.demo
+
+test: install weights
+	$(PY) -m pytest -ra
+
+bench: install weights
+	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/quality.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

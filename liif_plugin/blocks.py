@@ -1,0 +1,63 @@
+"""Block-wise upscaling: bounded memory for images whose latent map is too large to hold.
+
+The input is cut into blocks. Each output pixel belongs to the block its centre falls in. For a
+block of input rows [a, b), its pixels' ensemble reaches latent codes in [a-1, b+1) and the 3x3
+unfold one more, so the block needs exact features on [a-2, b+2): the encoder is run on that
+window plus a halo of its receptive radius. Every output pixel is then computed from the same
+numbers as in a whole-image render.
+"""
+import math
+
+import numpy as np
+
+from .field import ImageField
+
+MARGIN = 2
+
+
+def output_spans(n_out, lo, hi, n_in, block):
+    """For each input block [a, b) along one axis, the output index range whose centres fall in it."""
+    step = (hi - lo) / n_out
+    spans = []
+    for a in range(0, n_in, block):
+        b = min(a + block, n_in)
+        # Output j has its centre at lo + (j + 0.5) * step; find the first j with centre >= a.
+        j0 = 0 if a == 0 else max(0, math.ceil((a - lo) / step - 0.5))
+        j1 = n_out if b >= n_in else max(0, math.ceil((b - lo) / step - 0.5))
+        j0, j1 = min(j0, n_out), min(j1, n_out)
+        if j1 > j0:
+            spans.append(((a, b), (j0, j1)))
+    return spans
+
+
+def feature_window(model, planes, rows, cols):
+    """Exact latent features over input rows/cols ranges (with MARGIN), and the window's offset."""
+    H, W = planes.shape[-2:]
+    R = model.receptive_radius
+    fa, fb = max(rows[0] - MARGIN, 0), min(rows[1] + MARGIN, H)
+    fc, fd = max(cols[0] - MARGIN, 0), min(cols[1] + MARGIN, W)
+    ia, ib = max(fa - R, 0), min(fb + R, H)
+    ic, id_ = max(fc - R, 0), min(fd + R, W)
+    feat = model.encode_planes(planes[:, :, ia:ib, ic:id_])
+    return feat[:, :, fa - ia:fb - ia, fc - ic:fd - ic], (fa, fc)
+
+
+def render_blockwise(model, planes, out_shape, region, block=512, progress=None):
+    """Render planes (B, 3, H, W) in [0, 1] to (B, h, w, 3), one input block at a time."""
+    B, _, H, W = planes.shape
+    h, w = out_shape
+    y0, x0, y1, x1 = region
+    out = np.empty((B, h, w, 3), dtype=np.float32)
+    row_spans = output_spans(h, y0, y1, H, block)
+    col_spans = output_spans(w, x0, x1, W, block)
+    done, total = 0, h * w
+    for in_rows, out_rows in row_spans:
+        for in_cols, out_cols in col_spans:
+            feat, offset = feature_window(model, planes, in_rows, in_cols)
+            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
+            part = field.render_planes((h, w), region, rows=out_rows, cols=out_cols)
+            out[:, out_rows[0]:out_rows[1], out_cols[0]:out_cols[1]] = part
+            done += part.shape[1] * part.shape[2]
+            if progress is not None:
+                progress(done, total)
+    return out

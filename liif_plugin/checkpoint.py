@@ -1,0 +1,122 @@
+"""Reading and writing checkpoints in the LIIF authors' format, safely.
+
+File layout: {"model": {"name": "liif", "args": {...}, "sd": state_dict}, "optimizer": ..., "epoch": ...}.
+Only ``torch.load(weights_only=True)`` ever reads a file, so a pickle that carries code is
+refused without running it. The network is first built on the 'meta' device (no memory) and its
+keys and shapes compared with the file's, so a hostile spec cannot make us allocate a huge model.
+"""
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from . import models
+
+MAX_PARAMETERS = 200_000_000  # the largest official LIIF model (EDSR) has 39 M
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message says why and what to do."""
+
+
+def _fail(path, what):
+    raise CheckpointError(f"{path}: {what}")
+
+
+def read_checkpoint(path):
+    """Load a checkpoint file and return (spec without sd, state dict); never unpickles code."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"checkpoint file {path} does not exist; check the path or run `liif weights list`"
+        )
+    if path.is_dir():
+        _fail(path, "is a folder, not a checkpoint file; give the path to a .pth file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if "Weights only load failed" in str(e) or "Unsupported" in str(e) or "global" in str(e).lower():
+            _fail(path, "holds Python objects other than tensors (loading it could run code), so it was refused; "
+                        "use a checkpoint saved by the LIIF authors' code or by `liif train`")
+        _fail(path, f"is not a readable PyTorch checkpoint ({first}); check the file or download it again")
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        _fail(path, f"is not a readable PyTorch checkpoint ({first}); check the file or download it again")
+    return parse_checkpoint(ckpt, path)
+
+
+def parse_checkpoint(ckpt, path="checkpoint"):
+    """Validate the structure of a loaded checkpoint dict -> (spec, state dict)."""
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        _fail(path, "is not in the LIIF checkpoint format (a dict with a 'model' entry); "
+                    "use a checkpoint from the LIIF authors' code or `liif train`")
+    m = ckpt["model"]
+    if m.get("name") != "liif":
+        _fail(path, f"holds a model named {m.get('name')!r}, not 'liif'; only LIIF checkpoints can be used")
+    args, sd = m.get("args"), m.get("sd")
+    if not isinstance(args, dict) or not isinstance(sd, dict):
+        _fail(path, "lacks the model's 'args' or 'sd' (state dict); the file is incomplete or not a LIIF checkpoint")
+    enc = args.get("encoder_spec")
+    if not isinstance(enc, dict) or enc.get("name") not in ("edsr-baseline", "edsr", "rdn"):
+        name = enc.get("name") if isinstance(enc, dict) else None
+        _fail(path, f"uses the encoder {name!r}, which liif-plugin does not know; supported encoders are "
+                    "edsr-baseline, edsr and rdn")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        _fail(path, "has a state dict with entries that are not tensors; the file is damaged or not a LIIF checkpoint")
+    n = sum(v.numel() for v in sd.values())
+    if n > MAX_PARAMETERS:
+        _fail(path, f"has {n:,} parameters, more than any LIIF model; refusing to load it")
+    return {"name": "liif", "args": args}, sd
+
+
+def build_network(spec, sd, path="checkpoint"):
+    """Build the LIIF network for a spec and load `sd` strictly; clear errors on any mismatch."""
+    try:
+        with torch.device("meta"):
+            probe = models.make(spec)
+    except (ValueError, TypeError, KeyError) as e:
+        _fail(path, f"has model arguments liif-plugin cannot build ({e}); use an official LIIF checkpoint")
+    want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in sd.items()}
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
+    if missing or extra or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected keys (e.g. {extra[0]})")
+        if wrong:
+            parts.append(f"{len(wrong)} tensors of the wrong shape (e.g. {wrong[0]}: {have[wrong[0]]} != {want[wrong[0]]})")
+        _fail(path, "does not match the layout its spec describes: " + "; ".join(parts)
+                    + "; the file is damaged or was saved by different code")
+    net = models.make(spec)
+    net.load_state_dict(sd, strict=True)
+    return net.eval()
+
+
+def load_network(path):
+    spec, sd = read_checkpoint(path)
+    return build_network(spec, sd, path), spec
+
+
+def save_checkpoint(path, net, spec, optimizer_state=None, epoch=None):
+    """Write `net` in the authors' format, atomically (a temp file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    ckpt = {"model": {"name": "liif", "args": spec["args"], "sd": sd}, "optimizer": optimizer_state, "epoch": epoch}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pth")
+    os.close(fd)
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,27 @@
+"""The LIIF network: an encoder plus an MLP decoder (``imnet``).
+
+Only the parameters and flags live here; how queries are answered is in
+``liif_plugin.query`` (readable reference) and ``liif_plugin.fast`` (fast path).
+"""
+from torch import nn
+
+from .registry import make, register
+
+
+class LIIF(nn.Module):
+    def __init__(self, encoder_spec, imnet_spec=None, local_ensemble=True, feat_unfold=True, cell_decode=True):
+        super().__init__()
+        self.local_ensemble = bool(local_ensemble)
+        self.feat_unfold = bool(feat_unfold)
+        self.cell_decode = bool(cell_decode)
+        self.encoder = make(encoder_spec)
+        if imnet_spec is None:
+            raise ValueError("LIIF without an imnet (MLP) spec is not supported")
+        in_dim = self.encoder.out_dim * (9 if self.feat_unfold else 1) + 2 + (2 if self.cell_decode else 0)
+        imnet_spec = {"name": imnet_spec["name"], "args": dict(imnet_spec.get("args") or {}, in_dim=in_dim)}
+        self.imnet = make(imnet_spec)
+
+
+@register("liif")
+def liif(**kwargs):
+    return LIIF(**kwargs)

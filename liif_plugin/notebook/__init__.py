@@ -1,0 +1,1 @@
+"""Jupyter face of liif-plugin: the anywidget ZoomWidget (see issue 4)."""

@@ -1,0 +1,1 @@
+"""napari face of liif-plugin (npe2 plugin "liif-plugin")."""
