@@ -38,11 +38,11 @@ def read_checkpoint(path):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        if "Weights only load failed" in str(e) or "Unsupported" in str(e) or "global" in str(e).lower():
-            _fail(path, "holds Python objects other than tensors (loading it could run code), so it was refused; "
-                        "use a checkpoint saved by the LIIF authors' code or by `liif train`")
-        _fail(path, f"is not a readable PyTorch checkpoint ({first}); check the file or download it again")
+        if "global" in str(e).lower():
+            _fail(path, "holds Python objects other than tensors (loading it could run code), so it was refused "
+                        "unrun; use a checkpoint saved by the LIIF authors' code or by `liif train`")
+        _fail(path, "is not a readable PyTorch checkpoint (the safe tensor-only reader rejected it); "
+                    "check the file or download it again")
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, AttributeError) as e:
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         _fail(path, f"is not a readable PyTorch checkpoint ({first}); check the file or download it again")
@@ -73,8 +73,34 @@ def parse_checkpoint(ckpt, path="checkpoint"):
     return {"name": "liif", "args": args}, sd
 
 
+# Bounds on what a spec may ask for, so a hostile file cannot make us build something huge.
+_INT_LIMITS = {"n_resblocks": 256, "n_feats": 1024, "G0": 1024, "out_dim": 64}
+_FLAGS = ("local_ensemble", "feat_unfold", "cell_decode")
+
+
+def check_spec(spec, path="checkpoint"):
+    args = spec["args"]
+    for flag in _FLAGS:
+        if flag in args and not isinstance(args[flag], bool):
+            _fail(path, f"has a non-boolean '{flag}'; the file is damaged or not a LIIF checkpoint")
+    enc_args = args["encoder_spec"].get("args") or {}
+    imnet = args.get("imnet_spec") or {}
+    im_args = imnet.get("args") or {}
+    if not isinstance(enc_args, dict) or not isinstance(im_args, dict):
+        _fail(path, "has malformed encoder or imnet arguments")
+    for key, value in list(enc_args.items()) + list(im_args.items()):
+        if key in _INT_LIMITS and (not isinstance(value, int) or not 0 < value <= _INT_LIMITS[key]):
+            _fail(path, f"asks for {key}={value!r}, outside what any LIIF model uses; refusing to build it")
+    hidden = im_args.get("hidden_list", [])
+    if imnet.get("name") != "mlp" or not isinstance(hidden, (list, tuple)) or len(hidden) > 16 or not all(
+        isinstance(h, int) and 0 < h <= 4096 for h in hidden
+    ):
+        _fail(path, "has an imnet (MLP) spec liif-plugin cannot build; use an official LIIF checkpoint")
+
+
 def build_network(spec, sd, path="checkpoint"):
     """Build the LIIF network for a spec and load `sd` strictly; clear errors on any mismatch."""
+    check_spec(spec, path)
     try:
         with torch.device("meta"):
             probe = models.make(spec)

@@ -1,0 +1,97 @@
+"""The `liif` command: real files in, real files out; bad input -> one line, exit 2, nothing written."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from liif_plugin.cli import main
+
+
+@pytest.fixture
+def files(tmp_path, photo):
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    Image.fromarray(photo).save(tmp_path / "photo2.jpg")
+    tifffile.imwrite(tmp_path / "stack16.tif", (photo[..., 0].astype(np.uint16) * 16))
+    return tmp_path
+
+
+def liif(*args):
+    return main([str(a) for a in args])
+
+
+def test_upscale_png(files):
+    assert liif("upscale", files / "photo.png", "-o", files / "out.png", "--scale", "2.5", "--quiet") == 0
+    assert Image.open(files / "out.png").size == (140, 120)
+
+
+def test_sixteen_bit_tiff_stays_sixteen_bit(files):
+    assert liif("upscale", files / "stack16.tif", "-o", files / "o.tif", "--size", "30x20", "--quiet") == 0
+    y = tifffile.imread(files / "o.tif")
+    assert y.dtype == np.uint16 and y.shape == (20, 30) and y.max() > 255
+
+
+def test_width_keeps_aspect_and_region(files):
+    assert liif("upscale", files / "photo.png", "-o", files / "w.png", "--width", "112", "--quiet") == 0
+    assert Image.open(files / "w.png").size == (112, 96)
+    assert liif("upscale", files / "photo.png", "-o", files / "r.png", "--region", "0,0,10,20", "--scale", "3",
+                "--quiet") == 0
+    assert Image.open(files / "r.png").size == (60, 30)
+
+
+def test_out_dir_with_several_inputs(files, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    assert liif("upscale", files / "photo.png", files / "photo2.jpg", "--out-dir", out, "--height", "24", "--quiet") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["photo.png", "photo2.jpg"]
+
+
+def test_refuses_to_overwrite_unless_asked(files, capsys):
+    target = files / "exists.png"
+    target.write_bytes(b"precious")
+    assert liif("upscale", files / "photo.png", "-o", target, "--scale", "2", "--quiet") == 2
+    assert target.read_bytes() == b"precious"
+    assert "--overwrite" in capsys.readouterr().err
+    assert liif("upscale", files / "photo.png", "-o", target, "--scale", "2", "--overwrite", "--quiet") == 0
+    assert Image.open(target).size == (112, 96)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--scale", "0"], "positive"), (["--scale", "abc"], "not valid"), (["--size", "10"], "not valid"),
+    (["--scale", "1e6"], "too large"), (["--region", "0,0,500,5", "--scale", "2"], "outside"),
+    (["--scale", "2", "--model", "nope.pth"], "does not exist"), (["--scale", "2", "--model", "rdn2"], "unknown model"),
+])
+def test_bad_arguments_one_line_nothing_written(files, capsys, args, words):
+    out = files / "bad.png"
+    assert liif("upscale", files / "photo.png", "-o", out, *args, "--quiet") == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1 and err.startswith("liif: error:")
+    assert not out.exists() and not list(files.glob(".liif-*"))
+
+
+@pytest.mark.parametrize("name,content,out,words", [
+    ("broken.png", b"not a png", "o.png", "cannot read"), ("missing.png", None, "o.png", "does not exist"),
+    ("photo.png", "keep", "o.jpg", None), ("stack16.tif", "keep", "o.jpg", "JPEG holds 8-bit"),
+    ("photo.png", "keep", "o.gif", "cannot write"), ("photo.png", "keep", "nodir/o.png", "does not exist"),
+])
+def test_bad_files(files, capsys, name, content, out, words):
+    src = files / name
+    if isinstance(content, bytes):
+        src.write_bytes(content)
+    rc = liif("upscale", src, "-o", files / out, "--scale", "1.5", "--quiet")
+    if words is None:
+        assert rc == 0
+        return
+    assert rc == 2 and words in capsys.readouterr().err
+    assert not (files / out).exists()
+
+
+def test_installed_entry_point_runs(files):
+    exe = [sys.executable, "-c", "import sys; from liif_plugin.cli import main; sys.exit(main())"]
+    r = subprocess.run(exe + ["upscale", str(files / "photo.png"), "-o", str(files / "sp.png"), "--scale", "1.5"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "wrote" in r.stdout and "px" in r.stderr  # tqdm bar on stderr
+    r = subprocess.run(exe + ["weights", "list"], capture_output=True, text=True)
+    assert r.returncode == 0 and "edsr-baseline" in r.stdout and "present" in r.stdout
