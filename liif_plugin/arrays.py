@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAX_CHANNELS = 64
+MAX_INPUT_PIXELS = 1 << 27  # 134 M pixels x planes: the float planes alone would take 1.6 GB
 
 
 @dataclass
@@ -52,6 +53,12 @@ def check_image(x):
         raise ValueError(
             f"an image of shape {x.shape} would have {x.shape[2]} channels; channels go last (HxWxC): "
             "for a channels-first array use np.moveaxis(x, 0, -1)"
+        )
+    n_planes = 1 if x.ndim == 2 else {3: 1, 4: 2}.get(x.shape[2], x.shape[2])
+    if x.shape[0] * x.shape[1] * n_planes > MAX_INPUT_PIXELS:
+        raise ValueError(
+            f"an input of {x.shape} is too large to resample in memory; "
+            "use liif_plugin.dask.upscale (or `liif upscale in.zarr -o out.zarr`) for it"
         )
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise ValueError("the image contains NaN or infinite values; replace them first (e.g. np.nan_to_num)")

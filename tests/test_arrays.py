@@ -74,6 +74,7 @@ def test_multichannel_renders_each_channel_as_gray(model, photo):
     (np.zeros((2, 5, 5, 3)), ValueError, "2D image"),
     (np.zeros((5, 64, 200)), ValueError, "channels go last"),
     ("not an image", TypeError, "numpy array"),
+    (np.broadcast_to(np.uint8(0), (12000, 12000)), ValueError, "too large"),
 ])
 def test_bad_images_are_refused_clearly(model, bad, err, words):
     with pytest.raises(err, match=words):
