@@ -1,0 +1,234 @@
+"""ZoomWidget: a notebook view that re-renders exactly the visible window with LIIF.
+
+The browser (zoom.js) owns the interaction and reports `viewport` and `canvas_shape`; the kernel
+renders the visible part of the image at the canvas's device resolution on a background thread
+and sends it back as PNG bytes in a binary buffer. For every new view it first sends a bicubic
+window (instant), then a reduced-resolution LIIF render, then the full one; a newer view cancels
+the render in progress.
+"""
+import math
+import threading
+import time
+from pathlib import Path
+
+import anywidget
+import numpy as np
+import traitlets as t
+
+from .. import api, arrays
+from ..field import Cancelled, ImageField
+from .pixels import ClassicResampler, png_bytes, to_display
+from .view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
+from .worker import LatestWorker
+
+HERE = Path(__file__).parent
+MODES = ("liif", "bicubic", "nearest", "compare")
+PREVIEW_PIXELS = 16_384  # the reduced LIIF pass: about a second on two CPU cores
+BAND_PIXELS = 8_192  # a newer view can stop a render after any band of this many output pixels
+
+
+class ZoomWidget(anywidget.AnyWidget):
+    """Zoom into an image with the wheel, pan by dragging; the view is rendered with LIIF.
+
+    `image` is an HxW or HxWxC array (uint8, uint16, float, as in ``liif_plugin.upscale``);
+    `model` a LiifModel, a registry name or a checkpoint path (None: the default model);
+    `height` the widget's height in CSS pixels; `width` its width (None: the cell's width).
+    """
+
+    _esm = HERE / "zoom.js"
+    _css = HERE / "zoom.css"
+
+    viewport = t.List(t.Float(), default_value=[0.0, 0.0, 1.0, 1.0]).tag(sync=True)
+    canvas_shape = t.List(t.Int(), default_value=[512, 768]).tag(sync=True)
+    mode = t.Enum(MODES, default_value="liif").tag(sync=True)
+    height = t.Int(512).tag(sync=True)
+    width = t.Int(0).tag(sync=True)  # 0: as wide as the output area
+    divider = t.Float(0.5).tag(sync=True)  # compare mode: where LIIF ends, as a fraction of the width
+    image_shape = t.List(t.Int(), read_only=True).tag(sync=True)
+    max_zoom = t.Float(MAX_ZOOM, read_only=True).tag(sync=True)
+
+    def __init__(self, image, model=None, height=512, width=None, **kwargs):
+        planes, self._layout = arrays.to_planes(image)
+        if not isinstance(height, int) or height < 32:
+            raise ValueError(f"height must be a whole number of pixels (at least 32), got {height!r}")
+        if width is not None and (not isinstance(width, int) or width < 32):
+            raise ValueError(f"width must be None or a whole number of pixels (at least 32), got {width!r}")
+        H, W = planes.shape[-2:]
+        self._planes = planes
+        self._model = api._model(model)  # a bad name or path fails here, not later in the thread
+        self._field = None
+        self._field_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._classic = ClassicResampler(planes, self._layout.kind)
+        self._worker = LatestWorker()
+        self._overview_due = True
+        self._ids = 0
+        self._live = False  # the first view renders when a browser shows the widget ("hello")
+        self.encode_ms = None
+        self.last_render = None  # what the last final render was: layer, viewport, region, shape, ms
+        self.last_pixels = None  # its 8-bit pixels, as sent
+        # Until a browser reports its canvas, guess one (scripts and render_viewport() use it).
+        canvas = kwargs.pop("canvas_shape", [height, width or min(1024, max(32, round(height * W / H)))])
+        super().__init__(height=height, width=width or 0, canvas_shape=canvas, **kwargs)
+        self.set_trait("image_shape", [int(H), int(W)])
+        self.viewport = [0.0, 0.0, float(H), float(W)]
+        self.on_msg(self._on_front_msg)
+        self._live = True
+
+    # -- validation: bad values raise one clear sentence ------------------------------------------
+    @t.validate("viewport")
+    def _fit(self, proposal):
+        try:
+            return fit_viewport(proposal["value"], self.canvas_shape, self.image_shape or (1, 1))
+        except ValueError as e:
+            raise t.TraitError(str(e)) from None
+
+    @t.validate("canvas_shape")
+    def _check_canvas(self, proposal):
+        v = proposal["value"]
+        if len(v) != 2 or min(v) < 1:
+            raise t.TraitError(f"canvas_shape must be [height, width] in device pixels (each >= 1), got {v!r}")
+        return v
+
+    @t.validate("divider")
+    def _check_divider(self, proposal):
+        return min(max(float(proposal["value"]), 0.0), 1.0)
+
+    @t.observe("canvas_shape")
+    def _canvas_changed(self, change):
+        self._overview_due = True
+        if self.image_shape:
+            self.viewport = fit_viewport(self.viewport, self.canvas_shape, self.image_shape)
+            if self._live:
+                self._schedule()
+
+    @t.observe("viewport", "mode")
+    def _view_changed(self, change):
+        if self._live:
+            self._schedule()
+
+    def _on_front_msg(self, widget, content, buffers):
+        if isinstance(content, dict) and content.get("type") == "hello":  # a new view: it has no pixels yet
+            self._overview_due = True
+            self._schedule()
+
+    # -- public ------------------------------------------------------------------------------------
+    @property
+    def zoom(self):
+        """Device pixels per input pixel in the current view."""
+        return zoom_factor(self.viewport, self.canvas_shape)
+
+    @property
+    def field(self):
+        """The encoded image (encoded once, on first use, then cached)."""
+        with self._field_lock:
+            if self._field is None:
+                t0 = time.perf_counter()
+                self._field = ImageField(self._model, self._model.encode_planes(self._planes), self._layout)
+                self.encode_ms = (time.perf_counter() - t0) * 1e3
+            return self._field
+
+    def render_viewport(self, mode=None):
+        """The part of the image in the current view, rendered now at the canvas's resolution.
+
+        Returns an array in the image's dtype and channel layout; `mode` defaults to the
+        widget's ('compare' renders LIIF).
+        """
+        mode = self.mode if mode is None else mode
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        region, shape = visible_part(self.viewport, self.canvas_shape, self.image_shape)
+        return arrays.from_planes(self._planes_for(mode, region, shape), self._layout)
+
+    def wait(self, timeout=None):
+        """Block until the background render of the current view has finished."""
+        return self._worker.wait_idle(timeout)
+
+    def reset(self):
+        """Show the whole image."""
+        H, W = self.image_shape
+        self.viewport = [0.0, 0.0, float(H), float(W)]
+
+    def close(self):
+        worker = getattr(self, "_worker", None)  # absent when __init__ refused the image
+        if worker is not None:
+            worker.close()
+        super().close()
+
+    @property
+    def stats(self):
+        return {"done": self._worker.done, "dropped": self._worker.dropped, "errors": list(self._worker.errors)}
+
+    # -- rendering -------------------------------------------------------------------------------
+    def _planes_for(self, mode, region, shape, progress=None):
+        if mode in ("bicubic", "nearest"):
+            return self._classic.render(region, shape, mode)
+        return self.field.render_planes(shape, region, progress=progress)
+
+    def _schedule(self):
+        view, canvas, mode = list(self.viewport), list(self.canvas_shape), self.mode
+        self._worker.submit(lambda stale: self._render_job(view, canvas, mode, stale))
+
+    def _render_job(self, view, canvas, mode, stale):
+        def check(done=None, total=None):
+            if stale():
+                raise Cancelled()
+
+        try:
+            if self._overview_due:
+                self._overview_due = False
+                H, W = self.image_shape
+                whole = fit_viewport([0, 0, H, W], canvas, (H, W))
+                region, shape = visible_part(whole, canvas, (H, W))
+                self._send_image("overview", self._classic.render(region, shape), region, None, mode, False, 0.0)
+            region, shape = visible_part(view, canvas, self.image_shape)
+            classic = "nearest" if mode == "nearest" else "bicubic"
+            t0 = time.perf_counter()
+            planes = self._classic.render(region, shape, classic)
+            final = mode in ("bicubic", "nearest")
+            self._send_image(classic, planes, region, view, mode, final, (time.perf_counter() - t0) * 1e3)
+            if final:
+                return
+            check()
+            field = self.field
+            h, w = shape
+            if h * w > 4 * PREVIEW_PIXELS:
+                f = math.sqrt(PREVIEW_PIXELS / (h * w))
+                small = (max(1, round(h * f)), max(1, round(w * f)))
+                t0 = time.perf_counter()
+                planes = self._render_bands(field, small, region, check)
+                self._send_image("liif", planes, region, view, mode, False, (time.perf_counter() - t0) * 1e3)
+                check()
+            t0 = time.perf_counter()
+            planes = self._render_bands(field, shape, region, check)
+            self._send_image("liif", planes, region, view, mode, True, (time.perf_counter() - t0) * 1e3)
+        except Cancelled:
+            raise
+        except Exception as e:
+            with self._send_lock:
+                self.send({"type": "error", "text": f"{type(e).__name__}: {e}"})
+            raise
+
+    @staticmethod
+    def _render_bands(field, shape, region, check):
+        """LIIF planes of the window, rendered in bands of rows with a staleness check after each."""
+        h, w = shape
+        step = max(1, BAND_PIXELS // w)
+        bands = []
+        for r0 in range(0, h, step):
+            bands.append(field.render_planes(shape, region, rows=(r0, min(h, r0 + step)), progress=check))
+            check()
+        return np.concatenate(bands, axis=1)
+
+    def _send_image(self, layer, planes, region, view, mode, final, ms):
+        img = to_display(planes, self._layout.kind)
+        self._ids += 1
+        msg = {
+            "type": "image", "id": self._ids, "layer": layer, "region": list(region), "viewport": view,
+            "mode": mode, "final": final, "ms": ms, "shape": list(img.shape[:2]),
+        }
+        if final:
+            self.last_render = dict(msg)
+            self.last_pixels = img
+        with self._send_lock:
+            self.send(msg, buffers=[png_bytes(img)])

@@ -1,0 +1,229 @@
+// ZoomWidget front end: interaction, drawing, and the viewport sent to the kernel.
+// The kernel renders; this module only places the images it sends (PNG in binary buffers) at the
+// image region they cover, so an old render stays in place while a new one is on its way.
+
+const MODES = ["liif", "bicubic", "nearest", "compare"];
+const LABELS = { liif: "LIIF", bicubic: "bicubic", nearest: "nearest", compare: "compare" };
+
+// Same rule as liif_plugin/notebook/view.py:fit_viewport (kept in step by the widget tests).
+function fit(v, ch, cw, H, W, maxZoom) {
+  let s = Math.min(ch / (v[2] - v[0]), cw / (v[3] - v[1]));
+  s = Math.min(Math.max(s, Math.min(ch / H, cw / W)), maxZoom);
+  const vh = ch / s, vw = cw / s;
+  let cy = (v[0] + v[2]) / 2, cx = (v[1] + v[3]) / 2;
+  cy = vh >= H ? H / 2 : Math.min(Math.max(cy, vh / 2), H - vh / 2);
+  cx = vw >= W ? W / 2 : Math.min(Math.max(cx, vw / 2), W - vw / 2);
+  return [cy - vh / 2, cx - vw / 2, cy + vh / 2, cx + vw / 2];
+}
+
+function sameView(a, b) {
+  if (!a || !b) return false;
+  const tol = 1e-6 * Math.max(1, Math.abs(b[2] - b[0]), Math.abs(b[3] - b[1]));
+  return a.every((x, i) => Math.abs(x - b[i]) <= tol);
+}
+
+function el_(tag, cls, parent) {
+  const e = document.createElement(tag);
+  e.className = cls;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function render({ model, el }) {
+  const root = el_("div", "liif-zoom", el);
+  root.dataset.lmSuppressShortcuts = "true"; // keys here are ours, not JupyterLab's
+  const canvas = el_("canvas", "liif-zoom-canvas", root);
+  canvas.tabIndex = 0;
+  const overlay = el_("div", "liif-zoom-overlay", root);
+  const zoomText = el_("span", "liif-zoom-factor", overlay);
+  const timeText = el_("span", "liif-zoom-time", overlay);
+  const spinner = el_("span", "liif-zoom-spinner", overlay);
+  const bar = el_("div", "liif-zoom-modes", root);
+  const errorBox = el_("div", "liif-zoom-error", root);
+  const buttons = {};
+  for (const m of MODES) {
+    const b = el_("button", "liif-zoom-mode", bar);
+    b.textContent = LABELS[m];
+    b.dataset.mode = m;
+    b.addEventListener("click", () => { model.set("mode", m); model.save_changes(); });
+    buttons[m] = b;
+  }
+
+  const layers = {}; // name -> {bitmap, region, seq}
+  let seq = 0, images = 0, lastFinal = null, drag = null;
+
+  function size() {
+    root.style.height = model.get("height") + "px";
+    const w = model.get("width");
+    root.style.width = w > 0 ? w + "px" : "100%";
+  }
+
+  function setView(v) {
+    const s = model.get("image_shape");
+    model.set("viewport", fit(v, canvas.height, canvas.width, s[0], s[1], model.get("max_zoom")));
+    model.save_changes();
+    draw();
+  }
+
+  function zoomAt(px, py, f) { // px, py: CSS pixels from the canvas's top-left corner
+    const v = model.get("viewport");
+    const fy = py / canvas.clientHeight, fx = px / canvas.clientWidth;
+    const ay = v[0] + fy * (v[2] - v[0]), ax = v[1] + fx * (v[3] - v[1]);
+    const vh = (v[2] - v[0]) / f, vw = (v[3] - v[1]) / f;
+    setView([ay - fy * vh, ax - fx * vw, ay + (1 - fy) * vh, ax + (1 - fx) * vw]);
+  }
+
+  function reset() {
+    const s = model.get("image_shape");
+    setView([0, 0, s[0], s[1]]);
+  }
+
+  function drawStack(ctx, names, v, sy, sx) {
+    const ls = names.map((n) => layers[n]).filter(Boolean).sort((a, b) => a.seq - b.seq);
+    for (const L of ls) {
+      const r = L.region;
+      ctx.drawImage(L.bitmap, (r[1] - v[1]) * sx, (r[0] - v[0]) * sy, (r[3] - r[1]) * sx, (r[2] - r[0]) * sy);
+    }
+  }
+
+  function draw() {
+    const W = canvas.width, H = canvas.height;
+    if (W < 1 || H < 1) return;
+    const ctx = canvas.getContext("2d");
+    const v = model.get("viewport"), mode = model.get("mode");
+    const sy = H / (v[2] - v[0]), sx = W / (v[3] - v[1]);
+    ctx.clearRect(0, 0, W, H);
+    ctx.imageSmoothingEnabled = mode !== "nearest";
+    const main = mode === "nearest" ? ["overview", "nearest"]
+      : mode === "bicubic" ? ["overview", "bicubic"] : ["overview", "bicubic", "liif"];
+    if (mode === "compare") {
+      const d = Math.round(model.get("divider") * W);
+      ctx.save(); ctx.beginPath(); ctx.rect(0, 0, d, H); ctx.clip();
+      drawStack(ctx, main, v, sy, sx); ctx.restore();
+      ctx.save(); ctx.beginPath(); ctx.rect(d, 0, W - d, H); ctx.clip();
+      drawStack(ctx, ["overview", "bicubic"], v, sy, sx); ctx.restore();
+      const dpr = window.devicePixelRatio || 1;
+      ctx.fillStyle = "rgba(255,255,255,0.9)";
+      ctx.fillRect(d - dpr, 0, 2 * dpr, H);
+      ctx.font = `${12 * dpr}px sans-serif`;
+      ctx.textAlign = "right"; ctx.fillText("LIIF", d - 6 * dpr, H - 8 * dpr);
+      ctx.textAlign = "left"; ctx.fillText("bicubic", d + 6 * dpr, H - 8 * dpr);
+    } else {
+      drawStack(ctx, main, v, sy, sx);
+    }
+    const z = W / (v[3] - v[1]);
+    zoomText.textContent = "x" + (z < 10 ? z.toFixed(2) : z.toFixed(1));
+    const done = lastFinal && sameView(lastFinal.viewport, v) && lastFinal.mode === mode;
+    spinner.style.visibility = done ? "hidden" : "visible";
+    root.dataset.zoom = z.toFixed(4);
+    root.dataset.viewport = JSON.stringify(v);
+    for (const m of MODES) buttons[m].classList.toggle("active", m === mode);
+  }
+
+  function syncCanvas() {
+    const dpr = window.devicePixelRatio || 1;
+    const ch = Math.round(canvas.clientHeight * dpr), cw = Math.round(canvas.clientWidth * dpr);
+    if (ch < 1 || cw < 1) return;
+    if (canvas.height !== ch || canvas.width !== cw) { canvas.height = ch; canvas.width = cw; }
+    const cs = model.get("canvas_shape");
+    if (!cs || cs[0] !== ch || cs[1] !== cw) { model.set("canvas_shape", [ch, cw]); model.save_changes(); }
+    draw();
+  }
+
+  async function onMessage(msg, buffers) {
+    if (msg.type === "error") {
+      errorBox.textContent = msg.text;
+      errorBox.style.display = "block";
+      return;
+    }
+    if (msg.type !== "image" || !buffers || !buffers.length) return;
+    const mySeq = ++seq; // taken before decoding so a slow decode never covers a newer image
+    const bitmap = await createImageBitmap(new Blob([buffers[0]], { type: "image/png" }));
+    if (!layers[msg.layer] || layers[msg.layer].seq < mySeq) layers[msg.layer] = { bitmap, region: msg.region, seq: mySeq };
+    images += 1;
+    root.dataset.images = String(images);
+    if (msg.final) {
+      lastFinal = msg;
+      errorBox.style.display = "none";
+      timeText.textContent = `${LABELS[msg.layer]} ${Math.round(msg.ms)} ms`;
+      // What the page shows, for whoever inspects it (the browser test reads these).
+      root.dataset.finalId = String(msg.id);
+      root.dataset.finalLayer = msg.layer;
+      root.dataset.finalMode = msg.mode;
+      root.dataset.finalViewport = JSON.stringify(msg.viewport);
+      root.dataset.finalShape = JSON.stringify(msg.shape);
+    }
+    draw();
+  }
+
+  canvas.addEventListener("wheel", (e) => {
+    e.preventDefault(); // the notebook must not scroll while zooming
+    zoomAt(e.offsetX, e.offsetY, Math.exp(-e.deltaY * 0.002));
+  }, { passive: false });
+
+  canvas.addEventListener("pointerdown", (e) => {
+    canvas.focus();
+    canvas.setPointerCapture(e.pointerId);
+    const d = model.get("divider") * canvas.clientWidth;
+    if (model.get("mode") === "compare" && Math.abs(e.offsetX - d) < 10) drag = { divider: true };
+    else {
+      drag = { x: e.clientX, y: e.clientY, v: model.get("viewport") };
+      canvas.style.cursor = "grabbing";
+    }
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!drag) {
+      const d = model.get("divider") * canvas.clientWidth;
+      canvas.style.cursor = model.get("mode") === "compare" && Math.abs(e.offsetX - d) < 10 ? "col-resize" : "grab";
+      return;
+    }
+    if (drag.divider) {
+      model.set("divider", Math.min(Math.max(e.offsetX / canvas.clientWidth, 0), 1));
+      model.save_changes();
+      draw();
+      return;
+    }
+    const v = drag.v;
+    const dy = (e.clientY - drag.y) / canvas.clientHeight * (v[2] - v[0]);
+    const dx = (e.clientX - drag.x) / canvas.clientWidth * (v[3] - v[1]);
+    setView([v[0] - dy, v[1] - dx, v[2] - dy, v[3] - dx]);
+  });
+  const endDrag = () => { drag = null; };
+  canvas.addEventListener("pointerup", endDrag);
+  canvas.addEventListener("pointercancel", endDrag);
+  canvas.addEventListener("dblclick", (e) => { e.preventDefault(); reset(); });
+  canvas.addEventListener("keydown", (e) => {
+    const f = { "+": 1.25, "=": 1.25, "-": 0.8, "_": 0.8 }[e.key];
+    if (f) zoomAt(canvas.clientWidth / 2, canvas.clientHeight / 2, f);
+    else if (e.key === "0") reset();
+    else return;
+    e.preventDefault();
+    e.stopPropagation();
+  });
+
+  const redraw = () => draw();
+  model.on("msg:custom", onMessage);
+  model.on("change:viewport", redraw);
+  model.on("change:mode", redraw);
+  model.on("change:divider", redraw);
+  model.on("change:height", size);
+  model.on("change:width", size);
+  size();
+  const observer = new ResizeObserver(syncCanvas);
+  observer.observe(canvas);
+  syncCanvas();
+  model.send({ type: "hello" }); // a new view has no pixels yet: ask for them
+
+  return () => {
+    observer.disconnect();
+    model.off("msg:custom", onMessage);
+    model.off("change:viewport", redraw);
+    model.off("change:mode", redraw);
+    model.off("change:divider", redraw);
+    model.off("change:height", size);
+    model.off("change:width", size);
+  };
+}
+
+export { fit };
+export default { render };

@@ -1,0 +1,255 @@
+"""The ZoomWidget in a real JupyterLab, driven by headless Debian Chromium through Playwright.
+
+The test starts JupyterLab on 127.0.0.1 (a free port, a temporary folder holding a copy of
+notebooks/02_zoom_widget.ipynb), runs the notebook, zooms with the wheel and pans by dragging on
+the canvas, then checks that the kernel saw the new view and that a new LIIF image for exactly
+that view reached the page. Server, kernel and browser are stopped at the end.
+A screenshot goes to the test's temporary folder; with LIIF_UPDATE_DOCS=1 also to docs/jupyter.png.
+"""
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from liif_plugin.notebook.view import fit_viewport
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, method="GET"):
+    req = urllib.request.Request(url, method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.read()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; `make test` installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server in a temporary folder; yields its base URL and the folder."""
+    folder = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "notebooks" / "02_zoom_widget.ipynb", folder)
+    port = free_port()
+    env = dict(os.environ, JUPYTERLAB_WORKSPACES_DIR=str(folder / ".workspaces"),
+               JUPYTER_RUNTIME_DIR=str(folder / ".runtime"))
+    log = open(folder / "server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
+         f"--ServerApp.root_dir={folder}", "--LabApp.news_url=None"],
+        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                if get(base + "/lab")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("JupyterLab did not start:\n" + (folder / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield base, folder
+    finally:
+        try:  # stop kernels first so that none outlives the server
+            for k in json.loads(get(base + "/api/kernels")[1]):
+                get(f"{base}/api/kernels/{k['id']}", method="DELETE")
+        except OSError:
+            pass
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def screenshot(page, folder, name):
+    path = folder / name
+    page.screenshot(path=str(path))
+    if os.environ.get("LIIF_UPDATE_DOCS") == "1":
+        shutil.copy(path, ROOT / "docs" / name)
+    print(f"screenshot: {path}")
+
+
+def run_all(page):
+    """Run > Run All Cells, again if a kernel that was still starting let the first request go."""
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText))"
+    for attempt in range(4):
+        accept_kernel_dialog(page)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        page.wait_for_timeout(500)
+        accept_kernel_dialog(page)
+        try:
+            page.wait_for_function(started, timeout=15_000)
+            return
+        except Exception:
+            if attempt == 3:
+                raise
+
+
+def accept_kernel_dialog(page):
+    """A kernel asked for before the session is up opens "Select Kernel": take the default (python3)."""
+    dialog = page.locator(".jp-Dialog .jp-mod-accept")
+    if dialog.count():
+        dialog.first.click()
+        page.wait_for_timeout(1000)
+
+
+def cell_output(page, index):
+    return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output").inner_text()
+
+
+def test_js_viewport_rule_matches_python(browser):
+    """zoom.js repeats view.fit_viewport so the page reacts at once; both must agree."""
+    src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
+    url = "data:text/javascript;base64," + base64.b64encode(src).decode()
+    cases = [([10, 10, 20, 20], [100, 200], [64, 64]), ([-500, -500, 900, 900], [100, 200], [64, 32]),
+             ([-5, 50, 5, 70], [100, 100], [64, 64]), ([30, 30, 30.0001, 30.0001], [100, 100], [64, 64]),
+             ([3.3, 1.7, 9.1, 40.2], [256, 384], [128, 96])]
+    page = browser.new_page()
+    try:
+        got = page.evaluate(
+            """async ([url, cases]) => { const m = await import(url);
+                 return cases.map(([v, c, s]) => m.fit(v, c[0], c[1], s[0], s[1], 256)); }""",
+            [url, cases],
+        )
+    finally:
+        page.close()
+    for (v, c, s), js in zip(cases, got):
+        assert js == pytest.approx(fit_viewport(v, c, s), abs=1e-9)
+
+
+def test_zoom_and_pan_in_jupyterlab(browser, lab):
+    base, folder = lab
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{base}/lab/tree/02_zoom_widget.ipynb")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        # The notebook stores its kernelspec, so no kernel dialog; wait for the kernel anyway.
+        run_all(page)
+
+        root = page.locator(".liif-zoom")
+        root.wait_for(timeout=60_000)
+        page.locator("canvas.liif-zoom-canvas").wait_for()
+        n_cells = page.locator(".jp-Notebook .jp-Cell").count()
+        # The last cell prints what the kernel knows once the first render is done.
+        page.wait_for_function(
+            "n => document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
+            "?.querySelector('.jp-OutputArea-output')?.innerText.includes('viewport')",
+            arg=n_cells, timeout=240_000,
+        )
+        before = cell_output(page, n_cells - 1)
+        assert "viewport [20.0, 40.0, 60.0, 100.0]" in before, before
+        page.wait_for_function(
+            "() => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
+            " && r.dataset.finalViewport === r.dataset.viewport; }", timeout=240_000)
+        first_id = int(root.get_attribute("data-final-id"))
+        zoom0 = float(root.get_attribute("data-zoom"))
+
+        canvas = page.locator("canvas.liif-zoom-canvas")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(cx, cy)
+        page.mouse.wheel(0, -360)  # zoom in about the centre
+        page.wait_for_timeout(300)
+        page.mouse.down()
+        for i in range(1, 11):  # drag right and down: the view moves up and left
+            page.mouse.move(cx + 6 * i, cy + 3 * i)
+            page.wait_for_timeout(20)
+        page.mouse.up()
+
+        # A new full LIIF render of exactly the view now on the page.
+        page.wait_for_function(
+            "id => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
+            " && +r.dataset.finalId > id && r.dataset.finalViewport === r.dataset.viewport; }",
+            arg=first_id, timeout=240_000)
+        shown = json.loads(root.get_attribute("data-viewport"))
+        zoom1 = float(root.get_attribute("data-zoom"))
+        assert zoom1 > 1.8 * zoom0  # exp(0.72) ~ 2.05
+        # Zooming about the centre kept the centre (40, 70); the drag of (+30, +60) CSS pixels then
+        # moved the view up and left by that many pixels over the zoom (device pixel ratio 1).
+        centre = ((shown[0] + shown[2]) / 2, (shown[1] + shown[3]) / 2)
+        assert centre == pytest.approx((40 - 30 / zoom1, 70 - 60 / zoom1), abs=0.3)
+        assert json.loads(root.get_attribute("data-final-shape")) == [round(box["height"]), round(box["width"])]
+        assert "LIIF" in page.locator(".liif-zoom-time").inner_text()
+
+        # The kernel saw it: run the last cell again and read what it prints.
+        page.locator(".jp-Notebook .jp-Cell").nth(n_cells - 1).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_function(
+            "([n, old]) => { const o = document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
+            ".querySelector('.jp-OutputArea-output'); return o && o.innerText.includes('viewport')"
+            " && o.innerText !== old; }", arg=[n_cells, before], timeout=120_000)
+        after = cell_output(page, n_cells - 1)
+        seen = json.loads(re.search(r"viewport (\[[^\]]*\])", after).group(1))
+        assert seen == pytest.approx(shown, abs=2e-3)
+        assert seen != pytest.approx([20.0, 40.0, 60.0, 100.0], abs=0.5)
+        assert "last liif" in after
+
+        no_news = page.locator(".jp-toast-button", has_text="No")  # JupyterLab's news question
+        if no_news.count():
+            no_news.first.click()
+        canvas.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        screenshot(page, folder, "jupyter.png")
+
+        # Compare mode from its button: LIIF left of the divider, bicubic right, for the same view.
+        last_id = int(root.get_attribute("data-final-id"))
+        page.locator(".liif-zoom-mode[data-mode='compare']").click()
+        page.wait_for_function(
+            "id => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalMode === 'compare'"
+            " && r.dataset.finalLayer === 'liif' && +r.dataset.finalId > id; }", arg=last_id, timeout=240_000)
+        assert json.loads(root.get_attribute("data-final-viewport")) == pytest.approx(shown, abs=1e-6)
+        screenshot(page, folder, "jupyter-compare.png")
+
+        # Double-click shows the whole image (128x128 fitted in 256 px: x2); "+" zooms in by 1.25.
+        canvas.dblclick()
+        page.wait_for_function("() => document.querySelector('.liif-zoom').dataset.zoom === '2.0000'")
+        page.keyboard.press("+")
+        page.wait_for_function("() => document.querySelector('.liif-zoom').dataset.zoom === '2.5000'")
+    except Exception:
+        page.screenshot(path=str(folder / "failure.png"))  # what the page looked like, for the report
+        print(f"failure screenshot: {folder / 'failure.png'}")
+        raise
+    finally:
+        page.close()

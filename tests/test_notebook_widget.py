@@ -1,0 +1,248 @@
+"""ZoomWidget logic in the kernel: viewport rules, rendering, the background pipeline.
+
+Real weights and the real widget class; what the browser does is covered by test_notebook_browser.py.
+"""
+import io
+import threading
+
+import numpy as np
+import pytest
+import traitlets
+from PIL import Image
+from skimage import data
+
+import liif_plugin as liif
+from liif_plugin.notebook import ZoomWidget
+from liif_plugin.notebook.pixels import ClassicResampler, to_display
+from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
+from liif_plugin.notebook.worker import LatestWorker
+
+
+@pytest.fixture(scope="module")
+def model():
+    return liif.load_model()
+
+
+@pytest.fixture(scope="module")
+def rgb():
+    return np.ascontiguousarray(data.astronaut()[100:148, 180:228])  # 48x48 face crop
+
+
+def collect(widget):
+    """Record what the widget sends to the browser (content and PNG buffers)."""
+    sent = []
+    lock = threading.Lock()
+
+    def record(content, buffers=None):
+        with lock:
+            sent.append((content, buffers))
+
+    widget.send = record  # the comm has no browser at the other end here
+    return sent
+
+
+# -- viewport rules -----------------------------------------------------------------------------
+def test_fit_keeps_window_and_canvas_aspect():
+    v = fit_viewport([10, 10, 20, 20], (100, 200), (64, 64))
+    assert v[2] - v[0] == pytest.approx(10) and v[3] - v[1] == pytest.approx(20)
+    assert ((v[0] + v[2]) / 2, (v[1] + v[3]) / 2) == pytest.approx((15, 15))
+    assert zoom_factor(v, (100, 200)) == pytest.approx(10)
+
+
+def test_fit_clamps_zoom_out_to_whole_image_and_centres():
+    v = fit_viewport([-500, -500, 900, 900], (100, 200), (64, 32))
+    # The whole 64x32 image fits 100 px high: zoom 100/64, window 64 high and 128 wide, centred.
+    assert v == pytest.approx([0, 16 - 64, 64, 16 + 64])
+
+
+def test_fit_clamps_pan_and_zoom_in():
+    v = fit_viewport([-5, 50, 5, 70], (100, 100), (64, 64))  # dragged past the top-right corner
+    assert v == pytest.approx([0, 44, 20, 64])
+    v = fit_viewport([30, 30, 30.0001, 30.0001], (100, 100), (64, 64))
+    assert zoom_factor(v, (100, 100)) == pytest.approx(MAX_ZOOM)
+
+
+def test_visible_part_cuts_the_window_to_the_image():
+    region, shape = visible_part([0, -16, 32, 48], (64, 128), (32, 32))
+    assert region == (0, 0, 32, 32) and shape == (64, 64)
+
+
+# -- widget state ---------------------------------------------------------------------------------
+def test_widget_opens_fitted_and_validates(model, rgb):
+    w = ZoomWidget(rgb, model=model, height=64, canvas_shape=[64, 128])
+    try:
+        assert w.image_shape == [48, 48]
+        assert w.viewport == pytest.approx([0, -24, 48, 72])  # whole image, fitted, centred
+        w.viewport = [-100, -100, 500, 500]
+        assert w.viewport == pytest.approx([0, -24, 48, 72])  # zooming out past the image is clamped
+        with pytest.raises(traitlets.TraitError, match="empty"):
+            w.viewport = [5, 5, 5, 9]
+        with pytest.raises(traitlets.TraitError, match="four numbers"):
+            w.viewport = [1, 2, 3]
+        with pytest.raises(traitlets.TraitError):
+            w.mode = "lanczos"
+        with pytest.raises(traitlets.TraitError, match="canvas_shape"):
+            w.canvas_shape = [0, 10]
+        w.canvas_shape = [64, 64]  # the browser reports a narrower canvas: still the whole image
+        assert w.viewport == pytest.approx([0, 0, 48, 48])
+    finally:
+        w.close()
+
+
+def test_bad_images_and_sizes_raise_one_clear_error(model):
+    with pytest.raises(ValueError, match="2D image"):
+        ZoomWidget(np.zeros((2, 8, 8, 3), np.uint8), model=model)
+    with pytest.raises(ValueError, match="height"):
+        ZoomWidget(np.zeros((8, 8), np.uint8), model=model, height=0)
+    with pytest.raises(FileNotFoundError):
+        ZoomWidget(np.zeros((8, 8), np.uint8), model="/nonexistent/liif.pth")
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgb", "uint16"])
+def test_render_viewport_is_the_liif_render_of_the_window(model, rgb, kind):
+    img = {"gray": rgb[..., 1], "rgb": rgb, "uint16": (rgb[..., 0].astype(np.uint16) * 16)}[kind]
+    w = ZoomWidget(img, model=model, height=48, canvas_shape=[40, 60])
+    try:
+        w.viewport = [10, 10, 20, 25]
+        assert w.zoom == pytest.approx(4.0)
+        out = w.render_viewport()
+        assert out.dtype == img.dtype and out.shape[:2] == (40, 60) and out.shape[2:] == img.shape[2:]
+        expected = model.encode(img).render((40, 60), (10, 10, 20, 25))
+        np.testing.assert_array_equal(out, expected)
+        bic = w.render_viewport("bicubic")
+        assert bic.dtype == img.dtype and bic.shape == out.shape
+        assert not np.array_equal(bic, out)  # a different method, a different picture
+        if kind == "uint16":
+            assert out.max() > 255 and out.max() <= img.max() + 16  # kept in the 12-bit range
+    finally:
+        w.close()
+
+
+def test_image_larger_than_canvas_opens_fitted(model):
+    img = data.camera()[::2, ::2][:200, :240]  # 200x240 in a 50x100 canvas
+    w = ZoomWidget(img, model=model, height=50, canvas_shape=[50, 100])
+    try:
+        assert w.zoom == pytest.approx(0.25)
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        assert region == pytest.approx((0, 0, 200, 240)) and shape == (50, 60)
+        assert w.render_viewport("bicubic").shape == (50, 60)
+    finally:
+        w.close()
+
+
+# -- the background pipeline ------------------------------------------------------------------------
+def test_each_view_gets_a_preview_then_liif_as_png(model, rgb):
+    w = ZoomWidget(rgb, model=model, height=64, canvas_shape=[64, 96])
+    sent = collect(w)
+    try:
+        w.viewport = [8, 8, 24, 32]  # a 16x24 window at x4 in a 64x96 canvas
+        assert w.wait(120)
+        kinds = [(c["layer"], c["final"]) for c, _ in sent if c["layer"] != "overview"]
+        assert kinds[0] == ("bicubic", False) and kinds[-1] == ("liif", True)
+        content, buffers = sent[-1]
+        assert content["viewport"] == pytest.approx(w.viewport) and content["shape"] == [64, 96]
+        assert isinstance(buffers[0], bytes) and buffers[0][:8] == b"\x89PNG\r\n\x1a\n"
+        shown = np.asarray(Image.open(io.BytesIO(buffers[0])))
+        np.testing.assert_array_equal(shown, w.render_viewport())  # the screen gets exactly the render
+        assert w.last_render["layer"] == "liif" and w.last_render["ms"] > 0
+    finally:
+        w.close()
+
+
+def test_big_canvas_gets_a_reduced_liif_pass_first(model, rgb):
+    w = ZoomWidget(rgb, model=model, height=192, canvas_shape=[192, 384])
+    sent = collect(w)
+    try:
+        w.viewport = [0, 0, 24, 48]
+        assert w.wait(300)
+        liif_msgs = [c for c, _ in sent if c["layer"] == "liif"]
+        assert [c["final"] for c in liif_msgs] == [False, True]
+        low, full = liif_msgs
+        assert low["shape"][0] * low["shape"][1] < full["shape"][0] * full["shape"][1] // 4
+        assert full["shape"] == [192, 384]
+    finally:
+        w.close()
+
+
+def test_stale_render_is_dropped_not_finished(model, rgb):
+    w = ZoomWidget(rgb, model=model, height=64, canvas_shape=[128, 128])
+    sent = collect(w)
+    try:
+        field = w.field
+        started, go = threading.Event(), threading.Event()
+        original = field.render_planes
+
+        def watched(*args, **kwargs):  # the real render; it only holds its first band until the test moved on
+            if not started.is_set():
+                started.set()
+                go.wait(30)
+            return original(*args, **kwargs)
+
+        field.render_planes = watched
+        w.viewport = [0, 0, 12, 12]
+        assert started.wait(60)
+        w.viewport = [30, 30, 42, 42]  # arrives while the first LIIF render runs
+        go.set()
+        assert w.wait(120)
+        finals = [c for c, _ in sent if c["final"]]
+        assert len(finals) == 1 and finals[0]["viewport"] == pytest.approx([30, 30, 42, 42])
+        liif_views = [c["viewport"] for c, _ in sent if c["layer"] == "liif"]
+        assert liif_views == [pytest.approx([30, 30, 42, 42])]  # nothing of the stale view reached the page
+        assert w.stats["dropped"] == 1 and not w.stats["errors"]
+    finally:
+        w.close()
+
+
+def test_modes_bicubic_nearest_compare(model, rgb):
+    w = ZoomWidget(rgb, model=model, height=32, canvas_shape=[32, 32])
+    sent = collect(w)
+    try:
+        w.viewport = [0, 0, 8, 8]
+        assert w.wait(120)
+        for mode, layers in [("nearest", ["nearest"]), ("bicubic", ["bicubic"]), ("compare", ["bicubic", "liif"])]:
+            sent.clear()
+            w.mode = mode
+            assert w.wait(120)
+            got = [c["layer"] for c, _ in sent if c["layer"] != "overview"]
+            assert got == layers and sent[-1][0]["final"]
+        nearest = w.render_viewport("nearest")
+        np.testing.assert_array_equal(nearest[::4, ::4], rgb[:8, :8])  # x4 nearest repeats each pixel
+    finally:
+        w.close()
+
+
+def test_hello_from_a_new_view_resends_overview(model, rgb):
+    w = ZoomWidget(rgb, model=model, height=32, canvas_shape=[32, 32])
+    sent = collect(w)
+    try:
+        w._handle_custom_msg({"type": "hello"}, [])
+        assert w.wait(120)
+        assert [c["layer"] for c, _ in sent][:2] == ["overview", "bicubic"]
+    finally:
+        w.close()
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def test_latest_worker_keeps_only_the_newest_job():
+    w = LatestWorker()
+    gate, began, ran = threading.Event(), threading.Event(), []
+    w.submit(lambda stale: (began.set(), gate.wait(10), ran.append("first")))
+    assert began.wait(10)
+    for i in range(5):  # these wait behind the first; each replaces the one before
+        w.submit(lambda stale, i=i: ran.append(i))
+    gate.set()
+    assert w.wait_idle(10)
+    assert ran == ["first", 4] and w.dropped == 4
+    w.close()
+
+
+def test_display_conversion_per_layout():
+    planes = np.random.default_rng(0).random((2, 4, 5, 3), dtype=np.float32)
+    assert to_display(planes, "rgba").shape == (4, 5, 4)
+    assert to_display(planes[:1], "gray").shape == (4, 5)
+    assert to_display(planes, "channels").shape == (4, 5, 3)
+    r = ClassicResampler(np.transpose(planes, (0, 3, 1, 2)).copy(), "rgba")
+    out = r.render((0, 0, 4, 5), (4, 5), "nearest")
+    np.testing.assert_allclose(out[0], planes[0], atol=1e-6)
+    with pytest.raises(ValueError, match="bicubic"):
+        r.render((0, 0, 4, 5), (4, 5), "lanczos")
