@@ -1,0 +1,246 @@
+"""Resample a napari Image layer with LIIF: plane by plane, with exact world geometry.
+
+The two spatial axes are the last two of the layer (the two before the colour axis for RGB/RGBA
+layers); every other axis (t, z, c, ...) is walked plane by plane, so a dask-backed layer is read
+one plane at a time. A large plane goes input block by input block (liif_plugin.blocks), so only
+one block's latent map is in memory. ``iter_resample`` is a generator that yields progress between
+small bands of output rows, which is what lets a napari ``thread_worker`` cancel within a fraction
+of a second; ``resample_layer`` runs it to the end.
+"""
+import itertools
+import math
+import time
+
+import numpy as np
+from napari.layers import Image
+
+import liif_plugin
+from liif_plugin import arrays
+from liif_plugin.api import BLOCK, output_shape
+from liif_plugin.blocks import feature_window, output_spans
+from liif_plugin.field import ImageField, check_region
+
+# Output pixels (all planes of one band) rendered between two yields. Bands are sized from the
+# measured speed to take about BAND_SECONDS, so Cancel answers well within a second on a slow CPU
+# while a GPU still gets large, efficient batches.
+BAND_PIXELS = 4096  # the first band
+BAND_SECONDS = 0.25
+BAND_LIMITS = (1024, 1 << 18)
+CPU_PIXELS_PER_S = 20_000  # measured throughput of the engine on 2 cores (see DESIGN.md)
+GPU_PIXELS_PER_S = 2_000_000
+
+
+def check_layer(layer):
+    """Refuse what is not a resamplable image layer, with one sentence that says why."""
+    if not isinstance(layer, Image):
+        kind = type(layer).__name__
+        raise TypeError(
+            f"'{getattr(layer, 'name', layer)}' is a {kind} layer; LIIF resamples image layers only "
+            "(convert labels or shapes to an image first)"
+        )
+    if layer.multiscale:
+        raise ValueError(f"'{layer.name}' is a multiscale layer; resample one of its levels as a new image layer")
+    if np.dtype(layer.dtype) == bool:
+        raise TypeError(f"'{layer.name}' holds booleans; convert it to uint8 first")
+    spatial = layer.data.shape[-3:-1] if layer.rgb else layer.data.shape[-2:]
+    if len(spatial) < 2:
+        raise ValueError(f"'{layer.name}' has shape {layer.data.shape}; it needs two spatial axes")
+    return layer
+
+
+def spatial_shape(layer):
+    return tuple(layer.data.shape[-3:-1] if layer.rgb else layer.data.shape[-2:])
+
+
+def lead_shape(layer):
+    """Shape of the non-spatial axes (t, z, c, ...) that are walked plane by plane."""
+    return tuple(layer.data.shape[:-3] if layer.rgb else layer.data.shape[:-2])
+
+
+def plan(layer, scale=None, shape=None, region=None):
+    """Check arguments and return (region, (h, w), number of planes)."""
+    check_layer(layer)
+    H, W = spatial_shape(layer)
+    out = output_shape((H, W), scale, shape, region)
+    return check_region(region, (H, W)), out, int(np.prod(lead_shape(layer), dtype=np.int64))
+
+
+def estimate(layer, scale=None, shape=None, region=None, device="cpu"):
+    """(output bytes, estimated seconds) of a resample, for the confirm-before-huge-work check."""
+    _, (h, w), n = plan(layer, scale, shape, region)
+    chans = layer.data.shape[-1] if layer.rgb else 1
+    nbytes = n * h * w * chans * np.dtype(layer.dtype).itemsize
+    rate = GPU_PIXELS_PER_S if str(device).startswith("cuda") else CPU_PIXELS_PER_S
+    work = n * h * w * (2 if chans == 4 else 1)  # RGBA renders colour and alpha planes
+    return nbytes, work / rate
+
+
+def geometry(layer, region, out_shape, lead_offset=None):
+    """(scale, translate) of the new layer so each output pixel centre lands where it belongs.
+
+    Output pixel j covers input edges y0 + [j, j+1) * dy with dy = (y1 - y0) / h, so its centre is at
+    input index y0 - 0.5 + (j + 0.5) * dy. The offset goes through the layer's whole linear part
+    (scale, rotate, shear) so rotated or sheared layers stay aligned too.
+    """
+    from napari.utils.transforms import CompositeAffine
+
+    y0, x0, y1, x1 = region
+    h, w = out_shape
+    ndim = layer.ndim
+    step = np.ones(ndim)
+    offset = np.zeros(ndim)
+    step[-2:] = ((y1 - y0) / h, (x1 - x0) / w)
+    offset[-2:] = (y0 - 0.5 + 0.5 * step[-2], x0 - 0.5 + 0.5 * step[-1])
+    if lead_offset is not None and len(lead_offset):
+        offset[:len(lead_offset)] = lead_offset
+    linear = CompositeAffine(scale=layer.scale, rotate=layer.rotate, shear=layer.shear, ndim=ndim).linear_matrix
+    return np.asarray(layer.scale) * step, np.asarray(layer.translate) + linear @ offset
+
+
+def _label(region, out_shape, full):
+    y0, x0, y1, x1 = region
+    sy, sx = out_shape[0] / (y1 - y0), out_shape[1] / (x1 - x0)
+    tag = f"x{sy:.3g}" if math.isclose(sy, sx, rel_tol=1e-3) else f"x{sy:.3g}/{sx:.3g}"
+    return tag if full else f"{tag}, region"
+
+
+def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=None):
+    H, W = spatial_shape(layer)
+    full = tuple(region) == (0.0, 0.0, float(H), float(W))
+    scale, translate = geometry(layer, region, out_shape, lead_offset)
+    meta = dict(layer.metadata)
+    meta["liif"] = {
+        "model": model.name,
+        "weights_sha256": model.sha256,
+        "scale": [out_shape[0] / (region[2] - region[0]), out_shape[1] / (region[3] - region[1])],
+        "region": [float(v) for v in region],
+        "output_shape": [int(v) for v in out_shape],
+        "source_layer": layer.name,
+        "plugin_version": liif_plugin.__version__,
+    }
+    kwargs = dict(
+        name=name or f"{layer.name} (LIIF {_label(region, out_shape, full)})",
+        rgb=layer.rgb, scale=scale, translate=translate, rotate=layer.rotate, shear=layer.shear,
+        affine=layer.affine.affine_matrix, opacity=layer.opacity, blending=layer.blending,
+        metadata=meta, axis_labels=layer.axis_labels, units=layer.units,
+    )
+    if not layer.rgb:
+        kwargs.update(colormap=layer.colormap, contrast_limits=layer.contrast_limits, gamma=layer.gamma)
+    return Image(data, **kwargs)
+
+
+def _render_blocks(model, planes, out_shape, region, dest, block=BLOCK):
+    """Render planes (B, 3, H, W) into dest (B, h, w, 3); yields the pixels done after each band.
+
+    Big planes go input block by input block (as liif_plugin.blocks does), so only one block's
+    latent map is held at a time; within a block, bands of BAND_PIXELS output pixels.
+    """
+    B, _, H, W = planes.shape
+    h, w = out_shape
+    y0, x0, y1, x1 = region
+    band = BAND_PIXELS
+    for in_rows, (ra, rb) in output_spans(h, y0, y1, H, block):
+        for in_cols, (ca, cb) in output_spans(w, x0, x1, W, block):
+            feat, offset = feature_window(model, planes, in_rows, in_cols)
+            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
+            r0 = ra
+            while r0 < rb:
+                r1 = min(rb, r0 + max(1, band // ((cb - ca) * B)))
+                t0 = time.perf_counter()
+                dest[:, r0:r1, ca:cb] = field.render_planes(out_shape, region, rows=(r0, r1), cols=(ca, cb))
+                rate = (r1 - r0) * (cb - ca) * B / max(time.perf_counter() - t0, 1e-3)
+                band = int(min(max(rate * BAND_SECONDS, BAND_LIMITS[0]), BAND_LIMITS[1]))
+                yield (r1 - r0) * (cb - ca)
+                r0 = r1
+            del field, feat
+
+
+def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lead_index=None, name=None):
+    """Generator: yields (done, total) output pixels between bands and returns the new layer.
+
+    lead_index picks one plane of a stack (e.g. the one on screen, for a preview); the result
+    then has length 1 on every non-spatial axis and sits at that plane's position.
+    """
+    region, (h, w), _ = plan(layer, scale, shape, region)
+    m = liif_plugin.load_model(model) if not isinstance(model, liif_plugin.LiifModel) else model
+    lead = lead_shape(layer)
+    if lead_index is None:
+        indices = list(itertools.product(*(range(n) for n in lead)))
+        out_lead = lead
+    else:
+        indices = [tuple(int(i) for i in lead_index)]
+        out_lead = (1,) * len(lead)
+    chans = (layer.data.shape[-1],) if layer.rgb else ()
+    out = np.empty(out_lead + (h, w) + chans, dtype=np.dtype(layer.dtype))
+    total = len(indices) * h * w
+    done = 0
+    for idx in indices:
+        plane = np.asarray(layer.data[idx])  # one plane: a dask layer is read plane by plane
+        planes, layout = arrays.to_planes(plane)
+        rendered = np.empty((planes.shape[0], h, w, 3), dtype=np.float32)
+        for n in _render_blocks(m, planes, (h, w), region, rendered):
+            done += n
+            yield done, total
+        out[idx if lead_index is None else (0,) * len(lead)] = arrays.from_planes(rendered, layout)
+    # A single plane sits where it was taken from along the non-spatial axes.
+    at = indices[0] if lead_index is not None else None
+    return _new_layer(layer, out, region, (h, w), m, name=name, lead_offset=at)
+
+
+def resample_layer(layer, *, scale=None, shape=None, region=None, model=None, progress=None):
+    """Resample a napari Image layer with LIIF; returns a new Image layer (not added to a viewer).
+
+    scale: a factor or (sy, sx) for the two spatial axes; or shape=(h, w); region=(y0, x0, y1, x1)
+    in the layer's pixel-edge units picks a window. model: a LiifModel, registry name or .pth path.
+    progress(done, total) is called per band of output pixels; raising liif_plugin.Cancelled stops.
+    """
+    gen = iter_resample(layer, scale=scale, shape=shape, region=region, model=model)
+    while True:
+        try:
+            done, total = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(done, total)
+
+
+def view_region(layer, viewer):
+    """The part of the layer visible on the canvas: (region in pixel edges, (h, w) at screen resolution).
+
+    Returns None when the layer is not on screen. Uses the displayed 2D view (camera centre and
+    zoom, canvas size) mapped through the layer's world -> data transform.
+    """
+    if viewer.dims.ndisplay != 2:
+        raise ValueError("the current-view region needs the 2D view; switch the viewer to 2D")
+    H, W = spatial_shape(layer)
+    ch, cw = viewer.canvas.size
+    zoom = viewer.camera.zoom
+    centre = np.asarray(viewer.camera.center)[-2:]
+    half = np.array([ch, cw]) / (2 * zoom)
+    point = np.asarray(viewer.dims.point, dtype=float)
+    corners = []
+    for dy, dx in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+        world = point.copy()
+        world[-2:] = centre + half * (dy, dx)
+        corners.append(np.asarray(layer.world_to_data(world[-layer.ndim:]))[-2:] + 0.5)
+    corners = np.array(corners)
+    y0, x0 = np.clip(corners.min(axis=0), 0, (H, W))
+    y1, x1 = np.clip(corners.max(axis=0), 0, (H, W))
+    if y1 - y0 < 1e-6 or x1 - x0 < 1e-6:
+        return None
+    region = (float(y0), float(x0), float(y1), float(x1))
+    # Screen pixels covered by the region: its data size times the data -> world scale times zoom.
+    sy, sx = np.abs(np.asarray(layer.scale)[-2:])
+    h = max(1, round((y1 - y0) * sy * zoom))
+    w = max(1, round((x1 - x0) * sx * zoom))
+    return region, (h, w)
+
+
+def current_plane(layer, viewer):
+    """Index of the plane on screen along the layer's non-spatial axes."""
+    lead = lead_shape(layer)
+    if not lead:
+        return ()
+    point = np.asarray(viewer.dims.point, dtype=float)[-layer.ndim:]
+    idx = np.asarray(layer.world_to_data(point))[:len(lead)]
+    return tuple(int(np.clip(round(v), 0, n - 1)) for v, n in zip(idx, lead))

@@ -1,0 +1,473 @@
+"""The "Resample with LIIF" dock widget.
+
+All model work runs in a napari ``thread_worker`` generator that yields between small bands of
+output rows, so the viewer stays responsive and Cancel stops within a fraction of a second. A
+result is added to the viewer only when the whole render finished; cancel or error adds nothing.
+"""
+import functools
+from pathlib import Path
+
+from napari.layers import Image
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QMessageBox,
+    QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+import liif_plugin
+from liif_plugin import weights
+
+from . import _resample as rs
+
+SCALE_MODE, SHAPE_MODE = "scale factor", "output shape"
+
+
+def _real(obj):
+    # napari hands plugins PublicOnlyProxy wrappers; keep the layer itself so identity checks hold.
+    return getattr(obj, "__wrapped__", obj)
+
+
+def _fmt_bytes(n):
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
+def _fmt_time(s):
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+class ResampleWidget(QWidget):
+    # Above either limit Run asks for confirmation first (output held in memory; time on 2 CPU cores).
+    CONFIRM_BYTES = 1 << 30
+    CONFIRM_SECONDS = 120.0
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker = None
+        self.confirm_box = None
+        self._models = {}  # (model, device) -> LiifModel, so repeated runs skip loading
+        self._building = False
+        self._adding = False
+        self._build_ui()
+        self._connect_viewer()
+        self._refresh_layers()
+        self._on_active()
+
+    # -- UI --------------------------------------------------------------------------------
+    def _build_ui(self):
+        form = QFormLayout()
+        self.layer_combo = QComboBox()
+        form.addRow("image layer", self.layer_combo)
+
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems([SCALE_MODE, SHAPE_MODE])
+        form.addRow("size by", self.mode_combo)
+
+        self.scale_y, self.scale_x = (self._scale_box() for _ in range(2))
+        self.separate = QCheckBox("y / x separately")
+        row = QHBoxLayout()
+        row.addWidget(self.scale_y)
+        row.addWidget(self.scale_x)
+        form.addRow("scale (y, x)", row)
+        form.addRow("", self.separate)
+
+        self.shape_h, self.shape_w = (self._shape_box() for _ in range(2))
+        self.lock = QCheckBox("keep aspect ratio")
+        self.lock.setChecked(True)
+        row = QHBoxLayout()
+        row.addWidget(self.shape_h)
+        row.addWidget(self.shape_w)
+        form.addRow("shape (h, w)", row)
+        form.addRow("", self.lock)
+
+        self.view_only = QCheckBox("current view only")
+        self.view_only.setToolTip("Run renders only the part of the layer visible on the canvas")
+        form.addRow("region", self.view_only)
+
+        self.model_combo = QComboBox()
+        self.model_combo.addItems(sorted(weights.registry(), key=lambda n: n != weights.DEFAULT_MODEL))
+        self.browse = QPushButton("…")
+        self.browse.setToolTip("use a LIIF checkpoint file (.pth, the authors' format)")
+        self.browse.setMaximumWidth(30)
+        row = QHBoxLayout()
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(self.browse)
+        form.addRow("model", row)
+
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(self._devices())
+        form.addRow("device", self.device_combo)
+
+        self.estimate_label = QLabel()
+        self.estimate_label.setWordWrap(True)
+        form.addRow("output", self.estimate_label)
+
+        self.preview_btn = QPushButton("Preview")
+        self.preview_btn.setToolTip("render the visible part of the current plane at screen resolution")
+        self.run_btn = QPushButton("Run")
+        self.run_btn.setToolTip("render the whole layer (every plane) into a new layer")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        buttons = QHBoxLayout()
+        for b in (self.preview_btn, self.run_btn, self.cancel_btn):
+            buttons.addWidget(b)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.status = QLabel("ready")
+        self.status.setWordWrap(True)
+
+        top = QVBoxLayout(self)
+        top.addLayout(form)
+        top.addLayout(buttons)
+        top.addWidget(self.progress)
+        top.addWidget(self.status)
+        top.addStretch(1)
+
+        self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
+        self.mode_combo.currentIndexChanged.connect(self._sync_enabled)
+        self.separate.toggled.connect(self._sync_enabled)
+        self.scale_y.valueChanged.connect(self._on_scale_y)
+        self.scale_x.valueChanged.connect(self._update_estimate)
+        self.shape_h.valueChanged.connect(lambda v: self._on_shape(0))
+        self.shape_w.valueChanged.connect(lambda v: self._on_shape(1))
+        self.view_only.toggled.connect(self._update_estimate)
+        self.device_combo.currentIndexChanged.connect(self._update_estimate)
+        self.browse.clicked.connect(self._browse)
+        self.preview_btn.clicked.connect(self.preview)
+        self.run_btn.clicked.connect(self.run)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self._sync_enabled()
+
+    @staticmethod
+    def _scale_box():
+        b = QDoubleSpinBox()
+        b.setRange(0.05, 64.0)
+        b.setDecimals(2)
+        b.setSingleStep(0.5)
+        b.setValue(2.0)
+        b.setMinimumWidth(80)
+        return b
+
+    @staticmethod
+    def _shape_box():
+        b = QSpinBox()
+        b.setRange(1, 1_000_000)
+        b.setMinimumWidth(80)
+        return b
+
+    @staticmethod
+    @functools.cache
+    def _devices():
+        import torch
+
+        devs = ["auto", "cpu"]
+        if torch.cuda.is_available():
+            devs.append("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            devs.append("mps")
+        return devs
+
+    def _sync_enabled(self):
+        by_scale = self.mode_combo.currentText() == SCALE_MODE
+        self.scale_y.setEnabled(by_scale)
+        self.scale_x.setEnabled(by_scale and self.separate.isChecked())
+        self.separate.setEnabled(by_scale)
+        self.shape_h.setEnabled(not by_scale)
+        self.shape_w.setEnabled(not by_scale)
+        self.lock.setEnabled(not by_scale)
+        if not self.separate.isChecked():
+            self.scale_x.setValue(self.scale_y.value())
+        self._update_estimate()
+
+    def _on_scale_y(self, v):
+        if not self.separate.isChecked():
+            self.scale_x.setValue(v)
+        self._update_estimate()
+
+    def _on_shape(self, axis):
+        layer = self.layer
+        if self._building or layer is None:
+            return
+        if self.lock.isChecked():
+            H, W = rs.spatial_shape(layer)
+            self._building = True
+            if axis == 0:
+                self.shape_w.setValue(max(1, round(self.shape_h.value() * W / H)))
+            else:
+                self.shape_h.setValue(max(1, round(self.shape_w.value() * H / W)))
+            self._building = False
+        self._update_estimate()
+
+    def _browse(self):
+        path, _ = QFileDialog.getOpenFileName(self, "LIIF checkpoint", str(Path.home()), "PyTorch checkpoint (*.pth *.pt)")
+        if path:
+            self.add_model_path(path)
+
+    def add_model_path(self, path):
+        """Offer a checkpoint file in the model picker and select it."""
+        if self.model_combo.findText(str(path)) < 0:
+            self.model_combo.addItem(str(path))
+        self.model_combo.setCurrentText(str(path))
+
+    # -- layers ----------------------------------------------------------------------------
+    def _connect_viewer(self):
+        ev = self.viewer.layers.events
+        self._hooks = [(ev.inserted, self._refresh_layers), (ev.removed, self._refresh_layers),
+                       (ev.moved, self._refresh_layers), (ev.reordered, self._refresh_layers),
+                       (self.viewer.layers.selection.events.active, self._on_active),
+                       (self.viewer.camera.events.zoom, self._on_camera),
+                       (self.viewer.camera.events.center, self._on_camera)]
+        for emitter, cb in self._hooks:
+            emitter.connect(cb)
+
+    def _disconnect_viewer(self):
+        for emitter, cb in getattr(self, "_hooks", []):
+            emitter.disconnect(cb)
+        self._hooks = []
+        for layer in self.viewer.layers:
+            layer.events.name.disconnect(self._refresh_layers)
+
+    def _refresh_layers(self, event=None):
+        current = self.layer
+        self._building = True
+        self.layer_combo.clear()
+        for layer in self.viewer.layers:
+            if isinstance(layer, Image):
+                self.layer_combo.addItem(layer.name, _real(layer))
+                layer.events.name.disconnect(self._refresh_layers)
+                layer.events.name.connect(self._refresh_layers)
+        self._building = False
+        if current is not None and current in self.viewer.layers:
+            self.set_layer(current)
+        else:
+            self._on_layer_changed()
+
+    def _on_camera(self, event=None):
+        if self.view_only.isChecked():
+            self._update_estimate()
+
+    def _on_active(self, event=None):
+        if self._adding:  # napari selects a newly added result; the widget stays on its source
+            return
+        active = self.viewer.layers.selection.active
+        if isinstance(active, Image):
+            self.set_layer(active)
+
+    @property
+    def layer(self):
+        i = self.layer_combo.currentIndex()
+        return self.layer_combo.itemData(i) if i >= 0 else None
+
+    def set_layer(self, layer):
+        """Pick the layer to resample (an Image layer in this viewer)."""
+        layer = _real(layer)
+        rs.check_layer(layer)
+        for i in range(self.layer_combo.count()):
+            if self.layer_combo.itemData(i) is layer:
+                self.layer_combo.setCurrentIndex(i)
+                return
+        raise ValueError(f"layer '{layer.name}' is not in this viewer")
+
+    def _on_layer_changed(self, index=None):
+        if self._building:
+            return
+        layer = self.layer
+        if layer is not None:
+            H, W = rs.spatial_shape(layer)
+            self._building = True
+            self.shape_h.setValue(max(1, round(H * self.scale_y.value())))
+            self.shape_w.setValue(max(1, round(W * self.scale_x.value())))
+            self._building = False
+        self._update_estimate()
+
+    # -- settings -> arguments ---------------------------------------------------------------
+    def settings(self):
+        """keyword arguments (scale or shape, region) for the current choices; raises ValueError."""
+        layer = self.layer
+        if layer is None:
+            raise ValueError("there is no image layer to resample; open an image first")
+        region = None
+        if self.view_only.isChecked():
+            view = rs.view_region(layer, self.viewer)
+            if view is None:
+                raise ValueError(f"'{layer.name}' is not visible in the current view; pan to it or untick 'current view only'")
+            region = view[0]
+        if self.mode_combo.currentText() == SCALE_MODE:
+            return {"scale": (self.scale_y.value(), self.scale_x.value()), "region": region}
+        return {"shape": (self.shape_h.value(), self.shape_w.value()), "region": region}
+
+    def _update_estimate(self, *args):
+        if self._building:
+            return
+        layer = self.layer
+        if layer is None:
+            self.estimate_label.setText("no image layer")
+            return
+        try:
+            kw = self.settings()
+            region, (h, w), n = rs.plan(layer, **kw)
+            if "scale" in kw:  # show the shape this scale gives
+                self._building = True
+                self.shape_h.setValue(h)
+                self.shape_w.setValue(w)
+                self._building = False
+            nbytes, secs = rs.estimate(layer, device=self._device_guess(), **kw)
+        except (ValueError, TypeError) as e:
+            self.estimate_label.setText(str(e))
+            return
+        planes = f" × {n} planes" if n > 1 else ""
+        self.estimate_label.setText(f"{h} × {w}{planes}, {_fmt_bytes(nbytes)}, about {_fmt_time(secs)}")
+
+    def _device_guess(self):
+        d = self.device_combo.currentText()
+        return self._devices()[-1] if d == "auto" and len(self._devices()) > 2 else ("cpu" if d == "auto" else d)
+
+    # -- work --------------------------------------------------------------------------------
+    @property
+    def busy(self):
+        return self.worker is not None
+
+    def preview(self):
+        """Render the visible part of the plane on screen at screen resolution into a preview layer."""
+        if self.busy:
+            return
+        layer = self.layer
+        if layer is None:
+            show_warning("LIIF: there is no image layer to preview; open an image first")
+            return
+        try:
+            view = rs.view_region(layer, self.viewer)
+            if view is None:
+                raise ValueError(f"'{layer.name}' is not visible in the current view; pan to it first")
+            region, shape = view
+            plane = rs.current_plane(layer, self.viewer)
+            rs.plan(layer, shape=shape, region=region)
+        except (ValueError, TypeError) as e:
+            show_error(f"LIIF preview: {e}")
+            return
+        name = f"{layer.name} (LIIF preview)"
+        self._start(layer, dict(shape=shape, region=region, lead_index=plane, name=name), replace=name)
+
+    def run(self):
+        """Render the whole layer (or the current view) into a new layer; asks first when huge."""
+        if self.busy:
+            return
+        layer = self.layer
+        if layer is None:
+            show_warning("LIIF: there is no image layer to resample; open an image first")
+            return
+        try:
+            kw = self.settings()
+            nbytes, secs = rs.estimate(layer, device=self._device_guess(), **kw)
+        except (ValueError, TypeError) as e:
+            show_error(f"LIIF: {e}")
+            return
+        if nbytes > self.CONFIRM_BYTES or secs > self.CONFIRM_SECONDS:
+            self._ask(layer, kw, nbytes, secs)
+            return
+        self._start(layer, kw)
+
+    def _ask(self, layer, kw, nbytes, secs):
+        # Non-modal, so the viewer keeps running while the question is open.
+        box = QMessageBox(QMessageBox.Icon.Question, "Resample with LIIF",
+                          f"This makes {_fmt_bytes(nbytes)} of output and takes about {_fmt_time(secs)}. Run it?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+
+        def answered(result):
+            self.confirm_box = None
+            if result == QMessageBox.StandardButton.Yes.value or box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+                self._start(layer, kw)
+            else:
+                self.status.setText("not run")
+
+        box.finished.connect(answered)
+        self.confirm_box = box
+        self.status.setText("waiting for confirmation")
+        box.open()
+
+    def _start(self, layer, kw, replace=None):
+        key = (self.model_combo.currentText(), self.device_combo.currentText())
+
+        def job():
+            model = self._models.get(key)
+            if model is None:
+                model = liif_plugin.load_model(key[0], device=key[1])
+                self._models[key] = model
+            return (yield from rs.iter_resample(layer, model=model, **kw))
+
+        worker = thread_worker(
+            job, start_thread=False,
+            connect={"yielded": self._on_progress, "returned": lambda new: self._on_done(new, replace),
+                     "errored": self._on_error, "finished": lambda: self._on_finished(worker)},
+        )()
+        self.worker = worker
+        self._set_running(True)
+        self.status.setText(f"loading '{key[0]}' …" if key not in self._models else "rendering …")
+        worker.start()
+
+    def cancel(self):
+        """Stop the running render; nothing is added to the viewer."""
+        if self.worker is not None:
+            self.worker.quit()
+            self.status.setText("cancelling …")
+        if self.confirm_box is not None:
+            self.confirm_box.reject()
+
+    def _on_progress(self, value):
+        done, total = value
+        self.progress.setValue(int(1000 * done / max(total, 1)))
+        self.status.setText(f"rendering … {done:,} / {total:,} pixels")
+
+    def _on_done(self, new, replace):
+        if replace is not None:
+            for old in [ly for ly in self.viewer.layers if ly.name == replace]:
+                self.viewer.layers.remove(old)
+        self._adding = True
+        try:
+            self.viewer.add_layer(new)
+        finally:
+            self._adding = False
+        self.status.setText(f"added '{new.name}' {tuple(new.data.shape)}")
+        self.progress.setValue(1000)
+
+    def _on_error(self, exc):
+        show_error(f"LIIF: {exc}")
+        self.status.setText(f"failed: {exc}")
+
+    def _on_finished(self, worker):
+        if self.worker is worker:
+            if worker.abort_requested:
+                self.status.setText("cancelled; no layer added")
+                self.progress.setValue(0)
+            self.worker = None
+            self._set_running(False)
+
+    def _set_running(self, running):
+        self.preview_btn.setEnabled(not running)
+        self.run_btn.setEnabled(not running)
+        self.cancel_btn.setEnabled(running)
+        if running:
+            self.progress.setValue(0)
+
+    # -- closing: stop work, let go of the viewer ----------------------------------------------
+    def _teardown(self):
+        self.cancel()
+        self._disconnect_viewer()
+
+    def closeEvent(self, event):
+        self._teardown()
+        super().closeEvent(event)
+
+    def event(self, e):
+        # napari's dock "x" detaches the widget (setParent(None)) rather than closing it.
+        if e.type() == QEvent.Type.ParentChange and self.parent() is None and getattr(self, "_hooks", None):
+            self._teardown()
+        return super().event(e)
