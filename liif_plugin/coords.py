@@ -3,7 +3,22 @@
 The image spans [-1, 1] on each axis; pixel i of n has its centre at -1 + (2i + 1)/n.
 A region (y0, x0, y1, x1) is given in input pixel-edge units (pixel i covers [i, i+1)).
 """
+import math
+
 import torch
+
+
+def parse_box(v, what="region"):
+    """(y0, x0, y1, x1) as floats, or a ValueError that names `what` and says what is wrong."""
+    try:
+        y0, x0, y1, x1 = (float(a) for a in v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be four numbers (y0, x0, y1, x1), got {v!r}") from None
+    if not all(math.isfinite(a) for a in (y0, x0, y1, x1)):
+        raise ValueError(f"{what} {v!r} has a non-finite value; give finite pixel coordinates")
+    if not (y1 > y0 and x1 > x0):
+        raise ValueError(f"{what} {v!r} is empty: it needs y1 > y0 and x1 > x0")
+    return y0, x0, y1, x1
 
 
 def axis_centres(n, v0=-1.0, v1=1.0):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from . import arrays
-from .coords import axis_centres, cell_size, region_ranges
+from .coords import axis_centres, cell_size, parse_box, region_ranges
 from .fast import first_layer_map, query_fast
 from .query import query_reference
 
@@ -29,14 +29,7 @@ def check_region(region, in_shape):
     H, W = in_shape
     if region is None:
         return (0.0, 0.0, float(H), float(W))
-    try:
-        y0, x0, y1, x1 = (float(v) for v in region)
-    except (TypeError, ValueError):
-        raise ValueError(f"region must be four numbers (y0, x0, y1, x1), got {region!r}") from None
-    if not all(math.isfinite(v) for v in (y0, x0, y1, x1)):
-        raise ValueError(f"region {region!r} has a non-finite value; give finite pixel coordinates")
-    if not (y1 > y0 and x1 > x0):
-        raise ValueError(f"region {region!r} is empty: it needs y1 > y0 and x1 > x0")
+    y0, x0, y1, x1 = parse_box(region, "region")
     if y0 < 0 or x0 < 0 or y1 > H or x1 > W:
         raise ValueError(
             f"region {region!r} reaches outside the {H}x{W} image; keep it within (0, 0, {H}, {W})"

@@ -5,19 +5,13 @@ when the canvas and the image have different aspect ratios. The canvas is (h, w)
 """
 import math
 
+from ..coords import parse_box
+
 MAX_ZOOM = 256.0  # device pixels per input pixel; beyond this LIIF only draws smooth ramps
 
 
 def check_viewport(v):
-    try:
-        y0, x0, y1, x1 = (float(a) for a in v)
-    except (TypeError, ValueError):
-        raise ValueError(f"viewport must be four numbers [y0, x0, y1, x1], got {v!r}") from None
-    if not all(math.isfinite(a) for a in (y0, x0, y1, x1)):
-        raise ValueError(f"viewport {v!r} has a non-finite value; give finite pixel coordinates")
-    if not (y1 > y0 and x1 > x0):
-        raise ValueError(f"viewport {v!r} is empty: it needs y1 > y0 and x1 > x0")
-    return y0, x0, y1, x1
+    return parse_box(v, "viewport")
 
 
 def fit_viewport(v, canvas_shape, image_shape, max_zoom=MAX_ZOOM):
