@@ -30,6 +30,26 @@ def output_spans(n_out, lo, hi, n_in, block):
     return spans
 
 
+def block_bounds(n, block, min_size=1):
+    """Cut n pixels into blocks of `block`; a last block smaller than `min_size` joins its neighbour."""
+    cuts = list(range(0, n, block)) + [n]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < min_size:
+        del cuts[-2]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def output_ranges(n_out, lo, hi, bounds):
+    """Output index range [j0, j1) of each input block in `bounds` (possibly empty), in order.
+
+    Output j belongs to the block its centre lo + (j + 0.5) * (hi - lo) / n_out falls in; the
+    ranges tile [0, n_out) with no gap, which is what a chunked (dask) output needs.
+    """
+    step = (hi - lo) / n_out
+    starts = [0 if a == 0 else min(n_out, max(0, math.ceil((a - lo) / step - 0.5))) for a, _ in bounds]
+    ends = starts[1:] + [n_out]
+    return list(zip(starts, ends))
+
+
 def feature_window(model, planes, rows, cols):
     """Exact latent features over input rows/cols ranges (with MARGIN), and the window's offset."""
     H, W = planes.shape[-2:]
@@ -58,6 +78,35 @@ def render_blockwise(model, planes, out_shape, region, block=512, progress=None)
             part = field.render_planes((h, w), region, rows=out_rows, cols=out_cols)
             out[:, out_rows[0]:out_rows[1], out_cols[0]:out_cols[1]] = part
             done += part.shape[1] * part.shape[2]
+            if progress is not None:
+                progress(done, total)
+    return out
+
+
+def upscale_blockwise(model, x, out_shape, region, block=512, progress=None):
+    """Like ``api.upscale`` for a big image, but each block goes straight to the output dtype.
+
+    The float32 planes of the whole output are never held (for a 4096x4096 RGB uint8 result they
+    and their float64 conversion would take over 1 GB); only one block's are.
+    """
+    from . import arrays
+
+    planes, layout = arrays.to_planes(x)
+    B, _, H, W = planes.shape
+    h, w = out_shape
+    out = None
+    row_spans = output_spans(h, region[0], region[2], H, block)
+    col_spans = output_spans(w, region[1], region[3], W, block)
+    done, total = 0, h * w
+    for in_rows, out_rows in row_spans:
+        for in_cols, out_cols in col_spans:
+            feat, offset = feature_window(model, planes, in_rows, in_cols)
+            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
+            part = arrays.from_planes(field.render_planes((h, w), region, rows=out_rows, cols=out_cols), layout)
+            if out is None:
+                out = np.empty((h, w) + part.shape[2:], dtype=part.dtype)
+            out[out_rows[0]:out_rows[1], out_cols[0]:out_cols[1]] = part
+            done += part.shape[0] * part.shape[1]
             if progress is not None:
                 progress(done, total)
     return out

@@ -1,0 +1,219 @@
+"""LIIF as a lazy dask array: images and stacks larger than memory, on one machine or a cluster.
+
+    import liif_plugin.dask as ld
+    y = ld.upscale(x, scale=2)          # x: numpy, zarr or dask array -> lazy dask.array
+    y.to_zarr("out.zarr")               # or ld.upscale_zarr("in.zarr", "out.zarr", scale=2)
+
+The last two axes are the image (or the two before a last RGB/RGBA axis of size 3 or 4); every
+other axis is a stack of independent images. Each input block is read with a halo of the
+encoder's receptive radius plus the two latent codes LIIF's ensemble and 3x3 unfold reach, so
+every output pixel is computed from exactly the numbers an in-memory render uses.
+Value ranges follow ``liif_plugin.arrays`` per image: uint8 and floats in [0, 1] need nothing;
+any other data is stretched by each image's own min..max, which one reduction pass finds when
+``upscale`` is called (the LIIF work itself stays lazy).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+import dask
+import dask.array as da
+import dask.callbacks
+
+from . import arrays
+from .api import load_model, output_shape
+from .blocks import MARGIN, block_bounds, output_ranges
+from .field import ImageField
+
+BLOCK = 512  # input pixels per side of one chunk
+
+_models = {}
+
+
+class _ModelRef:
+    """A picklable pointer to a checkpoint: workers load it once instead of receiving weights."""
+
+    def __init__(self, model):
+        m = model if model is not None else load_model()
+        if not hasattr(m, "net"):
+            m = load_model(m)
+        self.path = str(m.path)
+        self.radius = m.receptive_radius
+        _models.setdefault(self.path, m)
+
+    def get(self):
+        if self.path not in _models:
+            _models[self.path] = load_model(self.path)
+        return _models[self.path]
+
+
+def _groups(n_channels):
+    """Channel groups that become one plane each, as in arrays.to_planes: (kind, [slices])."""
+    if n_channels is None or n_channels == 1:
+        return "gray", [slice(0, 1)]
+    if n_channels == 3:
+        return "rgb", [slice(0, 3)]
+    if n_channels == 4:
+        return "rgba", [slice(0, 3), slice(3, 4)]
+    return "channels", [slice(i, i + 1) for i in range(n_channels)]
+
+
+def _planes(img, ranges, n_channels):
+    """One image block (h, w[, C]) -> float planes (B, 3, h, w) with the whole image's ranges."""
+    x = img if img.ndim == 3 else img[..., None]
+    planes = []
+    for sl, (lo, hi) in zip(_groups(n_channels)[1], ranges):
+        v = arrays._scaled(x[..., sl], lo, hi)
+        if v.shape[2] == 1:
+            v = np.repeat(v, 3, axis=2)
+        planes.append(v.transpose(2, 0, 1))
+    return np.ascontiguousarray(np.stack(planes))
+
+
+def _image_ranges(x, lead, n_channels):
+    """(lo, hi) per image and plane, array (*lead, n_planes, 2), computed as arrays._range does."""
+    slices = _groups(n_channels)[1]
+    if x.dtype == np.uint8:
+        return np.broadcast_to(np.array([0.0, 255.0]), (*lead, len(slices), 2))
+    axes = tuple(range(len(lead), len(lead) + 2)) + ((len(lead) + 2,) if n_channels else ())
+    stats = []
+    for sl in slices:
+        part = x[..., sl] if n_channels else x
+        stats += [part.min(axis=axes), part.max(axis=axes)]
+    values = dask.compute(*stats)
+    out = np.empty((*lead, len(slices), 2))
+    for i in range(len(slices)):
+        lo = np.asarray(values[2 * i], dtype=np.float64)
+        hi = np.asarray(values[2 * i + 1], dtype=np.float64)
+        if np.issubdtype(x.dtype, np.floating):
+            unit = (lo >= 0.0) & (hi <= 1.0)
+            lo, hi = np.where(unit, 0.0, lo), np.where(unit, 1.0, hi)
+        hi = np.where(hi <= lo, lo + 1.0, hi)  # constant image: any range maps it and back
+        out[..., i, 0], out[..., i, 1] = lo, hi
+    return out
+
+
+def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK):
+    """A lazy dask array: `array` (numpy, zarr or dask; (..., H, W) or (..., H, W, 3|4)) resampled.
+
+    Give scale (float or (sy, sx)) or shape (h, w) for the image axes. `rgb` says whether the last
+    axis is colour; by default it is when it has size 3 or 4 and the array has 3+ dimensions.
+    """
+    x = array if isinstance(array, da.Array) else da.from_array(array, chunks="auto")
+    if x.dtype == bool or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise TypeError(f"image dtype {x.dtype} is not supported; convert it to uint8, uint16 or float32 first")
+    if rgb is None:
+        rgb = x.ndim >= 3 and x.shape[-1] in (3, 4)
+    if x.ndim < (3 if rgb else 2):
+        raise ValueError(f"expected an image (..., H, W) or (..., H, W, 3|4), got an array of shape {x.shape}")
+    n_channels = x.shape[-1] if rgb else None
+    sp = x.ndim - (3 if rgb else 2)  # index of the H axis
+    lead = x.shape[:sp]
+    H, W = x.shape[sp], x.shape[sp + 1]
+    if H == 0 or W == 0 or 0 in lead:
+        raise ValueError(f"the array is empty (shape {x.shape}); give images with at least one pixel")
+    h, w = output_shape((H, W), scale, shape)
+    ref = _ModelRef(model)
+    depth = ref.radius + MARGIN
+    if block < 1:
+        raise ValueError(f"block must be a positive number of pixels, got {block}")
+    block = max(block, depth)  # dask's halo cannot be wider than a block
+
+    rows = block_bounds(H, block, min_size=depth)
+    cols = block_bounds(W, block, min_size=depth)
+    out_rows = output_ranges(h, 0.0, H, rows)
+    out_cols = output_ranges(w, 0.0, W, cols)
+    chunks = (1,) * sp + (tuple(b - a for a, b in rows), tuple(b - a for a, b in cols))
+    chunks += ((n_channels,),) if rgb else ()
+    x = x.rechunk(chunks)
+    ranges = _image_ranges(x, lead, n_channels)
+    # An axis cut in one block needs no halo (and dask refuses a halo wider than the block).
+    halo = {sp: depth if len(rows) > 1 else 0, sp + 1: depth if len(cols) > 1 else 0}
+    xo = da.overlap.overlap(x, depth=halo, boundary="none") if any(halo.values()) else x
+
+    def render_block(blk, block_id=None):
+        i, j = block_id[sp], block_id[sp + 1]
+        (a, b), (c, d) = rows[i], cols[j]
+        ia, ic = max(a - depth, 0), max(c - depth, 0)  # where the overlapped block starts
+        fa, fb = max(a - MARGIN, 0), min(b + MARGIN, H)
+        fc, fd = max(c - MARGIN, 0), min(d + MARGIN, W)
+        idx = tuple(block_id[:sp])
+        img = blk.reshape(blk.shape[sp:])
+        m = ref.get()
+        planes = _planes(img, ranges[idx], n_channels)
+        feat = m.encode_planes(planes)[:, :, fa - ia:fb - ia, fc - ic:fd - ic]
+        field = ImageField(m, feat, None, full_shape=(H, W), offset=(fa, fc))
+        part = field.render_planes((h, w), None, rows=out_rows[i], cols=out_cols[j])
+        layout = arrays.Layout(blk.dtype, _groups(n_channels)[0], False, [tuple(r) for r in ranges[idx]])
+        y = arrays.from_planes(part, layout)
+        return y.reshape((1,) * sp + y.shape)
+
+    out_chunks = (1,) * sp + (tuple(b - a for a, b in out_rows), tuple(b - a for a, b in out_cols))
+    out_chunks += ((n_channels,),) if rgb else ()
+    return da.map_blocks(render_block, xo, chunks=out_chunks, dtype=x.dtype,
+                         meta=np.empty((0,) * len(out_chunks), dtype=x.dtype), name="liif-upscale")
+
+
+class _TaskProgress(dask.callbacks.Callback):
+    """Calls progress(done, total) in finished tasks (local schedulers)."""
+
+    def __init__(self, progress):
+        super().__init__()
+        self.progress, self.done, self.total = progress, 0, 0
+
+    def _start_state(self, dsk, state):
+        self.total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        self.done += 1
+        self.progress(self.done, max(self.total, self.done))
+
+
+def upscale_zarr(src, dst, scale=None, *, shape=None, model=None, progress=None, overwrite=False,
+                 component=None, block=BLOCK):
+    """Resample the zarr array at `src` into a new zarr array at `dst`, chunk by chunk.
+
+    Memory stays bounded by a few chunks whatever the array size. The result is written next to
+    `dst` and moved into place when complete, so a failed or interrupted run leaves no half array.
+    `progress(done, total)` counts finished tasks. Returns the output shape.
+    """
+    import zarr
+
+    src, dst = Path(src), Path(dst)
+    if not src.exists():
+        raise FileNotFoundError(f"no zarr array at {src}; give the path of an existing .zarr")
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst} already exists; choose another output or pass overwrite=True")
+    try:
+        z = zarr.open_array(str(src), mode="r", path=component)
+    except Exception as e:  # zarr raises several types for "not an array"
+        raise ValueError(f"{src} is not a readable zarr array ({e}); give an array, not a group") from None
+    y = upscale(da.from_zarr(z), scale, shape=shape, model=model, block=block)
+    # zarr needs regular chunks; output blocks differ by a pixel where the scale is not whole.
+    sp = y.ndim - (3 if z.ndim >= 3 and z.shape[-1] in (3, 4) else 2)
+    regular = tuple(1 if k < sp else (max(y.chunks[k]) if k < sp + 2 else y.shape[k]) for k in range(y.ndim))
+    y = y.rechunk(regular)
+    tmp = dst.with_name(dst.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        store = y.to_zarr(str(tmp), compute=False, overwrite=True)
+        if progress is not None:
+            with _TaskProgress(progress):
+                dask.compute(store)
+        else:
+            dask.compute(store)
+        if dst.exists():
+            shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
+        os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return y.shape
+
+
+__all__ = ["upscale", "upscale_zarr", "BLOCK"]

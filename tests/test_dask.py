@@ -1,0 +1,82 @@
+"""liif_plugin.dask: lazy, chunked LIIF equal to the in-memory result, on zarr and a real cluster."""
+import numpy as np
+import pytest
+from skimage import data
+
+import dask.array as da
+import liif_plugin as liif
+import liif_plugin.dask as ld
+
+zarr = pytest.importorskip("zarr")
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def rgb():
+    return np.ascontiguousarray(data.astronaut()[::5, ::5][:90, :100]).astype(np.float32) / 255
+
+
+def test_lazy_chunked_and_equal_to_in_memory(model, rgb):
+    y = ld.upscale(rgb, scale=1.5, model=model, block=40)
+    assert isinstance(y, da.Array)
+    assert y.shape == (135, 150, 3) and y.dtype == np.float32
+    assert len(y.chunks[0]) > 1 and len(y.chunks[1]) > 1  # really cut spatially
+    ref = liif.upscale(rgb, scale=1.5, model=model)
+    assert np.abs(y.compute() - ref).max() <= TOL
+
+
+def test_stack_of_uint16_images_with_own_ranges(model):
+    cell = data.cell()[200:280, 300:340].astype(np.uint16)
+    stack = np.stack([cell * 40, cell[::-1] * 3 + 500, np.full_like(cell, 7)])
+    y = ld.upscale(stack, shape=(73, 61), model=model, block=40)
+    assert y.chunks[0] == (1, 1, 1) and len(y.chunks[1]) == 2  # one image per chunk along the stack axis
+    got = y.compute()
+    for i in range(3):
+        ref = liif.upscale(stack[i], shape=(73, 61), model=model)
+        assert got[i].dtype == np.uint16
+        assert np.abs(got[i].astype(int) - ref.astype(int)).max() <= 1  # integer rounding of 1e-4-equal floats
+
+
+def test_zarr_backed_array_and_zarr_to_zarr(model, rgb, tmp_path):
+    src = tmp_path / "big.zarr"
+    z = zarr.create_array(str(src), shape=rgb.shape, chunks=(32, 32, 3), dtype="float32")
+    z[:] = rgb
+    y = ld.upscale(zarr.open_array(str(src), mode="r"), scale=2, model=model, block=40)
+    ref = liif.upscale(rgb, scale=2, model=model)
+    assert np.abs(y.compute() - ref).max() <= TOL
+
+    seen = []
+    shape = ld.upscale_zarr(src, tmp_path / "out.zarr", scale=2, model=model, block=40,
+                            progress=lambda d, t: seen.append((d, t)))
+    assert shape == ref.shape
+    out = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")
+    assert np.abs(out[:] - ref).max() <= TOL
+    assert seen and seen[-1][0] == seen[-1][1]
+    assert not (tmp_path / "out.zarr.partial").exists()
+    with pytest.raises(FileExistsError, match="already exists"):
+        ld.upscale_zarr(src, tmp_path / "out.zarr", scale=2, model=model)
+    with pytest.raises(FileNotFoundError, match="no zarr array"):
+        ld.upscale_zarr(tmp_path / "missing.zarr", tmp_path / "o2.zarr", scale=2, model=model)
+
+
+def test_runs_on_a_distributed_cluster(model, rgb):
+    distributed = pytest.importorskip("distributed")
+    img = rgb[:80, :60]
+    ref = liif.upscale(img, scale=1.25, model=model)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        y = ld.upscale(img, scale=1.25, model=model, block=40)
+        got = client.compute(y).result()
+        assert len(client.scheduler_info()["workers"]) == 2
+    assert np.abs(got - ref).max() <= TOL
+
+
+@pytest.mark.parametrize("bad, kwargs, err, match", [
+    (np.zeros((4, 5), dtype=bool), {"scale": 2}, TypeError, "dtype"),
+    (np.zeros((7,), dtype=np.uint8), {"scale": 2}, ValueError, "expected an image"),
+    (np.zeros((8, 8), dtype=np.uint8), {}, ValueError, "exactly one of"),
+    (np.zeros((8, 8), dtype=np.uint8), {"scale": -1}, ValueError, "positive"),
+])
+def test_bad_input_gives_a_clear_error(model, bad, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        ld.upscale(bad, model=model, **kwargs)
