@@ -146,8 +146,6 @@ def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None
     n_planes = {3: 1, 4: 2}.get(x.shape[2], x.shape[2]) if x.ndim == 3 else 1
     if H * W * n_planes <= BLOCKWISE_LATENTS:
         return m.encode(x).render(out_shape, region, progress=progress)
-    from .blocks import render_blockwise
+    from .blocks import upscale_blockwise
 
-    planes, layout = arrays.to_planes(x)
-    out = render_blockwise(m, planes, out_shape, region, block=BLOCK, progress=progress)
-    return arrays.from_planes(out, layout)
+    return upscale_blockwise(m, x, out_shape, region, block=BLOCK, progress=progress)

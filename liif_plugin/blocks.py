@@ -62,24 +62,28 @@ def feature_window(model, planes, rows, cols):
     return feat[:, :, fa - ia:fb - ia, fc - ic:fd - ic], (fa, fc)
 
 
-def render_blockwise(model, planes, out_shape, region, block=512, progress=None):
-    """Render planes (B, 3, H, W) in [0, 1] to (B, h, w, 3), one input block at a time."""
-    B, _, H, W = planes.shape
+def iter_blocks(model, planes, out_shape, region, block=512):
+    """Yield (out_rows, out_cols, float planes (B, rows, cols, 3)) for each input block in turn."""
+    H, W = planes.shape[-2:]
     h, w = out_shape
     y0, x0, y1, x1 = region
-    out = np.empty((B, h, w, 3), dtype=np.float32)
-    row_spans = output_spans(h, y0, y1, H, block)
-    col_spans = output_spans(w, x0, x1, W, block)
-    done, total = 0, h * w
-    for in_rows, out_rows in row_spans:
-        for in_cols, out_cols in col_spans:
+    for in_rows, out_rows in output_spans(h, y0, y1, H, block):
+        for in_cols, out_cols in output_spans(w, x0, x1, W, block):
             feat, offset = feature_window(model, planes, in_rows, in_cols)
             field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
-            part = field.render_planes((h, w), region, rows=out_rows, cols=out_cols)
-            out[:, out_rows[0]:out_rows[1], out_cols[0]:out_cols[1]] = part
-            done += part.shape[1] * part.shape[2]
-            if progress is not None:
-                progress(done, total)
+            yield out_rows, out_cols, field.render_planes(out_shape, region, rows=out_rows, cols=out_cols)
+
+
+def render_blockwise(model, planes, out_shape, region, block=512, progress=None):
+    """Render planes (B, 3, H, W) in [0, 1] to (B, h, w, 3), one input block at a time."""
+    h, w = out_shape
+    out = np.empty((planes.shape[0], h, w, 3), dtype=np.float32)
+    done = 0
+    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block):
+        out[:, ra:rb, ca:cb] = part
+        done += (rb - ra) * (cb - ca)
+        if progress is not None:
+            progress(done, h * w)
     return out
 
 
@@ -92,21 +96,15 @@ def upscale_blockwise(model, x, out_shape, region, block=512, progress=None):
     from . import arrays
 
     planes, layout = arrays.to_planes(x)
-    B, _, H, W = planes.shape
     h, w = out_shape
     out = None
-    row_spans = output_spans(h, region[0], region[2], H, block)
-    col_spans = output_spans(w, region[1], region[3], W, block)
-    done, total = 0, h * w
-    for in_rows, out_rows in row_spans:
-        for in_cols, out_cols in col_spans:
-            feat, offset = feature_window(model, planes, in_rows, in_cols)
-            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
-            part = arrays.from_planes(field.render_planes((h, w), region, rows=out_rows, cols=out_cols), layout)
-            if out is None:
-                out = np.empty((h, w) + part.shape[2:], dtype=part.dtype)
-            out[out_rows[0]:out_rows[1], out_cols[0]:out_cols[1]] = part
-            done += part.shape[0] * part.shape[1]
-            if progress is not None:
-                progress(done, total)
+    done = 0
+    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block):
+        part = arrays.from_planes(part, layout)
+        if out is None:
+            out = np.empty((h, w) + part.shape[2:], dtype=part.dtype)
+        out[ra:rb, ca:cb] = part
+        done += (rb - ra) * (cb - ca)
+        if progress is not None:
+            progress(done, h * w)
     return out

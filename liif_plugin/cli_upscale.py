@@ -10,7 +10,8 @@ from pathlib import Path
 def add_parser(sub):
     p = sub.add_parser("upscale", help="resample images to a new size with LIIF",
                        description="Resample images with LIIF. Sizes are given as a scale, an exact size, or one side.")
-    p.add_argument("inputs", nargs="+", metavar="IN", help="PNG, JPEG or TIFF files")
+    p.add_argument("inputs", nargs="+", metavar="IN",
+                   help="PNG, JPEG or TIFF files, or one .zarr array (written chunk by chunk to -o OUT.zarr)")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
     out.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (same file names)")
@@ -91,12 +92,18 @@ def plan(args):
     return jobs
 
 
+def is_zarr(path):
+    return str(path).rstrip("/").endswith(".zarr")
+
+
 def run(args):
     from tqdm import tqdm
 
     from .api import load_model, upscale
     from .imageio import write_image
 
+    if any(map(is_zarr, args.inputs)) or (args.output and is_zarr(args.output)):
+        return run_zarr(args)
     jobs = plan(args)
     model = load_model(args.model, device=args.device)
     for src, dst, x, _scale, out_shape in jobs:
@@ -110,4 +117,44 @@ def run(args):
         write_image(dst, y)
         if not args.quiet:
             print(f"wrote {dst} ({out_shape[1]}x{out_shape[0]}, {y.dtype})")
+    return 0
+
+
+def run_zarr(args):
+    """Arrays larger than memory: zarr in, zarr out, through liif_plugin.dask (stacks included)."""
+    from tqdm import tqdm
+
+    from .api import load_model, output_shape
+
+    if len(args.inputs) != 1 or not args.output or not is_zarr(args.inputs[0]) or not is_zarr(args.output):
+        raise ValueError("a .zarr input takes exactly one input and -o OUT.zarr")
+    if args.region:
+        raise ValueError("--region is not supported for .zarr arrays; resample the whole array")
+    import zarr
+
+    from .dask import upscale_zarr
+
+    src, dst = Path(args.inputs[0]), Path(args.output)
+    if not src.exists():
+        raise FileNotFoundError(f"input {src} does not exist")
+    if dst.exists() and not args.overwrite:
+        raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
+    try:
+        shape = zarr.open_array(str(src), mode="r").shape
+    except Exception as e:  # zarr raises several types for "not an array"
+        raise ValueError(f"{src} is not a readable zarr array ({str(e).splitlines()[0]})") from None
+    hw = shape[-3:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:]
+    args.region_t = None
+    scale, out = target(args, hw)
+    out = output_shape(hw, scale, out)  # validate before any work
+    model = load_model(args.model, device=args.device)
+    with tqdm(unit="task", disable=args.quiet, desc=f"{src.name} -> {dst.name}") as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        result = upscale_zarr(src, dst, shape=out, model=model, progress=progress, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"wrote {dst} (shape {tuple(result)})")
     return 0

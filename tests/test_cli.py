@@ -95,3 +95,23 @@ def test_installed_entry_point_runs(files):
     assert r.returncode == 0 and "wrote" in r.stdout and "px" in r.stderr  # tqdm bar on stderr
     r = subprocess.run(exe + ["weights", "list"], capture_output=True, text=True)
     assert r.returncode == 0 and "edsr-baseline" in r.stdout and "present" in r.stdout
+
+
+def test_zarr_in_zarr_out(tmp_path, model, capsys):
+    import zarr
+
+    import liif_plugin
+
+    rng = np.random.default_rng(0)
+    stack = (rng.random((2, 20, 24)) * 3000).astype(np.uint16)
+    z = zarr.open_array(str(tmp_path / "in.zarr"), mode="w", shape=stack.shape, chunks=(1, 20, 24), dtype=stack.dtype)
+    z[:] = stack
+    assert liif("upscale", tmp_path / "in.zarr", "-o", tmp_path / "out.zarr", "--scale", "1.5", "--quiet") == 0
+    out = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")[:]
+    assert out.shape == (2, 30, 36) and out.dtype == np.uint16
+    assert np.array_equal(out[1], liif_plugin.upscale(stack[1], 1.5, model=model))
+    assert liif("upscale", tmp_path / "in.zarr", "-o", tmp_path / "out.zarr", "--scale", "2", "--quiet") == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert liif("upscale", tmp_path / "in.zarr", "-o", tmp_path / "x.zarr", "--region", "0,0,5,5", "--scale", "2",
+                "--quiet") == 2
+    assert not (tmp_path / "x.zarr").exists()
