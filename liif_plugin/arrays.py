@@ -82,27 +82,37 @@ def _scaled(values, lo, hi):
     return ((values.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
 
 
-def to_planes(x):
-    """Array -> (planes float32 (B, 3, H, W) in [0, 1], Layout)."""
+def plane_groups(n_channels):
+    """How channels become planes: (kind, [channel slices]); n_channels None means HxW."""
+    if n_channels is None or n_channels == 1:
+        return "gray", [slice(0, 1)]
+    if n_channels == 3:
+        return "rgb", [slice(0, 3)]
+    if n_channels == 4:
+        return "rgba", [slice(0, 3), slice(3, 4)]
+    return "channels", [slice(i, i + 1) for i in range(n_channels)]
+
+
+def to_planes(x, ranges=None):
+    """Array -> (planes float32 (B, 3, H, W) in [0, 1], Layout).
+
+    `ranges` ((lo, hi) per plane) overrides the ranges found in x: a tile of a larger image
+    must use the whole image's ranges.
+    """
     x = check_image(x)
     keep = x.ndim == 3 and x.shape[2] == 1
-    if x.ndim == 2 or keep:
-        kind, groups = "gray", [x.reshape(x.shape[0], x.shape[1], 1)]
-    elif x.shape[2] == 3:
-        kind, groups = "rgb", [x]
-    elif x.shape[2] == 4:
-        kind, groups = "rgba", [x[..., :3], x[..., 3:]]
-    else:
-        kind, groups = "channels", [x[..., i:i + 1] for i in range(x.shape[2])]
-    planes, ranges = [], []
-    for g in groups:
-        lo, hi = _range(g, x.dtype)
-        ranges.append((lo, hi))
+    x3 = x if x.ndim == 3 else x[..., None]
+    kind, slices = plane_groups(None if x.ndim == 2 else x.shape[2])
+    planes, found = [], []
+    for i, sl in enumerate(slices):
+        g = x3[..., sl]
+        lo, hi = _range(g, x.dtype) if ranges is None else ranges[i]
+        found.append((float(lo), float(hi)))
         v = _scaled(g, lo, hi)
         if v.shape[2] == 1:
             v = np.repeat(v, 3, axis=2)
         planes.append(v.transpose(2, 0, 1))
-    return np.ascontiguousarray(np.stack(planes)), Layout(np.dtype(x.dtype), kind, keep, ranges)
+    return np.ascontiguousarray(np.stack(planes)), Layout(np.dtype(x.dtype), kind, keep, found)
 
 
 def from_planes(out, layout):

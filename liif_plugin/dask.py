@@ -51,32 +51,9 @@ class _ModelRef:
         return _models[self.path]
 
 
-def _groups(n_channels):
-    """Channel groups that become one plane each, as in arrays.to_planes: (kind, [slices])."""
-    if n_channels is None or n_channels == 1:
-        return "gray", [slice(0, 1)]
-    if n_channels == 3:
-        return "rgb", [slice(0, 3)]
-    if n_channels == 4:
-        return "rgba", [slice(0, 3), slice(3, 4)]
-    return "channels", [slice(i, i + 1) for i in range(n_channels)]
-
-
-def _planes(img, ranges, n_channels):
-    """One image block (h, w[, C]) -> float planes (B, 3, h, w) with the whole image's ranges."""
-    x = img if img.ndim == 3 else img[..., None]
-    planes = []
-    for sl, (lo, hi) in zip(_groups(n_channels)[1], ranges):
-        v = arrays._scaled(x[..., sl], lo, hi)
-        if v.shape[2] == 1:
-            v = np.repeat(v, 3, axis=2)
-        planes.append(v.transpose(2, 0, 1))
-    return np.ascontiguousarray(np.stack(planes))
-
-
 def _image_ranges(x, lead, n_channels):
     """(lo, hi) per image and plane, array (*lead, n_planes, 2), computed as arrays._range does."""
-    slices = _groups(n_channels)[1]
+    slices = arrays.plane_groups(n_channels)[1]
     if x.dtype == np.uint8:
         return np.broadcast_to(np.array([0.0, 255.0]), (*lead, len(slices), 2))
     axes = tuple(range(len(lead), len(lead) + 2)) + ((len(lead) + 2,) if n_channels else ())
@@ -144,11 +121,10 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK)
         idx = tuple(block_id[:sp])
         img = blk.reshape(blk.shape[sp:])
         m = ref.get()
-        planes = _planes(img, ranges[idx], n_channels)
+        planes, layout = arrays.to_planes(img, ranges=ranges[idx])
         feat = m.encode_planes(planes)[:, :, fa - ia:fb - ia, fc - ic:fd - ic]
         field = ImageField(m, feat, None, full_shape=(H, W), offset=(fa, fc))
         part = field.render_planes((h, w), None, rows=out_rows[i], cols=out_cols[j])
-        layout = arrays.Layout(blk.dtype, _groups(n_channels)[0], False, [tuple(r) for r in ranges[idx]])
         y = arrays.from_planes(part, layout)
         return y.reshape((1,) * sp + y.shape)
 
