@@ -11,13 +11,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import load_model, upscale
+from .evaluate import psnr
 
 SCALE = 3.5
-
-
-def psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / mse)
 
 
 def labelled(img, text):

@@ -1,0 +1,63 @@
+"""`liif train`: fine-tune a LIIF model on your images (or train one from scratch)."""
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "train", help="fine-tune LIIF on your own images",
+        description="Fine-tune (default: from the pretrained edsr-baseline) or train LIIF on a folder of images with "
+                    "the authors' recipe: 48x48 LR patches, scale ~ U(1, 4), 2304 sampled pixels, L1 loss, Adam. "
+                    "The bottom 20%% of every image is held out for validation PSNR. Checkpoints are in the "
+                    "official LIIF format; register the result with `liif weights add NAME PATH`.")
+    p.add_argument("--data", nargs="+", required=True, help="training image files or folders")
+    p.add_argument("--out", type=Path, default=Path("liif-finetuned.pth"), help="checkpoint to write")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--from", dest="init", default="edsr-baseline",
+                       help="registry name or .pth to start from (default edsr-baseline)")
+    start.add_argument("--encoder", choices=("edsr-baseline", "rdn"),
+                       help="train a new model with this encoder from random weights")
+    start.add_argument("--resume", type=Path, help="continue a run from its checkpoint (weights, Adam state, step)")
+    p.add_argument("--steps", type=int, default=1000, help="number of optimizer steps (default 1000)")
+    p.add_argument("--batch", type=int, default=16, help="patches per step (default 16, as the authors)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--max-scale", type=float, default=4.0, help="largest training scale (default 4)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="held-out bottom part of each image (default 0.2)")
+    p.add_argument("--val-every", type=int, default=200, help="validation PSNR every N steps (0: only at the end)")
+    p.add_argument("--save-every", type=int, default=200, help="write the checkpoint every N steps")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    from .train import train
+
+    try:
+        resuming_here = args.resume is not None and args.resume.resolve() == args.out.resolve()
+        if args.out.exists() and not args.force and not resuming_here:
+            raise FileExistsError(f"{args.out} exists; choose another --out, pass --force, or --resume it")
+        if args.resume is not None and not args.resume.exists():
+            raise FileNotFoundError(f"--resume {args.resume} does not exist")
+        init = None if args.encoder else args.init
+        res = train(args.data, out=args.out, steps=args.steps, init=init, encoder=args.encoder or "edsr-baseline",
+                    resume=args.resume, batch_size=args.batch, lr=args.lr, max_scale=args.max_scale,
+                    val_fraction=args.val_fraction, val_every=args.val_every, save_every=args.save_every,
+                    device=args.device, seed=args.seed,
+                    max_seconds=None if args.minutes is None else args.minutes * 60, progress=not args.quiet)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+        print(f"liif train: error: {e}", file=sys.stderr)
+        return 2
+    if res.losses:
+        print(f"L1 loss: {res.losses[0][1]:.4f} (first {res.losses[0][0]} steps) -> {res.losses[-1][1]:.4f} "
+              f"(at step {res.losses[-1][0]})")
+    for step, v in res.validation[-1:]:
+        print(f"validation PSNR at step {step}: " + ", ".join(
+            f"x{s:g} {a:.2f} dB (bicubic {b:.2f})" for s, (a, b) in v.items()))
+    print(f"wrote {res.checkpoint} after {res.steps} steps ({res.seconds / 60:.1f} min); "
+          f"register it with: liif weights add NAME {res.checkpoint}")
+    return 0

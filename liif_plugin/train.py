@@ -1,0 +1,271 @@
+"""Fine-tuning (or training) a LIIF model on your own images, following the authors' recipe.
+
+One step: for each batch item pick an image, a scale s ~ U(1, max_scale) and a random HR crop of
+round(48 s) px (random flips / transpose), shrink it to a 48x48 LR patch with antialiased bicubic,
+encode the patch, decode 2304 randomly sampled HR pixels at their coordinates with the HR cell size,
+and take the L1 loss against the true values (all in the model's [-1, 1] units). Adam optimizes.
+
+Images go through ``liif_plugin.arrays`` exactly like at inference: gray is copied to RGB and
+16-bit or other-range data is stretched per plane to [0, 1]. The bottom ``val_fraction`` of every
+image is never trained on; validation PSNR is measured there with ``liif_plugin.evaluate``.
+
+Checkpoints are written in the authors' format (``{"model": {...}, "optimizer": {"name", "args",
+"sd"}, "epoch": step}``) so ``load_model(path)``, ``liif weights add`` and the authors' code read them,
+and ``resume=`` continues a run from one.
+"""
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import arrays
+from .checkpoint import build_network, read_checkpoint, save_checkpoint
+from .query import query_reference
+
+LR_PATCH = 48
+SAMPLE_Q = 2304
+DEFAULT_ENCODERS = ("edsr-baseline", "rdn")
+
+
+def scratch_spec(encoder="edsr-baseline"):
+    """The authors' LIIF spec for a new model with the given encoder."""
+    if encoder not in DEFAULT_ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(DEFAULT_ENCODERS)}")
+    return {"name": "liif", "args": {
+        "encoder_spec": {"name": encoder, "args": {"no_upsampling": True}},
+        "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256, 256, 256, 256]}}}}
+
+
+# -- data -------------------------------------------------------------------------------------
+
+def load_planes(images):
+    """Images (arrays, files or folders) -> ([(plane (3, H, W) float32 in [0, 1], levels or None)], arrays)."""
+    from .evaluate import image_files, read_image
+
+    if isinstance(images, (str, Path)):
+        images = [images]
+    arrs = []
+    for item in images:
+        if isinstance(item, (str, Path)):
+            arrs.extend(read_image(p) for p in image_files([item]))
+        else:
+            arrs.append(arrays.check_image(np.asarray(item)))
+    if not arrs:
+        raise ValueError("no training images were given")
+    planes = []
+    for a in arrs:
+        p, _ = arrays.to_planes(a)
+        # 8-bit images keep their 8-bit LR: the authors' bicubic goes through uint8 PIL images, and a
+        # model that learns from smoother float LR over-trusts detail that real 8-bit inputs do not have.
+        levels = 255 if a.dtype == np.uint8 else None
+        planes.extend((torch.from_numpy(q.copy()), levels) for q in p)
+    return planes, arrs
+
+
+def split_rows(h, val_fraction):
+    """Row index where the held-out (validation) part of an image of height h starts."""
+    return h - int(round(h * val_fraction)) if val_fraction > 0 else h
+
+
+def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_query=SAMPLE_Q):
+    """One training batch: LR patches (B,3,48,48) in [-1,1], coords, cells and targets (B,Q,...).
+
+    planes: [(tensor (3, H, W) in [0, 1], levels or None)]; with levels the LR patch is rounded to them.
+    """
+    usable = [(p, q) for p, q in planes if min(p.shape[1:]) >= lr_size]
+    if not usable:
+        raise ValueError(f"every training image is smaller than the {lr_size}x{lr_size} patch; give larger images")
+    lrs, coords, cells, gts = [], [], [], []
+    for _ in range(batch_size):
+        img, levels = usable[rng.randrange(len(usable))]
+        H, W = img.shape[1:]
+        s_max = min(max_scale, H / lr_size, W / lr_size)
+        s = rng.uniform(1.0, max(1.0, s_max))
+        size = max(lr_size, min(round(lr_size * s), H, W))
+        y, x = rng.randrange(H - size + 1), rng.randrange(W - size + 1)
+        hr = img[:, y:y + size, x:x + size]
+        if rng.random() < 0.5:
+            hr = hr.flip(-1)
+        if rng.random() < 0.5:
+            hr = hr.flip(-2)
+        if rng.random() < 0.5:
+            hr = hr.transpose(-2, -1)
+        hr = hr.contiguous()
+        lr = F.interpolate(hr[None], size=(lr_size, lr_size), mode="bicubic", antialias=True,
+                           align_corners=False)[0].clamp(0, 1)
+        if levels:
+            lr = torch.round(lr * levels) / levels
+        # Pixel centres of the HR crop in [-1, 1] (same frame as the LR patch), and the HR cell.
+        c = -1 + (2 * torch.arange(size, dtype=torch.float32) + 1) / size
+        grid = torch.stack(torch.meshgrid(c, c, indexing="ij"), dim=-1).view(-1, 2)
+        vals = hr.view(3, -1).t()
+        pick = torch.tensor(rng.sample(range(size * size), min(n_query, size * size)))
+        if len(pick) < n_query:  # tiny crops: sample with repetition to keep the batch rectangular
+            pick = pick[torch.tensor([rng.randrange(len(pick)) for _ in range(n_query)])]
+        lrs.append(lr)
+        coords.append(grid[pick])
+        cells.append(torch.full((n_query, 2), 2 / size))
+        gts.append(vals[pick])
+    to = lambda t: torch.stack(t).to(device)  # noqa: E731
+    return (to(lrs) - 0.5) / 0.5, to(coords), to(cells), (to(gts) - 0.5) / 0.5
+
+
+def validation_tiles(arrs, val_fraction, tile=96):
+    """Central tile of the held-out bottom strip of every image, in the image's own dtype."""
+    from .evaluate import centre_crop
+
+    tiles = []
+    for a in arrs:
+        strip = a[split_rows(a.shape[0], val_fraction):]
+        if strip.shape[0] >= 24 and strip.shape[1] >= 24:
+            tiles.append(centre_crop(strip, tile))
+    return tiles
+
+
+# -- training ---------------------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    steps: int
+    losses: list = field(default_factory=list)  # (step, mean L1 over the log interval)
+    validation: list = field(default_factory=list)  # (step, {scale: (liif psnr, bicubic psnr)})
+    seconds: float = 0.0
+    net: object = None  # the trained network (in eval mode) and its spec, for use without reloading
+    spec: dict = None
+
+
+def validate(net, spec, tiles, scales, device):
+    """Mean PSNR of the current network and of bicubic on the held-out tiles, per scale."""
+    from .api import LiifModel
+    from .evaluate import evaluate_image
+
+    was_training = net.training
+    net.eval()
+    model = LiifModel(net, spec, "training", device=device)
+    out = {}
+    for s in scales:
+        rows = [r for t in tiles for r in evaluate_image(t, [s], model=model)]
+        out[s] = (float(np.mean([r.psnr for r in rows if r.method == "liif"])),
+                  float(np.mean([r.psnr for r in rows if r.method == "bicubic"])))
+    net.train(was_training)
+    return out
+
+
+def _start(init, encoder, resume):
+    """(net, spec, optimizer spec or None, first step) for a new, fine-tuned or resumed run."""
+    if resume is not None:
+        ckpt = torch.load(resume, map_location="cpu", weights_only=True) if Path(resume).exists() else None
+        spec, sd = read_checkpoint(resume)  # validates and gives a clear error for bad files
+        net = build_network(spec, sd, resume)
+        return net, spec, ckpt.get("optimizer"), int(ckpt.get("epoch") or 0)
+    if init is not None:
+        from .api import load_model
+
+        m = load_model(init, device="cpu")
+        return m.net, m.spec, None, 0
+    spec = scratch_spec(encoder)
+    from . import models
+
+    return models.make(spec), spec, None, 0
+
+
+def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseline", resume=None,
+          batch_size=4, lr=1e-4, max_scale=4.0, val_fraction=0.2, val_scales=(2, 4), val_every=200,
+          save_every=200, log_every=10, device="auto", seed=0, max_seconds=None, progress=True, callback=None):
+    """Fine-tune (init = registry name or path) or train from scratch (init=None, encoder=...).
+
+    images: arrays, image files or folders. out: checkpoint path, rewritten every `save_every`
+    steps and at the end. resume: a checkpoint from a previous run (its weights, Adam state and step
+    count are restored; init and encoder are then ignored). max_seconds: stop early (and save) once
+    this much training time has passed, for a fixed compute budget. Returns a TrainResult.
+    """
+    from .api import pick_device
+
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if max_scale < 1:
+        raise ValueError(f"max_scale must be at least 1, got {max_scale}")
+    out = Path(out)
+    dev = pick_device(device)
+    planes, arrs = load_planes(images)
+    train_planes = [(p[:, :split_rows(p.shape[1], val_fraction)], q) for p, q in planes]
+    tiles = validation_tiles(arrs, val_fraction) if val_fraction > 0 else []
+
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    net, spec, opt_spec, done = _start(init, encoder, resume)
+    net = net.to(dev).train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    if opt_spec and opt_spec.get("sd"):
+        opt.load_state_dict(opt_spec["sd"])
+        for g in opt.param_groups:
+            g["lr"] = lr
+
+    result = TrainResult(out, done)
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=done + steps, initial=done, desc="liif train", unit="step")
+
+    def save(step):
+        save_checkpoint(out, net, spec, {"name": "adam", "args": {"lr": lr}, "sd": opt.state_dict()}, step)
+
+    def check(step):
+        if tiles:
+            v = validate(net, spec, tiles, val_scales, dev)
+            result.validation.append((step, v))
+            if bar is not None:
+                bar.write(f"step {step}: validation PSNR " + ", ".join(
+                    f"x{s:g} LIIF {a:.2f} dB (bicubic {b:.2f})" for s, (a, b) in v.items()))
+
+    try:
+        if done == 0:
+            check(0)
+        running, n = 0.0, 0
+        for step in range(done + 1, done + steps + 1):
+            inp, coord, cell, gt = make_batch(train_planes, batch_size, max_scale, rng, dev)
+            pred = query_reference(net, net.encoder(inp), coord, cell)
+            loss = F.l1_loss(pred, gt)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running, n = running + loss.item(), n + 1
+            if step % log_every == 0 or step == done + steps:
+                result.losses.append((step, running / n))
+                if bar is not None:
+                    bar.set_postfix(loss=f"{running / n:.4f}")
+                running, n = 0.0, 0
+            if bar is not None:
+                bar.update(1)
+            result.steps = step
+            if val_every and step % val_every == 0 and step != done + steps:
+                check(step)
+            if save_every and step % save_every == 0:
+                save(step)
+            if callback is not None:
+                callback(step, loss.item())
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                break
+        if n:  # stopped by the time budget between two log points
+            result.losses.append((result.steps, running / n))
+        check(result.steps)
+        save(result.steps)
+    finally:
+        if bar is not None:
+            bar.close()
+    result.seconds = time.perf_counter() - t0
+    result.net, result.spec = net.eval(), spec
+    return result
