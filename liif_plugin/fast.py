@@ -150,9 +150,10 @@ def _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads):
         rel_cell = cell * torch.tensor([H, W], dtype=cell.dtype, device=cell.device)
         pos = torch.cat((rel, rel_cell.unsqueeze(0).expand(S, -1, -1, -1)), dim=-1)
 
-    # Pixel-major order, so one chunk holds all S ensemble rows of its pixels.
+    # Pixel-major order, so one chunk holds all S ensemble rows of its pixels. The lookups were
+    # done in the coordinates' precision; only the MLP's inputs take the weights' dtype.
     rows = rows.reshape(S, B * Q).T.contiguous()  # (BQ, S)
-    pos = pos.reshape(S, B * Q, -1).transpose(0, 1).contiguous()  # (BQ, S, P)
+    pos = pos.reshape(S, B * Q, -1).transpose(0, 1).to(pre.dtype).contiguous()  # (BQ, S, P)
     weights = weights.reshape(S, B * Q).T.contiguous()  # (BQ, S)
     flat = pre.view(B * h * w, hidden)
     n = B * Q

@@ -123,7 +123,8 @@ class ImageField:
             pred = query_reference(net, self.feat.float(), coord, cell)
         else:
             pre, off = self._first_layer_window(grid)
-            pred = query_fast(net, pre, coord.to(pre.dtype), cell.to(pre.dtype), self.full_shape, off)
+            # Coordinates stay float32 (half would pick wrong latent codes on big images).
+            pred = query_fast(net, pre, coord, cell, self.full_shape, off)
         pred = (pred.float() * 0.5 + 0.5).clamp_(0, 1)
         return pred.view(B, rows[1] - rows[0], cols[1] - cols[0], 3).cpu().numpy()
 
