@@ -44,7 +44,7 @@ test: install weights
 
 bench: install weights
 	$(PY) benchmarks/speed.py
-	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/quality.py gains
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -38,11 +38,6 @@ def photo(n):
     return img.round().astype(np.uint8)
 
 
-def psnr(a, b):
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
-
-
 def paths(model, n_in, n_out, repeats):
     field = model.encode(photo(n_in))
     field.render_planes((8, 8))  # builds the cached first-layer map outside the timing
@@ -57,21 +52,16 @@ def paths(model, n_in, n_out, repeats):
 
 
 def large_child(n_in, scale):
-    """Runs in a child process: one whole upscale, then reports its own peak RSS.
+    """Runs in a child process: one whole liif.upscale call, then reports its own peak RSS.
 
-    It uses the block-wise path (what upscale() uses above api.BLOCKWISE_LATENTS latent codes)
-    for any size, so the memory figure is that of the big-image path.
+    Above api.BLOCKWISE_LATENTS latent codes upscale() goes block by block, so the big case
+    measures the bounded-memory path and the small ones the whole-image path.
     """
     import resource
 
-    from liif_plugin import api
-    from liif_plugin.blocks import upscale_blockwise
-
     img = photo(n_in)
     model = liif.load_model(device="cpu")
-    region = (0.0, 0.0, float(n_in), float(n_in))
-    shape = api.output_shape(img.shape[:2], scale)
-    t, out = timed(lambda: upscale_blockwise(model, img, shape, region, block=api.BLOCK))
+    t, out = timed(lambda: liif.upscale(img, scale, model=model))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": t, "peak_rss_mb": peak_kb / 1024, "shape": list(out.shape)}))
 
@@ -120,7 +110,9 @@ def gpu_case():
     torch.cuda.synchronize()
     t, out32 = timed(lambda: f32.render((1024, 1024)))
     out16 = m16.encode(img).render((1024, 1024))
-    return 1024 * 1024 / t, psnr(out16 / 255.0, out32 / 255.0)
+    from liif_plugin.evaluate import psnr
+
+    return 1024 * 1024 / t, psnr(out32, out16)
 
 
 def main():
@@ -144,6 +136,11 @@ def main():
     rows.append(("fast / reference", f"{t_ref / t_fast:.2f} x", f"max |diff| {diff:.1e}"))
     rows.append(("  (all repeats, s)", "ref " + " ".join(f"{v:.2f}" for v in all_ref),
                  "fast " + " ".join(f"{v:.2f}" for v in all_fast)))
+
+    for n_in in (128, 256):  # the reference table's two cases (DESIGN.md)
+        r = large(n_in, 4)
+        rows.append((f"upscale {n_in}->{4 * n_in}, whole call", f"{r['seconds']:.1f} s",
+                     f"{(4 * n_in) ** 2 / r['seconds'] / 1e3:.1f} k px/s, peak RSS {r['peak_rss_mb']:.0f} MB"))
 
     n_large = args.large or (512 if args.quick else 2048)
     big = large(n_large, 2)
