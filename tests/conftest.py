@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-GOLDEN = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "golden"
+from pathlib import Path
+
+# Golden outputs and checkpoint layouts live beside the tests: a clone of this repository is enough.
+DATA = Path(__file__).resolve().parent / "data"
+GOLDEN = DATA
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +22,33 @@ def photo():
     from skimage import data
 
     return np.ascontiguousarray(data.astronaut()[120:168, 180:236])
+
+
+TINY_SPEC = {"name": "liif", "args": {
+    "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True, "n_resblocks": 2, "n_feats": 16}},
+    "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [32, 32]}},
+}}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    """A small LIIF checkpoint with random weights, written in the authors' file format.
+
+    For tests that check plumbing (shapes, dtypes, files, threads) rather than pictures: it needs no
+    download and encodes ~50x faster than the released model.
+    """
+    import torch
+
+    from liif_plugin import models
+    from liif_plugin.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = models.make(TINY_SPEC)
+    return save_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny-liif.pth", net, TINY_SPEC, epoch=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_path):
+    import liif_plugin as liif
+
+    return liif.load_model(tiny_model_path, device="cpu")

@@ -14,7 +14,7 @@ from liif_plugin import cli_train, weights
 from liif_plugin.api import LiifModel
 from liif_plugin.train import load_planes, make_batch, train
 
-LAYOUTS = Path(__file__).resolve().parents[2] / "shared" / "golden" / "official_checkpoint_layouts.json"
+LAYOUTS = Path(__file__).resolve().parent / "data" / "official_checkpoint_layouts.json"
 
 
 def small_images():
