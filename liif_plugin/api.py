@@ -62,14 +62,17 @@ class LiifModel:
     def __repr__(self):
         return f"LiifModel({self.name!r}, encoder={self.encoder_name!r}, device={str(self.device)!r})"
 
-    def encode_planes(self, planes):
-        """Float planes (B, 3, H, W) in [0, 1] (numpy) -> latent features (B, C, H, W)."""
+    def encode_planes(self, planes, progress=None):
+        """Float planes (B, 3, H, W) in [0, 1] (numpy) -> latent features (B, C, H, W).
+
+        `progress(done, total)` is called after each encoder tile; raising from it stops the work.
+        """
         x = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device)
         x = (x - 0.5) / 0.5
         if self.half:
             x = x.half()
         with torch.inference_mode():
-            return encode_tiled(self.net.encoder, x, tile=ENCODE_TILE)
+            return encode_tiled(self.net.encoder, x, tile=ENCODE_TILE, progress=progress)
 
     def encode(self, x):
         """Encode an image (HxW or HxWxC array) once; render it many times with the field."""
@@ -143,8 +146,7 @@ def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None
     H, W = x.shape[:2]
     out_shape = output_shape((H, W), scale, shape, region)
     region = check_region(region, (H, W))
-    n_planes = {3: 1, 4: 2}.get(x.shape[2], x.shape[2]) if x.ndim == 3 else 1
-    if H * W * n_planes <= BLOCKWISE_LATENTS:
+    if H * W * arrays.n_planes(1 if x.ndim == 2 else x.shape[2]) <= BLOCKWISE_LATENTS:
         return m.encode(x).render(out_shape, region, progress=progress)
     from .blocks import upscale_blockwise
 

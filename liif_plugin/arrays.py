@@ -22,6 +22,26 @@ MAX_CHANNELS = 64
 MAX_INPUT_PIXELS = 1 << 27  # 134 M pixels x planes: the float planes alone would take 1.6 GB
 
 
+def n_planes(channels):
+    """How many RGB planes the model sees for an image with this many channels (see above)."""
+    return {1: 1, 3: 1, 4: 2}.get(channels, channels)
+
+
+def check_size(h, w, channels=1, what="the image is"):
+    """Refuse an image that would not fit in memory, before anything is allocated or decoded.
+
+    The one place that says how large an input may be; file readers call it with the size a
+    file's header declares, check_image with an array's shape.
+    """
+    planes = n_planes(channels)
+    if h * w * planes > MAX_INPUT_PIXELS:
+        raise ValueError(
+            f"{what} {w} x {h} pixels{f' ({planes} planes)' if planes > 1 else ''}, more than liif-plugin "
+            f"resamples in memory ({MAX_INPUT_PIXELS / 1e6:.0f} megapixels x planes); "
+            "store it as zarr and use `liif upscale in.zarr -o out.zarr` (liif_plugin.dask)"
+        )
+
+
 @dataclass
 class Layout:
     """What is needed to turn rendered planes back into the user's array."""
@@ -54,12 +74,7 @@ def check_image(x):
             f"an image of shape {x.shape} would have {x.shape[2]} channels; channels go last (HxWxC): "
             "for a channels-first array use np.moveaxis(x, 0, -1)"
         )
-    n_planes = 1 if x.ndim == 2 else {3: 1, 4: 2}.get(x.shape[2], x.shape[2])
-    if x.shape[0] * x.shape[1] * n_planes > MAX_INPUT_PIXELS:
-        raise ValueError(
-            f"an input of {x.shape} is too large to resample in memory; "
-            "use liif_plugin.dask.upscale (or `liif upscale in.zarr -o out.zarr`) for it"
-        )
+    check_size(x.shape[0], x.shape[1], 1 if x.ndim == 2 else x.shape[2])
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise ValueError("the image contains NaN or infinite values; replace them first (e.g. np.nan_to_num)")
     return x

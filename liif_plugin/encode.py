@@ -7,13 +7,17 @@ one pass over the whole image, so the stitched map equals the untiled one (up to
 import torch
 
 
-def encode_tiled(encoder, x, tile=256, halo=None):
-    """Encoder features of x (B, 3, H, W), normalized to [-1, 1], computed tile by tile."""
+def encode_tiled(encoder, x, tile=256, halo=None, progress=None):
+    """Encoder features of x (B, 3, H, W), normalized to [-1, 1], computed tile by tile.
+
+    `progress(done, total)` is called after each tile (in tiles); raising from it stops the work.
+    """
     B, _, H, W = x.shape
     halo = encoder.receptive_radius if halo is None else halo
     if H <= tile + 2 * halo and W <= tile + 2 * halo:
         return encoder(x)
     out = None
+    total, done = -(-H // tile) * -(-W // tile), 0
     for y0 in range(0, H, tile):
         y1 = min(y0 + tile, H)
         for x0 in range(0, W, tile):
@@ -24,4 +28,7 @@ def encode_tiled(encoder, x, tile=256, halo=None):
             if out is None:
                 out = torch.empty((B, f.shape[1], H, W), dtype=f.dtype, device=f.device)
             out[:, :, y0:y1, x0:x1] = f[:, :, y0 - a:y1 - a, x0 - c:x1 - c]
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return out

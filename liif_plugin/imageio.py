@@ -5,15 +5,20 @@ TIFF keeps any dtype (16-bit and float stay as they are); PNG holds 8-bit or 16-
 """
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
+
+from . import arrays
 
 READ_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 WRITE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 
 
 def read_image(path):
+    """Read an image file; a size the header declares beyond the engine's limit is refused before
+    any pixel is decoded (a few-kB file can declare gigapixels)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"input file {path} does not exist")
@@ -22,30 +27,91 @@ def read_image(path):
         raise ValueError(f"{path}: unsupported image type '{suffix}'; use PNG, JPEG or TIFF")
     try:
         if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            x = tifffile.imread(path)
-            if x.ndim == 3 and x.shape[0] in (3, 4) and x.shape[2] not in (3, 4):
-                x = np.moveaxis(x, 0, -1)  # planar RGB(A) TIFF
-            return x
-        from PIL import Image, ImageOps
-
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode == "P":
-                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-            elif im.mode in ("LA", "PA"):
-                im = im.convert("RGBA")
-            elif im.mode in ("CMYK", "YCbCr", "1"):
-                im = im.convert("RGB" if im.mode != "1" else "L")
-            x = np.asarray(im)
-            if x.dtype.byteorder == ">":  # PIL's I;16B
-                x = x.astype(x.dtype.newbyteorder("="))
-            return x
+            return _read_tiff(path)
+        return _read_pillow(path)
     except (OSError, ValueError, SyntaxError) as e:
-        if isinstance(e, FileNotFoundError):
+        if isinstance(e, FileNotFoundError) or isinstance(e, ValueError) and str(e).startswith(f"{path}: "):
             raise
         raise ValueError(f"{path}: cannot read this image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def _check_declared(path, shape, channels_last):
+    """Apply arrays.check_size to the shape a header declares (HxW, HxWxC, CxHxW or a stack)."""
+    shape = tuple(int(n) for n in shape)
+    if len(shape) == 3 and (shape[-1] in (3, 4) if channels_last else shape[0] in (3, 4)):
+        h, w, c = shape if channels_last else (shape[1], shape[2], shape[0])
+    else:  # gray, or a stack whose leading axes count as planes
+        h, w = shape[-2:] if len(shape) >= 2 else (1, shape[0] if shape else 1)
+        c = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    arrays.check_size(h, w, c, what=f"{path}: the file declares")
+
+
+def _read_tiff(path):
+    import logging
+
+    import tifffile
+
+    # tifffile logs what it finds odd in a file; the one line the user sees is ours.
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
+    with tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise ValueError(f"{path}: the TIFF holds no image")
+        series = tif.series[0]
+        _check_declared(path, series.shape, channels_last=series.axes.endswith("S"))
+        x = series.asarray()
+    if x.ndim == 3 and x.shape[0] in (3, 4) and x.shape[2] not in (3, 4):
+        x = np.moveaxis(x, 0, -1)  # planar RGB(A) TIFF
+    return x
+
+
+def _declared_by_pillow(path):
+    """(width, height, bands) from the header, through the format readers Image.open uses but
+    without its bomb check; nothing is decoded."""
+    from PIL import Image
+
+    Image.init()
+    with open(path, "rb") as fp:
+        prefix = fp.read(16)
+        for fmt in Image.ID:
+            factory, accept = Image.OPEN[fmt]
+            if accept is not None and not accept(prefix):
+                continue
+            fp.seek(0)
+            try:
+                im = factory(fp, str(path))
+            except (SyntaxError, OSError, ValueError, IndexError, TypeError):
+                continue
+            return im.size[0], im.size[1], len(im.getbands())
+    raise ValueError(f"{path}: cannot read this image's header")
+
+
+def _read_pillow(path):
+    from PIL import Image, ImageOps
+
+    with warnings.catch_warnings():
+        # Pillow's own bomb limits are looser than ours and fire on the same header; ours speaks.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError:
+            # Pillow refused from the header alone; ask its format reader for the declared size.
+            w, h, bands = _declared_by_pillow(path)
+            _check_declared(path, (h, w, bands), channels_last=True)
+            raise  # (not reached: Pillow's limit is above ours)
+    with im:
+        w, h = im.size
+        _check_declared(path, (h, w, len(im.getbands())), channels_last=True)
+        im = ImageOps.exif_transpose(im)
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        elif im.mode in ("LA", "PA"):
+            im = im.convert("RGBA")
+        elif im.mode in ("CMYK", "YCbCr", "1"):
+            im = im.convert("RGB" if im.mode != "1" else "L")
+        x = np.asarray(im)
+    if x.dtype.byteorder == ">":  # PIL's I;16B
+        x = x.astype(x.dtype.newbyteorder("="))
+    return x
 
 
 def check_writable(path, dtype, channels):

@@ -37,10 +37,71 @@ def free_port():
         return s.getsockname()[1]
 
 
-def get(url, method="GET"):
-    req = urllib.request.Request(url, method=method)
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, r.read()
+class Server:
+    """HTTP calls to the test's JupyterLab: cookies kept, and the _xsrf token sent on writes."""
+
+    def __init__(self, base):
+        import http.cookiejar
+
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def call(self, path, method="GET", body=None, timeout=10):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        xsrf = next((c.value for c in self.jar if c.name == "_xsrf"), None)
+        if xsrf:
+            req.add_header("X-XSRFToken", xsrf)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with self.opener.open(req, timeout=timeout) as r:
+            text = r.read()
+            return r.status, (json.loads(text) if text and path.startswith("/api") else text)
+
+
+def lab_settings(folder):
+    """User settings for the test's JupyterLab: start the notebook's kernel without asking, no news."""
+    settings = folder / ".settings"
+    for name, values in {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+    }.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    return settings
+
+
+def start_warm_kernel(server, runtime_dir, notebook):
+    """Create the notebook's session (kernel python3) through the REST API and wait until its kernel
+    has imported what the notebook needs, so that the page attaches to a kernel that is ready.
+
+    Left to the page, a brand-new venv's slow first imports made JupyterLab start a second kernel,
+    shut the first down and ask "Select Kernel" half-way through Run All (seen on fresh clones).
+    """
+    from jupyter_client import BlockingKernelClient
+
+    _, session = server.call("/api/sessions", "POST", {
+        "path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}})
+    kernel_id = session["kernel"]["id"]
+    conn = Path(runtime_dir) / f"kernel-{kernel_id}.json"
+    deadline = time.time() + 60
+    while not conn.exists():
+        if time.time() > deadline:
+            raise RuntimeError(f"kernel {kernel_id} wrote no connection file in {runtime_dir}")
+        time.sleep(0.2)
+    kc = BlockingKernelClient(connection_file=str(conn))
+    kc.load_connection_file()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=300)
+        reply = kc.execute_interactive("import torch, skimage.data, liif_plugin.notebook", store_history=False,
+                                       timeout=300, output_hook=lambda msg: None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+    return kernel_id
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +118,21 @@ def browser():
             b.close()
 
 
+NOTEBOOK = "02_zoom_widget.ipynb"
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server in a temporary folder; yields its base URL and the folder."""
+    """A JupyterLab server in a temporary folder, with the notebook's kernel started and warm.
+
+    Yields its base URL and the folder; kernels and server are stopped at the end.
+    """
     folder = tmp_path_factory.mktemp("lab")
-    shutil.copy(ROOT / "notebooks" / "02_zoom_widget.ipynb", folder)
+    shutil.copy(ROOT / "notebooks" / NOTEBOOK, folder)
     port = free_port()
-    env = dict(os.environ, JUPYTERLAB_WORKSPACES_DIR=str(folder / ".workspaces"),
-               JUPYTER_RUNTIME_DIR=str(folder / ".runtime"))
+    runtime = folder / ".runtime"
+    env = dict(os.environ, JUPYTERLAB_WORKSPACES_DIR=str(folder / ".workspaces"), JUPYTER_RUNTIME_DIR=str(runtime),
+               JUPYTERLAB_SETTINGS_DIR=str(lab_settings(folder)))
     log = open(folder / "server.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -72,23 +140,24 @@ def lab(tmp_path_factory):
          f"--ServerApp.root_dir={folder}", "--LabApp.news_url=None"],
         cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
+    server = Server(f"http://127.0.0.1:{port}")
     try:
         deadline = time.time() + 90
         while True:
             try:
-                if get(base + "/lab")[0] == 200:
+                if server.call("/lab")[0] == 200:  # this also sets the _xsrf cookie that writes need
                     break
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError("JupyterLab did not start:\n" + (folder / "server.log").read_text()[-3000:])
             time.sleep(0.5)
-        yield base, folder
+        start_warm_kernel(server, runtime, NOTEBOOK)
+        yield server.base, folder
     finally:
         try:  # stop kernels first so that none outlives the server
-            for k in json.loads(get(base + "/api/kernels")[1]):
-                get(f"{base}/api/kernels/{k['id']}", method="DELETE")
+            for k in server.call("/api/kernels")[1]:
+                server.call(f"/api/kernels/{k['id']}", method="DELETE")
         except OSError:
             pass
         proc.send_signal(signal.SIGINT)
@@ -110,7 +179,8 @@ def screenshot(page, folder, name):
 
 def run_all(page):
     """Run > Run All Cells, again if a kernel that was still starting let the first request go."""
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    wait_js(page, "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")",
+            timeout=120_000)
     started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText))"
     for attempt in range(4):
         accept_kernel_dialog(page)
@@ -127,11 +197,33 @@ def run_all(page):
 
 
 def accept_kernel_dialog(page):
-    """A kernel asked for before the session is up opens "Select Kernel": take the default (python3)."""
+    """Answer a JupyterLab dialog ("Select Kernel" and the like) with its default; True if there was one.
+
+    The warm kernel and the lab settings should keep it from appearing; if it does, the test goes on.
+    """
     dialog = page.locator(".jp-Dialog .jp-mod-accept")
-    if dialog.count():
-        dialog.first.click()
-        page.wait_for_timeout(1000)
+    if not dialog.count():
+        return False
+    print("answered a JupyterLab dialog:", page.locator(".jp-Dialog").first.inner_text()[:200].replace("\n", " "))
+    dialog.first.click()
+    page.wait_for_timeout(1000)
+    return True
+
+
+def wait_js(page, expr, arg=None, timeout=120_000, rerun=False):
+    """page.wait_for_function that answers any dialog on the way (and with `rerun`, runs the
+    notebook again after one, since a dialog can mean the cells ran on a kernel that is gone)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        if accept_kernel_dialog(page) and rerun:
+            run_all(page)
+        try:
+            return page.wait_for_function(expr, arg=arg, timeout=2000)
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
 
 
 def cell_output(page, index):
@@ -164,24 +256,21 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
     try:
         page.goto(f"{base}/lab/tree/02_zoom_widget.ipynb")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        # The notebook stores its kernelspec, so no kernel dialog; wait for the kernel anyway.
-        run_all(page)
+        run_all(page)  # the page attaches to the warm kernel that the fixture started for this notebook
 
         root = page.locator(".liif-zoom")
-        # Generous: a fresh venv compiles torch's and napari's .pyc files on the kernel's first import.
-        root.wait_for(timeout=180_000)
-        page.locator("canvas.liif-zoom-canvas").wait_for()
+        wait_js(page, "() => document.querySelector('canvas.liif-zoom-canvas')", timeout=180_000, rerun=True)
         n_cells = page.locator(".jp-Notebook .jp-Cell").count()
         # The last cell prints what the kernel knows once the first render is done.
-        page.wait_for_function(
-            "n => document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
+        wait_js(
+            page, "n => document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
             "?.querySelector('.jp-OutputArea-output')?.innerText.includes('viewport')",
             arg=n_cells, timeout=240_000,
         )
         before = cell_output(page, n_cells - 1)
         assert "viewport [20.0, 40.0, 60.0, 100.0]" in before, before
-        page.wait_for_function(
-            "() => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
+        wait_js(
+            page, "() => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
             " && r.dataset.finalViewport === r.dataset.viewport; }", timeout=240_000)
         first_id = int(root.get_attribute("data-final-id"))
         zoom0 = float(root.get_attribute("data-zoom"))
@@ -200,7 +289,8 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         page.mouse.up()
 
         # A new full LIIF render of exactly the view now on the page.
-        page.wait_for_function(
+        wait_js(
+            page,
             "id => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
             " && +r.dataset.finalId > id && r.dataset.finalViewport === r.dataset.viewport; }",
             arg=first_id, timeout=240_000)
@@ -217,7 +307,8 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         # The kernel saw it: run the last cell again and read what it prints.
         page.locator(".jp-Notebook .jp-Cell").nth(n_cells - 1).locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
-        page.wait_for_function(
+        wait_js(
+            page,
             "([n, old]) => { const o = document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
             ".querySelector('.jp-OutputArea-output'); return o && o.innerText.includes('viewport')"
             " && o.innerText !== old; }", arg=[n_cells, before], timeout=120_000)
@@ -237,7 +328,8 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         # Compare mode from its button: LIIF left of the divider, bicubic right, for the same view.
         last_id = int(root.get_attribute("data-final-id"))
         page.locator(".liif-zoom-mode[data-mode='compare']").click()
-        page.wait_for_function(
+        wait_js(
+            page,
             "id => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalMode === 'compare'"
             " && r.dataset.finalLayer === 'liif' && +r.dataset.finalId > id; }", arg=last_id, timeout=240_000)
         assert json.loads(root.get_attribute("data-final-viewport")) == pytest.approx(shown, abs=1e-6)
@@ -245,9 +337,9 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
 
         # Double-click shows the whole image (128x128 fitted in 256 px: x2); "+" zooms in by 1.25.
         canvas.dblclick()
-        page.wait_for_function("() => document.querySelector('.liif-zoom').dataset.zoom === '2.0000'")
+        wait_js(page, "() => document.querySelector('.liif-zoom').dataset.zoom === '2.0000'")
         page.keyboard.press("+")
-        page.wait_for_function("() => document.querySelector('.liif-zoom').dataset.zoom === '2.5000'")
+        wait_js(page, "() => document.querySelector('.liif-zoom').dataset.zoom === '2.5000'")
     except Exception:
         page.screenshot(path=str(folder / "failure.png"))  # what the page looked like, for the report
         print(f"failure screenshot: {folder / 'failure.png'}")

@@ -9,6 +9,7 @@ the render in progress.
 import math
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import anywidget
@@ -35,8 +36,10 @@ class ZoomWidget(anywidget.AnyWidget):
     `height` the widget's height in CSS pixels; `width` its width (None: the cell's width).
     """
 
-    _esm = HERE / "zoom.js"
-    _css = HERE / "zoom.css"
+    # The files' text, not their paths: anywidget watches a path for hot reloading through a
+    # class-level signal that would hold every instance alive forever.
+    _esm = (HERE / "zoom.js").read_text()
+    _css = (HERE / "zoom.css").read_text()
 
     viewport = t.List(t.Float(), default_value=[0.0, 0.0, 1.0, 1.0]).tag(sync=True)
     canvas_shape = t.List(t.Int(), default_value=[512, 768]).tag(sync=True)
@@ -61,6 +64,8 @@ class ZoomWidget(anywidget.AnyWidget):
         self._send_lock = threading.Lock()
         self._classic = ClassicResampler(planes, self._layout.kind)
         self._worker = LatestWorker()
+        # Dropping the widget stops its worker; the worker holds the widget only while a job runs.
+        weakref.finalize(self, self._worker.close)
         self._overview_due = True
         self._ids = 0
         self._live = False  # the first view renders when a browser shows the widget ("hello")
@@ -121,10 +126,14 @@ class ZoomWidget(anywidget.AnyWidget):
     @property
     def field(self):
         """The encoded image (encoded once, on first use, then cached)."""
+        return self._encoded()
+
+    def _encoded(self, progress=None):
         with self._field_lock:
             if self._field is None:
                 t0 = time.perf_counter()
-                self._field = ImageField(self._model, self._model.encode_planes(self._planes), self._layout)
+                feat = self._model.encode_planes(self._planes, progress=progress)
+                self._field = ImageField(self._model, feat, self._layout)
                 self.encode_ms = (time.perf_counter() - t0) * 1e3
             return self._field
 
@@ -150,9 +159,12 @@ class ZoomWidget(anywidget.AnyWidget):
         self.viewport = [0.0, 0.0, float(H), float(W)]
 
     def close(self):
+        """Stop rendering, free the encoded image and close the view in the notebook."""
         worker = getattr(self, "_worker", None)  # absent when __init__ refused the image
         if worker is not None:
             worker.close()
+            with self._field_lock:
+                self._field = None
         super().close()
 
     @property
@@ -167,7 +179,14 @@ class ZoomWidget(anywidget.AnyWidget):
 
     def _schedule(self):
         view, canvas, mode = list(self.viewport), list(self.canvas_shape), self.mode
-        self._worker.submit(lambda stale: self._render_job(view, canvas, mode, stale))
+        ref = weakref.ref(self)  # a waiting job must not keep a dropped widget alive
+
+        def job(stale):
+            widget = ref()
+            if widget is not None:
+                widget._render_job(view, canvas, mode, stale)
+
+        self._worker.submit(job)
 
     def _render_job(self, view, canvas, mode, stale):
         def check(done=None, total=None):
@@ -190,7 +209,8 @@ class ZoomWidget(anywidget.AnyWidget):
             if final:
                 return
             check()
-            field = self.field
+            # Encoding is shared by every later view, so only closing the widget interrupts it.
+            field = self._encoded(progress=self._stop_if_closed)
             h, w = shape
             if h * w > 4 * PREVIEW_PIXELS:
                 f = math.sqrt(PREVIEW_PIXELS / (h * w))
@@ -208,6 +228,10 @@ class ZoomWidget(anywidget.AnyWidget):
             with self._send_lock:
                 self.send({"type": "error", "text": f"{type(e).__name__}: {e}"})
             raise
+
+    def _stop_if_closed(self, done=None, total=None):
+        if self._worker.closed:
+            raise Cancelled()
 
     @staticmethod
     def _render_bands(field, shape, region, check):

@@ -1,25 +1,40 @@
-"""One background thread that runs the newest job only.
+"""One background thread that runs the newest job only, and never outlives its use.
 
 A job that arrives while another waits replaces it (the waiting one is dropped, never queued);
 a running job sees `stale()` turn true and stops at its next check (the engine's progress hook).
+
+Lifetime rules, so that a notebook or script never leaks threads or aborts at exit:
+- the thread holds no reference to the widget (jobs are given it through a weak reference) and
+  lets go of each job as soon as it has run, so a dropped widget can be garbage-collected;
+- the thread ends after `idle_s` seconds without work and starts again on the next job;
+- `close()` (the widget's close, or its garbage collection) marks the running job stale;
+- at interpreter exit every open worker is closed and its thread joined, because a daemon thread
+  still inside torch while the interpreter shuts down aborts the process.
 """
+import atexit
 import threading
 import traceback
+import weakref
 
 from ..field import Cancelled
 
+_open_workers = weakref.WeakSet()
+EXIT_JOIN_S = 30.0  # a running job reaches its next staleness check well within this
+
 
 class LatestWorker:
-    def __init__(self, name="liif-zoom-render"):
+    def __init__(self, name="liif-zoom-render", idle_s=5.0):
         self._cond = threading.Condition()
         self._pending = None
         self._running = False
         self._closed = False
         self._name = name
+        self._idle_s = idle_s
         self._thread = None
         self.dropped = 0  # jobs replaced while waiting or cancelled while running
         self.done = 0
         self.errors = []
+        _open_workers.add(self)
 
     def submit(self, job):
         """Run `job(stale)` soon on the worker thread; `stale()` is true once a newer job exists."""
@@ -30,12 +45,24 @@ class LatestWorker:
                 self.dropped += 1
             self._pending = job
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                # The thread gets the condition and a weak reference, never the worker itself.
+                self._thread = threading.Thread(target=_loop, args=(weakref.ref(self), self._cond),
+                                                name=self._name, daemon=True)
                 self._thread.start()
             self._cond.notify_all()
 
     def stale(self):
         return self._pending is not None or self._closed
+
+    @property
+    def closed(self):
+        return self._closed
+
+    @property
+    def alive(self):
+        """True while the worker's thread runs (it ends after `idle_s` seconds without work)."""
+        t = self._thread
+        return t is not None and t.is_alive()
 
     def idle(self):
         with self._cond:
@@ -46,30 +73,68 @@ class LatestWorker:
         with self._cond:
             return self._cond.wait_for(lambda: self._pending is None and not self._running, timeout)
 
-    def close(self):
+    def close(self, join_s=0.0):
+        """Stop: drop the waiting job, make the running one stale; wait up to `join_s` for the thread."""
         with self._cond:
             self._closed = True
             self._pending = None
             self._cond.notify_all()
+            thread = self._thread
+        if join_s and thread is not None and thread is not threading.current_thread():
+            thread.join(join_s)
 
-    def _loop(self):
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending is not None or self._closed)
-                if self._closed:
-                    self._running = False
-                    self._cond.notify_all()
-                    return
-                job, self._pending = self._pending, None
-                self._running = True
-            try:
-                job(self.stale)
-                self.done += 1
-            except Cancelled:
-                self.dropped += 1
-            except Exception as e:  # keep the thread alive; the widget shows the message
-                self.errors.append("".join(traceback.format_exception_only(type(e), e)).strip())
-            finally:
-                with self._cond:
-                    self._running = False
-                    self._cond.notify_all()
+    # What the loop needs, taken under the condition's lock.
+    def _next(self):
+        """The next job, or None when the thread should end (closed, or idle too long)."""
+        if not self._cond.wait_for(lambda: self._pending is not None or self._closed, self._idle_s) or self._closed:
+            self._running = False
+            self._thread = None
+            self._cond.notify_all()
+            return None
+        job, self._pending = self._pending, None
+        self._running = True
+        return job
+
+    def _finish(self, outcome):
+        self._running = False
+        if outcome == "done":
+            self.done += 1
+        elif outcome == "cancelled":
+            self.dropped += 1
+        else:
+            self.errors.append(outcome)
+        self._cond.notify_all()
+
+
+def _loop(ref, cond):
+    while True:
+        with cond:
+            worker = ref()
+            job = worker._next() if worker is not None else None
+            if job is None:
+                return
+            stale = worker.stale
+            del worker  # hold the worker (and through it the widget) only while a job runs
+        try:
+            job(stale)
+            outcome = "done"
+        except Cancelled:
+            outcome = "cancelled"
+        except Exception as e:  # keep the thread alive; the widget shows the message
+            outcome = "".join(traceback.format_exception_only(type(e), e)).strip()
+        del job, stale
+        with cond:
+            worker = ref()
+            if worker is None:
+                return
+            worker._finish(outcome)
+            del worker
+
+
+@atexit.register
+def _close_all_at_exit():
+    workers = list(_open_workers)
+    for w in workers:
+        w.close()
+    for w in workers:
+        w.close(join_s=EXIT_JOIN_S)
