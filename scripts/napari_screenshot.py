@@ -1,4 +1,4 @@
-"""Screenshot for the README: the "Resample with LIIF" widget next to a resampled layer.
+"""Screenshot for the README and docs/napari.md: the "Resample with LIIF" widget next to a resampled layer.
 
 A real napari window (shown, on a virtual X display when there is no screen) runs the widget on a
 crop of scikit-image's immunohistochemistry slide; grid mode puts the source (left, nearest

@@ -420,7 +420,7 @@ def test_huge_output_asks_first(make_napari_viewer, qtbot, model):
 
 
 def test_readme_path_16bit_tif_stack(make_napari_viewer, qtbot, model, tmp_path):
-    """What the README walks through: open a 16-bit TIFF z-stack, resample it x2 with the widget."""
+    """What docs/napari.md walks through: open a 16-bit TIFF z-stack, resample it x2 with the widget."""
     import tifffile
 
     base = data.cell()[200:232, 300:332].astype(np.uint16) * 16  # 12-bit range in a 16-bit file
