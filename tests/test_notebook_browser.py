@@ -73,18 +73,19 @@ def lab_settings(folder):
     return settings
 
 
-def start_warm_kernel(server, runtime_dir, notebook):
-    """Create the notebook's session (kernel python3) through the REST API and wait until its kernel
-    has imported what the notebook needs, so that the page attaches to a kernel that is ready.
+def session_kernel(server, notebook):
+    """The id of the kernel of the notebook's session on the server, or None."""
+    for sess in server.call("/api/sessions")[1]:
+        if sess.get("path") == notebook and sess.get("kernel"):
+            return sess["kernel"]["id"]
+    return None
 
-    Left to the page, a brand-new venv's slow first imports made JupyterLab start a second kernel,
-    shut the first down and ask "Select Kernel" half-way through Run All (seen on fresh clones).
-    """
+
+def warm_kernel(runtime_dir, kernel_id):
+    """Wait until the kernel answers and has imported what the notebook needs (a fresh venv's first
+    import of torch takes tens of seconds; JupyterLab must never wait on it mid-run)."""
     from jupyter_client import BlockingKernelClient
 
-    _, session = server.call("/api/sessions", "POST", {
-        "path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}})
-    kernel_id = session["kernel"]["id"]
     conn = Path(runtime_dir) / f"kernel-{kernel_id}.json"
     deadline = time.time() + 60
     while not conn.exists():
@@ -101,7 +102,43 @@ def start_warm_kernel(server, runtime_dir, notebook):
         assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         kc.stop_channels()
-    return kernel_id
+
+
+def start_warm_kernel(server, runtime_dir, notebook):
+    """Create the notebook's session (kernel python3) through the REST API and warm its kernel, so
+    that the page can attach to a ready kernel (and any kernel started later imports from a warm cache)."""
+    _, session = server.call("/api/sessions", "POST", {
+        "path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}})
+    warm_kernel(runtime_dir, session["kernel"]["id"])
+    return session["kernel"]["id"]
+
+
+def settled_kernel(page, server, runtime_dir, notebook, quiet_s=5.0, timeout=300):
+    """Wait until JupyterLab has settled on the notebook's kernel, warm that kernel, return its id.
+
+    Settled: no dialog open, the page shows the kernel idle, and the session's kernel id has not
+    changed for `quiet_s` seconds. On a brand-new venv JupyterLab was seen to replace the kernel it
+    found right after opening the notebook, and to ask "Select Kernel" when a cell ran meanwhile;
+    running cells only on a settled, warm kernel takes that race away.
+    """
+    idle = "() => !!document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")"
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while True:
+        accept_kernel_dialog(page)
+        kernel_id = session_kernel(server, notebook)
+        now = time.monotonic()
+        if kernel_id != last:
+            last, since = kernel_id, now
+        elif (kernel_id and now - since >= quiet_s and page.evaluate(idle)
+              and not page.locator(".jp-Dialog").count()):
+            warm_kernel(runtime_dir, kernel_id)
+            if session_kernel(server, notebook) == kernel_id:
+                return kernel_id
+            last, since = None, time.monotonic()  # replaced while warming: settle again
+        if now > deadline:
+            raise TimeoutError(f"JupyterLab did not settle on a kernel for {notebook} in {timeout} s")
+        page.wait_for_timeout(500)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +162,7 @@ NOTEBOOK = "02_zoom_widget.ipynb"
 def lab(tmp_path_factory):
     """A JupyterLab server in a temporary folder, with the notebook's kernel started and warm.
 
-    Yields its base URL and the folder; kernels and server are stopped at the end.
+    Yields the server (its `base` URL, REST calls) and the folder; kernels and server are stopped at the end.
     """
     folder = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, folder)
@@ -153,7 +190,7 @@ def lab(tmp_path_factory):
                 raise RuntimeError("JupyterLab did not start:\n" + (folder / "server.log").read_text()[-3000:])
             time.sleep(0.5)
         start_warm_kernel(server, runtime, NOTEBOOK)
-        yield server.base, folder
+        yield server, folder
     finally:
         try:  # stop kernels first so that none outlives the server
             for k in server.call("/api/kernels")[1]:
@@ -251,12 +288,14 @@ def test_js_viewport_rule_matches_python(browser):
 
 
 def test_zoom_and_pan_in_jupyterlab(browser, lab):
-    base, folder = lab
+    server, folder = lab
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
-        page.goto(f"{base}/lab/tree/02_zoom_widget.ipynb")
+        page.goto(f"{server.base}/lab/tree/{NOTEBOOK}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        run_all(page)  # the page attaches to the warm kernel that the fixture started for this notebook
+        kernel_id = settled_kernel(page, server, folder / ".runtime", NOTEBOOK)
+        run_all(page)
+        print("cells run on kernel", kernel_id)
 
         root = page.locator(".liif-zoom")
         wait_js(page, "() => document.querySelector('canvas.liif-zoom-canvas')", timeout=180_000, rerun=True)
