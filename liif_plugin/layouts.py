@@ -55,7 +55,8 @@ def _imnet(prefix):
 @dataclass(frozen=True)
 class Family:
     name: str
-    title: str  # for messages and `liif weights list`
+    title: str  # for messages: the family and how its files look
+    whose: str  # "the LIIF authors'": whose code saves such files
     normalization: Normalization
     renames: tuple[tuple[str, str | None], ...]  # (regex on our key, the file's key or None)
     spec: dict | None = None  # what to build, for files that carry no spec
@@ -74,12 +75,14 @@ def _spec(encoder, enc_args):
         "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256, 256, 256, 256]}}}}
 
 
-AUTHORS = Family("authors", "the LIIF authors' files ({'model': {'name': 'liif', 'args', 'sd'}})", AUTHORS_NORM, ())
+AUTHORS = Family("authors", "the LIIF authors' files ({'model': {'name': 'liif', 'args', 'sd'}})", "the LIIF authors'",
+                 AUTHORS_NORM, ())
 
 # MMagic's LIIFEDSRNet: EDSRNet(mid_channels=64, num_blocks=16) with conv_first / body / conv_after_body
 # lifted to the generator; ResidualBlockNoBN has conv1, relu, conv2.
 MMAGIC_EDSR = Family(
-    "mmagic-edsr", "MMagic LIIF-EDSR ({'state_dict': {'generator.conv_first...'}})", DIV2K_MEAN_NORM,
+    "mmagic-edsr", "MMagic LIIF-EDSR ({'state_dict': {'generator.conv_first...'}})", "OpenMMLab MMagic's",
+    DIV2K_MEAN_NORM,
     (
         (r"^encoder\.(sub|add)_mean\.", None),
         (r"^encoder\.head\.0\.", "generator.conv_first."),
@@ -94,7 +97,8 @@ MMAGIC_EDSR = Family(
 # MMagic's LIIFRDNNet: RDNNet(mid_channels=64, num_blocks=16, num_layers=8, channel_growth=64), i.e. the
 # authors' RDN config B, with sfe1 / sfe2 / rdbs / gff lifted to the generator.
 MMAGIC_RDN = Family(
-    "mmagic-rdn", "MMagic LIIF-RDN ({'state_dict': {'generator.sfe1...'}})", AUTHORS_NORM,
+    "mmagic-rdn", "MMagic LIIF-RDN ({'state_dict': {'generator.sfe1...'}})", "OpenMMLab MMagic's",
+    AUTHORS_NORM,
     (
         (r"^encoder\.SFENet1\.", "generator.sfe1."),
         (r"^encoder\.SFENet2\.", "generator.sfe2."),
