@@ -13,6 +13,13 @@ SUBCOMMANDS = ["liif_plugin.cli_upscale", "liif_plugin.cli_weights", "liif_plugi
 EXIT_USAGE = 2
 
 
+def add_actions(sub, name, help):
+    """A subcommand taking an ACTION first (`liif weights list`, `liif data fetch`); returns its subparsers."""
+    actions = sub.add_parser(name, help=help).add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    return actions
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="liif", description="Resample images to any size with LIIF.")
     parser.add_argument("--version", action="version", version=f"liif-plugin {__version__}")

@@ -1,11 +1,10 @@
 """`liif data list | fetch [NAME]`: real microscopy sample images, sha256-pinned."""
 from . import catalog, data
+from .cli import add_actions
 
 
 def add_parser(sub):
-    p = sub.add_parser("data", help="list or fetch sample microscopy data")
-    dsub = p.add_subparsers(dest="action", metavar="ACTION")
-    dsub.required = True
+    dsub = add_actions(sub, "data", "list or fetch sample microscopy data")
     dsub.add_parser("list", help="show the sample data sets and which are present").set_defaults(func=cmd_list)
     f = dsub.add_parser("fetch", help="download sample data (default: all of it)")
     f.add_argument("name", nargs="?", default=None)

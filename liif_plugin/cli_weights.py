@@ -1,11 +1,10 @@
 """`liif weights list | fetch [NAME] | add NAME PATH`."""
 from . import weights
+from .cli import add_actions
 
 
 def add_parser(sub):
-    p = sub.add_parser("weights", help="list, fetch or add pretrained weights")
-    wsub = p.add_subparsers(dest="action", metavar="ACTION")
-    wsub.required = True
+    wsub = add_actions(sub, "weights", "list, fetch or add pretrained weights")
     wsub.add_parser("list", help="show known models and which are present").set_defaults(func=cmd_list)
     f = wsub.add_parser("fetch", help="download a model's weights (default: edsr-baseline)")
     f.add_argument("name", nargs="?", default=weights.DEFAULT_MODEL)
