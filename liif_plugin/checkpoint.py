@@ -8,6 +8,7 @@ refused without running it. The network is first built on the 'meta' device (no 
 keys and shapes compared with the file's, so a hostile spec cannot make us allocate a huge model.
 Files are written in the authors' layout.
 """
+import copy
 import os
 import pickle
 import tempfile
@@ -56,7 +57,7 @@ def read_checkpoint(path):
     except pickle.UnpicklingError as e:
         if "global" in str(e).lower():
             _fail(path, "holds Python objects other than tensors (loading it could run code), so it was refused "
-                        "unrun; use a checkpoint saved by the LIIF authors' code or by `liif train`")
+                        "unrun; use a checkpoint saved by the LIIF authors' code, by MMagic or by `liif train`")
         _fail(path, "is not a readable PyTorch checkpoint (the safe tensor-only reader rejected it); "
                     "check the file or download it again")
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, AttributeError) as e:
@@ -74,7 +75,7 @@ def parse_checkpoint(ckpt, path="checkpoint"):
     if family is layouts.AUTHORS:
         spec, sd = _authors_parts(ckpt, path)
     else:
-        spec, sd = family.spec, ckpt["state_dict"]
+        spec, sd = copy.deepcopy(family.spec), ckpt["state_dict"]
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
         _fail(path, "has a state dict with entries that are not tensors; the file is damaged or not a LIIF checkpoint")
     n = sum(v.numel() for v in sd.values())
