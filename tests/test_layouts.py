@@ -261,3 +261,24 @@ def test_published_file_is_verified(model, tmp_path, monkeypatch):
     # OpenMMLab names its files with the first 8 hex digits of their sha256; that prefix is what is pinned.
     e = weights.entry("rdn-mmagic")
     assert e.matches("22d6fdc8" + "0" * 56) and not e.matches("22d6fdc9" + "0" * 56)
+
+
+def test_cli_add_then_upscale_by_name(edsr_pair, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from liif_plugin.cli import main
+
+    monkeypatch.setenv("LIIF_WEIGHTS_DIR", str(tmp_path / "w"))
+    assert main(["weights", "add", "edsr-mmagic", str(edsr_pair[1])]) == 0
+    assert "registered it as a custom 'edsr-mmagic' model" in capsys.readouterr().out
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    Image.fromarray(data.astronaut()[:24, :32]).save(src)
+    assert main(["upscale", str(src), "-o", str(out), "--scale", "2", "--model", "edsr-mmagic", "--quiet"]) == 0
+    assert Image.open(out).size == (64, 48)
+    assert main(["weights", "list"]) == 0
+    assert "edsr-mmagic    mmagic-edsr  edsr-baseline  custom" in capsys.readouterr().out
+    bad = tmp_path / "bad.pth"
+    torch.save({"state_dict": {"generator.conv_first.weight": torch.zeros(1)}}, bad)
+    assert main(["weights", "add", "edsr-mmagic", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "does not match the mmagic-edsr layout" in err and len(err.strip().splitlines()) == 1
