@@ -9,6 +9,7 @@ from . import arrays, weights
 from .checkpoint import load_network
 from .encode import encode_tiled
 from .field import ImageField, check_out_shape, check_region
+from .layouts import AUTHORS_NORM, Normalization
 
 ENCODE_TILE = 256
 # Above this many latent codes (all planes), upscale() works block by block so that the feature
@@ -37,7 +38,8 @@ def pick_device(device="auto"):
 class LiifModel:
     """A loaded LIIF network with what is known about its weights."""
 
-    def __init__(self, net, spec, name, path=None, sha256=None, device="auto", half=False):
+    def __init__(self, net, spec, name, path=None, sha256=None, device="auto", half=False,
+                 normalization: Normalization = AUTHORS_NORM):
         self.device = pick_device(device)
         self.half = bool(half)
         if self.half and self.device.type == "cpu":
@@ -49,6 +51,7 @@ class LiifModel:
         self.name = name
         self.path = path
         self.sha256 = sha256
+        self.normalization = normalization  # the pixel units its weights were trained in
         self.hidden = self.net.imnet.layers[0].weight.shape[0]
 
     @property
@@ -68,7 +71,7 @@ class LiifModel:
         `progress(done, total)` is called after each encoder tile; raising from it stops the work.
         """
         x = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device)
-        x = (x - 0.5) / 0.5
+        x = self.normalization.to_net(x)
         if self.half:
             x = x.half()
         with torch.inference_mode():
@@ -94,8 +97,9 @@ def load_model(name_or_path=None, device="auto", half=False):
         name = path.stem
     else:
         weights.entry(text)  # raises: unknown name
-    net, spec = load_network(path)
-    return LiifModel(net, spec, name, path=path, sha256=weights.sha256_of(path), device=device, half=half)
+    net, ckpt = load_network(path)
+    return LiifModel(net, ckpt.spec, name, path=path, sha256=weights.sha256_of(path), device=device, half=half,
+                     normalization=ckpt.normalization)
 
 
 _default_models = {}

@@ -8,8 +8,16 @@ import sys
 
 from . import __version__
 
-SUBCOMMANDS = ["liif_plugin.cli_upscale", "liif_plugin.cli_weights", "liif_plugin.cli_evaluate", "liif_plugin.cli_train"]
+SUBCOMMANDS = ["liif_plugin.cli_upscale", "liif_plugin.cli_weights", "liif_plugin.cli_data", "liif_plugin.cli_evaluate",
+               "liif_plugin.cli_train"]
 EXIT_USAGE = 2
+
+
+def add_actions(sub, name, help):
+    """A subcommand taking an ACTION first (`liif weights list`, `liif data fetch`); returns its subparsers."""
+    actions = sub.add_parser(name, help=help).add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    return actions
 
 
 def build_parser():

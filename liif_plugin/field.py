@@ -125,7 +125,7 @@ class ImageField:
             pre, off = self._first_layer_window(grid)
             # Coordinates stay float32 (half would pick wrong latent codes on big images).
             pred = query_fast(net, pre, coord, cell, self.full_shape, off)
-        pred = (pred.float() * 0.5 + 0.5).clamp_(0, 1)
+        pred = self.model.normalization.from_net(pred.float()).clamp_(0, 1)
         return pred.view(B, rows[1] - rows[0], cols[1] - cols[0], 3).cpu().numpy()
 
     def _first_layer_window(self, grid):

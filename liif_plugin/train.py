@@ -3,7 +3,8 @@
 One step: for each batch item pick an image, a scale s ~ U(1, max_scale) and a random HR crop of
 round(48 s) px (random flips / transpose), shrink it to a 48x48 LR patch with antialiased bicubic,
 encode the patch, decode 2304 randomly sampled HR pixels at their coordinates with the HR cell size,
-and take the L1 loss against the true values (all in the model's [-1, 1] units). Adam optimizes.
+and take the L1 loss against the true values (all in the model's own units, [-1, 1] for the authors'
+models). Adam optimizes.
 
 Images go through ``liif_plugin.arrays`` exactly like at inference: gray is copied to RGB and
 16-bit or other-range data is stretched per plane to [0, 1]. The bottom ``val_fraction`` of every
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 
 from . import arrays
 from .checkpoint import build_network, read_checkpoint, save_checkpoint
+from .layouts import AUTHORS_NORM
 from .query import query_reference
 
 LR_PATCH = 48
@@ -72,8 +74,9 @@ def split_rows(h, val_fraction):
     return h - int(round(h * val_fraction)) if val_fraction > 0 else h
 
 
-def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_query=SAMPLE_Q):
-    """One training batch: LR patches (B,3,48,48) in [-1,1], coords, cells and targets (B,Q,...).
+def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_query=SAMPLE_Q,
+               normalization=AUTHORS_NORM):
+    """One training batch: LR patches (B,3,48,48) and targets (B,Q,3) in the model's units, coords, cells.
 
     planes: [(tensor (3, H, W) in [0, 1], levels or None)]; with levels the LR patch is rounded to them.
     """
@@ -112,7 +115,7 @@ def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_q
         cells.append(torch.full((n_query, 2), 2 / size))
         gts.append(vals[pick])
     to = lambda t: torch.stack(t).to(device)  # noqa: E731
-    return (to(lrs) - 0.5) / 0.5, to(coords), to(cells), (to(gts) - 0.5) / 0.5
+    return normalization.to_net(to(lrs)), to(coords), to(cells), normalization.to_net(to(gts), dim=-1)
 
 
 def validation_tiles(arrs, val_fraction, tile=96):
@@ -138,16 +141,17 @@ class TrainResult:
     seconds: float = 0.0
     net: object = None  # the trained network (in eval mode) and its spec, for use without reloading
     spec: dict = None
+    normalization: object = AUTHORS_NORM
 
 
-def validate(net, spec, tiles, scales, device):
+def validate(net, spec, tiles, scales, device, normalization=AUTHORS_NORM):
     """Mean PSNR of the current network and of bicubic on the held-out tiles, per scale."""
     from .api import LiifModel
     from .evaluate import evaluate_image
 
     was_training = net.training
     net.eval()
-    model = LiifModel(net, spec, "training", device=device)
+    model = LiifModel(net, spec, "training", device=device, normalization=normalization)
     out = {}
     for s in scales:
         rows = [r for t in tiles for r in evaluate_image(t, [s], model=model)]
@@ -158,21 +162,22 @@ def validate(net, spec, tiles, scales, device):
 
 
 def _start(init, encoder, resume):
-    """(net, spec, optimizer spec or None, first step) for a new, fine-tuned or resumed run."""
+    """(net, spec, normalization, optimizer spec or None, first step) for a new, fine-tuned or resumed run."""
     if resume is not None:
-        ckpt = torch.load(resume, map_location="cpu", weights_only=True) if Path(resume).exists() else None
-        spec, sd = read_checkpoint(resume)  # validates and gives a clear error for bad files
-        net = build_network(spec, sd, resume)
-        return net, spec, ckpt.get("optimizer"), int(ckpt.get("epoch") or 0)
+        ckpt = read_checkpoint(resume)  # validates and gives a clear error for bad files
+        net = build_network(ckpt, resume)
+        raw = torch.load(resume, map_location="cpu", weights_only=True)
+        opt, step = (raw.get("optimizer"), int(raw.get("epoch") or 0)) if "model" in raw else (None, 0)
+        return net, ckpt.spec, ckpt.normalization, opt, step
     if init is not None:
         from .api import load_model
 
         m = load_model(init, device="cpu")
-        return m.net, m.spec, None, 0
+        return m.net, m.spec, m.normalization, None, 0
     spec = scratch_spec(encoder)
     from . import models
 
-    return models.make(spec), spec, None, 0
+    return models.make(spec), spec, AUTHORS_NORM, None, 0
 
 
 def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseline", resume=None,
@@ -201,7 +206,7 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
 
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    net, spec, opt_spec, done = _start(init, encoder, resume)
+    net, spec, norm, opt_spec, done = _start(init, encoder, resume)
     net = net.to(dev).train()
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
@@ -219,11 +224,11 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
         bar = tqdm(total=done + steps, initial=done, desc="liif train", unit="step")
 
     def save(step):
-        save_checkpoint(out, net, spec, {"name": "adam", "args": {"lr": lr}, "sd": opt.state_dict()}, step)
+        save_checkpoint(out, net, spec, {"name": "adam", "args": {"lr": lr}, "sd": opt.state_dict()}, step, norm)
 
     def check(step):
         if tiles:
-            v = validate(net, spec, tiles, val_scales, dev)
+            v = validate(net, spec, tiles, val_scales, dev, norm)
             result.validation.append((step, v))
             if bar is not None:
                 bar.write(f"step {step}: validation PSNR " + ", ".join(
@@ -234,7 +239,7 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
             check(0)
         running, n = 0.0, 0
         for step in range(done + 1, done + steps + 1):
-            inp, coord, cell, gt = make_batch(train_planes, batch_size, max_scale, rng, dev)
+            inp, coord, cell, gt = make_batch(train_planes, batch_size, max_scale, rng, dev, normalization=norm)
             pred = query_reference(net, net.encoder(inp), coord, cell)
             loss = F.l1_loss(pred, gt)
             if not math.isfinite(loss.item()):
@@ -267,5 +272,5 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
         if bar is not None:
             bar.close()
     result.seconds = time.perf_counter() - t0
-    result.net, result.spec = net.eval(), spec
+    result.net, result.spec, result.normalization = net.eval(), spec, norm
     return result

@@ -1,4 +1,5 @@
-"""Sample images (File > Open Sample) from scikit-image's bundled data: nothing is downloaded."""
+"""Sample images (File > Open Sample): scikit-image's bundled photos, and real 16-bit fluorescence
+nuclei that ``liif_plugin.data`` fetches once from the StarDist wheel on PyPI (sha256-pinned)."""
 
 
 def astronaut():
@@ -8,7 +9,7 @@ def astronaut():
 
 
 def cells():
-    # 660 x 550 uint8 fluorescence image of cells, bundled with scikit-image.
+    # 660 x 550 uint8 light-microscopy image of a cell, bundled with scikit-image.
     from skimage import data
 
     return [(data.cell(), {"name": "cells", "colormap": "gray"}, "image")]
@@ -19,3 +20,17 @@ def ihc():
     from skimage import data
 
     return [(data.immunohistochemistry(), {"name": "immunohistochemistry", "rgb": True}, "image")]
+
+
+def nuclei():
+    # 512 x 512 uint16 fluorescence image of nuclei (2018 Data Science Bowl), fetched on first use.
+    from liif_plugin import data
+
+    return [(data.nuclei_2d(), {"name": "nuclei", "colormap": "gray"}, "image")]
+
+
+def nuclei_3d():
+    # 31 x 61 x 57 uint16 stack of synthetic nuclei, fetched on first use.
+    from liif_plugin import data
+
+    return [(data.nuclei_3d(), {"name": "nuclei 3D", "colormap": "gray"}, "image")]

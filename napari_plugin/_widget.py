@@ -92,7 +92,7 @@ class ResampleWidget(QWidget):
         self.model_combo = QComboBox()
         self.model_combo.addItems(sorted(weights.registry(), key=lambda n: n != weights.DEFAULT_MODEL))
         self.browse = QPushButton("…")
-        self.browse.setToolTip("use a LIIF checkpoint file (.pth, the authors' format)")
+        self.browse.setToolTip("use a LIIF checkpoint file (.pth, saved by the LIIF authors' code or by MMagic)")
         self.browse.setMaximumWidth(30)
         row = QHBoxLayout()
         row.addWidget(self.model_combo, 1)

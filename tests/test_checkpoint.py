@@ -85,5 +85,5 @@ def test_save_and_reload_official_format(model, tmp_path, photo):
     raw = torch.load(p, weights_only=True)
     assert set(raw) == {"model", "optimizer", "epoch"} and raw["model"]["name"] == "liif"
     assert np.array_equal(liif.upscale(photo, 2, model=again), liif.upscale(photo, 2, model=model))
-    spec, sd = read_checkpoint(p)
-    assert spec["args"]["encoder_spec"]["name"] == "edsr-baseline" and len(sd) == 82
+    ckpt = read_checkpoint(p)
+    assert ckpt.spec["args"]["encoder_spec"]["name"] == "edsr-baseline" and len(ckpt.sd) == 82

