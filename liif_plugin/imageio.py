@@ -207,12 +207,18 @@ def _read_pillow(path):
 
 
 def _pillow_meta(im):
+    """ImageMeta of a Pillow image as it will be once ImageOps.exif_transpose has turned it upright."""
+    from PIL import Image
+
     meta = ImageMeta(icc=im.info.get("icc_profile") or None)
     dpi = im.info.get("dpi")
     if dpi and min(float(v) for v in dpi) > 0:
         meta.pixel_size, meta.unit = (1 / float(dpi[1]), 1 / float(dpi[0])), "inch"
-    exif = im.getexif()
-    if len(exif):
+    if len(im.getexif()):
+        exif = Image.Exif()  # a copy: the image's own must keep its orientation for exif_transpose
+        exif.load(im.getexif().tobytes())
+        if exif.get(_ORIENTATION, 1) in (5, 6, 7, 8) and meta.pixel_size:  # turned by 90 degrees
+            meta.pixel_size = meta.pixel_size[::-1]
         if _ORIENTATION in exif:
             exif[_ORIENTATION] = 1  # the pixels are turned upright on reading
         meta.exif = exif.tobytes()
