@@ -55,7 +55,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     sigmas = [float(v) for v in args.sigmas.split(",")]
     names = args.images.split(",")
-    print(f"{'s':>6} {'estimate':>9} {'gain d=1':>9} {'gain d=.5':>9}   per image (gain d=1, dB)")
+    print(f"{'s':>6} {'estimate':>9} {'gain d=1':>9} {'gain d=.5':>9}   per image: gain d=1 (dB) @ estimate")
     for s in sigmas:
         est, g1, g5 = [], [], []
         for name in names:
@@ -71,7 +71,7 @@ def main(argv=None):
             g1.append(ev.psnr(hr, from_planes(sr, field.layout), data_range=1.0, border=2) - pb)
             half = from_planes(blend(sr, bic, 0.5), field.layout)  # the same blend as detail=0.5
             g5.append(ev.psnr(hr, half, data_range=1.0, border=2) - pb)
-        per = " ".join(f"{n[:6]}={g:+.2f}" for n, g in zip(names, g1))
+        per = " ".join(f"{n[:6]}={g:+.2f}@{e:.4f}" for n, g, e in zip(names, g1, est))
         print(f"{s:6.3f} {np.mean(est):9.4f} {np.mean(g1):+9.2f} {np.mean(g5):+9.2f}   {per}", flush=True)
 
 

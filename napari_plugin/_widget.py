@@ -5,7 +5,10 @@ output rows, so the viewer stays responsive and Cancel stops within a fraction o
 result is added to the viewer only when the whole render finished; cancel or error adds nothing.
 """
 import functools
+import weakref
 from pathlib import Path
+
+import numpy as np
 
 from napari.layers import Image
 from napari.qt.threading import thread_worker
@@ -18,6 +21,7 @@ from qtpy.QtWidgets import (
 
 import liif_plugin
 from liif_plugin import weights
+from liif_plugin.noise import estimate_noise, noise_warning
 
 from . import _resample as rs
 
@@ -51,6 +55,7 @@ class ResampleWidget(QWidget):
         self.worker = None
         self.confirm_box = None
         self._models = {}  # (model, device) -> LiifModel, so repeated runs skip loading
+        self._noise_checked = weakref.WeakSet()  # layers already looked at for noise (warn once each)
         self._building = False
         self._adding = False
         self._build_ui()
@@ -102,6 +107,15 @@ class ResampleWidget(QWidget):
         self.device_combo = QComboBox()
         self.device_combo.addItems(self._devices())
         form.addRow("device", self.device_combo)
+
+        self.detail = QDoubleSpinBox()
+        self.detail.setRange(0.0, 1.0)
+        self.detail.setDecimals(2)
+        self.detail.setSingleStep(0.1)
+        self.detail.setValue(1.0)
+        self.detail.setToolTip("how much of LIIF's difference from bicubic to keep: 1 is LIIF, 0 is bicubic; "
+                               "lower it for noisy images")
+        form.addRow("detail", self.detail)
 
         self.estimate_label = QLabel()
         self.estimate_label.setWordWrap(True)
@@ -393,8 +407,26 @@ class ResampleWidget(QWidget):
         self.status.setText("waiting for confirmation")
         box.open()
 
+    def _warn_if_noisy(self, layer, plane=None):
+        """Once per layer: one sentence when the released model meets a noisy image at detail 1."""
+        if layer in self._noise_checked or self.detail.value() < 1.0:
+            return
+        self._noise_checked.add(layer)
+        try:
+            lead = rs.lead_shape(layer)
+            idx = plane if plane is not None else (0,) * len(lead)
+            msg = noise_warning(self.model_combo.currentText(), estimate_noise(np.asarray(layer.data[idx])),
+                                how="lower 'detail' in the LIIF panel (e.g. to 0.3)")
+        except (ValueError, TypeError) as e:  # the render itself reports what is wrong with the layer
+            msg = None
+            self.status.setText(f"noise check skipped: {e}")
+        if msg:
+            show_warning(f"LIIF: '{layer.name}': {msg}")
+
     def _start(self, layer, kw, replace=None):
         key = (self.model_combo.currentText(), self.device_combo.currentText())
+        kw = dict(kw, detail=self.detail.value())
+        self._warn_if_noisy(layer, kw.get("lead_index"))
 
         def job():
             model = self._models.get(key)
