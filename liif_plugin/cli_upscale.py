@@ -132,10 +132,10 @@ def warn_if_noisy(model, x, src, detail):
     """One line on stderr when the released model meets a noisy image and detail was left at 1."""
     import sys
 
-    from .noise import estimate_noise, noise_warning
+    from .noise import warning_for
 
     if detail == 1.0:
-        msg = noise_warning(model, estimate_noise(x), how="pass e.g. --detail 0.3")
+        msg = warning_for(model, x, how="pass e.g. --detail 0.3")
         if msg:
             print(f"warning: {src}: {msg}", file=sys.stderr)
 

@@ -21,7 +21,7 @@ from qtpy.QtWidgets import (
 
 import liif_plugin
 from liif_plugin import weights
-from liif_plugin.noise import estimate_noise, noise_warning
+from liif_plugin.noise import warning_for
 
 from . import _resample as rs
 
@@ -415,8 +415,8 @@ class ResampleWidget(QWidget):
         try:
             lead = rs.lead_shape(layer)
             idx = plane if plane is not None else (0,) * len(lead)
-            msg = noise_warning(self.model_combo.currentText(), estimate_noise(np.asarray(layer.data[idx])),
-                                how="lower 'detail' in the LIIF panel (e.g. to 0.3)")
+            msg = warning_for(self.model_combo.currentText(), np.asarray(layer.data[idx]),
+                              how="lower 'detail' in the LIIF panel (e.g. to 0.3)")
         except (ValueError, TypeError) as e:  # the render itself reports what is wrong with the layer
             msg = None
             self.status.setText(f"noise check skipped: {e}")

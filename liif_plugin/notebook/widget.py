@@ -19,7 +19,7 @@ import traitlets as t
 from .. import api, arrays
 from ..bicubic import check_detail
 from ..field import Cancelled, ImageField
-from ..noise import estimate_noise, noise_warning
+from ..noise import warning_for
 from .pixels import ClassicResampler, png_bytes, to_display
 from .view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
 from .worker import LatestWorker
@@ -82,7 +82,7 @@ class ZoomWidget(anywidget.AnyWidget):
         canvas = kwargs.pop("canvas_shape", [height, width or min(1024, max(32, round(height * W / H)))])
         super().__init__(height=height, width=width or 0, canvas_shape=canvas, **kwargs)
         self.set_trait("image_shape", [int(H), int(W)])
-        msg = noise_warning(self._model, estimate_noise(image), how="set a lower detail (e.g. widget.detail = 0.3)")
+        msg = warning_for(self._model, image, how="set a lower detail (e.g. widget.detail = 0.3)")
         self.set_trait("warning", msg[0].upper() + msg[1:] if msg else "")
         self.viewport = [0.0, 0.0, float(H), float(W)]
         self.on_msg(self._on_front_msg)
