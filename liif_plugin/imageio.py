@@ -290,10 +290,10 @@ def _tiff_meta_args(meta, dtype, channels):
     if meta.pixel_size is None:
         return args
     py, px = meta.pixel_size
-    if meta.flavour == "ome":
+    if meta.flavour == "ome" and channels in (1, 3, 4):
         unit = _OME_UNITS.get(meta.unit, meta.unit)
-        axes = "YXS" if channels in (3, 4) else "YX" if channels == 1 else "YXC"
-        return args | {"ome": True, "metadata": {"axes": axes, "PhysicalSizeX": px, "PhysicalSizeY": py,
+        return args | {"ome": True, "metadata": {"axes": "YX" if channels == 1 else "YXS",
+                                                   "PhysicalSizeX": px, "PhysicalSizeY": py,
                                                    "PhysicalSizeXUnit": unit, "PhysicalSizeYUnit": unit}}
     if meta.flavour == "imagej" and np.dtype(dtype) in (np.uint8, np.uint16, np.float32):
         md = dict(meta.imagej)

@@ -171,3 +171,14 @@ def test_zarr_array_attributes_travel(tmp_path, tiny_model_path):
     ld.upscale_zarr(tmp_path / "a.zarr", tmp_path / "b.zarr", scale=2, model=tiny_model_path)
     out = zarr.open_array(str(tmp_path / "b.zarr"), mode="r")
     assert out.shape == (32, 40) and json.loads(json.dumps(dict(out.attrs))) == {"note": {"sample": "A1"}}
+
+
+@pytest.mark.parametrize("flavour", ["ome", "imagej", "plain"])
+@pytest.mark.parametrize("channels", [3, 5])
+def test_every_tiff_flavour_keeps_the_pixel_size_for_colour_and_channels(tmp_path, flavour, channels):
+    x = (np.random.default_rng(3).random((30, 20, channels)) * 255).astype(np.uint8 if channels == 3 else np.uint16)
+    write_image(tmp_path / "o.tif", x, ImageMeta(pixel_size=(0.3, 0.2), unit="um", flavour=flavour))
+    y, meta = read_image_meta(tmp_path / "o.tif")
+    assert np.array_equal(y, x)
+    to_um = {"um": 1.0, "cm": 1e4}[meta.unit]  # plain TIFFs hold lengths in centimetres
+    assert np.multiply(meta.pixel_size, to_um) == pytest.approx((0.3, 0.2), rel=1e-6)
