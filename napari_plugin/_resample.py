@@ -158,12 +158,13 @@ def _render_blocks(model, planes, out_shape, region, dest, block=BLOCK):
 
 
 def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lead_index=None, name=None,
-                  detail=1.0):
+                  detail=1.0, on_plane=None):
     """Generator: yields (done, total) output pixels between bands and returns the new layer.
 
     lead_index picks one plane of a stack (e.g. the one on screen, for a preview); the result
     then has length 1 on every non-spatial axis and sits at that plane's position. `detail` (0..1)
-    keeps that much of LIIF's difference from bicubic (liif_plugin.upscale's detail).
+    keeps that much of LIIF's difference from bicubic (liif_plugin.upscale's detail). `on_plane`
+    is called with each input plane as it is read (the widget measures noise on it: no second read).
     """
     region, (h, w), _ = plan(layer, scale, shape, region)
     detail = check_detail(detail)
@@ -181,6 +182,8 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
     done = 0
     for idx in indices:
         plane = np.asarray(layer.data[idx])  # one plane: a dask layer is read plane by plane
+        if on_plane is not None:
+            on_plane(plane)
         planes, layout = arrays.to_planes(plane)
         rendered = np.empty((planes.shape[0], h, w, 3), dtype=np.float32)
         for n in _render_blocks(m, planes, (h, w), region, rendered):

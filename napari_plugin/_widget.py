@@ -8,8 +8,6 @@ import functools
 import weakref
 from pathlib import Path
 
-import numpy as np
-
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
@@ -56,6 +54,7 @@ class ResampleWidget(QWidget):
         self.confirm_box = None
         self._models = {}  # (model, device) -> LiifModel, so repeated runs skip loading
         self._noise_checked = weakref.WeakSet()  # layers already looked at for noise (warn once each)
+        self._noise_note = None  # a noise warning from the render thread, for the GUI thread to show
         self._building = False
         self._adding = False
         self._build_ui()
@@ -407,26 +406,32 @@ class ResampleWidget(QWidget):
         self.status.setText("waiting for confirmation")
         box.open()
 
-    def _warn_if_noisy(self, layer, plane=None):
-        """Once per layer: one sentence when the released model meets a noisy image at detail 1."""
+    def _noise_check(self, layer):
+        """For a layer's first render at detail 1: a callable that measures the first plane the
+        render reads and notes one sentence when the released model meets a noisy image (shown by
+        the GUI thread in _on_progress). None when there is nothing to check."""
         if layer in self._noise_checked or self.detail.value() < 1.0:
-            return
+            return None
         self._noise_checked.add(layer)
-        try:
-            lead = rs.lead_shape(layer)
-            idx = plane if plane is not None else (0,) * len(lead)
-            msg = warning_for(self.model_combo.currentText(), np.asarray(layer.data[idx]),
-                              how="lower 'detail' in the LIIF panel (e.g. to 0.3)")
-        except (ValueError, TypeError) as e:  # the render itself reports what is wrong with the layer
-            msg = None
-            self.status.setText(f"noise check skipped: {e}")
-        if msg:
-            show_warning(f"LIIF: '{layer.name}': {msg}")
+        model, done = self.model_combo.currentText(), []
+
+        def check(plane):
+            if not done:
+                done.append(True)
+                msg = warning_for(model, plane, how="lower 'detail' in the LIIF panel (e.g. to 0.3)")
+                if msg:
+                    self._noise_note = f"LIIF: '{layer.name}': {msg}"
+
+        return check
+
+    def _show_noise_note(self):
+        note, self._noise_note = self._noise_note, None
+        if note:
+            show_warning(note)
 
     def _start(self, layer, kw, replace=None):
         key = (self.model_combo.currentText(), self.device_combo.currentText())
-        kw = dict(kw, detail=self.detail.value())
-        self._warn_if_noisy(layer, kw.get("lead_index"))
+        kw = dict(kw, detail=self.detail.value(), on_plane=self._noise_check(layer))
 
         def job():
             model = self._models.get(key)
@@ -454,6 +459,7 @@ class ResampleWidget(QWidget):
             self.confirm_box.reject()
 
     def _on_progress(self, value):
+        self._show_noise_note()
         done, total = value
         self.progress.setValue(int(1000 * done / max(total, 1)))
         self.status.setText(f"rendering … {done:,} / {total:,} pixels")
@@ -475,6 +481,7 @@ class ResampleWidget(QWidget):
         self.status.setText(f"failed: {exc}")
 
     def _on_finished(self, worker):
+        self._show_noise_note()
         if self.worker is worker:
             if worker.abort_requested:
                 self.status.setText("cancelled; no layer added")
