@@ -20,7 +20,7 @@ from . import arrays
 # 0.000-0.006, a few small, finely textured crops up to about 0.016 (see docs/microscopy.md).
 NOISE_THRESHOLD = 0.011
 RELEASED_MODEL = "edsr-baseline"
-MAX_COEFFICIENTS = 1 << 22  # a strided subset above this: the median needs no more
+MAX_BLOCKS = 1 << 20  # 2x2 blocks measured at most (a regular subset of a bigger image): plenty for a median
 FLAT_FRACTION = 0.25  # the share of the image (its flattest part) the estimate looks at
 
 
@@ -36,8 +36,7 @@ def _diagonal_mad(p):
     h, w = p.shape[0] // 2 * 2, p.shape[1] // 2 * 2
     if h < 2 or w < 2:
         return 0.0
-    stride = max(1, int(np.ceil(np.sqrt(h * w / 4 / MAX_COEFFICIENTS))))
-    a, b, c, d = (p[i:h:2 * stride, j:w:2 * stride].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    a, b, c, d = (p[i:h:2, j:w:2].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
     hh = (a - b - c + d) / 2
     activity = np.pad(np.abs(a + b - c - d) + np.abs(a - b + c - d), 1, mode="edge")
     n, m = hh.shape
@@ -55,6 +54,15 @@ def estimate_noise(x):
     Each colour channel and plane is measured on its own; the noisiest one is returned, since
     noise in any of them becomes texture in the output.
     """
+    x = arrays.check_image(x)
+    H, W = x.shape[:2]
+    stride = int(np.ceil(np.sqrt(H * W / 4 / MAX_BLOCKS)))
+    if stride > 1:  # keep whole 2x2 blocks, every stride-th one along each axis
+        def pairs(n):
+            starts = np.arange(0, n - 1, 2 * stride)
+            return np.stack([starts, starts + 1], axis=1).ravel()
+
+        x = x[pairs(H)][:, pairs(W)]
     planes, layout = arrays.to_planes(x)
     sigmas = []
     for b, p in enumerate(planes):
