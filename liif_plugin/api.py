@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from . import arrays, weights
+from .bicubic import check_detail
 from .checkpoint import load_network
 from .encode import encode_tiled
 from .field import ImageField, check_out_shape, check_region
@@ -80,7 +81,7 @@ class LiifModel:
     def encode(self, x):
         """Encode an image (HxW or HxWxC array) once; render it many times with the field."""
         planes, layout = arrays.to_planes(x)
-        return ImageField(self, self.encode_planes(planes), layout)
+        return ImageField(self, self.encode_planes(planes), layout, planes=planes)
 
 
 def load_model(name_or_path=None, device="auto", half=False):
@@ -140,18 +141,21 @@ def output_shape(in_shape, scale=None, shape=None, region=None):
     return check_out_shape((h, w))
 
 
-def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None):
+def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None, detail=1.0):
     """Resample image `x` with LIIF. Give scale (float or (sy, sx)) or shape (h, w); optional region.
 
     The output keeps x's dtype and channel layout. Large images are processed block by block.
+    `detail` (0..1) keeps that much of LIIF's difference from bicubic on the same output grid:
+    1 is LIIF as it is, 0 is bicubic; lower it for noisy images (see liif_plugin.noise).
     """
     x = arrays.check_image(x)
+    detail = check_detail(detail)
     m = _model(model)
     H, W = x.shape[:2]
     out_shape = output_shape((H, W), scale, shape, region)
     region = check_region(region, (H, W))
     if H * W * arrays.n_planes(1 if x.ndim == 2 else x.shape[2]) <= BLOCKWISE_LATENTS:
-        return m.encode(x).render(out_shape, region, progress=progress)
+        return m.encode(x).render(out_shape, region, progress=progress, detail=detail)
     from .blocks import upscale_blockwise
 
-    return upscale_blockwise(m, x, out_shape, region, block=BLOCK, progress=progress)
+    return upscale_blockwise(m, x, out_shape, region, block=BLOCK, progress=progress, detail=detail)

@@ -62,8 +62,15 @@ def feature_window(model, planes, rows, cols):
     return feat[:, :, fa - ia:fb - ia, fc - ic:fd - ic], (fa, fc)
 
 
-def iter_blocks(model, planes, out_shape, region, block=512):
-    """Yield (out_rows, out_cols, float planes (B, rows, cols, 3)) for each input block in turn."""
+def iter_blocks(model, planes, out_shape, region, block=512, detail=1.0, kind=None):
+    """Yield (out_rows, out_cols, float planes (B, rows, cols, 3)) for each input block in turn.
+
+    `detail` < 1 blends each part with the bicubic of the whole image on the same grid; `kind` is
+    the planes' layout kind (it spares resampling gray planes three times).
+    """
+    from .bicubic import ClassicResampler, blend
+
+    classic = ClassicResampler(planes, kind) if detail != 1.0 else None
     H, W = planes.shape[-2:]
     h, w = out_shape
     y0, x0, y1, x1 = region
@@ -71,7 +78,10 @@ def iter_blocks(model, planes, out_shape, region, block=512):
         for in_cols, out_cols in output_spans(w, x0, x1, W, block):
             feat, offset = feature_window(model, planes, in_rows, in_cols)
             field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
-            yield out_rows, out_cols, field.render_planes(out_shape, region, rows=out_rows, cols=out_cols)
+            part = field.render_planes(out_shape, region, rows=out_rows, cols=out_cols)
+            if classic is not None:
+                part = blend(part, classic.render(region, out_shape, rows=out_rows, cols=out_cols), detail)
+            yield out_rows, out_cols, part
 
 
 def render_blockwise(model, planes, out_shape, region, block=512, progress=None):
@@ -87,7 +97,7 @@ def render_blockwise(model, planes, out_shape, region, block=512, progress=None)
     return out
 
 
-def upscale_blockwise(model, x, out_shape, region, block=512, progress=None):
+def upscale_blockwise(model, x, out_shape, region, block=512, progress=None, detail=1.0):
     """Like ``api.upscale`` for a big image, but each block goes straight to the output dtype.
 
     The float32 planes of the whole output are never held (for a 4096x4096 RGB uint8 result they
@@ -99,7 +109,7 @@ def upscale_blockwise(model, x, out_shape, region, block=512, progress=None):
     h, w = out_shape
     out = None
     done = 0
-    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block):
+    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block, detail, layout.kind):
         part = arrays.from_planes(part, layout)
         if out is None:
             out = np.empty((h, w) + part.shape[2:], dtype=part.dtype)

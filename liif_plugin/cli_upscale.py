@@ -23,6 +23,9 @@ def add_parser(sub):
     p.add_argument("--region", metavar="Y0,X0,Y1,X1", help="render only this window of the input (pixel edges)")
     p.add_argument("--model", default=None, metavar="NAME|PATH", help="registry name or .pth file (default edsr-baseline)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--detail", default=1.0, type=float, metavar="D",
+                   help="0..1: how much of LIIF's difference from bicubic to keep (default 1: all of it; "
+                        "lower it for noisy images)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -62,14 +65,16 @@ def target(args, in_shape):
 
 
 def plan(args):
-    """Check every input and output up front; returns [(in_path, out_path, image, scale, shape)]."""
+    """Check every input and output up front; returns [(in_path, out_path, image, scale, shape, meta)]."""
     from .api import output_shape
     from .arrays import check_image
-    from .imageio import check_writable, read_image
+    from .bicubic import check_detail
+    from .imageio import check_writable, read_image_meta
 
     if args.output and len(args.inputs) > 1:
         raise ValueError(f"-o takes one input but {len(args.inputs)} were given; use --out-dir DIR for several")
     args.region_t = tuple(parse_numbers(args.region, (4,), "--region (y0,x0,y1,x1)")) if args.region else None
+    args.detail = check_detail(args.detail)
     if args.out_dir:
         out_dir = Path(args.out_dir)
         if not out_dir.is_dir():
@@ -84,11 +89,12 @@ def plan(args):
         seen.add(dst.resolve())
         if dst.exists() and not args.overwrite:
             raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
-        x = check_image(read_image(src))
+        x, meta = read_image_meta(src)
+        x = check_image(x)
         scale, shape = target(args, x.shape[:2])
         out_shape = output_shape(x.shape[:2], scale, shape, args.region_t)
         check_writable(dst, x.dtype, 1 if x.ndim == 2 else x.shape[2])
-        jobs.append((src, dst, x, scale, out_shape))
+        jobs.append((src, dst, x, scale, out_shape, meta))
     return jobs
 
 
@@ -100,24 +106,38 @@ def run(args):
     from tqdm import tqdm
 
     from .api import load_model, upscale
-    from .imageio import write_image
+    from .imageio import scaled_meta, write_image
 
     if any(map(is_zarr, args.inputs)) or (args.output and is_zarr(args.output)):
         return run_zarr(args)
     jobs = plan(args)
     model = load_model(args.model, device=args.device)
-    for src, dst, x, _scale, out_shape in jobs:
+    for src, dst, x, _scale, out_shape, meta in jobs:
+        warn_if_noisy(model, x, src, args.detail)
         with tqdm(total=out_shape[0] * out_shape[1], unit="px", unit_scale=True, disable=args.quiet,
                   desc=f"{src.name} -> {out_shape[1]}x{out_shape[0]}") as bar:
             def progress(done, total):
                 bar.n = done
                 bar.refresh()
 
-            y = upscale(x, shape=out_shape, region=args.region_t, model=model, progress=progress)
-        write_image(dst, y)
+            y = upscale(x, shape=out_shape, region=args.region_t, model=model, progress=progress, detail=args.detail)
+        y0, x0, y1, x1 = args.region_t or (0, 0, x.shape[0], x.shape[1])
+        write_image(dst, y, meta=scaled_meta(meta, out_shape[0] / (y1 - y0), out_shape[1] / (x1 - x0)))
         if not args.quiet:
             print(f"wrote {dst} ({out_shape[1]}x{out_shape[0]}, {y.dtype})")
     return 0
+
+
+def warn_if_noisy(model, x, src, detail):
+    """One line on stderr when the released model meets a noisy image and detail was left at 1."""
+    import sys
+
+    from .noise import warning_for
+
+    if detail == 1.0:
+        msg = warning_for(model, x, how="pass e.g. --detail 0.3")
+        if msg:
+            print(f"warning: {src}: {msg}", file=sys.stderr)
 
 
 def run_zarr(args):
@@ -130,19 +150,16 @@ def run_zarr(args):
         raise ValueError("a .zarr input takes exactly one input and -o OUT.zarr")
     if args.region:
         raise ValueError("--region is not supported for .zarr arrays; resample the whole array")
-    import zarr
-
-    from .dask import upscale_zarr
+    if args.detail != 1.0:
+        raise ValueError("--detail is not supported for .zarr arrays yet; resample a TIFF or PNG, or leave --detail at 1")
+    from .dask import open_zarr_source, upscale_zarr
 
     src, dst = Path(args.inputs[0]), Path(args.output)
     if not src.exists():
         raise FileNotFoundError(f"input {src} does not exist")
     if dst.exists() and not args.overwrite:
         raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
-    try:
-        shape = zarr.open_array(str(src), mode="r").shape
-    except Exception as e:  # zarr raises several types for "not an array"
-        raise ValueError(f"{src} is not a readable zarr array ({str(e).splitlines()[0]})") from None
+    shape = open_zarr_source(src)[0].shape  # an array, or an OME-Zarr image group
     hw = shape[-3:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:]
     args.region_t = None
     scale, out = target(args, hw)

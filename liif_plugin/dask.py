@@ -160,14 +160,9 @@ def upscale_zarr(src, dst, scale=None, *, shape=None, model=None, progress=None,
     import zarr
 
     src, dst = Path(src), Path(dst)
-    if not src.exists():
-        raise FileNotFoundError(f"no zarr array at {src}; give the path of an existing .zarr")
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} already exists; choose another output or pass overwrite=True")
-    try:
-        z = zarr.open_array(str(src), mode="r", path=component)
-    except Exception as e:  # zarr raises several types for "not an array"
-        raise ValueError(f"{src} is not a readable zarr array ({e}); give an array, not a group") from None
+    z, group = open_zarr_source(src, component)
     y = upscale(da.from_zarr(z), scale, shape=shape, model=model, block=block)
     # zarr needs regular chunks; output blocks differ by a pixel where the scale is not whole.
     sp = y.ndim - (3 if z.ndim >= 3 and z.shape[-1] in (3, 4) else 2)
@@ -177,7 +172,17 @@ def upscale_zarr(src, dst, scale=None, *, shape=None, model=None, progress=None,
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        store = y.to_zarr(str(tmp), compute=False, overwrite=True)
+        if group is None:  # a plain array: its attributes go with it
+            store = y.to_zarr(str(tmp), compute=False, overwrite=True)
+            zarr.open_array(str(tmp), mode="r+").attrs.update(dict(z.attrs))
+        else:  # an OME-Zarr image: one level, "0", with the pixel size scaled
+            hw = y.shape[sp:sp + 2]
+            out = zarr.open_group(str(tmp), mode="w", zarr_format=group.metadata.zarr_format)
+            out.attrs.update(scaled_ome_attrs(dict(group.attrs), z.shape[sp:sp + 2], hw))
+            arr = out.create_array("0", shape=y.shape, chunks=regular, dtype=y.dtype,
+                                   **({"dimension_names": z.metadata.dimension_names}
+                                      if getattr(z.metadata, "dimension_names", None) else {}))
+            store = da.to_zarr(y, arr, compute=False)
         if progress is not None:
             with _TaskProgress(progress):
                 dask.compute(store)
@@ -192,4 +197,65 @@ def upscale_zarr(src, dst, scale=None, *, shape=None, model=None, progress=None,
     return y.shape
 
 
-__all__ = ["upscale", "upscale_zarr", "BLOCK"]
+def open_zarr_source(src, component=None):
+    """(zarr array, OME-Zarr image group or None) at `src`: an array, or an OME-Zarr image group
+    (its first, full-resolution level is resampled)."""
+    import zarr
+
+    src = Path(src)
+    if not src.exists():
+        raise FileNotFoundError(f"no zarr array at {src}; give the path of an existing .zarr")
+    if component is None:
+        try:
+            group = zarr.open_group(str(src), mode="r")
+        except Exception:  # not a group: an array, handled below
+            group = None
+        if group is not None:
+            ms = _multiscales(dict(group.attrs))
+            if not ms:
+                raise ValueError(f"{src} is a zarr group without OME-Zarr 'multiscales'; give the path of an array in it")
+            return group[ms[0]["datasets"][0]["path"]], group
+    try:
+        return zarr.open_array(str(src), mode="r", path=component), None
+    except Exception as e:  # zarr raises several types for "not an array"
+        raise ValueError(f"{src} is not a readable zarr array ({str(e).splitlines()[0]}); "
+                         "give an array or an OME-Zarr image") from None
+
+
+def _multiscales(attrs):
+    """OME-Zarr 'multiscales' (0.4: top level; 0.5: under 'ome'), or None."""
+    return attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+
+
+def scaled_ome_attrs(attrs, in_hw, out_hw):
+    """OME-Zarr group attributes for the resampled full-resolution level, written as level "0".
+
+    Its `scale` on the two image axes is divided by the resampling factor of each axis and its
+    `translation` moved so each output pixel centre keeps its physical position (as in a
+    whole-image render: output pixel j's centre is at input index -0.5 + (j + 0.5) / s).
+    """
+    import copy
+
+    attrs = copy.deepcopy(attrs)
+    ms = _multiscales(attrs)[0]
+    level = ms["datasets"][0]
+    transforms = level.get("coordinateTransformations", [])
+    scale = next((t["scale"] for t in transforms if t.get("type") == "scale"), None)
+    ndim = len(scale) if scale else len(ms.get("axes", [])) or len(in_hw)
+    scale = list(scale) if scale else [1.0] * ndim
+    old_t = next((t["translation"] for t in transforms if t.get("type") == "translation"), [0.0] * ndim)
+    trans = list(old_t)
+    sp = ndim - 2  # OME-Zarr puts y and x last
+    for k, (n_in, n_out) in enumerate(zip(in_hw, out_hw)):
+        f = n_out / n_in
+        trans[sp + k] = old_t[sp + k] + scale[sp + k] * (0.5 / f - 0.5)
+        scale[sp + k] = scale[sp + k] / f
+    new = [{"type": "scale", "scale": scale}]
+    if any(trans):
+        new.append({"type": "translation", "translation": trans})
+    level = dict(level, path="0", coordinateTransformations=new)
+    ms["datasets"] = [level]
+    return attrs
+
+
+__all__ = ["upscale", "upscale_zarr", "open_zarr_source", "scaled_ome_attrs", "BLOCK"]

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import arrays
+from .bicubic import ClassicResampler, blend, check_detail
 from .coords import axis_centres, cell_size, parse_box, region_ranges
 from .fast import first_layer_map, query_fast
 from .query import query_reference
@@ -56,8 +57,10 @@ def check_out_shape(shape):
 
 
 class ImageField:
-    def __init__(self, model, feat, layout, full_shape=None, offset=(0, 0)):
+    def __init__(self, model, feat, layout, full_shape=None, offset=(0, 0), planes=None):
         self.model = model
+        self.planes = planes  # the input planes (B, 3, H, W), for the bicubic that detail < 1 blends
+        self._classic = None
         self.feat = feat  # (B, C, h, w) window of the latent grid
         self.layout = layout
         self.full_shape = tuple(full_shape or feat.shape[-2:])
@@ -70,16 +73,18 @@ class ImageField:
         return self.full_shape
 
     # -- public ------------------------------------------------------------------------------
-    def render(self, shape, region=None, *, progress=None, reference=False):
+    def render(self, shape, region=None, *, progress=None, reference=False, detail=1.0):
         """Render the window `region` (y0, x0, y1, x1; default whole image) at `shape` (h, w).
 
         Returns an array in the input's dtype and channel layout. `progress(done, total)` is
-        called after each batch; raising ``Cancelled`` from it stops the render.
+        called after each batch; raising ``Cancelled`` from it stops the render. `detail` (0..1)
+        keeps that much of LIIF's difference from bicubic on the same grid (1: LIIF as it is).
         """
-        planes = self.render_planes(shape, region, progress=progress, reference=reference)
+        planes = self.render_planes(shape, region, progress=progress, reference=reference, detail=detail)
         return arrays.from_planes(planes, self.layout)
 
-    def render_planes(self, shape, region=None, *, rows=None, cols=None, progress=None, reference=False):
+    def render_planes(self, shape, region=None, *, rows=None, cols=None, progress=None, reference=False,
+                      detail=1.0):
         """Like render, but returns float32 planes (B, h, w, 3) in [0, 1].
 
         `rows` and `cols` ((start, stop)) pick a part of the output grid; its values are the same
@@ -87,6 +92,9 @@ class ImageField:
         """
         h, w = check_out_shape(shape)
         region = check_region(region, self.full_shape)
+        detail = check_detail(detail)
+        if detail != 1.0 and self.planes is None:
+            raise ValueError("detail below 1 needs the input image; render a field from LiifModel.encode(x)")
         r_a, r_b = rows or (0, h)
         c_a, c_b = cols or (0, w)
         B = self.feat.shape[0]
@@ -98,7 +106,16 @@ class ImageField:
             out[:, r0 - r_a:r1 - r_a] = self._render_part(h, w, region, (r0, r1), (c_a, c_b), reference)
             if progress is not None:
                 progress((r1 - r_a) * (c_b - c_a), total)
+        if detail != 1.0:
+            out = blend(out, self.bicubic.render(region, (h, w), rows=(r_a, r_b), cols=(c_a, c_b)), detail)
         return out
+
+    @property
+    def bicubic(self):
+        """The engine's bicubic resampler of the encoded image (same grid as the LIIF render)."""
+        if self._classic is None:
+            self._classic = ClassicResampler(self.planes, self.layout.kind if self.layout else None)
+        return self._classic
 
     # -- internals -----------------------------------------------------------------------------
     def query_grid(self, h, w, region, rows, cols):

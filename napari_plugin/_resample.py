@@ -17,6 +17,7 @@ from napari.layers import Image
 import liif_plugin
 from liif_plugin import arrays
 from liif_plugin.api import BLOCK, output_shape
+from liif_plugin.bicubic import ClassicResampler, blend, check_detail
 from liif_plugin.blocks import feature_window, output_spans
 from liif_plugin.field import ImageField, check_region
 
@@ -104,7 +105,7 @@ def _label(region, out_shape, full):
     return tag if full else f"{tag}, region"
 
 
-def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=None):
+def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=None, detail=1.0):
     H, W = spatial_shape(layer)
     full = tuple(region) == (0.0, 0.0, float(H), float(W))
     scale, translate = geometry(layer, region, out_shape, lead_offset)
@@ -115,6 +116,7 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
         "scale": [out_shape[0] / (region[2] - region[0]), out_shape[1] / (region[3] - region[1])],
         "region": [float(v) for v in region],
         "output_shape": [int(v) for v in out_shape],
+        "detail": detail,
         "source_layer": layer.name,
         "plugin_version": liif_plugin.__version__,
     }
@@ -155,13 +157,17 @@ def _render_blocks(model, planes, out_shape, region, dest, block=BLOCK):
             del field, feat
 
 
-def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lead_index=None, name=None):
+def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lead_index=None, name=None,
+                  detail=1.0, on_plane=None):
     """Generator: yields (done, total) output pixels between bands and returns the new layer.
 
     lead_index picks one plane of a stack (e.g. the one on screen, for a preview); the result
-    then has length 1 on every non-spatial axis and sits at that plane's position.
+    then has length 1 on every non-spatial axis and sits at that plane's position. `detail` (0..1)
+    keeps that much of LIIF's difference from bicubic (liif_plugin.upscale's detail). `on_plane`
+    is called with each input plane as it is read (the widget measures noise on it: no second read).
     """
     region, (h, w), _ = plan(layer, scale, shape, region)
+    detail = check_detail(detail)
     m = liif_plugin.load_model(model) if not isinstance(model, liif_plugin.LiifModel) else model
     lead = lead_shape(layer)
     if lead_index is None:
@@ -176,25 +182,30 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
     done = 0
     for idx in indices:
         plane = np.asarray(layer.data[idx])  # one plane: a dask layer is read plane by plane
+        if on_plane is not None:
+            on_plane(plane)
         planes, layout = arrays.to_planes(plane)
         rendered = np.empty((planes.shape[0], h, w, 3), dtype=np.float32)
         for n in _render_blocks(m, planes, (h, w), region, rendered):
             done += n
             yield done, total
+        if detail != 1.0:
+            rendered = blend(rendered, ClassicResampler(planes, layout.kind).render(region, (h, w)), detail)
         out[idx if lead_index is None else (0,) * len(lead)] = arrays.from_planes(rendered, layout)
     # A single plane sits where it was taken from along the non-spatial axes.
     at = indices[0] if lead_index is not None else None
-    return _new_layer(layer, out, region, (h, w), m, name=name, lead_offset=at)
+    return _new_layer(layer, out, region, (h, w), m, name=name, lead_offset=at, detail=detail)
 
 
-def resample_layer(layer, *, scale=None, shape=None, region=None, model=None, progress=None):
+def resample_layer(layer, *, scale=None, shape=None, region=None, model=None, progress=None, detail=1.0):
     """Resample a napari Image layer with LIIF; returns a new Image layer (not added to a viewer).
 
     scale: a factor or (sy, sx) for the two spatial axes; or shape=(h, w); region=(y0, x0, y1, x1)
     in the layer's pixel-edge units picks a window. model: a LiifModel, registry name or .pth path.
     progress(done, total) is called per band of output pixels; raising liif_plugin.Cancelled stops.
+    detail (0..1): how much of LIIF's difference from bicubic to keep (1: LIIF as it is).
     """
-    gen = iter_resample(layer, scale=scale, shape=shape, region=region, model=model)
+    gen = iter_resample(layer, scale=scale, shape=shape, region=region, model=model, detail=detail)
     while True:
         try:
             done, total = next(gen)

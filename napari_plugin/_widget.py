@@ -5,6 +5,7 @@ output rows, so the viewer stays responsive and Cancel stops within a fraction o
 result is added to the viewer only when the whole render finished; cancel or error adds nothing.
 """
 import functools
+import weakref
 from pathlib import Path
 
 from napari.layers import Image
@@ -18,6 +19,7 @@ from qtpy.QtWidgets import (
 
 import liif_plugin
 from liif_plugin import weights
+from liif_plugin.noise import warning_for
 
 from . import _resample as rs
 
@@ -51,6 +53,8 @@ class ResampleWidget(QWidget):
         self.worker = None
         self.confirm_box = None
         self._models = {}  # (model, device) -> LiifModel, so repeated runs skip loading
+        self._noise_checked = weakref.WeakSet()  # layers already looked at for noise (warn once each)
+        self._noise_note = None  # a noise warning from the render thread, for the GUI thread to show
         self._building = False
         self._adding = False
         self._build_ui()
@@ -102,6 +106,15 @@ class ResampleWidget(QWidget):
         self.device_combo = QComboBox()
         self.device_combo.addItems(self._devices())
         form.addRow("device", self.device_combo)
+
+        self.detail = QDoubleSpinBox()
+        self.detail.setRange(0.0, 1.0)
+        self.detail.setDecimals(2)
+        self.detail.setSingleStep(0.1)
+        self.detail.setValue(1.0)
+        self.detail.setToolTip("how much of LIIF's difference from bicubic to keep: 1 is LIIF, 0 is bicubic; "
+                               "lower it for noisy images")
+        form.addRow("detail", self.detail)
 
         self.estimate_label = QLabel()
         self.estimate_label.setWordWrap(True)
@@ -393,8 +406,32 @@ class ResampleWidget(QWidget):
         self.status.setText("waiting for confirmation")
         box.open()
 
+    def _noise_check(self, layer):
+        """For a layer's first render at detail 1: a callable that measures the first plane the
+        render reads and notes one sentence when the released model meets a noisy image (shown by
+        the GUI thread in _on_progress). None when there is nothing to check."""
+        if layer in self._noise_checked or self.detail.value() < 1.0:
+            return None
+        self._noise_checked.add(layer)
+        model, done = self.model_combo.currentText(), []
+
+        def check(plane):
+            if not done:
+                done.append(True)
+                msg = warning_for(model, plane, how="lower 'detail' in the LIIF panel (e.g. to 0.3)")
+                if msg:
+                    self._noise_note = f"LIIF: '{layer.name}': {msg}"
+
+        return check
+
+    def _show_noise_note(self):
+        note, self._noise_note = self._noise_note, None
+        if note:
+            show_warning(note)
+
     def _start(self, layer, kw, replace=None):
         key = (self.model_combo.currentText(), self.device_combo.currentText())
+        kw = dict(kw, detail=self.detail.value(), on_plane=self._noise_check(layer))
 
         def job():
             model = self._models.get(key)
@@ -422,6 +459,7 @@ class ResampleWidget(QWidget):
             self.confirm_box.reject()
 
     def _on_progress(self, value):
+        self._show_noise_note()
         done, total = value
         self.progress.setValue(int(1000 * done / max(total, 1)))
         self.status.setText(f"rendering … {done:,} / {total:,} pixels")
@@ -443,6 +481,7 @@ class ResampleWidget(QWidget):
         self.status.setText(f"failed: {exc}")
 
     def _on_finished(self, worker):
+        self._show_noise_note()
         if self.worker is worker:
             if worker.abort_requested:
                 self.status.setText("cancelled; no layer added")

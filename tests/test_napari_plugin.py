@@ -449,3 +449,55 @@ def test_readme_path_16bit_tif_stack(make_napari_viewer, qtbot, model, tmp_path)
     assert new.name == "stack (LIIF x2)" and new.data.shape == (2, 64, 64) and new.data.dtype == np.uint16
     assert new.data.max() <= base.max() and new.data.min() >= base.min()  # stays in the data range
     assert new.metadata["liif"]["scale"] == [2.0, 2.0]
+
+
+# -- noise warning and detail (docs/microscopy.md) ------------------------------------------------------
+def noisy_cells():
+    clean = data.cell()[300:332, 250:290]
+    rng = np.random.default_rng(0)
+    return np.clip(clean + rng.normal(0, 0.06 * 255, clean.shape), 0, 255).astype(np.uint8)
+
+
+def noise_warnings(since):
+    return [m for m in messages(since) if "noisy" in m]
+
+
+def test_noisy_layer_warns_once_and_clean_layer_never(make_napari_viewer, qtbot, model):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.camera()[100:132, 180:220], name="clean")
+    noisy = viewer.add_image(noisy_cells(), name="noisy cells")
+    _, w = open_widget(viewer)
+    w._models[("edsr-baseline", "auto")] = model
+    w.set_layer(viewer.layers["clean"])
+    n = len(notification_manager.records)
+    run_and_wait(qtbot, w)
+    assert noise_warnings(n) == []
+    w.set_layer(noisy)
+    run_and_wait(qtbot, w)
+    run_and_wait(qtbot, w)  # a second run on the same layer says nothing new
+    msgs = noise_warnings(n)
+    assert len(msgs) == 1 and "'noisy cells'" in msgs[0] and "detail" in msgs[0] and "noise-robust" in msgs[0]
+
+
+def test_detail_control_blends_with_bicubic(make_napari_viewer, qtbot, model):
+    from liif_plugin import arrays
+    from liif_plugin.bicubic import ClassicResampler
+
+    viewer = make_napari_viewer()
+    img = noisy_cells()
+    viewer.add_image(img, name="cells")
+    _, w = open_widget(viewer)
+    w._models[("edsr-baseline", "auto")] = model
+    w.scale_y.setValue(2.0)
+    w.detail.setValue(0.0)
+    n = len(notification_manager.records)
+    zero = run_and_wait(qtbot, w)
+    assert noise_warnings(n) == []  # detail already lowered: nothing to advise
+    planes, layout = arrays.to_planes(img)
+    bic = arrays.from_planes(ClassicResampler(planes, layout.kind).render((0, 0, 32, 40), (64, 80)), layout)
+    np.testing.assert_array_equal(zero.data, bic)
+    assert zero.metadata["liif"]["detail"] == 0.0
+    w.detail.setValue(0.5)
+    half = run_and_wait(qtbot, w)
+    np.testing.assert_array_equal(half.data, model.encode(img).render((64, 80), detail=0.5))
+    assert half.metadata["liif"]["detail"] == 0.5

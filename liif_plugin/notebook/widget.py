@@ -17,7 +17,9 @@ import numpy as np
 import traitlets as t
 
 from .. import api, arrays
+from ..bicubic import check_detail
 from ..field import Cancelled, ImageField
+from ..noise import warning_for
 from .pixels import ClassicResampler, png_bytes, to_display
 from .view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
 from .worker import LatestWorker
@@ -34,6 +36,8 @@ class ZoomWidget(anywidget.AnyWidget):
     `image` is an HxW or HxWxC array (uint8, uint16, float, as in ``liif_plugin.upscale``);
     `model` a LiifModel, a registry name or a checkpoint path (None: the default model);
     `height` the widget's height in CSS pixels; `width` its width (None: the cell's width).
+    `detail` (0..1, a trait) keeps that much of LIIF's difference from bicubic; `warning` says,
+    in one sentence shown over the image, when the released model meets a noisy image.
     """
 
     # The files' text, not their paths: anywidget watches a path for hot reloading through a
@@ -49,6 +53,8 @@ class ZoomWidget(anywidget.AnyWidget):
     divider = t.Float(0.5).tag(sync=True)  # compare mode: where LIIF ends, as a fraction of the width
     image_shape = t.List(t.Int(), read_only=True).tag(sync=True)
     max_zoom = t.Float(MAX_ZOOM, read_only=True).tag(sync=True)
+    detail = t.Float(1.0).tag(sync=True)  # LIIF's views: bicubic + detail * (LIIF - bicubic)
+    warning = t.Unicode("", read_only=True).tag(sync=True)
 
     def __init__(self, image, model=None, height=512, width=None, **kwargs):
         planes, self._layout = arrays.to_planes(image)
@@ -76,6 +82,8 @@ class ZoomWidget(anywidget.AnyWidget):
         canvas = kwargs.pop("canvas_shape", [height, width or min(1024, max(32, round(height * W / H)))])
         super().__init__(height=height, width=width or 0, canvas_shape=canvas, **kwargs)
         self.set_trait("image_shape", [int(H), int(W)])
+        msg = warning_for(self._model, image, how="set a lower detail (e.g. widget.detail = 0.3)")
+        self.set_trait("warning", msg[0].upper() + msg[1:] if msg else "")
         self.viewport = [0.0, 0.0, float(H), float(W)]
         self.on_msg(self._on_front_msg)
         self._live = True
@@ -95,6 +103,13 @@ class ZoomWidget(anywidget.AnyWidget):
             raise t.TraitError(f"canvas_shape must be [height, width] in device pixels (each >= 1), got {v!r}")
         return v
 
+    @t.validate("detail")
+    def _check_detail(self, proposal):
+        try:
+            return check_detail(proposal["value"])
+        except ValueError as e:
+            raise t.TraitError(str(e)) from None
+
     @t.validate("divider")
     def _check_divider(self, proposal):
         return min(max(float(proposal["value"]), 0.0), 1.0)
@@ -107,7 +122,7 @@ class ZoomWidget(anywidget.AnyWidget):
             if self._live:
                 self._schedule()
 
-    @t.observe("viewport", "mode")
+    @t.observe("viewport", "mode", "detail")
     def _view_changed(self, change):
         if self._live:
             self._schedule()
@@ -133,7 +148,7 @@ class ZoomWidget(anywidget.AnyWidget):
             if self._field is None:
                 t0 = time.perf_counter()
                 feat = self._model.encode_planes(self._planes, progress=progress)
-                self._field = ImageField(self._model, feat, self._layout)
+                self._field = ImageField(self._model, feat, self._layout, planes=self._planes)
                 self.encode_ms = (time.perf_counter() - t0) * 1e3
             return self._field
 
@@ -175,20 +190,20 @@ class ZoomWidget(anywidget.AnyWidget):
     def _planes_for(self, mode, region, shape, progress=None):
         if mode in ("bicubic", "nearest"):
             return self._classic.render(region, shape, mode)
-        return self.field.render_planes(shape, region, progress=progress)
+        return self.field.render_planes(shape, region, progress=progress, detail=self.detail)
 
     def _schedule(self):
-        view, canvas, mode = list(self.viewport), list(self.canvas_shape), self.mode
+        view, canvas, mode, detail = list(self.viewport), list(self.canvas_shape), self.mode, self.detail
         ref = weakref.ref(self)  # a waiting job must not keep a dropped widget alive
 
         def job(stale):
             widget = ref()
             if widget is not None:
-                widget._render_job(view, canvas, mode, stale)
+                widget._render_job(view, canvas, mode, stale, detail)
 
         self._worker.submit(job)
 
-    def _render_job(self, view, canvas, mode, stale):
+    def _render_job(self, view, canvas, mode, stale, detail=1.0):
         def check(done=None, total=None):
             if stale():
                 raise Cancelled()
@@ -216,11 +231,11 @@ class ZoomWidget(anywidget.AnyWidget):
                 f = math.sqrt(PREVIEW_PIXELS / (h * w))
                 small = (max(1, round(h * f)), max(1, round(w * f)))
                 t0 = time.perf_counter()
-                planes = self._render_bands(field, small, region, check)
+                planes = self._render_bands(field, small, region, check, detail)
                 self._send_image("liif", planes, region, view, mode, False, (time.perf_counter() - t0) * 1e3)
                 check()
             t0 = time.perf_counter()
-            planes = self._render_bands(field, shape, region, check)
+            planes = self._render_bands(field, shape, region, check, detail)
             self._send_image("liif", planes, region, view, mode, True, (time.perf_counter() - t0) * 1e3)
         except Cancelled:
             raise
@@ -234,13 +249,14 @@ class ZoomWidget(anywidget.AnyWidget):
             raise Cancelled()
 
     @staticmethod
-    def _render_bands(field, shape, region, check):
+    def _render_bands(field, shape, region, check, detail=1.0):
         """LIIF planes of the window, rendered in bands of rows with a staleness check after each."""
         h, w = shape
         step = max(1, BAND_PIXELS // w)
         bands = []
         for r0 in range(0, h, step):
-            bands.append(field.render_planes(shape, region, rows=(r0, min(h, r0 + step)), progress=check))
+            bands.append(field.render_planes(shape, region, rows=(r0, min(h, r0 + step)), progress=check,
+                                             detail=detail))
             check()
         return np.concatenate(bands, axis=1)
 

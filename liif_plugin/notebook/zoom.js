@@ -40,6 +40,15 @@ function render({ model, el }) {
   const spinner = el_("span", "liif-zoom-spinner", overlay);
   const bar = el_("div", "liif-zoom-modes", root);
   const errorBox = el_("div", "liif-zoom-error", root);
+  // The kernel's one-sentence warning (e.g. a noisy image for the released model); a click hides it.
+  const warnBox = el_("div", "liif-zoom-warning", root);
+  warnBox.title = "click to hide";
+  warnBox.addEventListener("click", () => { warnBox.style.display = "none"; });
+  function showWarning() {
+    const text = model.get("warning") || "";
+    warnBox.textContent = text;
+    warnBox.style.display = text ? "block" : "none";
+  }
   const buttons = {};
   for (const m of MODES) {
     const b = el_("button", "liif-zoom-mode", bar);
@@ -208,7 +217,9 @@ function render({ model, el }) {
   model.on("change:divider", redraw);
   model.on("change:height", size);
   model.on("change:width", size);
+  model.on("change:warning", showWarning);
   size();
+  showWarning();
   const observer = new ResizeObserver(syncCanvas);
   observer.observe(canvas);
   syncCanvas();
@@ -222,6 +233,7 @@ function render({ model, el }) {
     model.off("change:divider", redraw);
     model.off("change:height", size);
     model.off("change:width", size);
+    model.off("change:warning", showWarning);
   };
 }
 

@@ -1,0 +1,153 @@
+"""Noise estimate, the released model's noise warning, and the detail control (LIIF vs bicubic)."""
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+import liif_plugin as liif
+from liif_plugin import api, arrays
+from liif_plugin.bicubic import ClassicResampler
+from liif_plugin.cli import main
+from liif_plugin.coords import axis_centres
+from liif_plugin.noise import NOISE_THRESHOLD, estimate_noise, noise_warning
+
+
+def noisy(x, sigma, seed=0):
+    """uint8 or [0, 1] float image plus white Gaussian noise of `sigma` (in [0, 1] units), same dtype."""
+    rng = np.random.default_rng(seed)
+    f = x.astype(np.float64) / (255 if x.dtype == np.uint8 else 1)
+    f = np.clip(f + rng.normal(0, sigma, f.shape), 0, 1)
+    return np.rint(f * 255).astype(np.uint8) if x.dtype == np.uint8 else f.astype(x.dtype)
+
+
+# -- the estimate ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sigma", [0.005, 0.02, 0.05, 0.1])
+def test_estimate_recovers_known_sigma_within_5_percent(sigma):
+    yy, xx = np.mgrid[0:300, 0:400] / 400.0
+    smooth = (0.3 + 0.2 * np.sin(6 * xx) * np.cos(4 * yy)).astype(np.float32)  # stays inside [0, 1]
+    assert estimate_noise(noisy(smooth, sigma)) == pytest.approx(sigma, rel=0.05)
+
+
+@pytest.mark.parametrize("sigma", [0.03, 0.06])
+def test_estimate_on_a_real_photo_with_noise_within_0_006(sigma):
+    # The photo's own fine texture (grass) reads about 0.006 without noise.
+    assert estimate_noise(noisy(data.camera(), sigma)) == pytest.approx(sigma, abs=0.006)
+
+
+def test_estimate_reads_about_zero_on_clean_images():
+    for img in (data.camera(), data.astronaut(), data.cell()):
+        assert estimate_noise(img) < 0.01 < NOISE_THRESHOLD  # only the finest texture of the photo
+
+
+def test_estimate_is_in_units_of_the_range_for_sixteen_bit():
+    yy, xx = np.mgrid[0:200, 0:200] / 200.0
+    f = noisy((0.2 + 0.6 * xx * yy).astype(np.float32), 0.04)
+    twelve_bit = np.rint(f * 4095).astype(np.uint16)  # stretched by its own min..max, like the model sees it
+    lo, hi = f.min(), f.max()
+    assert estimate_noise(twelve_bit) == pytest.approx(0.04 / (hi - lo), rel=0.06)
+
+
+def test_noisiest_channel_counts():
+    rgb = np.stack([data.camera()] * 3, axis=-1)
+    rgb[..., 2] = noisy(data.camera(), 0.05)
+    assert estimate_noise(rgb) == pytest.approx(0.05, abs=0.006)
+
+
+def test_warning_only_for_the_released_model_on_noisy_images(model, tiny_model):
+    msg = noise_warning(model, 0.05, how="pass --detail 0.3")
+    assert msg.count(".") <= 3 and "--detail 0.3" in msg and "edsr-baseline" in msg and "noise-robust" in msg
+    assert noise_warning(model, NOISE_THRESHOLD / 2) is None
+    assert noise_warning(tiny_model, 0.2) is None
+
+
+# -- detail -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gray():
+    return np.ascontiguousarray(data.camera()[200:240, 220:268])
+
+
+def test_detail_one_is_bit_identical_to_the_plain_render(tiny_model, gray):
+    f = tiny_model.encode(gray)
+    assert np.array_equal(f.render((70, 90), (3, 4.5, 35, 44), detail=1.0), f.render((70, 90), (3, 4.5, 35, 44)))
+    assert np.array_equal(liif.upscale(gray, 1.7, model=tiny_model, detail=1), liif.upscale(gray, 1.7, model=tiny_model))
+
+
+def test_detail_zero_is_the_engines_bicubic_and_half_is_the_mean(model, photo):
+    region, shape = (2.5, 3.0, 40.0, 51.5), (61, 83)
+    f = model.encode(photo)
+    sr = f.render_planes(shape, region)
+    planes, layout = arrays.to_planes(photo)
+    bic = ClassicResampler(planes, layout.kind).render(region, shape)
+    assert np.array_equal(f.render_planes(shape, region, detail=0.0), bic)
+    assert np.abs(f.render_planes(shape, region, detail=0.5) - (sr + bic) / 2).max() < 1e-6
+    assert np.array_equal(liif.upscale(photo, shape=shape, region=region, model=model, detail=0),
+                          arrays.from_planes(bic, layout))
+    assert np.abs(sr - bic).max() > 0.05  # LIIF and bicubic really differ here
+
+
+def test_bicubic_uses_liifs_pixel_centres():
+    """Bicubic reproduces a ramp exactly, so its value at each output pixel is where the pixel centre
+    sits; it must be the centre LIIF's coordinates give (coords.axis_centres), for a region too."""
+    W = 40
+    ramp = np.tile(np.arange(W, dtype=np.float32) / W, (8, 1))
+    region, shape = (0.0, 5.25, 8.0, 30.75), (8, 57)
+    got = ClassicResampler(arrays.to_planes(ramp)[0], "gray").render(region, shape)[0, 4, :, 0]
+    (vx0, vx1) = (-1 + 2 * region[1] / W, -1 + 2 * region[3] / W)
+    centres = (axis_centres(shape[1], vx0, vx1).double().numpy() + 1) * W / 2 - 0.5  # input pixel index
+    assert np.abs(got - centres / W).max() < 1e-5
+
+
+def test_detail_in_the_blockwise_path_matches_in_memory(tiny_model, gray, monkeypatch):
+    ref = liif.upscale(gray.astype(np.float32) / 255, 2.3, model=tiny_model, detail=0.3)
+    monkeypatch.setattr(api, "BLOCKWISE_LATENTS", 100)
+    monkeypatch.setattr(api, "BLOCK", 16)
+    got = liif.upscale(gray.astype(np.float32) / 255, 2.3, model=tiny_model, detail=0.3)
+    assert np.abs(got - ref).max() < 1e-5
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "much"])
+def test_bad_detail_says_what_to_give(tiny_model, gray, bad):
+    with pytest.raises(ValueError, match="detail"):
+        liif.upscale(gray, 2, model=tiny_model, detail=bad)
+
+
+def test_window_field_without_the_image_refuses_detail(tiny_model, gray):
+    from liif_plugin.field import ImageField
+
+    f = ImageField(tiny_model, tiny_model.encode(gray).feat, None)
+    with pytest.raises(ValueError, match="input image"):
+        f.render_planes((10, 10), detail=0.5)
+
+
+# -- the CLI --------------------------------------------------------------------------------------------
+def test_cli_warns_once_for_a_noisy_image_and_not_for_a_clean_one(tmp_path, photo, capsys):
+    Image.fromarray(data.camera()[100:160, 180:240]).save(tmp_path / "clean.png")
+    Image.fromarray(noisy(photo, 0.06)).save(tmp_path / "noisy.png")
+    assert main(["upscale", str(tmp_path / "clean.png"), "-o", str(tmp_path / "c.png"), "--scale", "2", "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["upscale", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "n.png"), "--scale", "2", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "noisy.png" in err and "--detail" in err and len(err.strip().splitlines()) == 1
+    # Following the advice: no warning, and the output is bicubic-like (smoother than full LIIF).
+    assert main(["upscale", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "d.png"), "--scale", "2", "--detail", "0",
+                 "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    planes, layout = arrays.to_planes(np.asarray(Image.open(tmp_path / "noisy.png")))
+    bic = arrays.from_planes(ClassicResampler(planes, layout.kind).render((0, 0, 48, 56), (96, 112)), layout)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), bic)
+
+
+def test_cli_bad_detail_is_one_line_and_exit_2(tmp_path, photo, capsys):
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    assert main(["upscale", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--scale", "2", "--detail", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "detail" in err and len(err.splitlines()) == 1 and not (tmp_path / "o.png").exists()
+
+
+def test_big_images_are_measured_on_a_subset_with_the_same_result(monkeypatch):
+    from liif_plugin import noise
+
+    img = noisy(data.camera(), 0.04)
+    whole = estimate_noise(img)
+    monkeypatch.setattr(noise, "MAX_BLOCKS", 4096)  # 512 x 512 has 65536 blocks: every 4th along each axis
+    assert estimate_noise(img) == pytest.approx(whole, rel=0.1)
