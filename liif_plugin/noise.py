@@ -79,7 +79,7 @@ def is_released_model(model):
     if getattr(model, "name", model) == RELEASED_MODEL:
         return True
     try:
-        return getattr(model, "sha256", None) == weights.entry(RELEASED_MODEL).get("sha256")
+        return getattr(model, "sha256", None) == weights.entry(RELEASED_MODEL).sha256
     except ValueError:
         return False
 
