@@ -23,6 +23,23 @@ def test_golden_reference_path(model):
     assert np.abs(y - d["out"]).max() <= 1e-4
 
 
+def test_authors_calling_convention(model):
+    """net(inp, coord, cell) as the authors call it: normalised input, queries at the output's pixel
+    centres with the output's cell size, output * 0.5 + 0.5."""
+    d = np.load(GOLDEN / "visible_astronaut_x2.npz")
+    h, w = (int(n) for n in d["shape"])
+    H, W = d["lr"].shape[:2]
+    ys = (torch.arange(h, dtype=torch.float32) * 2 + 1) / h - 1
+    xs = (torch.arange(w, dtype=torch.float32) * 2 + 1) / w - 1
+    coord = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).view(1, -1, 2)
+    cell = torch.tensor([2 / h, 2 / w]).expand_as(coord).contiguous()
+    inp = (torch.from_numpy(d["lr"]).permute(2, 0, 1)[None] - 0.5) / 0.5
+    with torch.no_grad():
+        pred = model.net.float().cpu()(inp, coord, cell)
+    out = (pred * 0.5 + 0.5).clamp(0, 1).view(h, w, 3).numpy()
+    assert (H, W) != (h, w) and np.abs(out - d["out"]).max() <= 1e-4
+
+
 CASES = [
     ((80, 112), None),  # x2 anisotropic-free baseline
     ((101, 37), None),  # non-integer and anisotropic

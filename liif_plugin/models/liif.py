@@ -1,7 +1,8 @@
 """The LIIF network: an encoder plus an MLP decoder (``imnet``).
 
 Only the parameters and flags live here; how queries are answered is in
-``liif_plugin.query`` (readable reference) and ``liif_plugin.fast`` (fast path).
+``liif_plugin.query`` (readable reference) and ``liif_plugin.fast`` (fast path). ``forward``,
+``gen_feat`` and ``query_rgb`` keep the authors' calling convention for users of their code.
 """
 from torch import nn
 
@@ -20,6 +21,20 @@ class LIIF(nn.Module):
         in_dim = self.encoder.out_dim * (9 if self.feat_unfold else 1) + 2 + (2 if self.cell_decode else 0)
         imnet_spec = {"name": imnet_spec["name"], "args": dict(imnet_spec.get("args") or {}, in_dim=in_dim)}
         self.imnet = make(imnet_spec)
+
+    def gen_feat(self, inp):
+        """Latent grid (B, C, H, W) of `inp` (B, 3, H, W) in the network's units (authors': (x - 0.5) / 0.5)."""
+        return self.encoder(inp)
+
+    def query_rgb(self, feat, coord, cell):
+        """Values (B, Q, 3) in the network's units at `coord` with cell sizes `cell` ((B, Q, 2), y-x, [-1, 1])."""
+        from ..query import query_reference
+
+        return query_reference(self, feat, coord, cell)
+
+    def forward(self, inp, coord, cell):
+        """The authors' LIIF.forward: encode `inp`, answer the queries with the reference decoder."""
+        return self.query_rgb(self.gen_feat(inp), coord, cell)
 
 
 @register("liif")
