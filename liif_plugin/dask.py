@@ -130,8 +130,11 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK)
 
     out_chunks = (1,) * sp + (tuple(b - a for a, b in out_rows), tuple(b - a for a, b in out_cols))
     out_chunks += ((n_channels,),) if rgb else ()
+    # One key per distinct piece of work (same inputs, same key): a fixed name made a scheduler mix
+    # up the blocks of two different resamplings.
+    name = "liif-upscale-" + dask.base.tokenize(xo.name, (h, w), vars(ref), rows, cols, np.asarray(ranges))
     return da.map_blocks(render_block, xo, chunks=out_chunks, dtype=x.dtype,
-                         meta=np.empty((0,) * len(out_chunks), dtype=x.dtype), name="liif-upscale")
+                         meta=np.empty((0,) * len(out_chunks), dtype=x.dtype), name=name)
 
 
 class _TaskProgress(dask.callbacks.Callback):

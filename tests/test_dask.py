@@ -59,16 +59,23 @@ def test_zarr_backed_array_and_zarr_to_zarr(model, rgb, tmp_path):
         ld.upscale_zarr(tmp_path / "missing.zarr", tmp_path / "o2.zarr", scale=2, model=model)
 
 
-def test_runs_on_a_distributed_cluster(model, rgb):
-    distributed = pytest.importorskip("distributed")
-    img = rgb[:80, :60]
-    ref = liif.upscale(img, scale=1.25, model=model)
+def test_runs_on_a_distributed_cluster(model, rgb, caplog):
+    """Two different resamplings computed together on one cluster: each equals its in-memory result,
+    and the scheduler never sees one key used for different work."""
+    import distributed
+
+    img, other = rgb[:80, :60], np.ascontiguousarray(rgb[:80, :60][::-1])
+    y = ld.upscale(img, scale=1.25, model=model, block=40)
+    y2 = ld.upscale(other, scale=1.25, model=model, block=40)
+    assert y.name != y2.name
+    assert ld.upscale(img, scale=1.25, model=model, block=40).name == y.name  # deterministic keys
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        y = ld.upscale(img, scale=1.25, model=model, block=40)
-        got = client.compute(y).result()
+        got, got2 = client.compute([y, y2], sync=True)
         assert len(client.scheduler_info()["workers"]) == 2
-    assert np.abs(got - ref).max() <= TOL
+    assert np.abs(got - liif.upscale(img, scale=1.25, model=model)).max() <= TOL
+    assert np.abs(got2 - liif.upscale(other, scale=1.25, model=model)).max() <= TOL
+    assert "different `run_spec`" not in caplog.text
 
 
 @pytest.mark.parametrize("bad, kwargs, err, match", [
