@@ -62,7 +62,7 @@ def feature_window(model, planes, rows, cols):
     return feat[:, :, fa - ia:fb - ia, fc - ic:fd - ic], (fa, fc)
 
 
-def iter_blocks(model, planes, out_shape, region, block=512):
+def iter_blocks(model, planes, out_shape, region, block=512, precision=None):
     """Yield (out_rows, out_cols, float planes (B, rows, cols, 3)) for each input block in turn."""
     H, W = planes.shape[-2:]
     h, w = out_shape
@@ -70,16 +70,16 @@ def iter_blocks(model, planes, out_shape, region, block=512):
     for in_rows, out_rows in output_spans(h, y0, y1, H, block):
         for in_cols, out_cols in output_spans(w, x0, x1, W, block):
             feat, offset = feature_window(model, planes, in_rows, in_cols)
-            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
+            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset, precision=precision)
             yield out_rows, out_cols, field.render_planes(out_shape, region, rows=out_rows, cols=out_cols)
 
 
-def render_blockwise(model, planes, out_shape, region, block=512, progress=None):
+def render_blockwise(model, planes, out_shape, region, block=512, progress=None, precision=None):
     """Render planes (B, 3, H, W) in [0, 1] to (B, h, w, 3), one input block at a time."""
     h, w = out_shape
     out = np.empty((planes.shape[0], h, w, 3), dtype=np.float32)
     done = 0
-    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block):
+    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block, precision):
         out[:, ra:rb, ca:cb] = part
         done += (rb - ra) * (cb - ca)
         if progress is not None:
@@ -87,7 +87,7 @@ def render_blockwise(model, planes, out_shape, region, block=512, progress=None)
     return out
 
 
-def upscale_blockwise(model, x, out_shape, region, block=512, progress=None):
+def upscale_blockwise(model, x, out_shape, region, block=512, progress=None, precision=None):
     """Like ``api.upscale`` for a big image, but each block goes straight to the output dtype.
 
     The float32 planes of the whole output are never held (for a 4096x4096 RGB uint8 result they
@@ -99,7 +99,7 @@ def upscale_blockwise(model, x, out_shape, region, block=512, progress=None):
     h, w = out_shape
     out = None
     done = 0
-    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block):
+    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block, precision):
         part = arrays.from_planes(part, layout)
         if out is None:
             out = np.empty((h, w) + part.shape[2:], dtype=part.dtype)

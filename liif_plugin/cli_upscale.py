@@ -23,6 +23,9 @@ def add_parser(sub):
     p.add_argument("--region", metavar="Y0,X0,Y1,X1", help="render only this window of the input (pixel edges)")
     p.add_argument("--model", default=None, metavar="NAME|PATH", help="registry name or .pth file (default edsr-baseline)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "auto", "bf16", "fp16"],
+                   help="fp32: exact (default); bf16/fp16: the MLP in 16 bits on hardware that has them "
+                        "(fp16: CUDA only); auto: the fastest within 2/255 of fp32 (see `liif info`)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -105,7 +108,7 @@ def run(args):
     if any(map(is_zarr, args.inputs)) or (args.output and is_zarr(args.output)):
         return run_zarr(args)
     jobs = plan(args)
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, precision=args.precision)
     for src, dst, x, _scale, out_shape in jobs:
         with tqdm(total=out_shape[0] * out_shape[1], unit="px", unit_scale=True, disable=args.quiet,
                   desc=f"{src.name} -> {out_shape[1]}x{out_shape[0]}") as bar:
@@ -147,7 +150,7 @@ def run_zarr(args):
     args.region_t = None
     scale, out = target(args, hw)
     out = output_shape(hw, scale, out)  # validate before any work
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, precision=args.precision)
     with tqdm(unit="task", disable=args.quiet, desc=f"{src.name} -> {dst.name}") as bar:
         def progress(done, total):
             bar.total = total
