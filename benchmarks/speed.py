@@ -195,11 +195,17 @@ def accuracy(model):
                 r["gt_change"].append(psnr(gt, out, 1.0, border=s) - base)
     rows = []
     for k, r in results.items():
-        ok = r["max"] <= 2 / 255 and max(abs(v) for v in r["gt_change"]) <= 0.01
-        rows.append(("accuracy, 3 photos x2 x4", k, f"max {r['max']:.4f}", f"PSNR vs fp32 >= {min(r['psnr_fp32']):.1f} dB",
-                     f"GT PSNR change {min(r['gt_change']):+.4f}..{max(r['gt_change']):+.4f} dB",
-                     "within auto's bounds" if ok else "outside auto's bounds (2/255, 0.01 dB)"))
+        # quality.py's protocol: the PSNR change averaged over the photos, per scale.
+        means = [float(np.mean(r["gt_change"][i::2])) for i in range(2)]
+        ok = r["max"] <= 2 / 255 and max(abs(v) for v in means) <= 0.01
+        rows.append((k, f"{r['max']:.4f}", f"{min(r['psnr_fp32']):.1f} dB", f"{means[0]:+.4f} / {means[1]:+.4f} dB",
+                     f"{min(r['gt_change']):+.4f}..{max(r['gt_change']):+.4f} dB",
+                     "within" if ok else "outside"))
     return rows
+
+
+ACCURACY_HEADS = ("path", "max |diff| vs fp32", "PSNR vs fp32 (min)", "GT PSNR change x2 / x4 (mean of 3)",
+                  "GT PSNR change, single images", "auto's bounds (2/255, 0.01 dB)")
 
 
 def large_child(n_in, scale):
@@ -272,8 +278,7 @@ def gpu_rows(repeats):
     return rows
 
 
-def print_table(title, rows):
-    heads = ("case", "path", "time", "throughput", "speed-up", "note")
+def print_table(title, rows, heads=("case", "path", "time", "throughput", "speed-up", "note")):
     widths = [max(len(str(r[i])) for r in rows + [heads]) for i in range(len(heads))]
     print(f"\n## {title}\n")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(heads, widths)) + " |")
@@ -310,7 +315,9 @@ def main():
     if "parts" not in skip:
         print_table("Encoder and decoder separately (CPU)", parts(model, precisions, repeats) + small_emulated(model, native))
     if "accuracy" not in skip:
-        print_table("16-bit paths against fp32 and the ground truth (CPU arithmetic)", accuracy(model))
+        print_table("16-bit paths against fp32 and the ground truth (CPU arithmetic; 96 px crops of astronaut, "
+                    "chelsea, rocket; PIL bicubic LR at x2 and x4; PSNR with a border of the scale)",
+                    accuracy(model), ACCURACY_HEADS)
     if "other" not in skip:
         rows = []
         for n_in in (128, 256):  # the reference table's two cases (DESIGN.md), in a fresh process
