@@ -37,7 +37,7 @@ def skimage_image(name):
 
 
 def gains(args):
-    m = liif.load_model(device=args.device)
+    m = liif.load_model(device=args.device, precision=args.precision)
     sets = {"RGB photos": args.images.split(","), "gray photos": GRAY_PHOTOS}
     report = {}
     for label, names in sets.items():
@@ -122,6 +122,8 @@ def main(argv=None):
     g.add_argument("--crop-at", choices=("topleft", "centre"), default="topleft")
     g.add_argument("--images", default=",".join(PHOTOS), help="scikit-image RGB photos, comma separated")
     g.add_argument("--device", default="auto")
+    g.add_argument("--precision", default="fp32", choices=("fp32", "auto", "bf16", "fp16"),
+                   help="render precision (see liif_plugin.hardware); compare with fp32 for auto's PSNR change")
     g.set_defaults(func=gains)
     m = sub.add_parser("microscopy", help="fine-tune on microscopy, before/after PSNR on held-out tiles")
     m.add_argument("--scales", type=ev.parse_scales, default=[2, 3, 4])

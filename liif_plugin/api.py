@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import arrays, weights
+from . import arrays, hardware, weights
 from .bicubic import check_detail
 from .checkpoint import load_network
 from .encode import encode_tiled
 from .field import ImageField, check_out_shape, check_region
+from .layout import layout_for
 from .layouts import AUTHORS_NORM, Normalization
 
 ENCODE_TILE = 256
@@ -39,21 +40,32 @@ def pick_device(device="auto"):
 class LiifModel:
     """A loaded LIIF network with what is known about its weights."""
 
-    def __init__(self, net, spec, name, path=None, sha256=None, device="auto", half=False,
+    def __init__(self, net, spec, name, path=None, sha256=None, device="auto", precision="fp32", half=False,
                  normalization: Normalization = AUTHORS_NORM):
         self.device = pick_device(device)
-        self.half = bool(half)
-        if self.half and self.device.type == "cpu":
-            raise ValueError("half precision needs a GPU; use half=False on the CPU")
+        # The precision of renders: the MLP's dtype (the encoder, coordinates and lookups stay fp32).
+        self.precision = hardware.resolve_precision(half_alias(precision, half), self.device)
         self.net = net.to(self.device)
-        if self.half:
-            self.net = self.net.half()
         self.spec = spec
         self.name = name
         self.path = path
         self.sha256 = sha256
         self.normalization = normalization  # the pixel units its weights were trained in
         self.hidden = self.net.imnet.layers[0].weight.shape[0]
+        self.layout = self._measure_layout()
+
+    def _measure_layout(self):
+        """Memory format of the convolutions on this device (see liif_plugin.layout); sets the encoder's."""
+        enc = self.net.encoder
+
+        def probe(fmt):
+            x = torch.zeros((1, 3, 48, 48), device=self.device).contiguous(memory_format=fmt)
+            with torch.inference_mode():
+                enc.to(memory_format=fmt)(x)
+
+        fmt = layout_for(self.device, probe)
+        enc.to(memory_format=fmt)
+        return fmt
 
     @property
     def encoder_name(self):
@@ -73,19 +85,34 @@ class LiifModel:
         """
         x = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device)
         x = self.normalization.to_net(x)
-        if self.half:
-            x = x.half()
         with torch.inference_mode():
-            return encode_tiled(self.net.encoder, x, tile=ENCODE_TILE, progress=progress)
+            return encode_tiled(self.net.encoder, x, tile=ENCODE_TILE, memory_format=self.layout, progress=progress)
 
-    def encode(self, x):
-        """Encode an image (HxW or HxWxC array) once; render it many times with the field."""
+    def encode(self, x, precision=None):
+        """Encode an image (HxW or HxWxC array) once; render it many times with the field.
+
+        `precision` ('auto', 'fp32', 'bf16', 'fp16') is the field's; None: the model's.
+        """
         planes, layout = arrays.to_planes(x)
-        return ImageField(self, self.encode_planes(planes), layout, planes=planes)
+        return ImageField(self, self.encode_planes(planes), layout, planes=planes, precision=precision)
 
 
-def load_model(name_or_path=None, device="auto", half=False):
-    """A registry name (default 'edsr-baseline') or a path to a LIIF checkpoint -> LiifModel."""
+def half_alias(precision, half):
+    """`half=True` is the older spelling of precision='fp16'."""
+    if not half:
+        return precision
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"half=True means precision='fp16' but precision={precision!r} was given; pass only precision")
+    return "fp16"
+
+
+def load_model(name_or_path=None, device="auto", precision="fp32", half=False):
+    """A registry name (default 'edsr-baseline') or a path to a LIIF checkpoint -> LiifModel.
+
+    precision: 'fp32' (exact, the default), 'bf16' (CPU or CUDA), 'fp16' (CUDA) or 'auto' (the
+    fastest this hardware runs natively within 2/255 of fp32; see liif_plugin.hardware).
+    `half=True` is an alias of precision='fp16'.
+    """
     name_or_path = weights.DEFAULT_MODEL if name_or_path is None else name_or_path
     if isinstance(name_or_path, LiifModel):
         return name_or_path
@@ -99,8 +126,8 @@ def load_model(name_or_path=None, device="auto", half=False):
     else:
         weights.entry(text)  # raises: unknown name
     net, ckpt = load_network(path)
-    return LiifModel(net, ckpt.spec, name, path=path, sha256=weights.sha256_of(path), device=device, half=half,
-                     normalization=ckpt.normalization)
+    return LiifModel(net, ckpt.spec, name, path=path, sha256=weights.sha256_of(path), device=device,
+                     precision=precision, half=half, normalization=ckpt.normalization)
 
 
 _default_models = {}
@@ -141,12 +168,13 @@ def output_shape(in_shape, scale=None, shape=None, region=None):
     return check_out_shape((h, w))
 
 
-def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None, detail=1.0):
+def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None, detail=1.0, precision=None):
     """Resample image `x` with LIIF. Give scale (float or (sy, sx)) or shape (h, w); optional region.
 
     The output keeps x's dtype and channel layout. Large images are processed block by block.
     `detail` (0..1) keeps that much of LIIF's difference from bicubic on the same output grid:
     1 is LIIF as it is, 0 is bicubic; lower it for noisy images (see liif_plugin.noise).
+    `precision`: None uses the model's (fp32 unless load_model was given another).
     """
     x = arrays.check_image(x)
     detail = check_detail(detail)
@@ -155,7 +183,8 @@ def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None
     out_shape = output_shape((H, W), scale, shape, region)
     region = check_region(region, (H, W))
     if H * W * arrays.n_planes(1 if x.ndim == 2 else x.shape[2]) <= BLOCKWISE_LATENTS:
-        return m.encode(x).render(out_shape, region, progress=progress, detail=detail)
+        return m.encode(x, precision).render(out_shape, region, progress=progress, detail=detail)
     from .blocks import upscale_blockwise
 
-    return upscale_blockwise(m, x, out_shape, region, block=BLOCK, progress=progress, detail=detail)
+    return upscale_blockwise(m, x, out_shape, region, block=BLOCK, progress=progress, detail=detail,
+                             precision=precision)

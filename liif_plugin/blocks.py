@@ -62,7 +62,7 @@ def feature_window(model, planes, rows, cols):
     return feat[:, :, fa - ia:fb - ia, fc - ic:fd - ic], (fa, fc)
 
 
-def iter_blocks(model, planes, out_shape, region, block=512, detail=1.0, kind=None):
+def iter_blocks(model, planes, out_shape, region, block=512, detail=1.0, kind=None, precision=None):
     """Yield (out_rows, out_cols, float planes (B, rows, cols, 3)) for each input block in turn.
 
     `detail` < 1 blends each part with the bicubic of the whole image on the same grid; `kind` is
@@ -77,19 +77,19 @@ def iter_blocks(model, planes, out_shape, region, block=512, detail=1.0, kind=No
     for in_rows, out_rows in output_spans(h, y0, y1, H, block):
         for in_cols, out_cols in output_spans(w, x0, x1, W, block):
             feat, offset = feature_window(model, planes, in_rows, in_cols)
-            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
+            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset, precision=precision)
             part = field.render_planes(out_shape, region, rows=out_rows, cols=out_cols)
             if classic is not None:
                 part = blend(part, classic.render(region, out_shape, rows=out_rows, cols=out_cols), detail)
             yield out_rows, out_cols, part
 
 
-def render_blockwise(model, planes, out_shape, region, block=512, progress=None):
+def render_blockwise(model, planes, out_shape, region, block=512, progress=None, precision=None):
     """Render planes (B, 3, H, W) in [0, 1] to (B, h, w, 3), one input block at a time."""
     h, w = out_shape
     out = np.empty((planes.shape[0], h, w, 3), dtype=np.float32)
     done = 0
-    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block):
+    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block, precision=precision):
         out[:, ra:rb, ca:cb] = part
         done += (rb - ra) * (cb - ca)
         if progress is not None:
@@ -97,7 +97,7 @@ def render_blockwise(model, planes, out_shape, region, block=512, progress=None)
     return out
 
 
-def upscale_blockwise(model, x, out_shape, region, block=512, progress=None, detail=1.0):
+def upscale_blockwise(model, x, out_shape, region, block=512, progress=None, detail=1.0, precision=None):
     """Like ``api.upscale`` for a big image, but each block goes straight to the output dtype.
 
     The float32 planes of the whole output are never held (for a 4096x4096 RGB uint8 result they
@@ -109,7 +109,8 @@ def upscale_blockwise(model, x, out_shape, region, block=512, progress=None, det
     h, w = out_shape
     out = None
     done = 0
-    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block, detail, layout.kind):
+    for (ra, rb), (ca, cb), part in iter_blocks(model, planes, out_shape, region, block, detail, layout.kind,
+                                                precision):
         part = arrays.from_planes(part, layout)
         if out is None:
             out = np.empty((h, w) + part.shape[2:], dtype=part.dtype)

@@ -9,7 +9,7 @@ import sys
 from . import __version__
 
 SUBCOMMANDS = ["liif_plugin.cli_upscale", "liif_plugin.cli_weights", "liif_plugin.cli_data", "liif_plugin.cli_evaluate",
-               "liif_plugin.cli_train"]
+               "liif_plugin.cli_train", "liif_plugin.cli_info"]
 EXIT_USAGE = 2
 
 

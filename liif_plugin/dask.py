@@ -28,6 +28,7 @@ from . import arrays
 from .api import load_model, output_shape
 from .blocks import MARGIN, block_bounds, output_ranges
 from .field import ImageField
+from .hardware import resolve_precision
 
 BLOCK = 512  # input pixels per side of one chunk
 
@@ -37,10 +38,12 @@ _models = {}
 class _ModelRef:
     """A picklable pointer to a checkpoint: workers load it once instead of receiving weights."""
 
-    def __init__(self, model):
+    def __init__(self, model, precision=None):
         m = model if model is not None else load_model()
         if not hasattr(m, "net"):
             m = load_model(m)
+        # Checked here, so a bad precision fails at the call rather than in a worker.
+        self.precision = m.precision if precision is None else resolve_precision(precision, m.device)
         self.path = str(m.path)
         self.radius = m.receptive_radius
         _models.setdefault(self.path, m)
@@ -74,11 +77,12 @@ def _image_ranges(x, lead, n_channels):
     return out
 
 
-def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK):
+def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK, precision=None):
     """A lazy dask array: `array` (numpy, zarr or dask; (..., H, W) or (..., H, W, 3|4)) resampled.
 
     Give scale (float or (sy, sx)) or shape (h, w) for the image axes. `rgb` says whether the last
     axis is colour; by default it is when it has size 3 or 4 and the array has 3+ dimensions.
+    `precision`: None uses the model's (fp32 unless load_model was given another).
     """
     x = array if isinstance(array, da.Array) else da.from_array(array, chunks="auto")
     if x.dtype == bool or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
@@ -94,7 +98,7 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK)
     if H == 0 or W == 0 or 0 in lead:
         raise ValueError(f"the array is empty (shape {x.shape}); give images with at least one pixel")
     h, w = output_shape((H, W), scale, shape)
-    ref = _ModelRef(model)
+    ref = _ModelRef(model, precision)
     depth = ref.radius + MARGIN
     if block < 1:
         raise ValueError(f"block must be a positive number of pixels, got {block}")
@@ -123,7 +127,7 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK)
         m = ref.get()
         planes, layout = arrays.to_planes(img, ranges=ranges[idx])
         feat = m.encode_planes(planes)[:, :, fa - ia:fb - ia, fc - ic:fd - ic]
-        field = ImageField(m, feat, None, full_shape=(H, W), offset=(fa, fc))
+        field = ImageField(m, feat, None, full_shape=(H, W), offset=(fa, fc), precision=ref.precision)
         part = field.render_planes((h, w), None, rows=out_rows[i], cols=out_cols[j])
         y = arrays.from_planes(part, layout)
         return y.reshape((1,) * sp + y.shape)
@@ -153,7 +157,7 @@ class _TaskProgress(dask.callbacks.Callback):
 
 
 def upscale_zarr(src, dst, scale=None, *, shape=None, model=None, progress=None, overwrite=False,
-                 component=None, block=BLOCK):
+                 component=None, block=BLOCK, precision=None):
     """Resample the zarr array at `src` into a new zarr array at `dst`, chunk by chunk.
 
     Memory stays bounded by a few chunks whatever the array size. The result is written next to
@@ -166,7 +170,7 @@ def upscale_zarr(src, dst, scale=None, *, shape=None, model=None, progress=None,
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} already exists; choose another output or pass overwrite=True")
     z, group = open_zarr_source(src, component)
-    y = upscale(da.from_zarr(z), scale, shape=shape, model=model, block=block)
+    y = upscale(da.from_zarr(z), scale, shape=shape, model=model, block=block, precision=precision)
     # zarr needs regular chunks; output blocks differ by a pixel where the scale is not whole.
     sp = y.ndim - (3 if z.ndim >= 3 and z.shape[-1] in (3, 4) else 2)
     regular = tuple(1 if k < sp else (max(y.chunks[k]) if k < sp + 2 else y.shape[k]) for k in range(y.ndim))

@@ -34,9 +34,13 @@ _THREADS_LOCK = threading.Lock()
 
 
 @torch.inference_mode()
-def first_layer_map(net, feat):
-    """Feature part of the first MLP layer, plus its bias, for every latent code: (B, H, W, hidden)."""
+def first_layer_map(net, feat, memory_format=torch.contiguous_format):
+    """Feature part of the first MLP layer, plus its bias, for every latent code: (B, H, W, hidden).
+
+    With memory_format=channels_last the convolution writes (B, H, W, hidden) directly (no copy).
+    """
     first = net.imnet.layers[0]
+    feat = feat.contiguous(memory_format=memory_format)
     C = feat.shape[1]
     n_feat = C * 9 if net.feat_unfold else C
     w = first.weight[:, :n_feat]
@@ -159,7 +163,9 @@ def _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads):
     n = B * Q
     if chunk is None:
         chunk = CPU_CHUNK if pre.device.type == "cpu" else GPU_CHUNK
-    out = torch.empty((n, dec.steps[-1][1].shape[0]), dtype=pre.dtype, device=pre.device)
+    # The blend and the output stay float32 whatever the MLP's dtype (a bf16 output alone would
+    # round values by up to 1/512).
+    out = torch.empty((n, dec.steps[-1][1].shape[0]), dtype=torch.float32, device=pre.device)
     starts = list(range(0, n, chunk))
 
     @torch.inference_mode()  # thread-local: worker threads need it too
@@ -171,7 +177,7 @@ def _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads):
             x = buf[:m]
             torch.index_select(flat, 0, rows[a:b].view(-1), out=x)
             x.addmm_(pos[a:b].view(m, -1), dec.w_pos)
-            pred = dec(x).view(b - a, S, -1)
+            pred = dec(x).view(b - a, S, -1).float()
             # Blend in the reference's order (sum over ensemble members, first to last).
             acc = pred[:, 0] * weights[a:b, 0:1]
             for s in range(1, S):

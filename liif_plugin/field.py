@@ -13,6 +13,7 @@ import torch
 
 from . import arrays
 from .bicubic import ClassicResampler, blend, check_detail
+from .hardware import DTYPES, resolve_precision
 from .coords import axis_centres, cell_size, parse_box, region_ranges
 from .fast import first_layer_map, query_fast
 from .query import query_reference
@@ -57,10 +58,12 @@ def check_out_shape(shape):
 
 
 class ImageField:
-    def __init__(self, model, feat, layout, full_shape=None, offset=(0, 0), planes=None):
+    def __init__(self, model, feat, layout, full_shape=None, offset=(0, 0), planes=None, precision=None):
         self.model = model
         self.planes = planes  # the input planes (B, 3, H, W), for the bicubic that detail < 1 blends
         self._classic = None
+        # 'fp32' decodes exactly; 'bf16'/'fp16' run the MLP in 16 bits (see liif_plugin.hardware).
+        self.precision = model.precision if precision is None else resolve_precision(precision, feat.device)
         self.feat = feat  # (B, C, h, w) window of the latent grid
         self.layout = layout
         self.full_shape = tuple(full_shape or feat.shape[-2:])
@@ -151,7 +154,7 @@ class ImageField:
         oy, ox = self.offset
         if fh * fw * self.feat.shape[0] * self.model.hidden * 4 <= PRE_CACHE_BYTES:
             if self._pre is None:
-                self._pre = first_layer_map(self.model.net, self.feat)
+                self._pre = self._first_layer_map(self.feat)
             return self._pre, self.offset
         H, W = self.full_shape
         # The ensemble looks one latent code away from the nearest one at most.
@@ -163,6 +166,11 @@ class ImageField:
         # only where it is the image edge, which the crop below guarantees.
         a, b = max(ya - 1, oy), min(yb + 1, oy + fh)
         c, d = max(xa - 1, ox), min(xb + 1, ox + fw)
-        pre = first_layer_map(self.model.net, self.feat[:, :, a - oy:b - oy, c - ox:d - ox])
+        pre = self._first_layer_map(self.feat[:, :, a - oy:b - oy, c - ox:d - ox])
         pre = pre[:, ya - a:pre.shape[1] - (b - yb), xa - c:pre.shape[2] - (d - xb)].contiguous()
         return pre, (ya, xa)
+
+    def _first_layer_map(self, feat):
+        # Computed in fp32 from fp32 features, then stored in the MLP's dtype (half the memory traffic).
+        pre = first_layer_map(self.model.net, feat, memory_format=self.model.layout)
+        return pre.to(DTYPES[self.precision])

@@ -20,6 +20,7 @@ from liif_plugin.api import BLOCK, output_shape
 from liif_plugin.bicubic import ClassicResampler, blend, check_detail
 from liif_plugin.blocks import feature_window, output_spans
 from liif_plugin.field import ImageField, check_region
+from liif_plugin.hardware import resolve_precision
 
 # Output pixels (all planes of one band) rendered between two yields. Bands are sized from the
 # measured speed to take about BAND_SECONDS, so Cancel answers well within a second on a slow CPU
@@ -105,7 +106,7 @@ def _label(region, out_shape, full):
     return tag if full else f"{tag}, region"
 
 
-def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=None, detail=1.0):
+def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=None, detail=1.0, precision="fp32"):
     H, W = spatial_shape(layer)
     full = tuple(region) == (0.0, 0.0, float(H), float(W))
     scale, translate = geometry(layer, region, out_shape, lead_offset)
@@ -113,6 +114,7 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
     meta["liif"] = {
         "model": model.name,
         "weights_sha256": model.sha256,
+        "precision": precision,
         "scale": [out_shape[0] / (region[2] - region[0]), out_shape[1] / (region[3] - region[1])],
         "region": [float(v) for v in region],
         "output_shape": [int(v) for v in out_shape],
@@ -131,7 +133,7 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
     return Image(data, **kwargs)
 
 
-def _render_blocks(model, planes, out_shape, region, dest, block=BLOCK):
+def _render_blocks(model, planes, out_shape, region, dest, block=BLOCK, precision=None):
     """Render planes (B, 3, H, W) into dest (B, h, w, 3); yields the pixels done after each band.
 
     Big planes go input block by input block (as liif_plugin.blocks does), so only one block's
@@ -144,7 +146,7 @@ def _render_blocks(model, planes, out_shape, region, dest, block=BLOCK):
     for in_rows, (ra, rb) in output_spans(h, y0, y1, H, block):
         for in_cols, (ca, cb) in output_spans(w, x0, x1, W, block):
             feat, offset = feature_window(model, planes, in_rows, in_cols)
-            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset)
+            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset, precision=precision)
             r0 = ra
             while r0 < rb:
                 r1 = min(rb, r0 + max(1, band // ((cb - ca) * B)))
@@ -158,17 +160,19 @@ def _render_blocks(model, planes, out_shape, region, dest, block=BLOCK):
 
 
 def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lead_index=None, name=None,
-                  detail=1.0, on_plane=None):
+                  detail=1.0, on_plane=None, precision=None):
     """Generator: yields (done, total) output pixels between bands and returns the new layer.
 
     lead_index picks one plane of a stack (e.g. the one on screen, for a preview); the result
     then has length 1 on every non-spatial axis and sits at that plane's position. `detail` (0..1)
     keeps that much of LIIF's difference from bicubic (liif_plugin.upscale's detail). `on_plane`
     is called with each input plane as it is read (the widget measures noise on it: no second read).
+    precision: None uses the model's (see liif_plugin.hardware); the layer's metadata records it.
     """
     region, (h, w), _ = plan(layer, scale, shape, region)
     detail = check_detail(detail)
     m = liif_plugin.load_model(model) if not isinstance(model, liif_plugin.LiifModel) else model
+    precision = m.precision if precision is None else resolve_precision(precision, m.device)
     lead = lead_shape(layer)
     if lead_index is None:
         indices = list(itertools.product(*(range(n) for n in lead)))
@@ -186,7 +190,7 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
             on_plane(plane)
         planes, layout = arrays.to_planes(plane)
         rendered = np.empty((planes.shape[0], h, w, 3), dtype=np.float32)
-        for n in _render_blocks(m, planes, (h, w), region, rendered):
+        for n in _render_blocks(m, planes, (h, w), region, rendered, precision=precision):
             done += n
             yield done, total
         if detail != 1.0:
@@ -194,18 +198,21 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
         out[idx if lead_index is None else (0,) * len(lead)] = arrays.from_planes(rendered, layout)
     # A single plane sits where it was taken from along the non-spatial axes.
     at = indices[0] if lead_index is not None else None
-    return _new_layer(layer, out, region, (h, w), m, name=name, lead_offset=at, detail=detail)
+    return _new_layer(layer, out, region, (h, w), m, name=name, lead_offset=at, detail=detail, precision=precision)
 
 
-def resample_layer(layer, *, scale=None, shape=None, region=None, model=None, progress=None, detail=1.0):
+def resample_layer(layer, *, scale=None, shape=None, region=None, model=None, progress=None, detail=1.0,
+                   precision=None):
     """Resample a napari Image layer with LIIF; returns a new Image layer (not added to a viewer).
 
     scale: a factor or (sy, sx) for the two spatial axes; or shape=(h, w); region=(y0, x0, y1, x1)
     in the layer's pixel-edge units picks a window. model: a LiifModel, registry name or .pth path.
     progress(done, total) is called per band of output pixels; raising liif_plugin.Cancelled stops.
     detail (0..1): how much of LIIF's difference from bicubic to keep (1: LIIF as it is).
+    precision: None uses the model's ('fp32' unless it was loaded with another).
     """
-    gen = iter_resample(layer, scale=scale, shape=shape, region=region, model=model, detail=detail)
+    gen = iter_resample(layer, scale=scale, shape=shape, region=region, model=model, detail=detail,
+                        precision=precision)
     while True:
         try:
             done, total = next(gen)

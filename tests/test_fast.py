@@ -83,18 +83,3 @@ def test_windowed_first_layer_equals_reference(monkeypatch, astro_field):
     ref = f.render_planes((61, 70), (2.0, 5.0, 37.0, 44.0), reference=True)
     assert f._pre is None
     assert np.abs(fast - ref).max() <= TOL
-
-
-def test_half_precision_decoder_runs_and_stays_close(model):
-    """The GPU's half mode, exercised on the CPU: lookups in float32, the MLP in float16."""
-    x = np.random.default_rng(5).random((20, 22, 3)).astype(np.float32)
-    field = model.encode(x)
-    grid, (cy, cx) = field.query_grid(30, 33, (0.0, 0.0, 20.0, 22.0), (0, 30), (0, 33))
-    coord = grid.reshape(1, -1, 2)
-    cell = torch.tensor([cy, cx]).expand_as(coord)
-    net16 = copy.deepcopy(model.net).half()
-    with torch.inference_mode():
-        full = query_fast(model.net, first_layer_map(model.net, field.feat), coord, cell, (20, 22))
-        half = query_fast(net16, first_layer_map(net16, field.feat.half()), coord, cell, (20, 22))
-    assert half.dtype == torch.float16
-    assert (half.float() - full).abs().max().item() < 5e-3

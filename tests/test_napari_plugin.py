@@ -11,6 +11,8 @@ from skimage import data  # noqa: E402
 
 import liif_plugin  # noqa: E402
 import liif_plugin.data  # noqa: E402
+import torch  # noqa: E402
+from liif_plugin.hardware import auto_precision  # noqa: E402
 from napari_plugin import resample_layer  # noqa: E402
 from napari_plugin import _hooks  # noqa: E402
 
@@ -171,6 +173,7 @@ def test_widget_gray_2d_keeps_display_settings(make_napari_viewer, qtbot, model)
     assert new.name == "cam (LIIF x2.5)" and len(viewer.layers) == 2
     assert new.data.shape == (80, 100) and new.data.dtype == np.uint8
     assert new.colormap.name == "magma" and tuple(new.contrast_limits) == (20, 220)
+    assert new.metadata["liif"]["precision"] == "fp32"  # the default picker keeps Run exact
     assert new.blending == "additive" and new.opacity == pytest.approx(0.7)
     np.testing.assert_allclose(new.data_to_world((0, 0)), src.data_to_world((0.5 / 2.5 - 0.5,) * 2))
     assert w.progress.value() == 1000 and "added" in w.status.text()
@@ -297,6 +300,7 @@ def test_preview_renders_visible_part_at_screen_resolution(make_napari_viewer, q
     viewer.camera.zoom = 2.0  # 60 x 80 world units = 30 x 40 data pixels on screen
     new = run_and_wait(qtbot, w, "preview")
     assert new.name == "cam (LIIF preview)" and new.data.shape[0] == 1
+    assert new.metadata["liif"]["precision"] == auto_precision(torch.device("cpu"))  # Preview: auto
     y0, x0, y1, x1 = new.metadata["liif"]["region"]
     # world y 10..70, x 20..100 -> data index 5..35, 10..50 -> pixel edges (+0.5)
     np.testing.assert_allclose((y0, x0, y1, x1), (5.5, 10.5, 35.5, 50.5), atol=1e-6)
@@ -501,3 +505,21 @@ def test_detail_control_blends_with_bicubic(make_napari_viewer, qtbot, model):
     half = run_and_wait(qtbot, w)
     np.testing.assert_array_equal(half.data, model.encode(img).render((64, 80), detail=0.5))
     assert half.metadata["liif"]["detail"] == 0.5
+def test_precision_picker_reaches_the_render(make_napari_viewer, qtbot, model):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[100:116, 180:196], name="face", rgb=True)
+    _, w = open_widget(viewer)
+    w._models[("edsr-baseline", "auto")] = model
+    assert w.precision_combo.currentText().startswith("auto for Preview")
+    choices = [w.precision_combo.itemText(i) for i in range(w.precision_combo.count())]
+    assert ("fp16" in choices) == torch.cuda.is_available()  # offered only where it runs
+    results = {}
+    for choice in ("fp32", "bf16"):
+        w.precision_combo.setCurrentText(choice)
+        assert w.precision("run") == w.precision("preview") == choice
+        new = run_and_wait(qtbot, w)
+        assert new.metadata["liif"]["precision"] == choice
+        results[choice] = new.data.astype(int)
+    assert results["fp32"].shape == (32, 32, 3)
+    assert np.abs(results["fp32"] - results["bf16"]).max() <= 2  # 2/255: the bound auto keeps
+

@@ -19,6 +19,7 @@ import traitlets as t
 from .. import api, arrays
 from ..bicubic import check_detail
 from ..field import Cancelled, ImageField
+from ..hardware import resolve_precision
 from ..noise import warning_for
 from .pixels import ClassicResampler, png_bytes, to_display
 from .view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
@@ -35,7 +36,9 @@ class ZoomWidget(anywidget.AnyWidget):
 
     `image` is an HxW or HxWxC array (uint8, uint16, float, as in ``liif_plugin.upscale``);
     `model` a LiifModel, a registry name or a checkpoint path (None: the default model);
-    `height` the widget's height in CSS pixels; `width` its width (None: the cell's width).
+    `height` the widget's height in CSS pixels; `width` its width (None: the cell's width);
+    `precision` of the LIIF renders ('auto': the fastest this hardware runs natively within 2/255 of
+    fp32, which is fp32 on CPUs without bf16; see liif_plugin.hardware).
     `detail` (0..1, a trait) keeps that much of LIIF's difference from bicubic; `warning` says,
     in one sentence shown over the image, when the released model meets a noisy image.
     """
@@ -56,7 +59,7 @@ class ZoomWidget(anywidget.AnyWidget):
     detail = t.Float(1.0).tag(sync=True)  # LIIF's views: bicubic + detail * (LIIF - bicubic)
     warning = t.Unicode("", read_only=True).tag(sync=True)
 
-    def __init__(self, image, model=None, height=512, width=None, **kwargs):
+    def __init__(self, image, model=None, height=512, width=None, precision="auto", **kwargs):
         planes, self._layout = arrays.to_planes(image)
         if not isinstance(height, int) or height < 32:
             raise ValueError(f"height must be a whole number of pixels (at least 32), got {height!r}")
@@ -65,6 +68,7 @@ class ZoomWidget(anywidget.AnyWidget):
         H, W = planes.shape[-2:]
         self._planes = planes
         self._model = api._model(model)  # a bad name or path fails here, not later in the thread
+        self.precision = resolve_precision(precision, self._model.device)
         self._field = None
         self._field_lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -148,7 +152,8 @@ class ZoomWidget(anywidget.AnyWidget):
             if self._field is None:
                 t0 = time.perf_counter()
                 feat = self._model.encode_planes(self._planes, progress=progress)
-                self._field = ImageField(self._model, feat, self._layout, planes=self._planes)
+                self._field = ImageField(self._model, feat, self._layout, planes=self._planes,
+                                         precision=self.precision)
                 self.encode_ms = (time.perf_counter() - t0) * 1e3
             return self._field
 
