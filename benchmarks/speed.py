@@ -111,7 +111,7 @@ def whole_calls(model, precisions, repeats):
             t, out = best_of(lambda: liif.upscale(img, s, model=model, precision=p), repeats)
             fp32 = out if p == "fp32" else fp32
             diff = np.abs(out.astype(int) - ref.astype(int)).max()
-            note = f"max |diff| vs ref {diff}/255" + ("" if p == "fp32" else f", PSNR vs fp32 {psnr_vs(fp32, out)}")
+            note = f"max abs diff vs ref {diff}/255" + ("" if p == "fp32" else f", PSNR vs fp32 {psnr_vs(fp32, out)}")
             rows.append((label, f"liif.upscale {p}", f"{t:.2f} s", f"{px / t / 1e3:.1f} k px/s", f"{t_ref / t:.2f} x", note))
     return rows
 
@@ -146,7 +146,7 @@ def parts(model, precisions, repeats):
             f = ImageField(model, field.feat, field.layout, precision=p)
             f.render_planes((8, 8))  # builds the cached first-layer map outside the timing
             t, out = best_of(lambda: f.render_planes((n_out, n_out)), repeats)
-            note = "" if ref is None else f"max |diff| vs reference {np.abs(out - ref).max():.1e}"
+            note = "" if ref is None else f"max abs diff vs reference {np.abs(out - ref).max():.1e}"
             rows.append((f"decoder {n_in}->{n_out}", f"fast, {p}", f"{t:.2f} s", f"{px / t / 1e3:.1f} k px/s",
                          f"{t_r / t:.2f} x" if t_r else "", note))
     return rows
@@ -204,7 +204,7 @@ def accuracy(model):
     return rows
 
 
-ACCURACY_HEADS = ("path", "max |diff| vs fp32", "PSNR vs fp32 (min)", "GT PSNR change x2 / x4 (mean of 3)",
+ACCURACY_HEADS = ("path", "max abs diff vs fp32", "PSNR vs fp32 (min)", "GT PSNR change x2 / x4 (mean of 3)",
                   "GT PSNR change, single images", "auto's bounds (2/255, 0.01 dB)")
 
 
@@ -267,7 +267,7 @@ def gpu_rows(repeats):
         torch.cuda.synchronize()
         t, out = best_of(lambda: liif.upscale(img, 4, model=model, precision=p), repeats)
         fp32 = out if p == "fp32" else fp32
-        note = "" if p == "fp32" else (f"max |diff| vs fp32 {np.abs(out.astype(int) - fp32.astype(int)).max()}/255, "
+        note = "" if p == "fp32" else (f"max abs diff vs fp32 {np.abs(out.astype(int) - fp32.astype(int)).max()}/255, "
                                        f"PSNR vs fp32 {psnr_vs(fp32, out)}")
         rows.append(("CUDA x4 1024->4096", p, f"{t:.2f} s", f"{4096 * 4096 / t / 1e6:.2f} M px/s", "", note))
     big = photo(4096)
@@ -335,7 +335,7 @@ def main():
                          "target <= 1 s with AMX, <= 4 s on AVX2"))
         t_mem, t_dask, ddiff = dask_case(model)
         rows.append(("in-memory upscale 256->512", "fp32", f"{t_mem:.2f} s", "", "", ""))
-        rows.append(("dask, LocalCluster 2 workers", "fp32", f"{t_dask:.2f} s", "", "", f"max |diff| {ddiff:.1e}"))
+        rows.append(("dask, LocalCluster 2 workers", "fp32", f"{t_dask:.2f} s", "", "", f"max abs diff {ddiff:.1e}"))
         print_table("Memory, interactive latency, dask (CPU)", rows)
     if "gpu" not in skip:
         print_table("CUDA", gpu_rows(repeats))

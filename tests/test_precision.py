@@ -50,7 +50,8 @@ def test_cpuinfo_flags_decide_native_bf16():
 def test_this_machine_is_detected_from_its_own_flags():
     """The facts come from /proc/cpuinfo and torch; auto is bf16 exactly when the CPU has bf16 units."""
     with open("/proc/cpuinfo") as f:
-        flags = next(line for line in f if line.startswith("flags")).split(":", 1)[1].split()
+        lines = [line for line in f if line.startswith(("flags", "Features"))]  # x86 / ARM
+    flags = lines[0].split(":", 1)[1].split() if lines else []
     c = hardware.cpu()
     assert c.capability == torch.backends.cpu.get_cpu_capability()
     native = "avx512_bf16" in flags or ("amx_bf16" in flags and "amx_tile" in flags)
