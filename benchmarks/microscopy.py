@@ -8,8 +8,10 @@ microscope image that ships inside the scikit-image wheel, no download). Each is
 [0, 1] (min..max), smoothed with a Gaussian of sigma 1 px to make a nearly noise-free clean
 reference, centre-cropped (`--crop` px) and stretched again, so 1 is the crop's peak. For each
 scale s the clean image is cut to a multiple of s and reduced with PIL bicubic
-(liif_plugin.evaluate.degrade); the small image (LR) is clipped to [0, 1]. Noise: none, or Poisson shot noise with P photons at the peak
-(value 1) plus Gaussian read noise of sigma READ_NOISE (in [0, 1] units), clipped to [0, 1].
+(liif_plugin.evaluate.degrade); the small image (LR) is clipped to [0, 1]. Noise: none, or
+Poisson shot noise with P photons at the peak (value 1) plus Gaussian read noise of sigma
+READ_NOISE (in [0, 1] units), clipped to [0, 1]. The figure (--figure) shows the central 96 px of
+the first image at x2, one row per noise level, one display range for every panel.
 Methods, all back to the clean image's size on LIIF's pixel grid: the engine's bicubic
 (liif_plugin.bicubic, PIL's filter at LIIF's pixel centres), LIIF (edsr-baseline), LIIF at
 detail 0.5 (bicubic + 0.5 * (LIIF - bicubic), the same blend as `upscale(..., detail=0.5)`), and
@@ -42,7 +44,7 @@ def stretch(x: np.ndarray) -> np.ndarray:
 
 
 def clean_image(name: str, crop: int) -> np.ndarray:
-    """Clean reference in [0, 1]: the image stretched, Gaussian-smoothed (sigma 1), centre-cropped, stretched."""
+    """Clean reference in [0, 1]: the image stretched, smoothed (Gaussian, sigma 1), cropped, stretched."""
     from skimage.filters import gaussian
 
     if name == "nuclei-2d":
@@ -85,7 +87,8 @@ def restore(model, lr: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarr
     bic = field.bicubic.render(full, shape)
     sr = field.render_planes(shape)
     half = blend(sr.copy(), bic, 0.5)  # the same blend as detail=0.5
-    return {k: from_planes(v, field.layout) for k, v in (("bicubic", bic), ("liif", sr), ("liif d=0.5", half))}
+    planes = {"bicubic": bic, "liif": sr, "liif d=0.5": half}
+    return {k: from_planes(v, field.layout) for k, v in planes.items()}
 
 
 def level_name(photons: float) -> str:
@@ -129,7 +132,8 @@ def mean_rows(rows: list[dict]) -> list[dict]:
     out = []
     for s, p in dict.fromkeys((r["scale"], r["photons"]) for r in rows):
         group = [r for r in rows if r["scale"] == s and r["photons"] == p]
-        m = {"image": "mean", "scale": s, "photons": p, "warn": f"{sum(r['warn'] for r in group)}/{len(group)}"}
+        warned = f"{sum(r['warn'] for r in group)}/{len(group)}"
+        m = {"image": "mean", "scale": s, "photons": p, "warn": warned}
         m.update({k: float(np.mean([r[k] for r in group])) for k in keys})
         out.append(m)
     return out
@@ -174,17 +178,18 @@ def write_figure(panels: dict, path: str, zoom: int = 2, size: int = 96) -> None
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="x2 and x4, noise none/100, a 128 px crop")
-    p.add_argument("--crop", type=int, default=256, help="centre crop of each clean image (px)")
-    p.add_argument("--scales", default="2,3,4")
-    p.add_argument("--photons", default="0,5000,500,100,20", help="photons at the peak; 0 = no noise")
+    p.add_argument("--quick", action="store_true", help="defaults --crop 128 --scales 2,4 --photons 0,100")
+    p.add_argument("--crop", type=int, help="centre crop of each clean image, px (default 256)")
+    p.add_argument("--scales", help="default 2,3,4")
+    p.add_argument("--photons", help="photons at the peak, 0 = no noise (default 0,5000,500,100,20)")
     p.add_argument("--images", default="nuclei-2d,cell")
     p.add_argument("--no-nlm", action="store_true", help="leave out the NL-means columns")
     p.add_argument("--csv", help="write every row (per image and mean) to this CSV file")
     p.add_argument("--figure", help="write a crop grid PNG of the first image at x2")
     args = p.parse_args(argv)
-    if args.quick:
-        args.crop, args.scales, args.photons = 128, "2,4", "0,100"
+    defaults = (128, "2,4", "0,100") if args.quick else (256, "2,3,4", "0,5000,500,100,20")
+    args.crop, args.scales, args.photons = (v if v is not None else d for v, d in
+                                            zip((args.crop, args.scales, args.photons), defaults))
     images = args.images.split(",")
     scales = [int(v) for v in args.scales.split(",")]
     levels = [float(v) for v in args.photons.split(",")]
