@@ -23,6 +23,11 @@ def open_for_layer(layer: Layer, viewer: Viewer):
         show_warning(f"LIIF resamples image layers; the selected layer is a {kind} layer")
         return None
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    reason = widget.why_not(layer)
+    if reason is not None:  # a menu command: say why in one line, never raise into napari
+        show_warning(f"LIIF: {reason}")
+        widget.status.setText(reason)
+        return widget
     widget.set_layer(layer)
     return widget
 

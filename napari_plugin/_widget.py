@@ -262,15 +262,26 @@ class ResampleWidget(QWidget):
         self._building = True
         self.layer_combo.clear()
         for layer in self.viewer.layers:
-            if isinstance(layer, Image):
+            if isinstance(layer, Image) and self.why_not(layer) is None:
                 self.layer_combo.addItem(layer.name, _real(layer))
+            if isinstance(layer, Image):
                 layer.events.name.disconnect(self._refresh_layers)
                 layer.events.name.connect(self._refresh_layers)
         self._building = False
-        if current is not None and current in self.viewer.layers:
+        if current is not None and current in self.viewer.layers and self.why_not(current) is None:
             self.set_layer(current)
         else:
             self._on_layer_changed()
+
+    @staticmethod
+    def why_not(layer):
+        """Why LIIF cannot resample this layer (one sentence), or None. These handlers run inside
+        napari's event loop, so they report instead of raising."""
+        try:
+            rs.check_layer(_real(layer))
+        except (ValueError, TypeError) as e:
+            return str(e)
+        return None
 
     def _on_camera(self, event=None):
         if self.view_only.isChecked():
@@ -281,7 +292,11 @@ class ResampleWidget(QWidget):
             return
         active = self.viewer.layers.selection.active
         if isinstance(active, Image):
-            self.set_layer(active)
+            reason = self.why_not(active)
+            if reason is None:
+                self.set_layer(active)
+            else:
+                self.status.setText(reason)
 
     @property
     def layer(self):

@@ -523,3 +523,25 @@ def test_precision_picker_reaches_the_render(make_napari_viewer, qtbot, model):
     assert results["fp32"].shape == (32, 32, 3)
     assert np.abs(results["fp32"] - results["bf16"]).max() <= 2  # 2/255: the bound auto keeps
 
+
+
+# -- nothing raises into napari's event loop (issue 14, defect 1) -------------------------------------
+def test_unsupported_layers_never_raise_into_napari(make_napari_viewer, qtbot):
+    """Adding and selecting a multiscale or a boolean layer with the widget open: napari's event
+    handlers get no exception; the widget says why in its status line and keeps its usable layer."""
+    viewer = make_napari_viewer()
+    img = data.camera()[:64, :64]
+    viewer.add_image(img, name="photo")
+    _, w = open_widget(viewer)
+    assert w.layer.name == "photo"
+    pyr = viewer.add_image([img, img[::2, ::2]], multiscale=True, name="pyr")  # raised ValueError before
+    mask = viewer.add_image(img > 100, name="mask")  # raised TypeError before
+    for layer, why in ((pyr, "multiscale"), (mask, "booleans")):
+        viewer.layers.selection.active = layer
+        assert why in w.status.text()
+        assert w.layer.name == "photo"
+    names = [w.layer_combo.itemText(i) for i in range(w.layer_combo.count())]
+    assert names == ["photo"]
+    since = len(notification_manager.records)
+    assert _hooks.open_for_layer(pyr, viewer) is w  # the Layers > Transform command on it
+    assert any("multiscale" in m for m in messages(since)) and w.layer.name == "photo"
