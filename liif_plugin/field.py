@@ -58,10 +58,11 @@ def check_out_shape(shape):
 
 
 class ImageField:
-    def __init__(self, model, feat, layout, full_shape=None, offset=(0, 0), planes=None, precision=None):
+    def __init__(self, model, feat, layout, full_shape=None, offset=(0, 0), planes=None, precision=None,
+                 classic=None):
         self.model = model
         self.planes = planes  # the input planes (B, 3, H, W), for the bicubic that detail < 1 blends
-        self._classic = None
+        self._classic = classic  # a ClassicResampler of `planes` the caller already has, or None
         # 'fp32' decodes exactly; 'bf16'/'fp16' run the MLP in 16 bits (see liif_plugin.hardware).
         self.precision = model.precision if precision is None else resolve_precision(precision, feat.device)
         self.feat = feat  # (B, C, h, w) window of the latent grid

@@ -153,7 +153,7 @@ class ZoomWidget(anywidget.AnyWidget):
                 t0 = time.perf_counter()
                 feat = self._model.encode_planes(self._planes, progress=progress)
                 self._field = ImageField(self._model, feat, self._layout, planes=self._planes,
-                                         precision=self.precision)
+                                         precision=self.precision, classic=self._classic)
                 self.encode_ms = (time.perf_counter() - t0) * 1e3
             return self._field
 
