@@ -67,7 +67,7 @@ class ZoomWidget(anywidget.AnyWidget):
             raise ValueError(f"width must be None or a whole number of pixels (at least 32), got {width!r}")
         H, W = planes.shape[-2:]
         self._planes = planes
-        self._model = api._model(model)  # a bad name or path fails here, not later in the thread
+        self._model = api.get_model(model)  # a bad name or path fails here, not later in the thread
         self.precision = resolve_precision(precision, self._model.device)
         self._field = None
         self._field_lock = threading.Lock()

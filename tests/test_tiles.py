@@ -1,12 +1,12 @@
-"""Bounded memory without changing values: tiled encoder, block-wise render, chunk spans."""
+"""The tiled field: any window of any source, equal to the whole-image render; bounded memory."""
 import numpy as np
 import pytest
 import torch
 from skimage import data
 
 import liif_plugin as liif
-from liif_plugin import api, arrays
-from liif_plugin.blocks import block_bounds, output_ranges, output_spans, render_blockwise
+from liif_plugin import api, arrays, tiles
+from liif_plugin.tiles import TiledField, block_bounds, output_ranges, output_spans
 from liif_plugin.encode import encode_tiled
 
 TOL = 1e-4
@@ -30,9 +30,7 @@ def test_tiled_encoder_equals_untiled(model, small):
 
 @pytest.mark.parametrize("shape, region", [((128, 144), None), ((71, 50), (3.0, 9.5, 60.0, 70.0))])
 def test_blockwise_equals_whole_render(model, small, shape, region):
-    planes, layout = arrays.to_planes(small)
-    region_t = liif.field.check_region(region, small.shape[:2])
-    blocks = render_blockwise(model, planes, shape, region_t, block=24)
+    blocks = TiledField(model, small, cache_bytes=0, block=24).render_planes(shape, region)
     whole = model.encode(small).render_planes(shape, region)
     assert np.abs(blocks - whole).max() <= TOL
 
@@ -40,7 +38,7 @@ def test_blockwise_equals_whole_render(model, small, shape, region):
 def test_upscale_switches_to_blocks_with_equal_output(monkeypatch, model, small):
     whole = liif.upscale(small.astype(np.float32) / 255, scale=1.7, model=model)
     monkeypatch.setattr(api, "BLOCKWISE_LATENTS", 100)
-    monkeypatch.setattr(api, "BLOCK", 32)
+    monkeypatch.setattr(tiles, "BLOCK", 32)
     blocked = liif.upscale(small.astype(np.float32) / 255, scale=1.7, model=model)
     assert blocked.shape == whole.shape == (109, 122, 3)
     assert np.abs(blocked - whole).max() <= TOL
@@ -73,15 +71,14 @@ def test_block_bounds_merges_a_thin_last_block():
 
 
 @pytest.mark.parametrize("kind", ["uint8-rgb", "uint16-gray", "rgba"])
-def test_upscale_blockwise_equals_upscale(model, small, kind):
-    from liif_plugin.blocks import upscale_blockwise
-
+def test_render_blockwise_equals_upscale(model, small, kind):
     x = {"uint8-rgb": small,
          "uint16-gray": (small[..., 1].astype(np.uint16) * 37 + 1000),
          "rgba": np.dstack([small, small[..., :1][::-1]])}[kind]
     region = liif.field.check_region(None, x.shape[:2])
     seen = []
-    got = upscale_blockwise(model, x, (90, 101), region, block=24, progress=lambda d, t: seen.append((d, t)))
+    field = TiledField(model, x, cache_bytes=0, block=24)
+    got = api.render_blockwise(field, (90, 101), region, progress=lambda d, t: seen.append((d, t)))
     ref = liif.upscale(x, shape=(90, 101), model=model)
     assert got.dtype == ref.dtype and got.shape == ref.shape
     assert np.abs(got.astype(np.int64) - ref.astype(np.int64)).max() <= 1
