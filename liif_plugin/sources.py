@@ -83,30 +83,17 @@ class Source:
         uint8 needs no pass. `progress(done, total)` (rows) is called after each band; raising
         from it stops the pass.
         """
-        kind, slices = arrays.plane_groups(self.channels)
         if self.dtype == np.uint8:
-            return [(0.0, 255.0)] * len(slices)
+            return RangeFinder(self).result()
         H, W = self.shape
-        lo = np.full(len(slices), np.inf)
-        hi = np.full(len(slices), -np.inf)
+        found = RangeFinder(self)
         step = max(1, RANGE_BAND_PIXELS // W)
         for y0 in range(0, H, step):
             y1 = min(H, y0 + step)
-            band = self.read(y0, y1, 0, W)
-            band = band if band.ndim == 3 else band[..., None]
-            for i, sl in enumerate(slices):
-                part = band[..., sl]
-                if np.issubdtype(self.dtype, np.floating) and not np.isfinite(part).all():
-                    raise ValueError("the image contains NaN or infinite values; replace them first (e.g. np.nan_to_num)")
-                lo[i], hi[i] = min(lo[i], float(part.min())), max(hi[i], float(part.max()))
+            found.add(self.read(y0, y1, 0, W))
             if progress is not None:
                 progress(y1, H)
-        out = []
-        for a, b in zip(lo, hi):
-            if np.issubdtype(self.dtype, np.floating) and a >= 0.0 and b <= 1.0:
-                a, b = 0.0, 1.0
-            out.append((float(a), float(b) if b > a else float(a) + 1.0))
-        return out
+        return found.result()
 
     def layout(self, ranges) -> arrays.Layout:
         """The Layout that turns rendered planes of this image back into its dtype and channels."""
@@ -115,6 +102,34 @@ class Source:
 
     def __repr__(self):
         return f"Source({self.name or type(self.data).__name__}, shape={self.shape}, dtype={self.dtype})"
+
+
+class RangeFinder:
+    """Accumulates (lo, hi) per plane over bands of an image, as liif_plugin.arrays._range does."""
+
+    def __init__(self, source: Source):
+        self.dtype = source.dtype
+        self.slices = arrays.plane_groups(source.channels)[1]
+        self.lo = np.full(len(self.slices), np.inf)
+        self.hi = np.full(len(self.slices), -np.inf)
+
+    def add(self, band: np.ndarray):
+        band = band if band.ndim == 3 else band[..., None]
+        for i, sl in enumerate(self.slices):
+            part = band[..., sl]
+            if np.issubdtype(self.dtype, np.floating) and not np.isfinite(part).all():
+                raise ValueError("the image contains NaN or infinite values; replace them first (e.g. np.nan_to_num)")
+            self.lo[i], self.hi[i] = min(self.lo[i], float(part.min())), max(self.hi[i], float(part.max()))
+
+    def result(self) -> list[tuple[float, float]]:
+        if self.dtype == np.uint8:
+            return [(0.0, 255.0)] * len(self.slices)
+        out = []
+        for a, b in zip(self.lo, self.hi):
+            if np.issubdtype(self.dtype, np.floating) and a >= 0.0 and b <= 1.0:
+                a, b = 0.0, 1.0
+            out.append((float(a), float(b) if b > a else float(a) + 1.0))
+        return out
 
 
 def open_source(x, *, index=(), channels: bool | None = None) -> Source:
