@@ -152,7 +152,7 @@ def level0(layer):
 
 
 def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lead_index=None, name=None,
-                  detail=1.0, on_plane=None, precision=None):
+                  detail=1.0, on_plane=None, precision=None, field_for=None):
     """Generator: yields (done, total) output pixels between bands and returns the new layer.
 
     lead_index picks one plane of a stack (e.g. the one on screen, for a preview); the result
@@ -162,6 +162,7 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
     precision: None uses the model's (see liif_plugin.hardware); the layer's metadata records it.
     Each plane is rendered by the engine's tiled field: only the window under `region` (plus the
     encoder's halo) is read and encoded, so a preview's time follows the view, not the layer.
+    `field_for(index)` may give that field (the live view keeps them, with their tile caches).
     """
     region, (h, w), _ = plan(layer, scale, shape, region)
     detail = check_detail(detail)
@@ -181,7 +182,8 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
     data = level0(layer)
     state = {"band": BAND_PIXELS, "t": None, "n": 0}
     for idx in indices:
-        field = TiledField(m, Source(data, channels=layer.rgb, index=idx), precision=precision, cache_bytes=0)
+        field = field_for(idx) if field_for is not None else \
+            TiledField(m, Source(data, channels=layer.rgb, index=idx), precision=precision, cache_bytes=0)
         if on_plane is not None:
             y0, x0, y1, x1 = region
             on_plane(field.source.read(int(y0), math.ceil(y1), int(x0), math.ceil(x1)))
