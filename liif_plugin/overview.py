@@ -2,7 +2,9 @@
 
 One streaming pass over the image (``build``) finds the value range the LIIF renders need (as
 liif_plugin.arrays does) and keeps area-averaged copies at factors 2, 4, 8, ... (the image itself
-when it is small), within a memory budget. A classic (bicubic / nearest) window is then resampled
+when it is small), within a memory budget. A source that brings its own lower levels (OME-Zarr,
+pyramidal TIFF) is shown from them at once, with a provisional display range taken from its
+coarsest level until the pass (needed only for LIIF's exact value range) has run. A classic (bicubic / nearest) window is then resampled
 from the coarsest copy that still has a pixel for every screen pixel, or read straight from the
 image when it is zoomed in far enough for that to be small. Memory and time depend on the canvas,
 not on the image, except for the one pass.
@@ -25,10 +27,20 @@ MIN_SIDE = 128  # no level smaller than this on its longer side is kept (the nex
 class Overview:
     """Area-averaged levels of one image of a Source (see the module's docstring)."""
 
-    def __init__(self, source: Source, budget: int = OVERVIEW_BYTES):
+    def __init__(self, source: Source, budget: int = OVERVIEW_BYTES, ranges=None):
         self.source = source
         H, W = source.shape
         C = source.channels or 1
+        self.ranges = [tuple(r) for r in ranges] if ranges is not None else None
+        self._provisional = None
+        if source.levels:  # the file's own levels, read by windows: nothing to build or hold
+            sp = len(source.lead_shape)
+            self.levels = {max(1, round(H / lv.shape[sp])): _LazyLevel(source, k + 1)
+                           for k, lv in enumerate(source.levels)}
+            self.factors = sorted(self.levels)
+            self.lazy = True
+            return
+        self.lazy = False
         self.factors = []
         f = 1
         while True:
@@ -40,18 +52,26 @@ class Overview:
             f *= 2
         if not self.factors:  # nothing fits: keep the smallest
             self.factors = [f]
-        self.levels: dict[int, np.ndarray] = {}
-        self.ranges = None
+        self.levels = {}
+
+    @property
+    def displayable(self) -> bool:
+        """Whether classic windows can be drawn now (the value range may still be provisional)."""
+        return self.lazy or bool(self.levels)
 
     @property
     def built(self) -> bool:
-        return self.ranges is not None
+        """Levels there and the exact value range known."""
+        return self.displayable and self.ranges is not None
 
     def build(self, progress=None, ranges=None):
         """One pass over the image: its value range (unless given) and the levels.
 
         `progress(done, total)` (rows) is called after each band; raising from it stops the pass.
         """
+        if self.lazy:
+            self.ranges = [tuple(r) for r in (ranges or self.source.value_range(progress))]
+            return self
         H, W = self.source.shape
         fmax = max(self.factors)
         step = max(fmax, (RANGE_BAND_PIXELS // W) // fmax * fmax)
@@ -88,9 +108,37 @@ class Overview:
         a, b = max(math.floor(y0 / f) - m, 0), min(math.ceil(y1 / f) + m, Hf)
         c, d = max(math.floor(x0 / f) - m, 0), min(math.ceil(x1 / f) + m, Wf)
         win = self.source.read(a, b, c, d) if level is None else _as_image(level[a:b, c:d], self.source)
-        planes, _ = arrays.to_planes(win, ranges=self.ranges)
+        planes, _ = arrays.to_planes(win, ranges=self.ranges or self.provisional_ranges())
         kind = arrays.plane_groups(self.source.channels)[0]
         return ClassicResampler(planes, kind).render((y0 / f - a, x0 / f - c, y1 / f - a, x1 / f - c), shape, method)
+
+
+    def provisional_ranges(self):
+        """A display range until the exact one is known: the coarsest level's own min..max."""
+        if self._provisional is None:
+            f = max(self.factors)
+            lv = self.levels[f]
+            found = RangeFinder(self.source)
+            found.add(np.asarray(lv[:, :]))
+            self._provisional = found.result()
+        return self._provisional
+
+
+class _LazyLevel:
+    """A source's own lower level, indexed like an in-memory (h, w, C) level."""
+
+    def __init__(self, source: Source, k: int):
+        self.source, self.k = source, k
+
+    def __getitem__(self, key):
+        ys, xs = key
+        a = self.source.read_level(self.k, ys.start or 0, ys.stop, xs.start or 0, xs.stop)
+        return a if a.ndim == 3 else a[..., None]
+
+    @property
+    def shape(self):
+        sp = len(self.source.lead_shape)
+        return self.source.levels[self.k - 1].shape[sp:sp + 2]
 
 
 def _area_mean(band: np.ndarray, f: int) -> np.ndarray:

@@ -307,3 +307,32 @@ def test_stack_gets_an_index_and_renders_that_image(tiny_model, rgb):
             w.index = [3]
     finally:
         w.close()
+
+
+def test_ome_zarr_levels_give_the_overview_without_a_pass(tiny_model, tmp_path):
+    import zarr
+
+    img = (data.camera().astype(np.uint16) * 5 + 100)[:400, :480]
+    g = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    levels = [img, img[::2, ::2], img[::4, ::4]]
+    for k, lv in enumerate(levels):
+        g.create_array(str(k), data=np.ascontiguousarray(lv), chunks=(64, 64))
+    g.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+                               "datasets": [{"path": str(k), "coordinateTransformations": [
+                                   {"type": "scale", "scale": [2 ** k, 2 ** k]}]} for k in range(3)]}]
+    w = ZoomWidget(str(tmp_path / "img.ome.zarr"), model=tiny_model, height=64, canvas_shape=[50, 60])
+    sent = collect(w)
+    try:
+        ov = w._overview
+        assert ov.lazy and ov.factors == [2, 4] and ov.ranges is None
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        planes = ov.planes(region, shape)  # from level "2" (x4), with a provisional display range
+        assert planes.shape == (1, 50, 60, 3) and ov.ranges is None
+        w.viewport = [100, 100, 110, 112]
+        assert w.wait(60)
+        assert sent[0][0]["layer"] == "overview" and sent[-1][0]["layer"] == "liif"
+        assert ov.ranges == [(float(img.min()), float(img.max()))]  # found before LIIF ran
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(img).render(shape, region))
+    finally:
+        w.close()

@@ -113,8 +113,8 @@ class ZoomWidget(anywidget.AnyWidget):
             self._source = source
             self._field = TiledField(self._model, source, value_range=self._value_range, precision=self.precision,
                                      cache_bytes=self._cache_bytes)
-            self._overview = Overview(source)
-            if min(self._overview.factors) == 1:
+            self._overview = Overview(source, ranges=self._field._ranges)
+            if not self._overview.lazy and min(self._overview.factors) == 1:
                 self._overview.build(ranges=self._field._ranges)
                 self._field._ranges = self._field._ranges or self._overview.ranges
 
@@ -204,12 +204,13 @@ class ZoomWidget(anywidget.AnyWidget):
         """The lazy tiled field of the image shown (liif_plugin.tiles.TiledField)."""
         return self._field
 
-    def _ready_overview(self, progress=None):
-        """The overview, built on first need (one pass over a big image; it also finds the value range)."""
+    def _ready_overview(self, progress=None, exact=True):
+        """The overview, built on first need: one pass over a big image without levels of its own,
+        which also finds the value range LIIF needs (`exact`; a source with levels shows them first)."""
         ov = self._overview
-        if not ov.built:
+        if not (ov.built if exact else ov.displayable):
             with self._field_lock:
-                if not ov.built:
+                if not (ov.built if exact else ov.displayable):
                     ov.build(progress=progress, ranges=self._field._ranges)
                     if self._field._ranges is None:
                         self._field._ranges = ov.ranges
@@ -274,7 +275,7 @@ class ZoomWidget(anywidget.AnyWidget):
                 raise Cancelled()
 
         try:
-            ov = self._ready_overview(progress=self._stop_if_closed)
+            ov = self._ready_overview(progress=self._stop_if_closed, exact=False)
             if self._overview_due:
                 self._overview_due = False
                 H, W = self.image_shape
@@ -291,6 +292,7 @@ class ZoomWidget(anywidget.AnyWidget):
             if final:
                 return
             check()
+            self._ready_overview(progress=self._stop_if_closed)  # LIIF needs the exact value range
             field = self._field
             h, w = shape
             if h * w > 4 * PREVIEW_PIXELS:
