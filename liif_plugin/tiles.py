@@ -10,8 +10,8 @@ grid touches only the latent codes its pixels can reach:
   MARGIN = 3 rows/cols of its centres (2 would do; one more costs nothing and absorbs rounding).
 - Latent codes of an input window are exact when the encoder sees the window plus a halo of its
   receptive radius (zero 'same' padding; see liif_plugin.encode). They come either from cached
-  tiles (TILE x TILE input pixels, each encoded with its halo once, kept in an LRU cache bounded
-  in bytes) or, when the window's tiles would not fit in the cache (block-wise batch work, dask
+  tiles (TILE x TILE input pixels; the missing ones of a render are encoded together with one
+  halo, then kept in an LRU cache bounded in bytes) or, when the window's tiles would not fit in the cache (block-wise batch work, dask
   chunks), straight from the window itself.
 - The window's latent codes then go through the in-memory ImageField (field.py), so every value
   equals a whole-image encode-and-render (up to float rounding, < 1e-5).
@@ -34,7 +34,11 @@ from .field import Cancelled, ImageField, check_out_shape, check_region  # noqa:
 from .hardware import resolve_precision
 from .sources import Source, open_source
 
-TILE = 256  # input pixels per side of a cached latent tile
+# Input pixels per side of a cached latent tile. Small, because the missing tiles of a view are
+# encoded together over their bounding box (one halo for all): a 134-pixel view then costs a
+# 260-pixel encode with 64-pixel tiles, but up to 2 x 324 with 256-pixel ones; panning re-encodes
+# only the new strip.
+TILE = 64
 BLOCK = 512  # input pixels per side of one block of a large render
 MARGIN = 3  # latent codes a part's window reaches beyond its pixel centres (see above)
 CACHE_BYTES = 384 << 20  # default bound of the latent tile cache
@@ -113,6 +117,8 @@ class TiledField:
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self.tiles_encoded = 0  # how many tiles have been encoded (tests and benchmarks read it)
+        # Called between encoder tiles; raising from it stops an encode (a viewer that closes).
+        self.interrupt = None
 
     @property
     def shape(self):
@@ -237,50 +243,57 @@ class TiledField:
         txs = range(c // t, (d - 1) // t + 1)
         if self.cache_bytes <= 0 or len(tys) * len(txs) * self._tile_bytes() > self.cache_bytes // 2:
             return self._encode_window(a, b, c, d)
+        with self._lock:
+            have = {k: self._cache[k] for k in ((ty, tx) for ty in tys for tx in txs) if k in self._cache}
+            for k in have:
+                self._cache.move_to_end(k)
+        missing = [(ty, tx) for ty in tys for tx in txs if (ty, tx) not in have]
+        if missing:
+            have.update(self._encode_tiles(missing))
         out = None
-        for ty in tys:
-            for tx in txs:
-                f = self._tile(ty, tx)
-                if out is None:
-                    out = torch.empty(f.shape[:2] + (b - a, d - c), dtype=f.dtype, device=f.device)
-                ta, tc = ty * t, tx * t
-                ya, yb = max(a, ta), min(b, ta + f.shape[2])
-                xa, xb = max(c, tc), min(d, tc + f.shape[3])
-                out[:, :, ya - a:yb - a, xa - c:xb - c] = f[:, :, ya - ta:yb - ta, xa - tc:xb - tc]
+        for (ty, tx), f in have.items():
+            if out is None:
+                out = torch.empty(f.shape[:2] + (b - a, d - c), dtype=f.dtype, device=f.device)
+            ta, tc = ty * t, tx * t
+            ya, yb = max(a, ta), min(b, ta + f.shape[2])
+            xa, xb = max(c, tc), min(d, tc + f.shape[3])
+            out[:, :, ya - a:yb - a, xa - c:xb - c] = f[:, :, ya - ta:yb - ta, xa - tc:xb - tc]
         return out
+
+    def _encode_tiles(self, keys):
+        """Encode tiles in one pass over their bounding box (one halo, not one per tile), cache them."""
+        H, W = self.full_shape
+        t = self.tile
+        y0, y1 = min(k[0] for k in keys) * t, min(H, (max(k[0] for k in keys) + 1) * t)
+        x0, x1 = min(k[1] for k in keys) * t, min(W, (max(k[1] for k in keys) + 1) * t)
+        feat = self._encode_window(y0, y1, x0, x1)
+        got = {}
+        with self._lock:
+            for ty, tx in keys:
+                f = feat[:, :, ty * t - y0:min(H, (ty + 1) * t) - y0, tx * t - x0:min(W, (tx + 1) * t) - x0].clone()
+                got[(ty, tx)] = f
+                self.tiles_encoded += 1
+                if (ty, tx) not in self._cache:
+                    self._cache[(ty, tx)] = f
+                    self._cached_bytes += f.element_size() * f.nelement()
+            while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._cached_bytes -= old.element_size() * old.nelement()
+        return got
 
     def _encode_window(self, a, b, c, d):
         H, W = self.full_shape
         R = self.model.receptive_radius
         ia, ib = max(a - R, 0), min(b + R, H)
         ic, id_ = max(c - R, 0), min(d + R, W)
-        feat = self.model.encode_planes(self.read_planes(ia, ib, ic, id_))
+        stop = self.interrupt
+        feat = self.model.encode_planes(self.read_planes(ia, ib, ic, id_),
+                                        progress=None if stop is None else (lambda done, total: stop()))
         return feat[:, :, a - ia:b - ia, c - ic:d - ic]
 
     def _tile_bytes(self):
         width = self.model.net.encoder.out_dim
         return self.source.n_planes * width * self.tile * self.tile * 4
-
-    def _tile(self, ty, tx):
-        key = (ty, tx)
-        with self._lock:
-            f = self._cache.get(key)
-            if f is not None:
-                self._cache.move_to_end(key)
-                return f
-        H, W = self.full_shape
-        t = self.tile
-        f = self._encode_window(ty * t, min(H, (ty + 1) * t), tx * t, min(W, (tx + 1) * t)).contiguous()
-        nbytes = f.element_size() * f.nelement()
-        with self._lock:
-            self.tiles_encoded += 1
-            if key not in self._cache:
-                self._cache[key] = f
-                self._cached_bytes += nbytes
-            while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
-                _, old = self._cache.popitem(last=False)
-                self._cached_bytes -= old.element_size() * old.nelement()
-        return f
 
     @property
     def cached_bytes(self) -> int:

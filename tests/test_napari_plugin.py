@@ -538,6 +538,8 @@ def test_unsupported_layers_never_raise_into_napari(make_napari_viewer, qtbot):
     assert w.layer.name == "photo"
     viewer.add_image([img, img[::2, ::2]], multiscale=True, name="pyr")  # raised ValueError once
     mask = viewer.add_image(img > 100, name="mask")  # raised TypeError once
+    assert w.layer.name == "pyr"  # napari selected the new multiscale layer: the widget took it
+    viewer.layers.selection.active = viewer.layers["photo"]
     viewer.layers.selection.active = mask
     assert "booleans" in w.status.text()
     assert w.layer.name == "photo"

@@ -37,7 +37,7 @@ HERE = Path(__file__).parent
 MODES = ("liif", "bicubic", "nearest", "compare")
 PREVIEW_PIXELS = 16_384  # the reduced LIIF pass: about a second on two CPU cores
 BAND_PIXELS = 8_192  # a newer view can stop a render after any band of this many output pixels
-NOISE_WINDOW = 1024  # the noise warning measures a central window of at most this many pixels a side
+NOISE_WINDOW = 512  # the noise warning measures a central window of at most this many pixels a side
 
 
 class ZoomWidget(anywidget.AnyWidget):
@@ -113,6 +113,8 @@ class ZoomWidget(anywidget.AnyWidget):
             self._source = source
             self._field = TiledField(self._model, source, value_range=self._value_range, precision=self.precision,
                                      cache_bytes=self._cache_bytes)
+            # Encoded tiles serve every later view, so only closing the widget interrupts an encode.
+            self._field.interrupt = self._stop_if_closed
             self._overview = Overview(source, ranges=self._field._ranges)
             if not self._overview.lazy and min(self._overview.factors) == 1:
                 self._overview.build(ranges=self._field._ranges)
