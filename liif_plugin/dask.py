@@ -28,7 +28,7 @@ import dask.callbacks
 from . import arrays
 from .api import load_model, output_shape
 from .hardware import resolve_precision
-from .sources import Source
+from .sources import Source, _multiscales, open_zarr_source
 from .tiles import MARGIN, TiledField, block_bounds, output_ranges
 
 BLOCK = 512  # input pixels per side of one chunk
@@ -198,36 +198,6 @@ def upscale_zarr(src, dst, scale=None, *, shape=None, model=None, progress=None,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return y.shape
-
-
-def open_zarr_source(src, component=None):
-    """(zarr array, OME-Zarr image group or None) at `src`: an array, or an OME-Zarr image group
-    (its first, full-resolution level is resampled)."""
-    import zarr
-
-    src = Path(src)
-    if not src.exists():
-        raise FileNotFoundError(f"no zarr array at {src}; give the path of an existing .zarr")
-    if component is None:
-        try:
-            group = zarr.open_group(str(src), mode="r")
-        except Exception:  # not a group: an array, handled below
-            group = None
-        if group is not None:
-            ms = _multiscales(dict(group.attrs))
-            if not ms:
-                raise ValueError(f"{src} is a zarr group without OME-Zarr 'multiscales'; give the path of an array in it")
-            return group[ms[0]["datasets"][0]["path"]], group
-    try:
-        return zarr.open_array(str(src), mode="r", path=component), None
-    except Exception as e:  # zarr raises several types for "not an array"
-        raise ValueError(f"{src} is not a readable zarr array ({str(e).splitlines()[0]}); "
-                         "give an array or an OME-Zarr image") from None
-
-
-def _multiscales(attrs):
-    """OME-Zarr 'multiscales' (0.4: top level; 0.5: under 'ome'), or None."""
-    return attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
 
 
 def scaled_ome_attrs(attrs, in_hw, out_hw):

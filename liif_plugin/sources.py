@@ -145,8 +145,6 @@ def _open_path(path: Path, index, channels) -> Source:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; give the path of an image, a TIFF or a zarr")
     if path.is_dir() or path.suffix.lower() == ".zarr":
-        from .dask import open_zarr_source
-
         z, group = open_zarr_source(path)
         levels = _ome_levels(group)
         return Source(z, channels=channels, index=index, levels=levels, name=path.name)
@@ -170,7 +168,35 @@ def _open_path(path: Path, index, channels) -> Source:
 def _ome_levels(group):
     if group is None:
         return []
-    from .dask import _multiscales
-
     datasets = _multiscales(dict(group.attrs))[0]["datasets"]
     return [group[d["path"]] for d in datasets[1:]]
+
+
+def open_zarr_source(src, component=None):
+    """(zarr array, OME-Zarr image group or None) at `src`: an array, or an OME-Zarr image group
+    (its first, full-resolution level is resampled)."""
+    import zarr
+
+    src = Path(src)
+    if not src.exists():
+        raise FileNotFoundError(f"no zarr array at {src}; give the path of an existing .zarr")
+    if component is None:
+        try:
+            group = zarr.open_group(str(src), mode="r")
+        except Exception:  # not a group: an array, handled below
+            group = None
+        if group is not None:
+            ms = _multiscales(dict(group.attrs))
+            if not ms:
+                raise ValueError(f"{src} is a zarr group without OME-Zarr 'multiscales'; give the path of an array in it")
+            return group[ms[0]["datasets"][0]["path"]], group
+    try:
+        return zarr.open_array(str(src), mode="r", path=component), None
+    except Exception as e:  # zarr raises several types for "not an array"
+        raise ValueError(f"{src} is not a readable zarr array ({str(e).splitlines()[0]}); "
+                         "give an array or an OME-Zarr image") from None
+
+
+def _multiscales(attrs):
+    """OME-Zarr 'multiscales' (0.4: top level; 0.5: under 'ome'), or None."""
+    return attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
