@@ -83,12 +83,24 @@ def check_image(x):
 def _range(values, dtype):
     if dtype == np.uint8:
         return 0.0, 255.0
-    lo, hi = float(values.min()), float(values.max())
-    if np.issubdtype(dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
-        return 0.0, 1.0
-    if hi <= lo:  # constant plane: any non-empty range maps it to 0 and back exactly
-        hi = lo + 1.0
-    return lo, hi
+    lo, hi = finish_range(values.min(), values.max(), dtype)
+    return float(lo), float(hi)
+
+
+def finish_range(lo, hi, dtype):
+    """The (lo, hi) a plane is stretched from, given its min and max (scalars or arrays of them).
+
+    The one place for the rules above: uint8 is 0..255, floats inside [0, 1] stay 0..1, anything
+    else uses its own min..max; a constant plane gets hi = lo + 1 (maps to 0 and back exactly).
+    Streaming passes (liif_plugin.sources) and dask reductions find lo and hi, then call this.
+    """
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if np.dtype(dtype) == np.uint8:
+        return np.zeros_like(lo), np.full_like(hi, 255.0)
+    if np.issubdtype(dtype, np.floating):
+        unit = (lo >= 0.0) & (hi <= 1.0)
+        lo, hi = np.where(unit, 0.0, lo), np.where(unit, 1.0, hi)
+    return lo, np.where(hi <= lo, lo + 1.0, hi)
 
 
 def _scaled(values, lo, hi):

@@ -68,13 +68,7 @@ def _image_ranges(x, lead, n_channels):
     values = dask.compute(*stats)
     out = np.empty((*lead, len(slices), 2))
     for i in range(len(slices)):
-        lo = np.asarray(values[2 * i], dtype=np.float64)
-        hi = np.asarray(values[2 * i + 1], dtype=np.float64)
-        if np.issubdtype(x.dtype, np.floating):
-            unit = (lo >= 0.0) & (hi <= 1.0)
-            lo, hi = np.where(unit, 0.0, lo), np.where(unit, 1.0, hi)
-        hi = np.where(hi <= lo, lo + 1.0, hi)  # constant image: any range maps it and back
-        out[..., i, 0], out[..., i, 1] = lo, hi
+        out[..., i, 0], out[..., i, 1] = arrays.finish_range(values[2 * i], values[2 * i + 1], x.dtype)
     return out
 
 

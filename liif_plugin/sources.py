@@ -122,14 +122,8 @@ class RangeFinder:
             self.lo[i], self.hi[i] = min(self.lo[i], float(part.min())), max(self.hi[i], float(part.max()))
 
     def result(self) -> list[tuple[float, float]]:
-        if self.dtype == np.uint8:
-            return [(0.0, 255.0)] * len(self.slices)
-        out = []
-        for a, b in zip(self.lo, self.hi):
-            if np.issubdtype(self.dtype, np.floating) and a >= 0.0 and b <= 1.0:
-                a, b = 0.0, 1.0
-            out.append((float(a), float(b) if b > a else float(a) + 1.0))
-        return out
+        lo, hi = arrays.finish_range(self.lo, self.hi, self.dtype)
+        return [(float(a), float(b)) for a, b in zip(lo, hi)]
 
 
 def open_source(x, *, index=(), channels: bool | None = None) -> Source:
