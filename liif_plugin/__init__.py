@@ -7,8 +7,9 @@
 from .api import LiifModel, load_model, output_shape, pick_device, upscale
 from .checkpoint import CheckpointError
 from .field import Cancelled, ImageField
+from .volume import Resampled, isotropic, resample_planes
 
 __version__ = "0.1.0"
 
 __all__ = ["load_model", "upscale", "LiifModel", "ImageField", "Cancelled", "CheckpointError",
-           "output_shape", "pick_device", "__version__"]
+           "output_shape", "pick_device", "resample_planes", "isotropic", "Resampled", "__version__"]
