@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     model = liif.load_model("edsr-baseline", device="cpu")
     print(f"# {cpu_name()}; torch threads {torch.get_num_threads()}; LIIF edsr-baseline fp32; truth smoothed "
           f"sigma {a.smooth:g}")
-    head = f"| data | k | z | method | PSNR removed | SSIM removed | PSNR all | SSIM all | time s |"
+    head = "| data | k | z | method | PSNR removed | SSIM removed | PSNR all | SSIM all | time s |"
     print(head + "\n|" + "---|" * 3 + "---|" + "---:|" * 5)
     t_start = time.perf_counter()
     for name in a.data.split(","):
