@@ -9,8 +9,10 @@ from .checkpoint import CheckpointError
 from .field import Cancelled, ImageField
 from .sources import Source, open_source
 from .tiles import TiledField
+from .volume import Resampled, isotropic, resample_planes
 
 __version__ = "0.1.0"
 
 __all__ = ["load_model", "get_model", "upscale", "LiifModel", "ImageField", "TiledField", "Source", "open_source",
-           "Cancelled", "CheckpointError", "output_shape", "pick_device", "__version__"]
+           "Cancelled", "CheckpointError", "output_shape", "pick_device", "resample_planes", "isotropic", "Resampled",
+           "__version__"]
