@@ -11,12 +11,15 @@ Header: the hardware (liif_plugin.hardware: CPU, its SIMD level and bf16 units, 
    same inputs: one encoder pass in the authors' NCHW layout, then their query procedure in batches of
    30000 queries) against ``liif.upscale`` at every precision this machine runs natively; ratio, max
    abs difference against the reference, PSNR against fp32;
-2. encoder and decoder separately: the encoder in NCHW (contiguous) and channels_last layouts, the
-   first-layer map in both, and the decoder per precision on a cached field;
+2. where an exact x4 128->512 call goes (encoder, first-layer map, decoder, the rest) with GFLOP/s,
+   beside one single-threaded 4096x256x256 product (this core's practical fp32 peak);
+   encoder and decoder separately: the encoder in NCHW, channels_last and channels_last with the
+   fused convolutions in use, the first-layer map in both layouts, the decoder per precision;
 3. accuracy of 16-bit paths against fp32 and the ground truth: bf16 MLP, bf16 encoder + MLP, fp16
    MLP, on 96 px crops of three photos at x2 and x4 (runs on any CPU; emulated bf16 is slow, so small);
 4. the earlier rows: peak RSS of a big upscale, widget latency, dask, and CUDA rows where a GPU is.
-The best of the repeats counts, as other work on a shared CPU only slows a run down.
+The best of the repeats counts, as other work on a shared CPU only slows a run down; the paths
+compared in one row group run in turn within each repeat.
 """
 import argparse
 import copy
@@ -33,6 +36,7 @@ from skimage import data
 import liif_plugin as liif
 from liif_plugin import hardware
 from liif_plugin.evaluate import bicubic_resize, psnr
+from liif_plugin.encode import run_encoder
 from liif_plugin.fast import first_layer_map
 from liif_plugin.field import ImageField
 from liif_plugin.query import query_reference
@@ -55,6 +59,17 @@ def best_of(fn, repeats):
         t, out = timed(fn)
         times.append(t)
     return min(times), out
+
+
+def best_of_each(fns, repeats):
+    """{name: (best time, last result)}, the functions run in turn in each repeat (side by side:
+    a load change on the shared CPU hits all of them alike)."""
+    times, outs = {k: [] for k in fns}, {}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t, outs[k] = timed(fn)
+            times[k].append(t)
+    return {k: (min(times[k]), outs[k]) for k in fns}
 
 
 def photo(n, name="astronaut"):
@@ -103,13 +118,16 @@ def whole_calls(model, precisions, repeats):
         img = photo(n_in)
         out_shape = (n_in * s, n_in * s)
         px = out_shape[0] * out_shape[1]
-        t_ref, ref = best_of(lambda: authors_style(model, net, img, out_shape), repeats)
+        fns = {"ref": lambda: authors_style(model, net, img, out_shape)}
+        for p in precisions:
+            fns[p] = lambda p=p: liif.upscale(img, s, model=model, precision=p)
+        res = best_of_each(fns, repeats)
+        t_ref, ref = res["ref"]
         label = f"x{s} {n_in}->{n_in * s}"
         rows.append((label, "authors'-style reference", f"{t_ref:.2f} s", f"{px / t_ref / 1e3:.1f} k px/s", "1.00 x", ""))
-        fp32 = None
+        fp32 = res["fp32"][1] if "fp32" in res else None
         for p in precisions:
-            t, out = best_of(lambda: liif.upscale(img, s, model=model, precision=p), repeats)
-            fp32 = out if p == "fp32" else fp32
+            t, out = res[p]
             diff = np.abs(out.astype(int) - ref.astype(int)).max()
             note = f"max abs diff vs ref {diff}/255" + ("" if p == "fp32" else f", PSNR vs fp32 {psnr_vs(fp32, out)}")
             rows.append((label, f"liif.upscale {p}", f"{t:.2f} s", f"{px / t / 1e3:.1f} k px/s", f"{t_ref / t:.2f} x", note))
@@ -123,14 +141,18 @@ def parts(model, precisions, repeats):
     for n_in in PART_SIZES:
         img = photo(n_in)
         x = (torch.from_numpy(planes_of(img)) - 0.5) / 0.5
+        x_l = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            t_c, _ = best_of(lambda: enc_nchw(x), repeats)
-            t_l, feat = best_of(lambda: model.net.encoder(x.contiguous(memory_format=torch.channels_last)), repeats)
+            enc = best_of_each({"nchw": lambda: enc_nchw(x), "cl": lambda: model.net.encoder(x_l),
+                                "fused": lambda: run_encoder(model.net.encoder, x_l)}, repeats)
+            (t_c, _), (t_l, feat), (t_f, feat_f) = enc["nchw"], enc["cl"], enc["fused"]
             m_c, _ = best_of(lambda: first_layer_map(model.net, feat, torch.contiguous_format), repeats)
             m_l, _ = best_of(lambda: first_layer_map(model.net, feat, torch.channels_last), repeats)
         rows.append((f"encoder {n_in}x{n_in}", "NCHW (contiguous)", f"{t_c:.2f} s", "", "", ""))
         rows.append((f"encoder {n_in}x{n_in}", "channels_last", f"{t_l:.2f} s", "", f"{t_c / t_l:.2f} x",
-                     f"in use on {model.device.type}: {str(model.layout).split('.')[-1]}"))
+                     f"layout in use on {model.device.type}: {str(model.layout).split('.')[-1]}"))
+        rows.append((f"encoder {n_in}x{n_in}", "channels_last, conv+ReLU/add fused", f"{t_f:.2f} s", "",
+                     f"{t_c / t_f:.2f} x", f"in use on cpu; max abs diff vs module {(feat_f - feat).abs().max():.1e}"))
         rows.append((f"first-layer map {n_in}x{n_in}", "NCHW -> NHWC copy", f"{m_c * 1e3:.0f} ms", "", "", ""))
         rows.append((f"first-layer map {n_in}x{n_in}", "channels_last", f"{m_l * 1e3:.0f} ms", "", f"{m_c / m_l:.2f} x", ""))
         n_out = 4 * n_in
@@ -150,6 +172,72 @@ def parts(model, precisions, repeats):
             rows.append((f"decoder {n_in}->{n_out}", f"fast, {p}", f"{t:.2f} s", f"{px / t / 1e3:.1f} k px/s",
                          f"{t_r / t:.2f} x" if t_r else "", note))
     return rows
+
+
+def decoder_gflop(net, px):
+    """Multiply-adds x 2 of the fast decoder for px output pixels (its first layer is a lookup)."""
+    lin = [l for l in net.imnet.layers if isinstance(l, torch.nn.Linear)]
+    n_pos = 4 if net.cell_decode else 2
+    per_query = n_pos * lin[0].out_features + sum(l.in_features * l.out_features for l in lin[1:])
+    return 2 * px * (4 if net.local_ensemble else 1) * per_query / 1e9
+
+
+def conv_gflop(module, h, w):
+    convs = [c for c in module.modules() if isinstance(c, torch.nn.Conv2d) and c.weight.requires_grad]
+    return sum(2 * h * w * c.in_channels * c.out_channels * c.kernel_size[0] * c.kernel_size[1] for c in convs) / 1e9
+
+
+def product_gflops(repeats=20):
+    """A 4096x256 @ 256x256 product on one thread: what the decoder's kernels reach here at best."""
+    a, b, out = torch.randn(4096, 256), torch.randn(256, 256), torch.empty(4096, 256)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t, _ = best_of(lambda: torch.mm(a, b, out=out), repeats)
+    finally:
+        torch.set_num_threads(n)
+    return 2 * 4096 * 256 * 256 / t / 1e9
+
+
+def split(model, repeats):
+    """Where one whole exact x4 128->512 call goes: encoder, first-layer map, decoder, the rest."""
+    n_in, s = PART_SIZES[0], 4
+    img = photo(n_in)
+    n_out = n_in * s
+    x = (torch.from_numpy(planes_of(img)) - 0.5) / 0.5
+    x_l = x.contiguous(memory_format=model.layout)
+    field = model.encode(img)
+    field.render_planes((8, 8))
+    with torch.inference_mode():
+        res = best_of_each({
+            "call": lambda: liif.upscale(img, s, model=model, precision="fp32"),
+            "encoder": lambda: run_encoder(model.net.encoder, x_l),
+            "map": lambda: first_layer_map(model.net, field.feat, model.layout),
+            "decoder": lambda: field.render_planes((n_out, n_out)),
+        }, repeats)
+    t = {k: v[0] for k, v in res.items()}
+    g_enc = conv_gflop(model.net.encoder, n_in, n_in)
+    fl = model.net.imnet.layers[0]
+    g_map = 2 * n_in * n_in * fl.out_features * (fl.in_features - 4) / 1e9
+    g_dec = decoder_gflop(model.net, n_out * n_out)
+    peak = product_gflops()
+    n = torch.get_num_threads()
+    rest = max(t["call"] - t["encoder"] - t["map"] - t["decoder"], 0.0)
+    share = lambda v: f"{100 * v / t['call']:.0f} %"
+    return [
+        ("whole call x4 128->512", f"{t['call']:.2f} s", "100 %", f"{g_enc + g_map + g_dec:.0f}",
+         f"{(g_enc + g_map + g_dec) / t['call']:.0f}", ""),
+        ("encoder (fused, 2 threads)", f"{t['encoder']:.2f} s", share(t["encoder"]), f"{g_enc:.1f}",
+         f"{g_enc / t['encoder']:.0f}", "oneDNN convolutions"),
+        ("first-layer map", f"{t['map'] * 1e3:.0f} ms", share(t["map"]), f"{g_map:.1f}", f"{g_map / t['map']:.0f}", ""),
+        ("decoder (MLP in chunks)", f"{t['decoder']:.2f} s", share(t["decoder"]), f"{g_dec:.0f}",
+         f"{g_dec / t['decoder']:.0f}", f"{g_dec / t['decoder'] / (n * peak) * 100:.0f} % of {n} x the product below"),
+        ("the rest (arrays, coordinates, timing spread)", f"{rest:.2f} s", share(rest), "", "", ""),
+        ("one 4096x256x256 product, 1 thread", "", "", "", f"{peak:.0f}", "best of 20: this core's practical fp32 peak"),
+    ]
+
+
+SPLIT_HEADS = ("part", "time", "share of call", "GFLOP", "GFLOP/s", "note")
 
 
 def small_emulated(model, precisions_native):
@@ -293,7 +381,7 @@ def main():
     ap.add_argument("--large", type=int, default=None, help="input side of the memory case (default 2048)")
     ap.add_argument("--precisions", default=None,
                     help="comma-separated precisions for the CPU rows (default: those native here)")
-    ap.add_argument("--skip", default="", help="comma-separated tables to leave out: whole,parts,accuracy,other,gpu")
+    ap.add_argument("--skip", default="", help="comma-separated tables to leave out: whole,split,parts,accuracy,other,gpu")
     ap.add_argument("--large-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.large_child:
@@ -312,6 +400,8 @@ def main():
 
     if "whole" not in skip:
         print_table("Whole calls (CPU)", whole_calls(model, precisions, repeats))
+    if "split" not in skip:
+        print_table("Where an exact x4 128->512 call goes (CPU)", split(model, repeats), SPLIT_HEADS)
     if "parts" not in skip:
         print_table("Encoder and decoder separately (CPU)", parts(model, precisions, repeats) + small_emulated(model, native))
     if "accuracy" not in skip:

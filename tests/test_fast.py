@@ -61,6 +61,30 @@ def test_chunk_size_does_not_change_values(model, astro_field):
     assert (a - r).abs().max() <= TOL
 
 
+def test_threads_dealing_chunks_give_the_single_thread_values(model, astro_field, monkeypatch):
+    """Threads take chunks one at a time; every pixel is decoded once, wherever it lands."""
+    from liif_plugin import fast
+
+    net = model.net
+    pre = first_layer_map(net, astro_field.feat)
+    g = torch.rand(1, 2001, 2) * 2 - 1
+    cell = torch.full_like(g, 0.02)
+    with torch.inference_mode():
+        monkeypatch.setattr(fast, "PARALLEL_CHUNKS", False)
+        one = query_fast(net, pre, g, cell, astro_field.full_shape, chunk=64)
+        monkeypatch.setattr(fast, "PARALLEL_CHUNKS", True)
+        old = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            many = query_fast(net, pre, g, cell, astro_field.full_shape, chunk=64)
+        finally:
+            torch.set_num_threads(old)
+        ref = query_reference(net, astro_field.feat, g, cell)
+    assert (one - many).abs().max() <= 1e-6
+    assert (many - ref).abs().max() <= TOL
+    assert torch.get_num_threads() == old
+
+
 def test_without_local_ensemble(model, astro_field):
     """The single-lookup variant of LIIF (local_ensemble=False) is decoded equally by both paths."""
     net = copy.deepcopy(model.net)

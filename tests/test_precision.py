@@ -148,6 +148,26 @@ def test_channels_last_encoder_gives_the_same_features(model, crop):
     assert pa.shape == (1, 24, 24, model.hidden) and pa.is_contiguous()
 
 
+def test_fused_encoder_equals_the_module(model, crop):
+    """The CPU encoder's fused convolutions (conv + ReLU, conv + residual add) give the module's
+    features: real weights in both layouts, and an EDSR with res_scale 0.1 (the unfused branch)."""
+    from liif_plugin import encode
+    from liif_plugin.models.edsr import EDSR
+
+    x = torch.from_numpy(crop.transpose(2, 0, 1)[None].astype(np.float32) / 255) * 2 - 1
+    torch.manual_seed(0)
+    scaled = EDSR(n_resblocks=3, n_feats=16, res_scale=0.1).eval()
+    with torch.inference_mode():
+        for enc, fmt in ((model.net.encoder, torch.channels_last), (model.net.encoder, torch.contiguous_format),
+                         (scaled, torch.contiguous_format)):
+            xf = x.contiguous(memory_format=fmt)
+            fused, plain = encode.run_encoder(enc, xf), enc(xf)
+            assert fused.shape == plain.shape and plain.abs().max() > 0.1
+            assert (fused - plain).abs().max() <= 1e-5
+    # With gradients on (training) the module itself runs.
+    assert encode.run_encoder(scaled, x).requires_grad
+
+
 def test_layout_choice_is_the_measured_faster_one():
     import time
 
