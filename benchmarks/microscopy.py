@@ -14,7 +14,9 @@ READ_NOISE (in [0, 1] units), clipped to [0, 1]. The figure (--figure) shows the
 the first image at x2, one row per noise level, one display range for every panel.
 Methods, all back to the clean image's size on LIIF's pixel grid: the engine's bicubic
 (liif_plugin.bicubic, PIL's filter at LIIF's pixel centres), LIIF (edsr-baseline), LIIF at
-detail 0.5 (bicubic + 0.5 * (LIIF - bicubic), the same blend as `upscale(..., detail=0.5)`), and
+detail 0.5 (bicubic + 0.5 * (LIIF - bicubic), the same blend as `upscale(..., detail=0.5)`), the
+noise-robust model `edsr-baseline-denoise` (`denoise`; edsr-baseline fine-tuned on noisy inputs,
+docs/weights.md), and
 NL-means (skimage denoise_nl_means, h = 0.8 sigma, sigma read by estimate_noise, since
 skimage's estimate_sigma needs PyWavelets, not a dependency) on the LR followed by bicubic or by
 LIIF. Metrics: PSNR and SSIM (liif_plugin.evaluate) against the clean reference, a border of s px
@@ -31,11 +33,11 @@ import liif_plugin as liif
 from liif_plugin import evaluate as ev
 from liif_plugin.arrays import from_planes
 from liif_plugin.bicubic import blend
-from liif_plugin.noise import NOISE_THRESHOLD, RELEASED_MODEL, estimate_noise, noise_warning
+from liif_plugin.noise import NOISE_THRESHOLD, RELEASED_MODEL, ROBUST_MODEL, estimate_noise, noise_warning
 
 READ_NOISE = 0.005  # Gaussian read noise sigma, [0, 1] units, added whenever there is shot noise
-METHODS = ("bicubic", "liif", "liif d=0.5", "nlm+bicubic", "nlm+liif")
-FIGURE_COLUMNS = ("LR (nearest)", "bicubic", "liif", "liif d=0.5", "clean")
+METHODS = ("bicubic", "liif", "liif d=0.5", "denoise", "nlm+bicubic", "nlm+liif")
+FIGURE_COLUMNS = ("LR (nearest)", "bicubic", "liif", "liif d=0.5", "denoise", "clean")
 
 
 def stretch(x: np.ndarray) -> np.ndarray:
@@ -80,14 +82,16 @@ def nl_means(x: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(y, 0, 1).astype(np.float32)
 
 
-def restore(model, lr: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    """bicubic, LIIF and LIIF at detail 0.5 of `lr` at `shape`, all on LIIF's grid."""
+def restore(model, lr: np.ndarray, shape: tuple[int, int], robust=None) -> dict[str, np.ndarray]:
+    """bicubic, LIIF, LIIF at detail 0.5 (and the `robust` model's LIIF) of `lr` at `shape`, all on LIIF's grid."""
     field = model.encode(lr)
     full = (0.0, 0.0) + tuple(float(v) for v in lr.shape[:2])
     bic = field.bicubic.render(full, shape)
     sr = field.render_planes(shape)
     half = blend(sr.copy(), bic, 0.5)  # the same blend as detail=0.5
     planes = {"bicubic": bic, "liif": sr, "liif d=0.5": half}
+    if robust is not None:
+        planes["denoise"] = robust.encode(lr).render_planes(shape)
     return {k: from_planes(v, field.layout) for k, v in planes.items()}
 
 
@@ -99,6 +103,7 @@ def run(images: list[str], scales: list[int], levels: list[float], crop: int, wi
         figure_image: str) -> tuple[list[dict], dict]:
     """One row per (image, scale, noise level) with est, warn, PSNR/SSIM per method; figure panels."""
     model = liif.load_model(RELEASED_MODEL, device="cpu")
+    robust = liif.load_model(ROBUST_MODEL, device="cpu")
     rng = np.random.default_rng(0)
     rows, panels = [], {}
     for name in images:
@@ -109,7 +114,7 @@ def run(images: list[str], scales: list[int], levels: list[float], crop: int, wi
             for photons in levels:
                 noisy = add_photon_noise(lr, photons, rng)
                 est = estimate_noise(noisy)
-                out = restore(model, noisy, hr.shape)
+                out = restore(model, noisy, hr.shape, robust)
                 if with_nlm:
                     den = restore(model, nl_means(noisy, est), hr.shape)
                     out["nlm+bicubic"], out["nlm+liif"] = den["bicubic"], den["liif"]
@@ -121,7 +126,8 @@ def run(images: list[str], scales: list[int], levels: list[float], crop: int, wi
                 rows.append(row)
                 if name == figure_image and s == 2:
                     near = np.repeat(np.repeat(noisy, s, axis=0), s, axis=1)
-                    panels[level_name(photons)] = [near, out["bicubic"], out["liif"], out["liif d=0.5"], hr]
+                    panels[level_name(photons)] = [near, out["bicubic"], out["liif"], out["liif d=0.5"],
+                                                   out["denoise"], hr]
                 print(f"  {name} x{s} photons={level_name(photons)} done", flush=True)
     return rows, panels
 
@@ -140,8 +146,8 @@ def mean_rows(rows: list[dict]) -> list[dict]:
 
 
 def print_table(rows: list[dict], methods: list[str]) -> None:
-    """Markdown table: PSNR (dB) / SSIM per method, and the PSNR gain of LIIF over bicubic."""
-    head = ["image", "x", "photons", "est", "warn"] + methods + ["LIIF - bicubic dB"]
+    """Markdown table: PSNR (dB) / SSIM per method, and the PSNR gains of LIIF and denoise over bicubic."""
+    head = ["image", "x", "photons", "est", "warn"] + methods + ["LIIF - bicubic dB", "denoise - bicubic dB"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|")
     for r in rows:
@@ -149,6 +155,7 @@ def print_table(rows: list[dict], methods: list[str]) -> None:
         cells = [r["image"], str(r["scale"]), r["photons"], f"{r['est']:.4f}", warn]
         cells += [f"{r['psnr ' + k]:.2f} / {r['ssim ' + k]:.3f}" for k in methods]
         cells.append(f"{r['psnr liif'] - r['psnr bicubic']:+.2f}")
+        cells.append(f"{r['psnr denoise'] - r['psnr bicubic']:+.2f}")
         print("| " + " | ".join(cells) + " |")
 
 

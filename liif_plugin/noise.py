@@ -20,6 +20,8 @@ from . import arrays
 # 0.000-0.006, a few small, finely textured crops up to about 0.016 (see docs/microscopy.md).
 NOISE_THRESHOLD = 0.011
 RELEASED_MODEL = "edsr-baseline"
+ROBUST_MODEL = "edsr-baseline-denoise"  # fine-tuned on noisy inputs (docs/weights.md); the warning points to it
+ROBUST_MODEL = "edsr-baseline-denoise"  # fine-tuned on noisy inputs (docs/weights.md); the warning points to it
 MAX_BLOCKS = 1 << 20  # 2x2 blocks measured at most (a regular subset of a bigger image): plenty for a median
 FLAT_FRACTION = 0.25  # the share of the image (its flattest part) the estimate looks at
 
@@ -98,4 +100,5 @@ def noise_warning(model, sigma, how="lower detail"):
         return None
     return (f"this image looks noisy (noise sigma {sigma:.3f} of its range) and the released model "
             f"'{RELEASED_MODEL}' turns noise into worm-like texture: {how} to keep less of LIIF's "
-            "difference from bicubic (a noise-robust model is planned)")
+            f"difference from bicubic, or use the noise-robust model '{ROBUST_MODEL}' (--model {ROBUST_MODEL} "
+            f"on the command line, model='{ROBUST_MODEL}' in Python, the model list in napari)")

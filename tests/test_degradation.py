@@ -1,0 +1,105 @@
+"""The noise-aware training degradation: its statistics, its place in a batch, and `liif train --noise`."""
+import argparse
+import math
+import random
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from liif_plugin import cli_train
+from liif_plugin.degradation import NoiseModel, add_noise, parse_photons
+from liif_plugin.train import make_batch, train
+
+
+def test_poisson_gaussian_noise_has_the_physical_mean_and_variance():
+    level, photons, read = 0.4, 200.0, 0.01
+    x = torch.full((3, 256, 256), level)
+    x[1] += 0.1  # a colour patch: planes differ
+    y = add_noise(x, photons, read, seed=3)
+    for c, v in enumerate((level, level + 0.1, level)):
+        assert abs(float(y[c].mean()) - v) < 0.002
+        expected = math.sqrt(v / photons + read ** 2)  # shot noise variance v / P plus read noise
+        assert float(y[c].std()) == pytest.approx(expected, rel=0.03)
+    # Colour planes get independent noise; a gray patch gets one noise field on all three.
+    r = np.corrcoef(y[0].flatten().numpy(), y[2].flatten().numpy())[0, 1]
+    assert abs(r) < 0.02
+    g = add_noise(torch.full((3, 64, 64), level), photons, read, seed=4)
+    assert torch.equal(g[0], g[1]) and torch.equal(g[0], g[2]) and float(g.std()) > 0.02
+    assert float(add_noise(torch.ones(3, 32, 32), 5.0, 0.05, seed=5).max()) <= 1.0  # clipped to the range
+
+
+def test_noise_strength_is_log_uniform_with_a_clean_share():
+    m = NoiseModel(photons=(10, 10000), read=0.01, clean=0.25)
+    rng = random.Random(0)
+    draws = [m.draw(rng) for _ in range(4000)]
+    clean = sum(d is None for d in draws) / len(draws)
+    assert clean == pytest.approx(0.25, abs=0.03)
+    p = np.array([d[0] for d in draws if d is not None])
+    r = np.array([d[1] for d in draws if d is not None])
+    assert p.min() >= 10 and p.max() <= 10000 and r.min() >= 0 and r.max() <= 0.01
+    assert np.median(np.log10(p)) == pytest.approx(2.5, abs=0.1)  # log-uniform: the median is the geometric mean
+    assert np.mean(np.log10(p) < 1.75) == pytest.approx(0.25, abs=0.03)
+
+
+def test_batch_has_noisy_inputs_and_clean_targets():
+    flat = torch.full((3, 96, 96), 0.5)  # gray, flat: the clean LR and target are exactly 0.5 (0 in net units)
+    photons = 100.0
+    lr, _, _, gt = make_batch([(flat, None)], 4, 2.0, random.Random(1), "cpu",
+                              noise=NoiseModel(photons=(photons, photons), read=0.0, clean=0.0))
+    assert float(gt.abs().max()) == 0.0
+    assert float(((lr * 0.5 + 0.5) - 0.5).std()) == pytest.approx(math.sqrt(0.5 / photons), rel=0.05)
+    clean, *_ = make_batch([(flat, None)], 2, 2.0, random.Random(1), "cpu")
+    assert float(clean.abs().max()) < 1e-6
+
+
+def test_training_with_noise_lowers_the_loss(tmp_path):
+    from liif_plugin import models
+    from liif_plugin.query import query_reference
+    from liif_plugin.train import load_planes, scratch_spec
+
+    imgs = [skimage.data.immunohistochemistry()[:120, :120], skimage.data.coins()[:120, :120]]
+    noise = NoiseModel(photons=(20, 2000))
+    planes, _ = load_planes(imgs)
+    held = make_batch(planes, 8, 3.0, random.Random(99), "cpu", noise=noise, lr_size=32, n_query=512)
+
+    def held_loss(net):  # L1 on one fixed noisy batch, so the comparison is not batch-to-batch noise
+        with torch.no_grad():
+            return float(torch.nn.functional.l1_loss(query_reference(net, net.encoder(held[0]), *held[1:3]), held[3]))
+
+    torch.manual_seed(1)  # the same random start as train(seed=1)
+    before = held_loss(models.make(scratch_spec()).eval())
+    res = train(imgs, out=tmp_path / "n.pth", steps=16, init=None, batch_size=2, lr=1e-3, val_fraction=0,
+                save_every=8, keep=True, progress=False, seed=1, noise=noise, lr_size=32, n_query=256, bf16=False)
+    after = held_loss(res.net)
+    assert after < 0.85 * before, (before, after)  # 16 tiny steps from random weights: about -20 %
+    assert (tmp_path / "n-step8.pth").exists() and (tmp_path / "n-step16.pth").exists()
+
+
+def run_cli(argv):
+    parser = argparse.ArgumentParser(prog="liif")
+    cli_train.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", *argv])
+    return args.func(args)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--noise", "lots"], "LOW,HIGH"),
+    (["--noise", "100,10"], "low <= high"),
+    (["--noise", "10,100", "--clean-share", "2"], "clean share"),
+    (["--threads", "0"], "--threads"),
+])
+def test_cli_bad_noise_options_give_one_line_error(tmp_path, capsys, argv, words):
+    img = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.fromarray(skimage.data.coins()[:64, :64]).save(img)
+    rc = run_cli(["--data", str(img), "--out", str(tmp_path / "o.pth"), "--steps", "1", "--quiet", *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and words in err, err
+    assert not (tmp_path / "o.pth").exists()
+
+
+def test_parse_photons():
+    assert parse_photons("10,10000") == (10.0, 10000.0) and parse_photons("50") == (50.0, 50.0)
