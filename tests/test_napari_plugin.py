@@ -220,7 +220,7 @@ def test_widget_uint16_dask_stack_plane_by_plane(make_napari_viewer, qtbot, mode
     w.scale_y.setValue(2.0)
     reads.clear()
     w.run_btn.click()
-    w.worker.yielded.connect(seen.append)
+    w.worker.yielded.connect(lambda v: v[0] == "pixels" and seen.append(v[1:]))
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     new = viewer.layers[-1]
     assert new.name == "stack (LIIF x2)"
