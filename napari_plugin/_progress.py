@@ -8,7 +8,6 @@ of the bar fills with the time it has taken (up to 95 % of its estimate until it
 """
 from __future__ import annotations
 
-import bisect
 import time
 
 from liif_plugin.calibrate import Speed
@@ -51,17 +50,19 @@ class Tracker:
         if self.started is None:
             return 0.0
         costs, ends, kinds = self.layers[self.layer]
-        i = bisect.bisect_right(ends, self.done_px)  # steps before i are finished
-        while i < len(kinds) and kinds[i] == "decode" and ends[i] == self.done_px and costs[i] == 0:
-            i += 1
-        base = self.offsets[self.layer] + sum(costs[:i])
-        if i >= len(costs):
-            return base
-        if kinds[i] == "encode":
-            return base + min(self.clock() - self.since, ENCODE_FILL_CAP * costs[i])
-        prev = ends[i - 1] if i else 0
-        part = (self.done_px - prev) / max(ends[i] - prev, 1)
-        return base + part * costs[i]
+        spent = self.offsets[self.layer]
+        for i, (cost, end, kind) in enumerate(zip(costs, ends, kinds)):
+            before = ends[i - 1] if i else 0  # output pixels reported before this step
+            if kind == "encode":
+                if self.done_px > before:  # its decode has reported: the encode is over
+                    spent += cost
+                    continue
+                return spent + min(self.clock() - self.since, ENCODE_FILL_CAP * cost)
+            if self.done_px >= end:
+                spent += cost
+                continue
+            return spent + (self.done_px - before) / max(end - before, 1) * cost
+        return spent
 
     def fraction(self) -> float:
         return min(1.0, self.spent() / self.total) if self.total > 0 else 0.0
