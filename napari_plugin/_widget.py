@@ -677,6 +677,7 @@ class ResampleWidget(QWidget):
         self.status.setText(f"rendering{which}{n} … {100 * t.fraction():.0f} %, about {_fmt_time(left)} left")
 
     def _on_done(self, results, replace):
+        self.tracker = None  # the render is over: the timer leaves the bar and status line alone
         if any(src not in self.viewer.layers for src in self.sources):
             return  # a source went away as the run ended: its result would belong to nothing
         if replace is not None:
