@@ -20,8 +20,10 @@ from .field import ImageField
 from .pypi import write_atomic
 
 STORE = "speed.json"
-# Measured sizes: big enough that fixed per-call costs are small, small enough to take about a second.
-ENCODE_SIZE = 96  # input pixels per side of the timed encode
+# Measured sizes. An encode has a fixed cost per call besides its cost per pixel (per-layer set-up and
+# thread hand-offs: about 2 s of a 64 x 64 encode on a busy 2-core machine), so it is timed at two
+# sizes; small enough that the whole measurement takes about a second on an idle 2-core CPU.
+ENCODE_SIZES = (40, 112)  # input pixels per side of the two timed encodes
 DECODE_SIZE = 128  # output pixels per side of the timed decode
 
 
@@ -31,9 +33,10 @@ class Speed:
 
     encode_px_per_s: float  # input pixels through the encoder (and the MLP's first-layer map)
     decode_px_per_s: float  # output pixels decoded
+    encode_call_s: float = 0.0  # fixed seconds of each encode call
 
-    def seconds(self, encode_px: float, decode_px: float) -> float:
-        return encode_px / self.encode_px_per_s + decode_px / self.decode_px_per_s
+    def seconds(self, encode_px: float, decode_px: float, encode_calls: int = 0) -> float:
+        return encode_calls * self.encode_call_s + encode_px / self.encode_px_per_s + decode_px / self.decode_px_per_s
 
 
 def key(model, precision: str) -> str:
@@ -72,27 +75,34 @@ def stored_for(device, precision: str, name: str, sha256: str | None) -> Speed |
 def _speed_at(k):
     raw = _load().get(k)
     try:
-        return Speed(float(raw["encode_px_per_s"]), float(raw["decode_px_per_s"]))
+        return Speed(float(raw["encode_px_per_s"]), float(raw["decode_px_per_s"]), float(raw["encode_call_s"]))
     except (TypeError, KeyError, ValueError):
         return None
 
 
 def measure(model, precision: str | None = None) -> Speed:
-    """Time a small encode and a small render on this machine (after one untimed warm-up)."""
+    """Time two small encodes and a small render on this machine (after one untimed warm-up)."""
     precision = precision or model.precision
     rng = np.random.default_rng(0)
-    planes = rng.random((1, 3, ENCODE_SIZE, ENCODE_SIZE), dtype=np.float32)
-    n = ENCODE_SIZE // 3
-    warm = ImageField(model, model.encode_planes(planes[:, :, :n, :n]), None, precision=precision)
-    warm.render_planes((n, n))  # first calls set up thread pools and kernels; not what a render costs
-    t0 = time.perf_counter()
-    field = ImageField(model, model.encode_planes(planes), None, precision=precision)
-    field.render_planes((4, 4))  # builds the first-layer map: per latent code, so part of encoding
+    warm = ImageField(model, model.encode_planes(rng.random((1, 3, 24, 24), dtype=np.float32)), None,
+                      precision=precision)
+    warm.render_planes((24, 24))  # first calls set up thread pools and kernels; not what a render costs
+    times, field = [], None
+    for n in ENCODE_SIZES:
+        planes = rng.random((1, 3, n, n), dtype=np.float32)
+        t0 = time.perf_counter()
+        field = ImageField(model, model.encode_planes(planes), None, precision=precision)
+        field.render_planes((4, 4))  # builds the first-layer map: per latent code, so part of encoding
+        _sync(model)
+        times.append(time.perf_counter() - t0)
     t1 = time.perf_counter()
     field.render_planes((DECODE_SIZE, DECODE_SIZE))
-    t2 = time.perf_counter()
     _sync(model)
-    return Speed(ENCODE_SIZE ** 2 / max(t1 - t0, 1e-6), DECODE_SIZE ** 2 / max(t2 - t1, 1e-6))
+    t2 = time.perf_counter()
+    (n0, n1), (s0, s1) = ENCODE_SIZES, times
+    per_px = max((s1 - s0) / (n1 * n1 - n0 * n0), 1e-9)  # the slope; the rest of a call is fixed
+    call = min(max(s0 - per_px * n0 * n0, 0.0), s0)
+    return Speed(1.0 / per_px, DECODE_SIZE ** 2 / max(t2 - t1, 1e-6), call)
 
 
 def _sync(model):

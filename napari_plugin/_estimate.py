@@ -31,6 +31,7 @@ ENCODER_MAPS = 4  # feature maps alive in an encoder pass (its output included)
 PRE_FACTOR = 1.1  # the first-layer map and its scratch, over the map's size
 DECODER_CHUNKS = 6  # chunk activations (CPU_CHUNK pixels x 4 ensemble rows x hidden) per thread
 BAND_BYTES_PER_PIXEL = 900  # lookups, coordinates, weights and predictions of one band pixel
+BAND_BURST_PIXELS = 1 << 15  # the band the estimate allows at least (measured bands reach it under load)
 # from_planes: a float32 channel mean, then float64 scaling, rounding and clipping (three float64
 # copies alive at once), and the converted plane before it is copied into the output.
 CONVERT_BYTES_PER_VALUE = 4 + 3 * 8
@@ -70,11 +71,15 @@ class Work:
         return self.sub * sum(n for kind, n in self.steps if kind == "decode")
 
     @property
+    def encode_calls(self) -> int:
+        return sum(kind == "encode" for kind, _ in self.steps)
+
+    @property
     def total_bytes(self) -> int:
         return self.output_bytes + self.working_bytes
 
     def seconds(self, speed: Speed) -> float:
-        return speed.seconds(self.encode_px, self.decode_px)
+        return speed.seconds(self.encode_px, self.decode_px, self.encode_calls)
 
 
 def _extent(lo, hi, n, pad):
@@ -96,7 +101,8 @@ def work(in_shape, out_shape, region, planes, sub, chans, itemsize, arch=Arch(),
     steps, enc_peak, dec_peak = [], 0, 0
     threads = torch.get_num_threads()
     decoder = threads * DECODER_CHUNKS * CPU_CHUNK * 4 * arch.hidden * 4
-    band = min(band_pixels(speed), h * w) * sub * BAND_BYTES_PER_PIXEL
+    # The band adapts to the speed of the last one, which swings on a shared machine: allow for bursts.
+    band = min(max(band_pixels(speed), BAND_BURST_PIXELS), h * w) * sub * BAND_BYTES_PER_PIXEL
     tile = ENCODE_TILE + 2 * arch.radius
     for (ra, rb), (oa, ob) in output_spans(h, y0, y1, H, block):
         for (ca, cb), (pa, pb) in output_spans(w, x0, x1, W, block):

@@ -23,7 +23,7 @@ class Tracker:
             costs, ends, kinds, px = [], [], [], 0
             for kind, n in wk.steps:
                 enc = kind == "encode"
-                costs.append(wk.sub * n / (speed.encode_px_per_s if enc else speed.decode_px_per_s))
+                costs.append(speed.seconds(wk.sub * n, 0, 1) if enc else speed.seconds(0, wk.sub * n))
                 px += 0 if enc else n
                 ends.append(px)
                 kinds.append(kind)

@@ -33,7 +33,7 @@ from ._progress import Tracker
 SCALE_MODE, SHAPE_MODE, SIZE_MODE = "scale factor", "output shape", "pixel size"
 # Until this machine's speed is measured (on the first run of a model, device and precision):
 # about what the released model does on 2 CPU cores. Estimates made with it say they are rough.
-ROUGH_SPEED = Speed(encode_px_per_s=4_000, decode_px_per_s=15_000)
+ROUGH_SPEED = Speed(encode_px_per_s=8_000, decode_px_per_s=15_000, encode_call_s=0.3)
 TICK_MS = 200  # how often the progress bar and the time left are redrawn while a run goes
 # Precision choices: label -> (Preview's, Run's). The default keeps Run's layers exact.
 PRECISIONS = {"auto for Preview, fp32 for Run": ("auto", "fp32"), "auto": ("auto", "auto"),
