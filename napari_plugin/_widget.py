@@ -491,9 +491,11 @@ class ResampleWidget(QWidget):
         if model is not None:
             return calibrate.stored(model, precision)
         name = self.model_combo.currentText()
-        if name not in weights.registry() or weights.status(name) != "present":
+        reg = weights.registry()
+        if name not in reg:
             return None  # a file not loaded yet: its weights (and speed) are unknown until the first run
-        return calibrate.stored_for(device, precision, name, weights.entry(name).sha256)
+        # The published file's sha256 (not hashing the file here, on every change of a control).
+        return calibrate.stored_for(device, precision, name, reg[name].sha256)
 
     def precision(self, action):
         """The precision the picker gives `action` ('preview' or 'run')."""
@@ -721,38 +723,13 @@ class ResampleWidget(QWidget):
             self._timer.stop()
 
     # -- remembered settings -------------------------------------------------------------------
-    def _values(self):
-        return {"mode": self.mode_combo.currentText(), "scale_y": self.scale_y.value(),
-                "scale_x": self.scale_x.value(), "separate": self.separate.isChecked(),
-                "shape_h": self.shape_h.value(), "shape_w": self.shape_w.value(), "lock": self.lock.isChecked(),
-                "view_only": self.view_only.isChecked(), "pixel_size": self.pixel_size.value(),
-                "all_selected": self.all_selected.isChecked(), "model": self.model_combo.currentText(),
-                "device": self.device_combo.currentText(), "detail": self.detail.value(),
-                "precision": self.precision_combo.currentText()}
-
     def _save(self):
-        _settings.save(self._values())
+        _settings.save(_settings.values(self))
 
     def _restore(self):
-        """Put back the choices of the last opening (skipping any that no longer fit this machine)."""
-        v = _settings.load()
         self._building = True
         try:
-            for combo, key in ((self.mode_combo, "mode"), (self.device_combo, "device"),
-                               (self.precision_combo, "precision")):
-                if isinstance(v.get(key), str) and combo.findText(v[key]) >= 0:
-                    combo.setCurrentText(v[key])
-            model = v.get("model")
-            if isinstance(model, str) and (self.model_combo.findText(model) >= 0 or Path(model).is_file()):
-                self.add_model_path(model)
-            for check, key in ((self.separate, "separate"), (self.lock, "lock"), (self.view_only, "view_only"),
-                               (self.all_selected, "all_selected")):
-                if isinstance(v.get(key), bool):
-                    check.setChecked(v[key])
-            for box, key in ((self.scale_y, "scale_y"), (self.scale_x, "scale_x"), (self.shape_h, "shape_h"),
-                             (self.shape_w, "shape_w"), (self.pixel_size, "pixel_size"), (self.detail, "detail")):
-                if isinstance(v.get(key), (int, float)) and not isinstance(v.get(key), bool):
-                    box.setValue(v[key])
+            _settings.restore(self, _settings.load())
         finally:
             self._building = False
         self._sync_enabled()
