@@ -12,12 +12,12 @@ from .encode import encode_tiled
 from .field import ImageField, check_out_shape, check_region
 from .layout import layout_for
 from .layouts import AUTHORS_NORM, Normalization
+from .sources import open_source
 
 ENCODE_TILE = 256
-# Above this many latent codes (all planes), upscale() works block by block so that the feature
-# map of the whole image is never held at once (64 channels x 4 bytes x 2 M = 512 MB).
+# Above this many latent codes (all planes), upscale() works block by block through the tiled
+# field, so the feature map of the whole image is never held at once (64 x 4 bytes x 2 M = 512 MB).
 BLOCKWISE_LATENTS = 2_000_000
-BLOCK = 512  # input pixels per side of one block in the block-wise path
 
 
 def pick_device(device="auto"):
@@ -89,12 +89,29 @@ class LiifModel:
             return encode_tiled(self.net.encoder, x, tile=ENCODE_TILE, memory_format=self.layout, progress=progress)
 
     def encode(self, x, precision=None):
-        """Encode an image (HxW or HxWxC array) once; render it many times with the field.
+        """Encode an image once; render it many times with the field.
 
+        An in-memory HxW or HxWxC numpy array is encoded now, whole (an ``ImageField``). Anything
+        else (zarr, dask, memmap, a path) gives the lazy ``TiledField`` of ``open``.
         `precision` ('auto', 'fp32', 'bf16', 'fp16') is the field's; None: the model's.
         """
+        if not isinstance(x, np.ndarray) or isinstance(x, np.memmap):
+            return self.open(x, precision=precision)
         planes, layout = arrays.to_planes(x)
         return ImageField(self, self.encode_planes(planes), layout, planes=planes, precision=precision)
+
+    def open(self, x, *, index=(), channels=None, value_range=None, precision=None, cache_bytes=None):
+        """A lazy field of any image: array, memmap, zarr, dask array or path (TIFF, zarr, OME-Zarr).
+
+        Nothing is encoded until a render asks; then only the tiles under its window are, and kept
+        in a cache of `cache_bytes` (default liif_plugin.tiles.CACHE_BYTES). `index` picks one image
+        of a stack (leading axes); `channels` whether the last axis is colour/channels (None: see
+        liif_plugin.sources); `value_range` (lo, hi) spares the pass that finds it.
+        """
+        from .tiles import TiledField
+
+        return TiledField(self, open_source(x, index=index, channels=channels), value_range=value_range,
+                          precision=precision, cache_bytes=cache_bytes)
 
 
 def half_alias(precision, half):
@@ -133,7 +150,9 @@ def load_model(name_or_path=None, device="auto", precision="fp32", half=False):
 _default_models = {}
 
 
-def _model(model):
+def get_model(model=None) -> "LiifModel":
+    """A LiifModel for `model`: None (the default registry model, loaded once), a LiifModel, a
+    registry name or a checkpoint path."""
     if model is None:
         if "default" not in _default_models:
             _default_models["default"] = load_model()
@@ -178,13 +197,32 @@ def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None
     """
     x = arrays.check_image(x)
     detail = check_detail(detail)
-    m = _model(model)
+    m = get_model(model)
     H, W = x.shape[:2]
     out_shape = output_shape((H, W), scale, shape, region)
     region = check_region(region, (H, W))
     if H * W * arrays.n_planes(1 if x.ndim == 2 else x.shape[2]) <= BLOCKWISE_LATENTS:
         return m.encode(x, precision).render(out_shape, region, progress=progress, detail=detail)
-    from .blocks import upscale_blockwise
+    return render_blockwise(m.open(x, precision=precision, cache_bytes=0, channels=x.ndim == 3), out_shape, region,
+                            progress=progress, detail=detail)
 
-    return upscale_blockwise(m, x, out_shape, region, block=BLOCK, progress=progress, detail=detail,
-                             precision=precision)
+
+def render_blockwise(field, out_shape, region, progress=None, detail=1.0):
+    """A field's render straight into the output dtype, one block at a time.
+
+    The float32 planes of the whole output are never held (for a 4096x4096 RGB uint8 result they
+    and their float64 conversion would take over 1 GB); only one block's are.
+    """
+    h, w = out_shape
+    layout = field.layout
+    out = None
+    done = 0
+    for (ra, rb), (ca, cb), part in field.parts(out_shape, region, detail=detail):
+        part = arrays.from_planes(part, layout)
+        if out is None:
+            out = np.empty((h, w) + part.shape[2:], dtype=part.dtype)
+        out[ra:rb, ca:cb] = part
+        done += (rb - ra) * (cb - ca)
+        if progress is not None:
+            progress(done, h * w)
+    return out

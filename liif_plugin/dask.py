@@ -6,8 +6,9 @@
 
 The last two axes are the image (or the two before a last RGB/RGBA axis of size 3 or 4); every
 other axis is a stack of independent images. Each input block is read with a halo of the
-encoder's receptive radius plus the two latent codes LIIF's ensemble and 3x3 unfold reach, so
-every output pixel is computed from exactly the numbers an in-memory render uses.
+encoder's receptive radius plus the latent codes LIIF's ensemble and 3x3 unfold reach, and
+rendered by the engine's one windowed primitive (liif_plugin.tiles.TiledField), so every output
+pixel is computed from exactly the numbers an in-memory render uses.
 Value ranges follow ``liif_plugin.arrays`` per image: uint8 and floats in [0, 1] need nothing;
 any other data is stretched by each image's own min..max, which one reduction pass finds when
 ``upscale`` is called (the LIIF work itself stays lazy).
@@ -26,9 +27,9 @@ import dask.callbacks
 
 from . import arrays
 from .api import load_model, output_shape
-from .blocks import MARGIN, block_bounds, output_ranges
-from .field import ImageField
 from .hardware import resolve_precision
+from .sources import Source
+from .tiles import MARGIN, TiledField, block_bounds, output_ranges
 
 BLOCK = 512  # input pixels per side of one chunk
 
@@ -119,17 +120,12 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
     def render_block(blk, block_id=None):
         i, j = block_id[sp], block_id[sp + 1]
         (a, b), (c, d) = rows[i], cols[j]
-        ia, ic = max(a - depth, 0), max(c - depth, 0)  # where the overlapped block starts
-        fa, fb = max(a - MARGIN, 0), min(b + MARGIN, H)
-        fc, fd = max(c - MARGIN, 0), min(d + MARGIN, W)
-        idx = tuple(block_id[:sp])
         img = blk.reshape(blk.shape[sp:])
-        m = ref.get()
-        planes, layout = arrays.to_planes(img, ranges=ranges[idx])
-        feat = m.encode_planes(planes)[:, :, fa - ia:fb - ia, fc - ic:fd - ic]
-        field = ImageField(m, feat, None, full_shape=(H, W), offset=(fa, fc), precision=ref.precision)
-        part = field.render_planes((h, w), None, rows=out_rows[i], cols=out_cols[j])
-        y = arrays.from_planes(part, layout)
+        # The overlapped block, placed where it sits in the image; the field reads only inside it.
+        src = Source(img, channels=rgb, offset=(max(a - depth, 0), max(c - depth, 0)), full_shape=(H, W))
+        field = TiledField(ref.get(), src, value_range=ranges[tuple(block_id[:sp])], precision=ref.precision,
+                           cache_bytes=0, block=max(b - a, d - c))
+        y = arrays.from_planes(field.render_planes((h, w), None, rows=out_rows[i], cols=out_cols[j]), field.layout)
         return y.reshape((1,) * sp + y.shape)
 
     out_chunks = (1,) * sp + (tuple(b - a for a, b in out_rows), tuple(b - a for a, b in out_cols))

@@ -206,10 +206,10 @@ def parse_scales(text):
 
 def evaluate_image(hr, scales, *, model=None, name="image", y_channel=False, crops_dir=None, progress=None):
     """Rows of PSNR/SSIM for LIIF and bicubic on one ground-truth array, per scale."""
-    from .api import _model
+    from .api import get_model
 
     hr = arrays.check_image(hr)
-    m = _model(model)
+    m = get_model(model)
     rows = []
     for s in scales:
         gt, lr = degrade(hr, s)
@@ -258,9 +258,9 @@ def evaluate(inputs, scales=(2, 3, 4, 6, 12), *, model=None, y_channel=False, cr
     inputs: a path, a folder, a list of them, or a dict {name: array}. crop: evaluate the central
     crop x crop of each image (None: the whole image). progress: show a tqdm bar over all renders.
     """
-    from .api import _model
+    from .api import get_model
 
-    m = _model(model)
+    m = get_model(model)
     if isinstance(inputs, dict):
         items = list(inputs.items())
     elif isinstance(inputs, np.ndarray):

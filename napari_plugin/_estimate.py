@@ -1,9 +1,9 @@
 """What a resample will cost before it runs: peak memory (output + working buffers) and time.
 
-The work of a layer is, plane by plane: read the plane, turn it into float planes, encode it
-(input block by input block for big planes), build the MLP's first-layer map, decode every output
-pixel in bands into a float32 buffer, then convert that buffer to the layer's dtype. The memory
-estimate is the output plus the largest of those phases; the time estimate is the input pixels
+The work of a layer is, plane by plane and input block by input block (liif_plugin.tiles): read
+the block's window and halo as float planes, encode it, build the MLP's first-layer map, then
+decode its output pixels in bands, each converted to the layer's dtype into the output. The
+memory estimate is the output plus the largest of those phases; the time estimate is the input pixels
 encoded and output pixels decoded over this machine's measured rates (liif_plugin.calibrate).
 ``Work`` also lists the steps in order, so the progress bar can count encoding (which reports
 nothing until it ends) as well as decoding.
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from liif_plugin.api import BLOCK, ENCODE_TILE
-from liif_plugin.blocks import MARGIN, output_spans
+from liif_plugin.api import ENCODE_TILE
+from liif_plugin.tiles import BLOCK, MARGIN, output_spans
 from liif_plugin.calibrate import Speed
 from liif_plugin.fast import CPU_CHUNK
 from liif_plugin.field import PRE_CACHE_BYTES
@@ -87,7 +87,7 @@ def _extent(lo, hi, n, pad):
 
 
 def band_pixels(speed: Speed | None) -> int:
-    """The band _render_blocks settles on: BAND_SECONDS of decoding at the measured speed."""
+    """The band iter_resample settles on: BAND_SECONDS of decoding at the measured speed."""
     if speed is None:
         return BAND_PIXELS
     return int(min(max(speed.decode_px_per_s * BAND_SECONDS, BAND_LIMITS[0]), BAND_LIMITS[1]))
@@ -102,7 +102,9 @@ def work(in_shape, out_shape, region, planes, sub, chans, itemsize, arch=Arch(),
     threads = torch.get_num_threads()
     decoder = threads * DECODER_CHUNKS * CPU_CHUNK * 4 * arch.hidden * 4
     # The band adapts to the speed of the last one, which swings on a shared machine: allow for bursts.
-    band = min(max(band_pixels(speed), BAND_BURST_PIXELS), h * w) * sub * BAND_BYTES_PER_PIXEL
+    band_px = min(max(band_pixels(speed), BAND_BURST_PIXELS), h * w)
+    # Per band: the decoder's buffers, the float32 part and its conversion to the layer's dtype.
+    band = band_px * (sub * (BAND_BYTES_PER_PIXEL + 3 * 4) + chans * (CONVERT_BYTES_PER_VALUE + itemsize))
     tile = ENCODE_TILE + 2 * arch.radius
     for (ra, rb), (oa, ob) in output_spans(h, y0, y1, H, block):
         for (ca, cb), (pa, pb) in output_spans(w, x0, x1, W, block):
@@ -112,13 +114,12 @@ def work(in_shape, out_shape, region, planes, sub, chans, itemsize, arch=Arch(),
             steps.append(("decode", (ob - oa) * (pb - pa)))
             ph, pw = (eh, ew) if eh <= tile and ew <= tile else (min(eh, tile), min(ew, tile))
             feat = sub * arch.feats * fh * fw * 4
-            enc_peak = max(enc_peak, feat + ENCODER_MAPS * sub * arch.feats * ph * pw * 4)
+            window = 2 * sub * 3 * eh * ew * 4  # the block's float planes, and their normalised copy
+            enc_peak = max(enc_peak, window + feat + ENCODER_MAPS * sub * arch.feats * ph * pw * 4)
             pre = min(sub * arch.hidden * fh * fw * 4, PRE_CACHE_BYTES) * PRE_FACTOR
             dec_peak = max(dec_peak, feat + pre + decoder + band)
-    plane_in = H * W * chans * itemsize + sub * 3 * H * W * 4  # the plane read, its float planes
-    rendered = sub * h * w * 3 * 4
-    convert = h * w * chans * (CONVERT_BYTES_PER_VALUE + itemsize)
-    working = OVERHEAD_BYTES + plane_in + rendered + max(enc_peak, dec_peak, convert)
+    plane_in = H * W * chans * itemsize  # a lazy plane is read whole (a numpy one is a view: an upper bound)
+    working = OVERHEAD_BYTES + plane_in + max(enc_peak, dec_peak)
     return Work(tuple(steps) * planes, sub, planes * h * w * chans * itemsize, int(working))
 
 

@@ -2,8 +2,9 @@
 
 The two spatial axes are the last two of the layer (the two before the colour axis for RGB/RGBA
 layers); every other axis (t, z, c, ...) is walked plane by plane, so a dask-backed layer is read
-one plane at a time. A large plane goes input block by input block (liif_plugin.blocks), so only
-one block's latent map is in memory. ``iter_resample`` is a generator that yields progress between
+one plane at a time. Each plane is rendered by the engine's tiled field (liif_plugin.tiles), which
+reads and encodes only the window a render needs, block by block; a multiscale layer is read from
+its full-resolution level the same way. ``iter_resample`` is a generator that yields progress between
 small bands of output rows, which is what lets a napari ``thread_worker`` cancel within a fraction
 of a second; ``resample_layer`` runs it to the end.
 """
@@ -16,11 +17,12 @@ from napari.layers import Image
 
 import liif_plugin
 from liif_plugin import arrays
-from liif_plugin.api import BLOCK, output_shape
-from liif_plugin.bicubic import ClassicResampler, blend, check_detail
-from liif_plugin.blocks import feature_window, output_spans
-from liif_plugin.field import ImageField, check_region
+from liif_plugin.api import output_shape
+from liif_plugin.bicubic import check_detail
+from liif_plugin.field import check_region
 from liif_plugin.hardware import resolve_precision
+from liif_plugin.sources import Source
+from liif_plugin.tiles import TiledField
 
 from ._metadata import rescale as rescale_metadata
 
@@ -30,6 +32,9 @@ from ._metadata import rescale as rescale_metadata
 BAND_PIXELS = 4096  # the first band
 BAND_SECONDS = 0.25
 BAND_LIMITS = (1024, 1 << 18)
+# A lazy (dask, zarr) plane up to this size, or any plane resampled whole, is read once into memory;
+# a window of a bigger plane (Preview, current view) reads only the window and its halo.
+PLANE_PIXELS = 1 << 24
 
 
 def check_layer(layer):
@@ -40,8 +45,6 @@ def check_layer(layer):
             f"'{getattr(layer, 'name', layer)}' is a {kind} layer; LIIF resamples image layers only "
             "(convert labels or shapes to an image first)"
         )
-    if layer.multiscale:
-        raise ValueError(f"'{layer.name}' is a multiscale layer; resample one of its levels as a new image layer")
     if np.dtype(layer.dtype) == bool:
         raise TypeError(f"'{layer.name}' holds booleans; convert it to uint8 first")
     spatial = layer.data.shape[-3:-1] if layer.rgb else layer.data.shape[-2:]
@@ -135,41 +138,36 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
     return Image(data, **kwargs)
 
 
-def _render_blocks(model, planes, out_shape, region, dest, block=BLOCK, precision=None):
-    """Render planes (B, 3, H, W) into dest (B, h, w, 3); yields the pixels done after each band.
+def _band(state):
+    """Output pixels for the next band: sized from the measured speed to take about BAND_SECONDS."""
+    def size():
+        now = time.perf_counter()
+        if state["t"] is not None and state["n"]:
+            rate = state["n"] / max(now - state["t"], 1e-3)
+            state["band"] = int(min(max(rate * BAND_SECONDS, BAND_LIMITS[0]), BAND_LIMITS[1]))
+        state["t"] = now
+        state["n"] = 0
+        return state["band"]
+    return size
 
-    Big planes go input block by input block (as liif_plugin.blocks does), so only one block's
-    latent map is held at a time; within a block, bands of BAND_PIXELS output pixels.
-    """
-    B, _, H, W = planes.shape
-    h, w = out_shape
-    y0, x0, y1, x1 = region
-    band = BAND_PIXELS
-    for in_rows, (ra, rb) in output_spans(h, y0, y1, H, block):
-        for in_cols, (ca, cb) in output_spans(w, x0, x1, W, block):
-            feat, offset = feature_window(model, planes, in_rows, in_cols)
-            field = ImageField(model, feat, None, full_shape=(H, W), offset=offset, precision=precision)
-            r0 = ra
-            while r0 < rb:
-                r1 = min(rb, r0 + max(1, band // ((cb - ca) * B)))
-                t0 = time.perf_counter()
-                dest[:, r0:r1, ca:cb] = field.render_planes(out_shape, region, rows=(r0, r1), cols=(ca, cb))
-                rate = (r1 - r0) * (cb - ca) * B / max(time.perf_counter() - t0, 1e-3)
-                band = int(min(max(rate * BAND_SECONDS, BAND_LIMITS[0]), BAND_LIMITS[1]))
-                yield (r1 - r0) * (cb - ca)
-                r0 = r1
-            del field, feat
+
+def level0(layer):
+    """The full-resolution data of a layer (level 0 of a multiscale one): read lazily, by windows."""
+    return layer.data[0] if layer.multiscale else layer.data
 
 
 def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lead_index=None, name=None,
-                  detail=1.0, on_plane=None, precision=None):
+                  detail=1.0, on_plane=None, precision=None, field_for=None):
     """Generator: yields (done, total) output pixels between bands and returns the new layer.
 
     lead_index picks one plane of a stack (e.g. the one on screen, for a preview); the result
     then has length 1 on every non-spatial axis and sits at that plane's position. `detail` (0..1)
     keeps that much of LIIF's difference from bicubic (liif_plugin.upscale's detail). `on_plane`
-    is called with each input plane as it is read (the widget measures noise on it: no second read).
+    is called with the input under the region of the first plane (the widget measures noise on it).
     precision: None uses the model's (see liif_plugin.hardware); the layer's metadata records it.
+    Each plane is rendered by the engine's tiled field: only the window under `region` (plus the
+    encoder's halo) is read and encoded, so a preview's time follows the view, not the layer.
+    `field_for(index)` may give that field (the live view keeps them, with their tile caches).
     """
     region, (h, w), _ = plan(layer, scale, shape, region)
     detail = check_detail(detail)
@@ -186,18 +184,25 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
     out = np.empty(out_lead + (h, w) + chans, dtype=np.dtype(layer.dtype))
     total = len(indices) * h * w
     done = 0
+    data = level0(layer)
+    state = {"band": BAND_PIXELS, "t": None, "n": 0}
+    whole = tuple(region) == (0.0, 0.0) + tuple(float(n) for n in spatial_shape(layer))
     for idx in indices:
-        plane = np.asarray(layer.data[idx])  # one plane: a dask layer is read plane by plane
+        src = Source(data, channels=layer.rgb, index=idx)
+        if field_for is None and not isinstance(data, np.ndarray) and (whole or src.shape[0] * src.shape[1] <= PLANE_PIXELS):
+            src = Source(src.read(0, src.shape[0], 0, src.shape[1]), channels=layer.rgb)  # one read of the plane
+        field = field_for(idx) if field_for is not None else TiledField(m, src, precision=precision, cache_bytes=0)
         if on_plane is not None:
-            on_plane(plane)
-        planes, layout = arrays.to_planes(plane)
-        rendered = np.empty((planes.shape[0], h, w, 3), dtype=np.float32)
-        for n in _render_blocks(m, planes, (h, w), region, rendered, precision=precision):
-            done += n
+            y0, x0, y1, x1 = region
+            on_plane(field.source.read(int(y0), math.ceil(y1), int(x0), math.ceil(x1)))
+            on_plane = None
+        dest = out[idx if lead_index is None else (0,) * len(lead)]
+        layout = field.layout
+        for (r0, r1), (c0, c1), part in field.parts((h, w), region, detail=detail, band=_band(state)):
+            dest[r0:r1, c0:c1] = arrays.from_planes(part, layout)
+            state["n"] = (r1 - r0) * (c1 - c0) * part.shape[0]
+            done += (r1 - r0) * (c1 - c0)
             yield done, total
-        if detail != 1.0:
-            rendered = blend(rendered, ClassicResampler(planes, layout.kind).render(region, (h, w)), detail)
-        out[idx if lead_index is None else (0,) * len(lead)] = arrays.from_planes(rendered, layout)
     # A single plane sits where it was taken from along the non-spatial axes.
     at = indices[0] if lead_index is not None else None
     return _new_layer(layer, out, region, (h, w), m, name=name, lead_offset=at, detail=detail, precision=precision)

@@ -89,6 +89,7 @@ class ResampleWidget(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
+        self._live = None  # the LiveView while "live LIIF view" is on
         self._build_ui()
         self._restore()
         self._connect_viewer()
@@ -186,6 +187,9 @@ class ResampleWidget(QWidget):
         buttons = QHBoxLayout()
         for b in (self.preview_btn, self.run_btn, self.cancel_btn):
             buttons.addWidget(b)
+        self.live = QCheckBox("live LIIF view")
+        self.live.setToolTip("while on, the visible part of the layer is re-rendered by LIIF at screen "
+                             "resolution after every pan, zoom or slider change (into a '(LIIF live)' layer)")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -195,6 +199,7 @@ class ResampleWidget(QWidget):
         top = QVBoxLayout(self)
         top.addLayout(form)
         top.addLayout(buttons)
+        top.addWidget(self.live)
         top.addWidget(self.progress)
         top.addWidget(self.status)
         top.addStretch(1)
@@ -216,6 +221,7 @@ class ResampleWidget(QWidget):
         self.preview_btn.clicked.connect(self.preview)
         self.run_btn.clicked.connect(self.run)
         self.cancel_btn.clicked.connect(self.cancel)
+        self.live.toggled.connect(self._toggle_live)
         self._sync_enabled()
 
     @staticmethod
@@ -280,6 +286,8 @@ class ResampleWidget(QWidget):
             else:
                 self.shape_h.setValue(max(1, round(self.shape_w.value() * H / W)))
             self._building = False
+        if self.live.isChecked() and layer is not None and (self._live is None or self._live.layer is not layer):
+            self._toggle_live(True)
         self._update_estimate()
 
     def _browse(self):
@@ -609,10 +617,7 @@ class ResampleWidget(QWidget):
         def job():
             from liif_plugin.hardware import resolve_precision
 
-            model = self._models.get(key)
-            if model is None:
-                model = liif_plugin.load_model(key[0], device=key[1])
-                self._models[key] = model
+            model = self._model_for(key)
             precision = resolve_precision(jobs[0][1].get("precision") or model.precision, model.device)
             speed = calibrate.stored(model, precision)
             if speed is None:
@@ -644,6 +649,36 @@ class ResampleWidget(QWidget):
         self._set_running(True)
         self.status.setText(f"loading '{key[0]}' …" if key not in self._models else "rendering …")
         worker.start()
+
+    def _model_for(self, key):
+        """The LiifModel for (model, device), loaded once (on the worker thread that first needs it)."""
+        model = self._models.get(key)
+        if model is None:
+            model = liif_plugin.load_model(key[0], device=key[1])
+            self._models[key] = model
+        return model
+
+    # -- live view -----------------------------------------------------------------------------
+    def _toggle_live(self, on):
+        """Start or stop the live LIIF view of the selected layer (see napari_plugin._live)."""
+        from ._live import LiveView
+
+        if not on:
+            if self._live is not None:
+                self._live.stop()
+            self.status.setText("live view off")
+            return
+        layer = self.layer
+        if layer is None:
+            self.status.setText("live view: open an image layer first")
+            self.live.setChecked(False)
+            return
+        key = (self.model_combo.currentText(), self.device_combo.currentText())
+        if self._live is None:
+            self._live = LiveView(self.viewer, None, on_status=self.status.setText)
+        self._live.model_for = lambda: self._model_for(key)
+        self._live.precision, self._live.detail = self.precision("preview"), self.detail.value()
+        self._live.start(layer)
 
     def cancel(self):
         """Stop the running render; nothing is added to the viewer."""
@@ -738,6 +773,8 @@ class ResampleWidget(QWidget):
     def _teardown(self):
         self._save()
         self.cancel()
+        if self._live is not None:
+            self._live.stop()
         self._disconnect_viewer()
 
     def closeEvent(self, event):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import liif_plugin as liif
-from liif_plugin import api, blocks, encode
+from liif_plugin import api, encode, tiles
 
 
 @pytest.mark.parametrize("kwargs,shape", [
@@ -66,18 +66,17 @@ def test_blockwise_equals_whole(model, photo, monkeypatch):
     x = photo.astype(np.float32) / 255
     whole = liif.upscale(x, scale=1.7, model=model)
     monkeypatch.setattr(api, "BLOCKWISE_LATENTS", 0)  # force the block-wise path in upscale()
-    monkeypatch.setattr(api, "BLOCK", 16)
+    monkeypatch.setattr(tiles, "BLOCK", 16)
     assert np.abs(liif.upscale(x, scale=1.7, model=model) - whole).max() <= 1e-4
-    planes, _ = liif.arrays.to_planes(photo.astype(np.float32) / 255)
     region = (3.0, 4.0, 40.0, 50.0)
-    a = blocks.render_blockwise(model, planes, (55, 61), region, block=12)
+    a = tiles.TiledField(model, photo.astype(np.float32) / 255, cache_bytes=0, block=12).render_planes((55, 61), region)
     b = model.encode(photo.astype(np.float32) / 255).render_planes((55, 61), region)
     assert np.abs(a - b).max() <= 1e-4
 
 
 def test_output_spans_cover_every_pixel_once():
     for n_out, lo, hi, n_in, block in [(100, 0, 37, 37, 8), (7, 3.5, 20, 40, 5), (300, 0, 64, 64, 64), (5, 0, 64, 64, 16)]:
-        spans = blocks.output_spans(n_out, lo, hi, n_in, block)
+        spans = tiles.output_spans(n_out, lo, hi, n_in, block)
         covered = [j for _, (a, b) in spans for j in range(a, b)]
         assert covered == list(range(n_out))
 

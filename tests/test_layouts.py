@@ -14,9 +14,8 @@ from torch import nn
 
 import liif_plugin as liif
 from liif_plugin import layouts, models, weights
-from liif_plugin.blocks import render_blockwise
 from liif_plugin.checkpoint import CheckpointError, save_checkpoint
-from liif_plugin.field import check_region
+from liif_plugin.tiles import TiledField
 
 TOL = 1e-4
 DIV2K_MEAN = torch.tensor([0.4488, 0.4371, 0.4040])
@@ -186,8 +185,7 @@ def test_mmagic_edsr_with_folded_units_renders_the_same_away_from_the_border(eds
     # Reference decoder, block-wise render (tiled encoder) apply the units the same way.
     ref = m.encode(image).render_planes((208, 208), reference=True)
     assert np.abs(ref - out_m).max() <= TOL
-    planes, _ = liif.arrays.to_planes(image)
-    blocks = render_blockwise(m, planes, (208, 208), check_region(None, image.shape[:2]), block=40)
+    blocks = TiledField(m, image, cache_bytes=0, block=40).render_planes((208, 208))
     assert np.abs(blocks - out_m).max() <= TOL
 
 

@@ -128,16 +128,17 @@ def test_resample_layer_region_alignment(model):
     assert calls and calls[0][1] == 80 * 80 and 0 < calls[0][0] < 80 * 80
 
 
-def test_big_planes_go_block_by_block_with_the_same_result(model):
-    from napari_plugin._resample import _render_blocks
+def test_big_planes_go_block_by_block_with_the_same_result(model, monkeypatch):
+    from liif_plugin import tiles
 
-    planes, _ = liif_plugin.arrays.to_planes(data.astronaut()[100:140, 150:186])
+    img = data.astronaut()[100:140, 150:186]
     region = (0.0, 0.0, 40.0, 36.0)
-    whole = model.encode(data.astronaut()[100:140, 150:186]).render_planes((60, 54), region)
-    parts = np.empty_like(whole)
-    done = sum(_render_blocks(model, planes, (60, 54), region, parts, block=20))  # 2 x 2 blocks
-    assert done == 60 * 54
-    np.testing.assert_allclose(parts, whole, atol=1e-4)
+    whole = model.encode(img).render((60, 54), region)
+    monkeypatch.setattr(tiles, "BLOCK", 20)  # 2 x 2 blocks, each encoded with its own halo
+    seen = []
+    new = resample_layer(Image(img, rgb=True), shape=(60, 54), model=model, progress=lambda d, t: seen.append(d))
+    assert seen[-1] == 60 * 54 and len(seen) >= 4
+    assert np.abs(new.data.astype(int) - whole.astype(int)).max() <= 1
 
 
 def test_rgba_keeps_alpha(model):
@@ -527,21 +528,23 @@ def test_precision_picker_reaches_the_render(make_napari_viewer, qtbot, model):
 
 # -- nothing raises into napari's event loop (issue 14, defect 1) -------------------------------------
 def test_unsupported_layers_never_raise_into_napari(make_napari_viewer, qtbot):
-    """Adding and selecting a multiscale or a boolean layer with the widget open: napari's event
-    handlers get no exception; the widget says why in its status line and keeps its usable layer."""
+    """Adding and selecting a boolean layer with the widget open: napari's event handlers get no
+    exception; the widget says why in its status line and keeps its usable layer. A multiscale
+    layer (refused with an exception before) is now a layer it resamples, from level 0."""
     viewer = make_napari_viewer()
     img = data.camera()[:64, :64]
     viewer.add_image(img, name="photo")
     _, w = open_widget(viewer)
     assert w.layer.name == "photo"
-    pyr = viewer.add_image([img, img[::2, ::2]], multiscale=True, name="pyr")  # raised ValueError before
-    mask = viewer.add_image(img > 100, name="mask")  # raised TypeError before
-    for layer, why in ((pyr, "multiscale"), (mask, "booleans")):
-        viewer.layers.selection.active = layer
-        assert why in w.status.text()
-        assert w.layer.name == "photo"
+    viewer.add_image([img, img[::2, ::2]], multiscale=True, name="pyr")  # raised ValueError once
+    mask = viewer.add_image(img > 100, name="mask")  # raised TypeError once
+    assert w.layer.name == "pyr"  # napari selected the new multiscale layer: the widget took it
+    viewer.layers.selection.active = viewer.layers["photo"]
+    viewer.layers.selection.active = mask
+    assert "booleans" in w.status.text()
+    assert w.layer.name == "photo"
     names = [w.layer_combo.itemText(i) for i in range(w.layer_combo.count())]
-    assert names == ["photo"]
+    assert sorted(names) == ["photo", "pyr"]
     since = len(notification_manager.records)
-    assert _hooks.open_for_layer(pyr, viewer) is w  # the Layers > Transform command on it
-    assert any("multiscale" in m for m in messages(since)) and w.layer.name == "photo"
+    assert _hooks.open_for_layer(mask, viewer) is w  # the Layers > Transform command on it
+    assert any("booleans" in m for m in messages(since)) and w.layer.name == "photo"

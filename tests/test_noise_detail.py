@@ -5,7 +5,7 @@ from PIL import Image
 from skimage import data
 
 import liif_plugin as liif
-from liif_plugin import api, arrays
+from liif_plugin import api, arrays, tiles
 from liif_plugin.bicubic import ClassicResampler
 from liif_plugin.cli import main
 from liif_plugin.coords import axis_centres
@@ -100,7 +100,7 @@ def test_bicubic_uses_liifs_pixel_centres():
 def test_detail_in_the_blockwise_path_matches_in_memory(tiny_model, gray, monkeypatch):
     ref = liif.upscale(gray.astype(np.float32) / 255, 2.3, model=tiny_model, detail=0.3)
     monkeypatch.setattr(api, "BLOCKWISE_LATENTS", 100)
-    monkeypatch.setattr(api, "BLOCK", 16)
+    monkeypatch.setattr(tiles, "BLOCK", 16)
     got = liif.upscale(gray.astype(np.float32) / 255, 2.3, model=tiny_model, detail=0.3)
     assert np.abs(got - ref).max() < 1e-5
 

@@ -90,8 +90,12 @@ def test_widget_opens_fitted_and_validates(model, rgb):
 
 
 def test_bad_images_and_sizes_raise_one_clear_error(model):
-    with pytest.raises(ValueError, match="2D image"):
-        ZoomWidget(np.zeros((2, 8, 8, 3), np.uint8), model=model)
+    with pytest.raises(ValueError, match="expected an image"):
+        ZoomWidget(np.zeros(8, np.uint8), model=model)
+    with pytest.raises(TypeError, match="bool"):
+        ZoomWidget(np.zeros((8, 8), bool), model=model)
+    with pytest.raises(ValueError, match="NaN"):
+        ZoomWidget(np.full((8, 8), np.nan, np.float32), model=model)
     with pytest.raises(ValueError, match="height"):
         ZoomWidget(np.zeros((8, 8), np.uint8), model=model, height=0)
     with pytest.raises(FileNotFoundError):
@@ -246,3 +250,89 @@ def test_display_conversion_per_layout():
     np.testing.assert_allclose(out[0], planes[0], atol=1e-6)
     with pytest.raises(ValueError, match="bicubic"):
         r.render((0, 0, 4, 5), (4, 5), "lanczos")
+
+
+# -- any size, any source: the lazy tiled field and the overview --------------------------------------
+@pytest.fixture(scope="module")
+def big_zarr(tmp_path_factory):
+    """A 3000 x 4000 uint16 zarr on disk (96 MB as an array; the widget never holds it)."""
+    import zarr
+
+    path = tmp_path_factory.mktemp("big") / "big.zarr"
+    z = zarr.open_array(str(path), mode="w", shape=(3000, 4000), chunks=(256, 256), dtype=np.uint16)
+    tile = (data.camera().astype(np.uint16) * 9 + 300)[:500, :500]
+    for y in range(0, 3000, 500):
+        for x in range(0, 4000, 500):
+            z[y:y + 500, x:x + 500] = np.rot90(tile, (x + y) // 500) + (y // 500) * 7
+    return path
+
+
+def test_big_zarr_opens_and_renders_only_the_window(tiny_model, big_zarr):
+    import zarr
+
+    w = ZoomWidget(big_zarr, model=tiny_model, height=64, canvas_shape=[64, 96], precision="fp32")
+    sent = collect(w)
+    try:
+        assert w.image_shape == [3000, 4000] and w.lead_shape == []
+        w.viewport = [2970, 3950, 2986, 3974]  # the far corner, zoomed in x4
+        assert w.wait(120)
+        layers = [c["layer"] for c, _ in sent]
+        assert layers[0] == "overview" and layers[-1] == "liif" and sent[-1][0]["final"]
+        field = w.field
+        assert field.tiles_encoded <= 4 and field.cached_bytes <= field.cache_bytes  # the corner's tiles only
+        arr = zarr.open_array(str(big_zarr), mode="r")[:]
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        # The same pixels as the engine's render of the whole in-memory image, same value range.
+        whole = tiny_model.open(arr, value_range=(float(arr.min()), float(arr.max())), cache_bytes=0)
+        np.testing.assert_array_equal(w.render_viewport(), whole.render(shape, region))
+        w.viewport = [0, 0, 3000, 4000]  # zoomed out: the area-averaged overview is the final picture
+        sent.clear()
+        assert w.wait(60)
+        assert [c["layer"] for c, _ in sent if c["final"]] == ["bicubic"]
+        assert w.field.tiles_encoded <= 4
+    finally:
+        w.close()
+
+
+def test_stack_gets_an_index_and_renders_that_image(tiny_model, rgb):
+    stack = np.stack([rgb, rgb[::-1], rgb[:, ::-1]])
+    w = ZoomWidget(stack, model=tiny_model, height=48, canvas_shape=[40, 60])
+    try:
+        assert w.lead_shape == [3] and w.index == [0]
+        w.viewport = [10, 10, 20, 25]
+        w.index = [2]
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(stack[2]).render(shape, region))
+        with pytest.raises(traitlets.TraitError, match="index"):
+            w.index = [3]
+    finally:
+        w.close()
+
+
+def test_ome_zarr_levels_give_the_overview_without_a_pass(tiny_model, tmp_path):
+    import zarr
+
+    img = (data.camera().astype(np.uint16) * 5 + 100)[:400, :480]
+    g = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    levels = [img, img[::2, ::2], img[::4, ::4]]
+    for k, lv in enumerate(levels):
+        g.create_array(str(k), data=np.ascontiguousarray(lv), chunks=(64, 64))
+    g.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+                               "datasets": [{"path": str(k), "coordinateTransformations": [
+                                   {"type": "scale", "scale": [2 ** k, 2 ** k]}]} for k in range(3)]}]
+    w = ZoomWidget(str(tmp_path / "img.ome.zarr"), model=tiny_model, height=64, canvas_shape=[50, 60])
+    sent = collect(w)
+    try:
+        ov = w._overview
+        assert ov.lazy and ov.factors == [2, 4] and ov.ranges is None
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        planes = ov.planes(region, shape)  # from level "2" (x4), with a provisional display range
+        assert planes.shape == (1, 50, 60, 3) and ov.ranges is None
+        w.viewport = [100, 100, 110, 112]
+        assert w.wait(60)
+        assert sent[0][0]["layer"] == "overview" and sent[-1][0]["layer"] == "liif"
+        assert ov.ranges == [(float(img.min()), float(img.max()))]  # found before LIIF ran
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(img).render(shape, region))
+    finally:
+        w.close()

@@ -5,6 +5,11 @@ renders the visible part of the image at the canvas's device resolution on a bac
 and sends it back as PNG bytes in a binary buffer. For every new view it first sends a bicubic
 window (instant), then a reduced-resolution LIIF render, then the full one; a newer view cancels
 the render in progress.
+
+The image may be any size and any source (array, memmap, zarr, dask, TIFF / zarr / OME-Zarr path):
+LIIF works on a lazy tiled field (liif_plugin.tiles) that encodes only the tiles under the view,
+and zoomed out (a screen pixel covering an image pixel or more) the widget shows an area-averaged
+overview (liif_plugin.overview) instead. Leading axes of a stack get a slider (trait `index`).
 """
 import math
 import threading
@@ -18,10 +23,13 @@ import traitlets as t
 
 from .. import api, arrays
 from ..bicubic import check_detail
-from ..field import Cancelled, ImageField
+from ..field import Cancelled
 from ..hardware import resolve_precision
 from ..noise import warning_for
-from .pixels import ClassicResampler, png_bytes, to_display
+from ..overview import Overview
+from ..sources import open_source
+from ..tiles import TiledField
+from .pixels import png_bytes, to_display
 from .view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
 from .worker import LatestWorker
 
@@ -29,18 +37,23 @@ HERE = Path(__file__).parent
 MODES = ("liif", "bicubic", "nearest", "compare")
 PREVIEW_PIXELS = 16_384  # the reduced LIIF pass: about a second on two CPU cores
 BAND_PIXELS = 8_192  # a newer view can stop a render after any band of this many output pixels
+NOISE_WINDOW = 512  # the noise warning measures a central window of at most this many pixels a side
 
 
 class ZoomWidget(anywidget.AnyWidget):
     """Zoom into an image with the wheel, pan by dragging; the view is rendered with LIIF.
 
-    `image` is an HxW or HxWxC array (uint8, uint16, float, as in ``liif_plugin.upscale``);
+    `image` is an HxW or HxWxC array (uint8, uint16, float, as in ``liif_plugin.upscale``), a
+    stack (..., H, W[, C]), or any big source: zarr / dask array, memmap, or a path to a TIFF,
+    zarr or OME-Zarr (see liif_plugin.sources); `index` picks the image of a stack;
     `model` a LiifModel, a registry name or a checkpoint path (None: the default model);
     `height` the widget's height in CSS pixels; `width` its width (None: the cell's width);
     `precision` of the LIIF renders ('auto': the fastest this hardware runs natively within 2/255 of
     fp32, which is fp32 on CPUs without bf16; see liif_plugin.hardware).
     `detail` (0..1, a trait) keeps that much of LIIF's difference from bicubic; `warning` says,
     in one sentence shown over the image, when the released model meets a noisy image.
+    `value_range` (lo, hi) of non-8-bit data spares the pass that finds it; `cache_bytes` bounds
+    the latent tile cache (liif_plugin.tiles.CACHE_BYTES by default).
     """
 
     # The files' text, not their paths: anywidget watches a path for hot reloading through a
@@ -58,39 +71,69 @@ class ZoomWidget(anywidget.AnyWidget):
     max_zoom = t.Float(MAX_ZOOM, read_only=True).tag(sync=True)
     detail = t.Float(1.0).tag(sync=True)  # LIIF's views: bicubic + detail * (LIIF - bicubic)
     warning = t.Unicode("", read_only=True).tag(sync=True)
+    lead_shape = t.List(t.Int(), read_only=True).tag(sync=True)  # the stack's leading axes ([] for one image)
+    index = t.List(t.Int(), default_value=[]).tag(sync=True)  # which image of the stack is shown
 
-    def __init__(self, image, model=None, height=512, width=None, precision="auto", **kwargs):
-        planes, self._layout = arrays.to_planes(image)
+    def __init__(self, image, model=None, height=512, width=None, precision="auto", *, index=None,
+                 value_range=None, cache_bytes=None, **kwargs):
+        source = open_source(image, index=index or ())
         if not isinstance(height, int) or height < 32:
             raise ValueError(f"height must be a whole number of pixels (at least 32), got {height!r}")
         if width is not None and (not isinstance(width, int) or width < 32):
             raise ValueError(f"width must be None or a whole number of pixels (at least 32), got {width!r}")
-        H, W = planes.shape[-2:]
-        self._planes = planes
-        self._model = api._model(model)  # a bad name or path fails here, not later in the thread
+        H, W = source.shape
+        self._model = api.get_model(model)  # a bad name or path fails here, not later in the thread
         self.precision = resolve_precision(precision, self._model.device)
-        self._field = None
+        self._value_range, self._cache_bytes = value_range, cache_bytes
         self._field_lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._classic = ClassicResampler(planes, self._layout.kind)
+        self._open(source)
         self._worker = LatestWorker()
         # Dropping the widget stops its worker; the worker holds the widget only while a job runs.
         weakref.finalize(self, self._worker.close)
         self._overview_due = True
         self._ids = 0
         self._live = False  # the first view renders when a browser shows the widget ("hello")
-        self.encode_ms = None
         self.last_render = None  # what the last final render was: layer, viewport, region, shape, ms
         self.last_pixels = None  # its 8-bit pixels, as sent
         # Until a browser reports its canvas, guess one (scripts and render_viewport() use it).
         canvas = kwargs.pop("canvas_shape", [height, width or min(1024, max(32, round(height * W / H)))])
         super().__init__(height=height, width=width or 0, canvas_shape=canvas, **kwargs)
         self.set_trait("image_shape", [int(H), int(W)])
-        msg = warning_for(self._model, image, how="set a lower detail (e.g. widget.detail = 0.3)")
-        self.set_trait("warning", msg[0].upper() + msg[1:] if msg else "")
+        self.set_trait("lead_shape", list(source.lead_shape))
+        self.index = list(source.index)
+        self._warn()
         self.viewport = [0.0, 0.0, float(H), float(W)]
         self.on_msg(self._on_front_msg)
         self._live = True
+
+    def _open(self, source):
+        """Field and overview of one image of the source (small images get their overview now)."""
+        with self._field_lock:
+            self._source = source
+            self._field = TiledField(self._model, source, value_range=self._value_range, precision=self.precision,
+                                     cache_bytes=self._cache_bytes)
+            # Encoded tiles serve every later view, so only closing the widget interrupts an encode.
+            self._field.interrupt = self._stop_if_closed
+            self._overview = Overview(source, ranges=self._field._ranges)
+            if not self._overview.lazy and min(self._overview.factors) == 1:
+                self._overview.build(ranges=self._field._ranges)
+                self._field._ranges = self._field._ranges or self._overview.ranges
+
+    def _warn(self):
+        H, W = self._source.shape
+        n = NOISE_WINDOW
+        y0, x0 = max(0, (H - n) // 2), max(0, (W - n) // 2)
+        crop = self._source.read(y0, min(H, y0 + n), x0, min(W, x0 + n))
+        if self._value_range is not None and crop.dtype != np.uint8:  # measure in the units LIIF sees
+            planes, _ = arrays.to_planes(crop, ranges=self._field.ranges())
+            crop = planes[0].transpose(1, 2, 0)
+        msg = warning_for(self._model, crop, how="set a lower detail (e.g. widget.detail = 0.3)")
+        self.set_trait("warning", msg[0].upper() + msg[1:] if msg else "")
+
+    @property
+    def _layout(self):
+        return self._field.layout
 
     # -- validation: bad values raise one clear sentence ------------------------------------------
     @t.validate("viewport")
@@ -131,6 +174,22 @@ class ZoomWidget(anywidget.AnyWidget):
         if self._live:
             self._schedule()
 
+    @t.validate("index")
+    def _check_index(self, proposal):
+        v = [int(i) for i in proposal["value"]]
+        lead = self._source.lead_shape
+        if len(v) != len(lead) or any(not 0 <= i < n for i, n in zip(v, lead)):
+            raise t.TraitError(f"index must pick one image of the stack {list(lead)}, got {v!r}")
+        return v
+
+    @t.observe("index")
+    def _index_changed(self, change):
+        if tuple(change["new"]) != self._source.index:
+            self._open(self._source.with_index(change["new"]))
+            self._overview_due = True
+            if self._live:
+                self._schedule()
+
     def _on_front_msg(self, widget, content, buffers):
         if isinstance(content, dict) and content.get("type") == "hello":  # a new view: it has no pixels yet
             self._overview_due = True
@@ -144,18 +203,20 @@ class ZoomWidget(anywidget.AnyWidget):
 
     @property
     def field(self):
-        """The encoded image (encoded once, on first use, then cached)."""
-        return self._encoded()
+        """The lazy tiled field of the image shown (liif_plugin.tiles.TiledField)."""
+        return self._field
 
-    def _encoded(self, progress=None):
-        with self._field_lock:
-            if self._field is None:
-                t0 = time.perf_counter()
-                feat = self._model.encode_planes(self._planes, progress=progress)
-                self._field = ImageField(self._model, feat, self._layout, planes=self._planes,
-                                         precision=self.precision, classic=self._classic)
-                self.encode_ms = (time.perf_counter() - t0) * 1e3
-            return self._field
+    def _ready_overview(self, progress=None, exact=True):
+        """The overview, built on first need: one pass over a big image without levels of its own,
+        which also finds the value range LIIF needs (`exact`; a source with levels shows them first)."""
+        ov = self._overview
+        if not (ov.built if exact else ov.displayable):
+            with self._field_lock:
+                if not (ov.built if exact else ov.displayable):
+                    ov.build(progress=progress, ranges=self._field._ranges)
+                    if self._field._ranges is None:
+                        self._field._ranges = ov.ranges
+        return ov
 
     def render_viewport(self, mode=None):
         """The part of the image in the current view, rendered now at the canvas's resolution.
@@ -184,7 +245,8 @@ class ZoomWidget(anywidget.AnyWidget):
         if worker is not None:
             worker.close()
             with self._field_lock:
-                self._field = None
+                self._field.clear_cache()
+                self._overview.levels = {}
         super().close()
 
     @property
@@ -194,7 +256,8 @@ class ZoomWidget(anywidget.AnyWidget):
     # -- rendering -------------------------------------------------------------------------------
     def _planes_for(self, mode, region, shape, progress=None):
         if mode in ("bicubic", "nearest"):
-            return self._classic.render(region, shape, mode)
+            return self._ready_overview().planes(region, shape, mode)
+        self._ready_overview()  # the value range (a pass over a big image), shared with the overview
         return self.field.render_planes(shape, region, progress=progress, detail=self.detail)
 
     def _schedule(self):
@@ -214,23 +277,25 @@ class ZoomWidget(anywidget.AnyWidget):
                 raise Cancelled()
 
         try:
+            ov = self._ready_overview(progress=self._stop_if_closed, exact=False)
             if self._overview_due:
                 self._overview_due = False
                 H, W = self.image_shape
                 whole = fit_viewport([0, 0, H, W], canvas, (H, W))
                 region, shape = visible_part(whole, canvas, (H, W))
-                self._send_image("overview", self._classic.render(region, shape), region, None, mode, False, 0.0)
+                self._send_image("overview", ov.planes(region, shape), region, None, mode, False, 0.0)
             region, shape = visible_part(view, canvas, self.image_shape)
             classic = "nearest" if mode == "nearest" else "bicubic"
             t0 = time.perf_counter()
-            planes = self._classic.render(region, shape, classic)
-            final = mode in ("bicubic", "nearest")
+            planes = ov.planes(region, shape, classic)
+            # Zoomed out, a screen pixel covers an image pixel or more: the area-averaged view is it.
+            final = mode in ("bicubic", "nearest") or zoom_factor(view, canvas) < 1.0
             self._send_image(classic, planes, region, view, mode, final, (time.perf_counter() - t0) * 1e3)
             if final:
                 return
             check()
-            # Encoding is shared by every later view, so only closing the widget interrupts it.
-            field = self._encoded(progress=self._stop_if_closed)
+            self._ready_overview(progress=self._stop_if_closed)  # LIIF needs the exact value range
+            field = self._field
             h, w = shape
             if h * w > 4 * PREVIEW_PIXELS:
                 f = math.sqrt(PREVIEW_PIXELS / (h * w))

@@ -58,6 +58,24 @@ function render({ model, el }) {
     buttons[m] = b;
   }
 
+  // A stack's leading axes (z, t, c, ...): one slider each, bound to the `index` trait.
+  const sliders = (model.get("lead_shape") || []).map((n, k) => {
+    const s = el_("input", "liif-zoom-index", bar);
+    Object.assign(s, { type: "range", min: 0, max: n - 1, step: 1, title: `axis ${k}` });
+    s.value = (model.get("index") || [])[k] || 0;
+    s.addEventListener("input", () => {
+      model.set("index", sliders.map((e) => +e.value));
+      model.save_changes();
+    });
+    return s;
+  });
+  function syncIndex() {
+    const idx = model.get("index") || [];
+    sliders.forEach((s, k) => { s.value = idx[k]; });
+    for (const name of Object.keys(layers)) delete layers[name]; // pixels of another image
+    root.dataset.index = idx.join(",");
+  }
+
   const layers = {}; // name -> {bitmap, region, seq}
   let seq = 0, images = 0, lastFinal = null, drag = null;
 
@@ -218,6 +236,7 @@ function render({ model, el }) {
   model.on("change:height", size);
   model.on("change:width", size);
   model.on("change:warning", showWarning);
+  model.on("change:index", syncIndex);
   size();
   showWarning();
   const observer = new ResizeObserver(syncCanvas);
@@ -234,6 +253,7 @@ function render({ model, el }) {
     model.off("change:height", size);
     model.off("change:width", size);
     model.off("change:warning", showWarning);
+    model.off("change:index", syncIndex);
   };
 }
 

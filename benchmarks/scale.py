@@ -1,0 +1,174 @@
+"""Does the ZoomWidget's cost depend on the view, not the image? (prints a table)
+
+    python benchmarks/scale.py [--sizes 1024,4096,20000] [--canvas 512] [--dir DIR] [--keep]
+
+For each size N the benchmark writes an N x N uint16 image to disk (a mosaic of rotated
+scikit-image `camera` tiles, 12-bit range) as OME-Zarr with area-averaged levels x2 ... down to
+<= 512 px, the way microscopy pyramids arrive, and as a plain zarr array (no levels). Then, each
+case in a fresh process (so peak memory is its own), as the widget does it, with the released
+model at the widget's default precision ('auto'), for a `--canvas` square canvas:
+
+- open: ZoomWidget(path) until the first overview frame is ready (its pixels computed);
+- range: the one streaming pass that finds the exact value range LIIF needs (OME-Zarr: read of
+  level 0 only; plain zarr: the same pass also builds the overview, so `open` includes it);
+- then five zooms to random places at x4 (a canvas/4 window of the image): bicubic window,
+  reduced LIIF (the widget's 16 k-pixel first pass), full LIIF at canvas resolution (medians);
+- peak RSS of the process (ru_maxrss), and how many latent tiles were encoded.
+
+Timings are wall-clock on this machine; name the CPU when quoting them (the header prints it).
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TILE = 500
+
+
+def make_image(path: Path, n: int, ome: bool):
+    """Write the N x N uint16 mosaic, chunked 256 x 256, with levels when `ome`."""
+    import zarr
+    from skimage import data
+
+    base = (data.camera().astype(np.uint16) * 16)[:TILE, :TILE]  # 12-bit range
+    g = zarr.open_group(str(path), mode="w") if ome else None
+    arr = g.create_array("0", shape=(n, n), chunks=(256, 256), dtype=np.uint16) if ome else \
+        zarr.open_array(str(path), mode="w", shape=(n, n), chunks=(256, 256), dtype=np.uint16)
+    band = 2048
+    level_parts = []
+    for y0 in range(0, n, band):
+        y1 = min(n, y0 + band)
+        rows = np.empty((y1 - y0, n), np.uint16)
+        for ty in range(y0 // TILE, -(-y1 // TILE)):
+            for tx in range(-(-n // TILE)):
+                t = np.rot90(base, (tx + ty) % 4) // (1 + (tx * 7 + ty * 3) % 3) + (tx + ty) % 50 * 20
+                ya, yb = max(ty * TILE, y0), min((ty + 1) * TILE, y1)
+                xa, xb = tx * TILE, min((tx + 1) * TILE, n)
+                rows[ya - y0:yb - y0, xa:xb] = t[ya - ty * TILE:yb - ty * TILE, :xb - xa]
+        arr[y0:y1] = rows
+        level_parts.append(rows)
+        if not ome:
+            level_parts.clear()
+    if not ome:
+        return
+    level, k, datasets = np.concatenate(level_parts), 0, [{"path": "0", "coordinateTransformations": [
+        {"type": "scale", "scale": [1.0, 1.0]}]}]
+    del level_parts
+    while max(level.shape) > 512:
+        h, w = level.shape[0] // 2 * 2, level.shape[1] // 2 * 2
+        level = level[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.uint16)
+        k += 1
+        g.create_array(str(k), data=level, chunks=(256, 256))
+        datasets.append({"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [2.0 ** k] * 2}]})
+    g.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+                               "datasets": datasets}]
+
+
+def one_case(path: str, canvas: int, zooms: int, seed: int) -> dict:
+    """Run in a fresh process: open, range pass, zooms. Returns the measurements."""
+    import liif_plugin as liif
+    from liif_plugin.notebook import ZoomWidget
+    from liif_plugin.notebook.view import fit_viewport, visible_part
+    from liif_plugin.notebook.widget import PREVIEW_PIXELS
+
+    model = liif.load_model(device="cpu", precision="auto")
+    t0 = time.perf_counter()
+    w = ZoomWidget(path, model=model, height=canvas, canvas_shape=[canvas, canvas])
+    ov = w._ready_overview(exact=False)
+    H, W = w.image_shape
+    region, shape = visible_part(fit_viewport([0, 0, H, W], w.canvas_shape, (H, W)), w.canvas_shape, (H, W))
+    ov.planes(region, shape)
+    t_open = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    w._ready_overview()
+    t_range = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    times = {"bicubic": [], "reduced LIIF": [], "full LIIF": []}
+    win = canvas / 4
+    for _ in range(zooms):
+        y, x = rng.uniform(0, H - win), rng.uniform(0, W - win)
+        w.viewport = [y, x, y + win, x + win]
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        t0 = time.perf_counter()
+        ov.planes(region, shape)
+        times["bicubic"].append(time.perf_counter() - t0)
+        f = math.sqrt(PREVIEW_PIXELS / (shape[0] * shape[1]))
+        t0 = time.perf_counter()
+        w.field.render_planes((max(1, round(shape[0] * f)), max(1, round(shape[1] * f))), region)
+        times["reduced LIIF"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        w.field.render_planes(shape, region)
+        times["full LIIF"].append(time.perf_counter() - t0)
+    out = {"open": t_open, "range": t_range, **{k: float(np.median(v)) for k, v in times.items()},
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "tiles": w.field.tiles_encoded, "precision": w.precision}
+    w.close()
+    return out
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="1024,4096,20000")
+    p.add_argument("--canvas", type=int, default=512)
+    p.add_argument("--zooms", type=int, default=5)
+    p.add_argument("--dir", help="where the images are written (default: a temporary folder)")
+    p.add_argument("--keep", action="store_true", help="keep the images")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.one:
+        print(json.dumps(one_case(args.one, args.canvas, args.zooms, seed=0)))
+        return
+    import torch
+
+    folder = Path(args.dir or tempfile.mkdtemp(prefix="liif-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}; canvas {args.canvas}^2, "
+          f"{args.zooms} zooms at x4 (medians)")
+    head = ["image", "layout", "write s", "open s", "range s", "bicubic s", "reduced LIIF s", "full LIIF s",
+            "peak RSS MB", "tiles"]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    try:
+        for n in (int(v) for v in args.sizes.split(",")):
+            for ome in (True, False):
+                path = folder / f"img{n}{'.ome' if ome else ''}.zarr"
+                t0 = time.perf_counter()
+                if not path.exists():
+                    make_image(path, n, ome)
+                t_write = time.perf_counter() - t0
+                res = subprocess.run([sys.executable, __file__, "--one", str(path), "--canvas", str(args.canvas),
+                                      "--zooms", str(args.zooms)], capture_output=True, text=True)
+                if res.returncode != 0:
+                    print(f"| {n} x {n} | {'OME-Zarr' if ome else 'zarr'} | failed: {res.stderr.strip().splitlines()[-1]} |")
+                    continue
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                cells = [f"{n} x {n}", "OME-Zarr, levels" if ome else "zarr, no levels", f"{t_write:.1f}",
+                         f"{r['open']:.2f}", f"{r['range']:.2f}", f"{r['bicubic']:.3f}", f"{r['reduced LIIF']:.2f}",
+                         f"{r['full LIIF']:.2f}", f"{r['peak_rss_mb']:.0f}", str(r["tiles"])]
+                print("| " + " | ".join(cells) + " |", flush=True)
+    finally:
+        if not args.keep and not args.dir:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Live LIIF view: the visible part of a layer, re-rendered by LIIF after every camera change.
+
+While on, each pan, zoom or dims-slider change (debounced by DEBOUNCE_MS) starts a render of the
+view at screen resolution on a napari ``thread_worker``; a newer view cancels the older render at
+its next band. The result goes into one overlay layer that sits exactly on the source (the same
+geometry as a resample of that region). Each plane keeps a lazy tiled field with a tile cache, so
+panning reuses encoded tiles and only the window plus halo of level 0 is ever read. Zoomed out
+(a screen pixel covers an image pixel or more) there is nothing for LIIF to add: the overlay is
+hidden and napari shows the layer itself.
+"""
+from __future__ import annotations
+
+from napari.qt.threading import thread_worker
+from qtpy.QtCore import QTimer
+
+from liif_plugin.sources import Source
+from liif_plugin.tiles import TiledField
+
+from . import _resample as rs
+
+DEBOUNCE_MS = 150
+MAX_FIELDS = 4  # planes whose tile caches are kept (the ones last looked at)
+
+
+class LiveView:
+    """Follows the camera of `viewer` and keeps an overlay of `layer` rendered by `model`."""
+
+    def __init__(self, viewer, model_for, precision="auto", detail=1.0, on_status=None):
+        self.viewer = viewer
+        self.model_for = model_for  # () -> LiifModel (loaded on the worker thread the first time)
+        self.precision, self.detail = precision, detail
+        self.on_status = on_status or (lambda text: None)
+        self.layer = None
+        self.overlay = None
+        self.worker = None
+        self.pending = False
+        self.renders = 0  # finished renders (tests and the status line read it)
+        self._fields = {}  # (plane index, precision) -> TiledField with its tile cache
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self._render)
+
+    @property
+    def active(self) -> bool:
+        return self.layer is not None
+
+    @property
+    def overlay_name(self) -> str:
+        return f"{self.layer.name} (LIIF live)" if self.layer is not None else ""
+
+    def start(self, layer):
+        """Follow the camera for `layer` (an Image layer; multiscale layers read their level 0)."""
+        rs.check_layer(layer)
+        self.stop()
+        self.layer = layer
+        for ev in self._events():
+            ev.connect(self.schedule)
+        self.viewer.layers.events.removed.connect(self._on_removed)
+        self.schedule()
+
+    def stop(self):
+        """Stop following the camera, cancel a running render and remove the overlay."""
+        self._timer.stop()
+        if self.layer is None:
+            return
+        for ev in self._events():
+            ev.disconnect(self.schedule)
+        self.viewer.layers.events.removed.disconnect(self._on_removed)
+        if self.worker is not None:
+            self.worker.quit()
+        self._remove_overlay()
+        self.layer = None
+        self._fields.clear()
+        self.pending = False
+
+    @property
+    def idle(self) -> bool:
+        """No render running or waiting: the overlay shows the current view."""
+        return self.worker is None and not self.pending and not self._timer.isActive()
+
+    def _events(self):
+        """What changes the view: pan, zoom, the dims sliders, the canvas size."""
+        v = self.viewer
+        return (v.camera.events.zoom, v.camera.events.center, v.dims.events.current_step, v.canvas.events.size)
+
+    def schedule(self, event=None):
+        """A camera change: render again once the camera has been still for DEBOUNCE_MS."""
+        if self.layer is not None:
+            self._timer.start()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _on_removed(self, event):
+        if event.value is self.layer:
+            self.stop()
+            self.on_status("live view off: its layer was removed")
+        elif event.value is self.overlay:
+            self.overlay = None
+
+    def _remove_overlay(self):
+        ov, self.overlay = self.overlay, None
+        if ov is not None and ov in self.viewer.layers:
+            self.viewer.layers.remove(ov)
+
+    def _field(self, model, idx):
+        key = (idx, self.precision)
+        f = self._fields.pop(key, None)
+        if f is None:
+            src = Source(rs.level0(self.layer), channels=self.layer.rgb, index=idx)
+            f = TiledField(model, src, precision=self.precision)
+        self._fields[key] = f  # most recent last
+        while len(self._fields) > MAX_FIELDS:
+            self._fields.pop(next(iter(self._fields)))
+        return f
+
+    def _render(self):
+        if self.layer is None:
+            return
+        if self.worker is not None:  # a newer view: stop the old render at its next band, then start
+            self.pending = True
+            self.worker.quit()
+            return
+        try:
+            view = rs.view_region(self.layer, self.viewer)
+        except ValueError as e:  # e.g. the 3D view
+            self.on_status(f"live view paused: {e}")
+            self._remove_overlay()
+            return
+        if view is None:
+            self._remove_overlay()
+            return
+        region, shape = view
+        if shape[0] <= region[2] - region[0] and shape[1] <= region[3] - region[1]:
+            self._remove_overlay()  # zoomed out: napari's own pixels are the picture
+            self.on_status("live view: zoom in past 1:1 for LIIF detail")
+            return
+        layer, plane = self.layer, rs.current_plane(self.layer, self.viewer)
+
+        def job():
+            model = self.model_for()
+            field = self._field(model, plane)
+            return (yield from rs.iter_resample(layer, shape=shape, region=region, model=model, lead_index=plane,
+                                                name=self.overlay_name, detail=self.detail,
+                                                precision=self.precision, field_for=lambda idx: field))
+
+        worker = thread_worker(job, start_thread=False,
+                               connect={"returned": self._on_done, "errored": self._on_error,
+                                        "finished": lambda: self._on_finished(worker)})()
+        self.worker = worker
+        self.on_status(f"live view: rendering {shape[1]} x {shape[0]} …")
+        worker.start()
+
+    def _on_done(self, new):
+        if self.layer is None or new.metadata["liif"]["source_layer"] != self.layer.name:
+            return
+        ov = self.overlay
+        if ov is not None and ov in self.viewer.layers and ov.data.shape == new.data.shape:
+            # In place: no layer-list churn while the user pans.
+            ov.data = new.data
+            ov.scale, ov.translate = new.scale, new.translate
+            ov.metadata = new.metadata
+        else:
+            self._remove_overlay()
+            self.overlay = self.viewer.add_layer(new)
+            self.viewer.layers.selection.active = self.layer  # keep the user's selection
+        self.renders += 1
+        self.on_status(f"live view: {new.data.shape[-2 - (1 if new.rgb else 0)]} rows rendered")
+
+    def _on_error(self, exc):
+        self.on_status(f"live view failed: {exc}")
+
+    def _on_finished(self, worker):
+        if self.worker is worker:
+            self.worker = None
+            if self.pending:
+                self.pending = False
+                self._render()
+

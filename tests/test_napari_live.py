@@ -1,0 +1,102 @@
+"""napari: multiscale layers resample from level 0, and the live LIIF view follows the camera.
+
+A real headless viewer (pytest-qt + Xvfb); the live view's pixels are checked against the engine's
+`liif_plugin.upscale` of the same window.
+"""
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+
+import dask.array as da  # noqa: E402
+from skimage import data  # noqa: E402
+
+import liif_plugin  # noqa: E402
+from liif_plugin import tiles  # noqa: E402
+from napari_plugin import _resample as rs  # noqa: E402
+from napari_plugin import resample_layer  # noqa: E402
+
+pytestmark = pytest.mark.napari
+WAIT = 120_000  # ms; a ceiling for a busy 2-core machine, not a speed check
+
+
+def open_widget(viewer):
+    return viewer.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")[1]
+
+
+def test_multiscale_layer_resamples_from_level_0(make_napari_viewer, tiny_model):
+    viewer = make_napari_viewer()
+    img = data.camera()[:96, :80]
+    pyr = viewer.add_image([img, img[::2, ::2], img[::4, ::4]], multiscale=True, name="pyr", scale=(0.5, 0.5))
+    new = resample_layer(pyr, scale=2, model=tiny_model)
+    assert not new.multiscale and new.data.shape == (192, 160)
+    np.testing.assert_array_equal(new.data, liif_plugin.upscale(img, scale=2, model=tiny_model))
+    np.testing.assert_allclose(new.scale, (0.25, 0.25))
+    part = resample_layer(pyr, shape=(40, 30), region=(10, 20, 30, 35), model=tiny_model)
+    np.testing.assert_array_equal(part.data, liif_plugin.upscale(img, shape=(40, 30), region=(10, 20, 30, 35),
+                                                                 model=tiny_model))
+
+
+def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qtbot, tiny_model_path):
+    viewer = make_napari_viewer(show=True)
+    base = np.ascontiguousarray(data.astronaut()[..., 1])
+    big = da.tile(da.from_array(base, chunks=256), (8, 8))[:4000, :4000]  # 4000 x 4000, read lazily
+    layer = viewer.add_image(big, name="big")
+    w = open_widget(viewer)
+    w.add_model_path(tiny_model_path)
+    model = liif_plugin.load_model(tiny_model_path, device="cpu")
+    viewer.window._qt_viewer.canvas.native.resize(160, 120)
+    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)
+    whole = big.compute()
+
+    def check(expected_renders):
+        qtbot.waitUntil(lambda: w._live.renders >= expected_renders and w._live.idle, timeout=WAIT)
+        overlay = viewer.layers["big (LIIF live)"]
+        region, shape = rs.view_region(layer, viewer)
+        want = liif_plugin.upscale(whole, shape=shape, region=region, model=model)
+        assert overlay.data.shape == want.shape
+        assert np.abs(overlay.data.astype(int) - want.astype(int)).max() <= 1
+        # It sits on the source: its first pixel centre is the region's first output centre.
+        y0, x0, y1, x1 = region
+        np.testing.assert_allclose(overlay.data_to_world((0, 0)),
+                                   layer.data_to_world((y0 - 0.5 + 0.5 * (y1 - y0) / shape[0],
+                                                        x0 - 0.5 + 0.5 * (x1 - x0) / shape[1])), atol=1e-6)
+
+    viewer.camera.center = (3950.0, 3930.0)  # the far corner
+    viewer.camera.zoom = 4.0
+    w.live.setChecked(True)
+    check(1)
+    assert len(w._live._fields) == 1
+    field = next(iter(w._live._fields.values()))
+    tiles_before = field.tiles_encoded
+    assert tiles_before and all(ty >= 58 and tx >= 58 for ty, tx in field._cache)  # around the view only
+    cached = set(field._cache)
+    viewer.camera.center = (3944.0, 3936.0)  # a small pan: only tiles not seen yet are encoded
+    check(2)
+    region, shape = rs.view_region(layer, viewer)
+    a, b = tiles._reach(shape[0], region[0], region[2], 0, shape[0], 4000, tiles.MARGIN)
+    c, d = tiles._reach(shape[1], region[1], region[3], 0, shape[1], 4000, tiles.MARGIN)
+    t = field.tile
+    needed = {(ty, tx) for ty in range(a // t, (b - 1) // t + 1) for tx in range(c // t, (d - 1) // t + 1)}
+    assert field.tiles_encoded - tiles_before == len(needed - cached) < len(needed)
+    viewer.camera.center = (500.0, 700.0)  # far away
+    check(3)
+    viewer.camera.zoom = 0.05  # zoomed out: napari's own pixels; the overlay goes
+    qtbot.waitUntil(lambda: "big (LIIF live)" not in viewer.layers, timeout=WAIT)
+    viewer.camera.zoom = 4.0
+    check(4)
+    w.live.setChecked(False)
+    assert [ly.name for ly in viewer.layers] == ["big"]
+
+
+def test_live_view_stops_when_its_layer_is_removed(make_napari_viewer, qtbot, tiny_model_path):
+    viewer = make_napari_viewer(show=True)
+    layer = viewer.add_image(data.camera()[:128, :128], name="cam")
+    w = open_widget(viewer)
+    w.add_model_path(tiny_model_path)
+    viewer.camera.zoom = 6.0
+    w.live.setChecked(True)
+    qtbot.waitUntil(lambda: w._live.renders >= 1 and w._live.idle, timeout=WAIT)
+    viewer.layers.remove(layer)
+    qtbot.wait(300)
+    assert not w._live.active and [ly.name for ly in viewer.layers] == []
