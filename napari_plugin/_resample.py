@@ -24,6 +24,8 @@ from liif_plugin.hardware import resolve_precision
 from liif_plugin.sources import Source
 from liif_plugin.tiles import TiledField
 
+from ._metadata import rescale as rescale_metadata
+
 # Output pixels (all planes of one band) rendered between two yields. Bands are sized from the
 # measured speed to take about BAND_SECONDS, so Cancel answers well within a second on a slow CPU
 # while a GPU still gets large, efficient batches.
@@ -33,8 +35,6 @@ BAND_LIMITS = (1024, 1 << 18)
 # A lazy (dask, zarr) plane up to this size, or any plane resampled whole, is read once into memory;
 # a window of a bigger plane (Preview, current view) reads only the window and its halo.
 PLANE_PIXELS = 1 << 24
-CPU_PIXELS_PER_S = 20_000  # measured throughput of the engine on 2 cores (see DESIGN.md)
-GPU_PIXELS_PER_S = 2_000_000
 
 
 def check_layer(layer):
@@ -70,14 +70,14 @@ def plan(layer, scale=None, shape=None, region=None):
     return check_region(region, (H, W)), out, int(np.prod(lead_shape(layer), dtype=np.int64))
 
 
-def estimate(layer, scale=None, shape=None, region=None, device="cpu"):
-    """(output bytes, estimated seconds) of a resample, for the confirm-before-huge-work check."""
-    _, (h, w), n = plan(layer, scale, shape, region)
-    chans = layer.data.shape[-1] if layer.rgb else 1
-    nbytes = n * h * w * chans * np.dtype(layer.dtype).itemsize
-    rate = GPU_PIXELS_PER_S if str(device).startswith("cuda") else CPU_PIXELS_PER_S
-    work = n * h * w * (2 if chans == 4 else 1)  # RGBA renders colour and alpha planes
-    return nbytes, work / rate
+def estimate(layer, scale=None, shape=None, region=None, model=None, speed=None, lead_index=None):
+    """The cost of a resample before it runs (napari_plugin._estimate.Work): output and working
+    bytes, and its steps; ``.seconds(speed)`` is its time at a measured speed (liif_plugin.calibrate).
+    model: the LiifModel (its sizes), or None for the released EDSR-baseline's; lead_index: one plane."""
+    from ._estimate import Arch, layer_work
+
+    region, out, n = plan(layer, scale, shape, region)
+    return layer_work(layer, region, out, 1 if lead_index is not None else n, Arch.of(model), speed)
 
 
 def geometry(layer, region, out_shape, lead_offset=None):
@@ -113,17 +113,19 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
     H, W = spatial_shape(layer)
     full = tuple(region) == (0.0, 0.0, float(H), float(W))
     scale, translate = geometry(layer, region, out_shape, lead_offset)
-    meta = dict(layer.metadata)
+    sy, sx = out_shape[0] / (region[2] - region[0]), out_shape[1] / (region[3] - region[1])
+    meta, touched = rescale_metadata(dict(layer.metadata), sy, sx, layer.ndim)
     meta["liif"] = {
         "model": model.name,
         "weights_sha256": model.sha256,
         "precision": precision,
-        "scale": [out_shape[0] / (region[2] - region[0]), out_shape[1] / (region[3] - region[1])],
+        "scale": [sy, sx],
         "region": [float(v) for v in region],
         "output_shape": [int(v) for v in out_shape],
         "detail": detail,
         "source_layer": layer.name,
         "plugin_version": liif_plugin.__version__,
+        "metadata": touched,  # source metadata keys scaled to the new pixels, and dropped
     }
     kwargs = dict(
         name=name or f"{layer.name} (LIIF {_label(region, out_shape, full)})",

@@ -2,28 +2,39 @@
 
 All model work runs in a napari ``thread_worker`` generator that yields between small bands of
 output rows, so the viewer stays responsive and Cancel stops within a fraction of a second. A
-result is added to the viewer only when the whole render finished; cancel or error adds nothing.
+result is added to the viewer only when the whole render finished; cancel, error or removing a
+source layer adds nothing. One run may cover several layers (every selected image layer, same
+settings) under one progress bar, which counts encoding and decoding (napari_plugin._progress).
 """
 import functools
+import time
 import weakref
 from pathlib import Path
 
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QEvent
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QMessageBox,
     QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 import liif_plugin
-from liif_plugin import weights
+from liif_plugin import calibrate, weights
+from liif_plugin.calibrate import Speed
 from liif_plugin.noise import warning_for
 
 from . import _resample as rs
+from . import _settings
+from ._messages import gui_words
+from ._progress import Tracker
 
-SCALE_MODE, SHAPE_MODE = "scale factor", "output shape"
+SCALE_MODE, SHAPE_MODE, SIZE_MODE = "scale factor", "output shape", "pixel size"
+# Until this machine's speed is measured (on the first run of a model, device and precision):
+# about what the released model does on 2 CPU cores. Estimates made with it say they are rough.
+ROUGH_SPEED = Speed(encode_px_per_s=8_000, decode_px_per_s=15_000, encode_call_s=0.3)
+TICK_MS = 200  # how often the progress bar and the time left are redrawn while a run goes
 # Precision choices: label -> (Preview's, Run's). The default keeps Run's layers exact.
 PRECISIONS = {"auto for Preview, fp32 for Run": ("auto", "fp32"), "auto": ("auto", "auto"),
               "fp32": ("fp32", "fp32"), "bf16": ("bf16", "bf16"), "fp16": ("fp16", "fp16")}
@@ -41,12 +52,22 @@ def _fmt_bytes(n):
         n /= 1000
 
 
+def _plan_kw(kw):
+    return {k: v for k, v in kw.items() if k in ("scale", "shape", "region", "lead_index")}
+
+
+def peak_bytes(works):
+    """Memory of a run over several layers: every result is held until the end, one layer works at a time."""
+    return sum(wk.output_bytes for wk in works) + max((wk.working_bytes for wk in works), default=0)
+
+
 def _fmt_time(s):
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
 class ResampleWidget(QWidget):
-    # Above either limit Run asks for confirmation first (output held in memory; time on 2 CPU cores).
+    # Above either limit Run asks for confirmation first (memory: output plus working buffers;
+    # time: at this machine's measured speed).
     CONFIRM_BYTES = 1 << 30
     CONFIRM_SECONDS = 120.0
 
@@ -60,8 +81,17 @@ class ResampleWidget(QWidget):
         self._noise_note = None  # a noise warning from the render thread, for the GUI thread to show
         self._building = False
         self._adding = False
+        self.sources = []  # the layers of the run in progress
+        self.removed_source = None  # name of a source removed mid-run (which cancelled it)
+        self.tracker = None  # progress of the run in progress
+        self.last_estimate = None  # (Work of every source, speed, rough?) behind the 'output' line
+        self.last_run_estimate = None  # seconds the running (or last) run was estimated to take
+        self._timer = QTimer(self)
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._tick)
         self._live = None  # the LiveView while "live LIIF view" is on
         self._build_ui()
+        self._restore()
         self._connect_viewer()
         self._refresh_layers()
         self._on_active()
@@ -73,7 +103,7 @@ class ResampleWidget(QWidget):
         form.addRow("image layer", self.layer_combo)
 
         self.mode_combo = QComboBox()
-        self.mode_combo.addItems([SCALE_MODE, SHAPE_MODE])
+        self.mode_combo.addItems([SCALE_MODE, SHAPE_MODE, SIZE_MODE])
         form.addRow("size by", self.mode_combo)
 
         self.scale_y, self.scale_x = (self._scale_box() for _ in range(2))
@@ -92,6 +122,23 @@ class ResampleWidget(QWidget):
         row.addWidget(self.shape_w)
         form.addRow("shape (h, w)", row)
         form.addRow("", self.lock)
+
+        self.pixel_size = QDoubleSpinBox()
+        self.pixel_size.setRange(1e-4, 1e6)
+        self.pixel_size.setDecimals(4)
+        self.pixel_size.setValue(0.1)
+        self.pixel_size.setToolTip("the new layer's pixel size, in the layer's units (its scale); "
+                                   "e.g. 0.1 for 0.1 µm pixels")
+        self.pixel_now = QLabel()
+        row = QHBoxLayout()
+        row.addWidget(self.pixel_size)
+        row.addWidget(self.pixel_now, 1)
+        form.addRow("pixel size", row)
+
+        self.all_selected = QCheckBox("every selected image layer")
+        self.all_selected.setToolTip("Run resamples each selected image layer (e.g. all channels) with these "
+                                     "settings, under one progress bar")
+        form.addRow("layers", self.all_selected)
 
         self.view_only = QCheckBox("current view only")
         self.view_only.setToolTip("Run renders only the part of the layer visible on the canvas")
@@ -165,6 +212,10 @@ class ResampleWidget(QWidget):
         self.shape_h.valueChanged.connect(lambda v: self._on_shape(0))
         self.shape_w.valueChanged.connect(lambda v: self._on_shape(1))
         self.view_only.toggled.connect(self._update_estimate)
+        self.pixel_size.valueChanged.connect(self._update_estimate)
+        self.all_selected.toggled.connect(self._update_estimate)
+        self.precision_combo.currentIndexChanged.connect(self._update_estimate)
+        self.model_combo.currentIndexChanged.connect(self._update_estimate)
         self.device_combo.currentIndexChanged.connect(self._update_estimate)
         self.browse.clicked.connect(self._browse)
         self.preview_btn.clicked.connect(self.preview)
@@ -187,7 +238,8 @@ class ResampleWidget(QWidget):
     def _shape_box():
         b = QSpinBox()
         b.setRange(1, 1_000_000)
-        b.setMinimumWidth(80)
+        # Wide enough for the largest value: a fixed 80 px showed '1000000' as '1000'.
+        b.setMinimumWidth(b.sizeHint().width())
         return b
 
     @staticmethod
@@ -204,13 +256,15 @@ class ResampleWidget(QWidget):
         return devs
 
     def _sync_enabled(self):
-        by_scale = self.mode_combo.currentText() == SCALE_MODE
+        mode = self.mode_combo.currentText()
+        by_scale = mode == SCALE_MODE
         self.scale_y.setEnabled(by_scale)
         self.scale_x.setEnabled(by_scale and self.separate.isChecked())
         self.separate.setEnabled(by_scale)
-        self.shape_h.setEnabled(not by_scale)
-        self.shape_w.setEnabled(not by_scale)
-        self.lock.setEnabled(not by_scale)
+        self.shape_h.setEnabled(mode == SHAPE_MODE)
+        self.shape_w.setEnabled(mode == SHAPE_MODE)
+        self.lock.setEnabled(mode == SHAPE_MODE)
+        self.pixel_size.setEnabled(mode == SIZE_MODE)
         if not self.separate.isChecked():
             self.scale_x.setValue(self.scale_y.value())
         self._update_estimate()
@@ -251,6 +305,8 @@ class ResampleWidget(QWidget):
     def _connect_viewer(self):
         ev = self.viewer.layers.events
         self._hooks = [(ev.inserted, self._refresh_layers), (ev.removed, self._refresh_layers),
+                       (ev.removed, self._on_removed),
+                       (self.viewer.layers.selection.events.changed, self._on_selection),
                        (ev.moved, self._refresh_layers), (ev.reordered, self._refresh_layers),
                        (self.viewer.layers.selection.events.active, self._on_active),
                        (self.viewer.camera.events.zoom, self._on_camera),
@@ -290,6 +346,18 @@ class ResampleWidget(QWidget):
         except (ValueError, TypeError) as e:
             return str(e)
         return None
+
+    def _on_removed(self, event):
+        """A source layer removed mid-run cancels the run: its result would belong to nothing."""
+        layer = _real(getattr(event, "value", None))
+        if self.worker is not None and any(layer is src for src in self.sources):
+            self.removed_source = layer.name
+            self.worker.quit()
+            self.status.setText(f"'{layer.name}' was removed; cancelling its run …")
+
+    def _on_selection(self, event=None):
+        if self.all_selected.isChecked():
+            self._update_estimate()
 
     def _on_camera(self, event=None):
         if self.view_only.isChecked():
@@ -331,12 +399,28 @@ class ResampleWidget(QWidget):
             self.shape_h.setValue(max(1, round(H * self.scale_y.value())))
             self.shape_w.setValue(max(1, round(W * self.scale_x.value())))
             self._building = False
+            py, px = self.layer_pixel_size(layer)
+            unit = self.layer_unit(layer)
+            self.pixel_size.setSuffix(f" {unit}")
+            now = f"{py:.4g}" if py == px else f"{py:.4g} × {px:.4g}"
+            self.pixel_now.setText(f"now {now} {unit}")
         self._update_estimate()
 
+    @staticmethod
+    def layer_pixel_size(layer):
+        """(y, x) size of one pixel in the layer's units: its scale on the two spatial axes."""
+        sy, sx = (abs(float(v)) for v in layer.scale[-2:])
+        return sy, sx
+
+    @staticmethod
+    def layer_unit(layer):
+        units = getattr(layer, "units", None)
+        return "px" if not units or str(units[-1]) == "pixel" else f"{units[-1]:~P}"
+
     # -- settings -> arguments ---------------------------------------------------------------
-    def settings(self):
+    def settings(self, layer=None):
         """keyword arguments (scale or shape, region) for the current choices; raises ValueError."""
-        layer = self.layer
+        layer = self.layer if layer is None else layer
         if layer is None:
             raise ValueError("there is no image layer to resample; open an image first")
         region = None
@@ -345,9 +429,23 @@ class ResampleWidget(QWidget):
             if view is None:
                 raise ValueError(f"'{layer.name}' is not visible in the current view; pan to it or untick 'current view only'")
             region = view[0]
-        if self.mode_combo.currentText() == SCALE_MODE:
+        mode = self.mode_combo.currentText()
+        if mode == SCALE_MODE:
             return {"scale": (self.scale_y.value(), self.scale_x.value()), "region": region}
+        if mode == SIZE_MODE:  # the scale that turns the layer's pixel size into the target
+            target = self.pixel_size.value()
+            py, px = self.layer_pixel_size(layer)
+            return {"scale": (py / target, px / target), "region": region}
         return {"shape": (self.shape_h.value(), self.shape_w.value()), "region": region}
+
+    def targets(self):
+        """The layers Run resamples: the picked one, or every selected resamplable image layer."""
+        layer = self.layer
+        if not self.all_selected.isChecked():
+            return [] if layer is None else [layer]
+        chosen = [_real(ly) for ly in self.viewer.layers
+                  if ly in self.viewer.layers.selection and isinstance(ly, Image) and self.why_not(ly) is None]
+        return chosen or ([] if layer is None else [layer])
 
     def _update_estimate(self, *args):
         if self._building:
@@ -364,12 +462,48 @@ class ResampleWidget(QWidget):
                 self.shape_h.setValue(h)
                 self.shape_w.setValue(w)
                 self._building = False
-            nbytes, secs = rs.estimate(layer, device=self._device_guess(), **kw)
+            works, speed, rough = self.cost([(ly, self.settings(ly)) for ly in self.targets()])
         except (ValueError, TypeError) as e:
-            self.estimate_label.setText(str(e))
+            self.estimate_label.setText(gui_words(str(e)))
             return
         planes = f" × {n} planes" if n > 1 else ""
-        self.estimate_label.setText(f"{h} × {w}{planes}, {_fmt_bytes(nbytes)}, about {_fmt_time(secs)}")
+        layers = f" (and {len(works) - 1} more layer{'s' if len(works) > 2 else ''})" if len(works) > 1 else ""
+        out = sum(wk.output_bytes for wk in works)
+        secs = sum(wk.seconds(speed) for wk in works)
+        guess = " (rough: the first run measures this machine's speed)" if rough else ""
+        self.estimate_label.setText(
+            f"{h} × {w}{planes}{layers}, output {_fmt_bytes(out)}, memory about {_fmt_bytes(peak_bytes(works))}, "
+            f"about {_fmt_time(secs)}{guess}")
+
+    def cost(self, jobs, action="run"):
+        """(Work of each (layer, kwargs), the speed the time is estimated at, whether that speed is a guess)."""
+        model = self._models.get(self._model_key())
+        speed = self._stored_speed(model, action)
+        works = [rs.estimate(layer, model=model, speed=speed, **_plan_kw(kw)) for layer, kw in jobs]
+        self.last_estimate = (works, speed or ROUGH_SPEED, speed is None)
+        return self.last_estimate
+
+    def _model_key(self):
+        return (self.model_combo.currentText(), self.device_combo.currentText())
+
+    def _stored_speed(self, model, action):
+        """This machine's measured speed for the chosen model, device and precision, or None (not yet measured)."""
+        from liif_plugin.hardware import resolve_precision
+        import torch
+
+        device = torch.device(self._device_guess()) if model is None else model.device
+        try:
+            precision = resolve_precision(self.precision(action), device)
+        except ValueError:
+            return None
+        if model is not None:
+            return calibrate.stored(model, precision)
+        name = self.model_combo.currentText()
+        reg = weights.registry()
+        if name not in reg:
+            return None  # a file not loaded yet: its weights (and speed) are unknown until the first run
+        # The published file's sha256 (not hashing the file here, on every change of a control).
+        return calibrate.stored_for(device, precision, name, reg[name].sha256)
 
     def precision(self, action):
         """The precision the picker gives `action` ('preview' or 'run')."""
@@ -401,55 +535,60 @@ class ResampleWidget(QWidget):
             plane = rs.current_plane(layer, self.viewer)
             rs.plan(layer, shape=shape, region=region)
         except (ValueError, TypeError) as e:
-            show_error(f"LIIF preview: {e}")
+            show_error(f"LIIF preview: {gui_words(str(e))}")
             return
         name = f"{layer.name} (LIIF preview)"
         kw = dict(shape=shape, region=region, lead_index=plane, name=name, precision=self.precision("preview"))
-        self._start(layer, kw, replace=name)
+        self._start([(layer, kw)], replace=name)
 
     def run(self):
-        """Render the whole layer (or the current view) into a new layer; asks first when huge."""
+        """Render the whole layer (or the current view; or every selected image layer) into new layers;
+        asks first when the run needs much memory or time."""
         if self.busy:
             return
-        layer = self.layer
-        if layer is None:
+        layers = self.targets()
+        if not layers:
             show_warning("LIIF: there is no image layer to resample; open an image first")
             return
         try:
-            kw = self.settings()
-            nbytes, secs = rs.estimate(layer, device=self._device_guess(), **kw)
+            jobs = [(layer, self.settings(layer)) for layer in layers]
+            works, speed, _ = self.cost(jobs)
         except (ValueError, TypeError) as e:
-            show_error(f"LIIF: {e}")
+            show_error(f"LIIF: {gui_words(str(e))}")
             return
-        kw["precision"] = self.precision("run")
+        jobs = [(layer, dict(kw, precision=self.precision("run"))) for layer, kw in jobs]
+        nbytes, secs = peak_bytes(works), sum(wk.seconds(speed) for wk in works)
         if nbytes > self.CONFIRM_BYTES or secs > self.CONFIRM_SECONDS:
-            self._ask(layer, kw, nbytes, secs)
+            self._ask(jobs, works, nbytes, secs)
             return
-        self._start(layer, kw)
+        self._start(jobs)
 
-    def _ask(self, layer, kw, nbytes, secs):
+    def _ask(self, jobs, works, nbytes, secs):
         # Non-modal, so the viewer keeps running while the question is open.
+        out = sum(wk.output_bytes for wk in works)
         box = QMessageBox(QMessageBox.Icon.Question, "Resample with LIIF",
-                          f"This makes {_fmt_bytes(nbytes)} of output and takes about {_fmt_time(secs)}. Run it?",
+                          f"This needs about {_fmt_bytes(nbytes)} of memory ({_fmt_bytes(out)} of it the result) "
+                          f"and takes about {_fmt_time(secs)}. Run it?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setDefaultButton(QMessageBox.StandardButton.No)
 
         def answered(result):
             self.confirm_box = None
             if result == QMessageBox.StandardButton.Yes.value or box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
-                self._start(layer, kw)
+                self._start(jobs)
             else:
                 self.status.setText("not run")
 
         box.finished.connect(answered)
         self.confirm_box = box
+        self.progress.setValue(0)  # not the previous run's 100 %
         self.status.setText("waiting for confirmation")
         box.open()
 
     def _noise_check(self, layer):
         """For a layer's first render at detail 1: a callable that measures the first plane the
         render reads and notes one sentence when the released model meets a noisy image (shown by
-        the GUI thread in _on_progress). None when there is nothing to check."""
+        the GUI thread in _on_yielded). None when there is nothing to check."""
         if layer in self._noise_checked or self.detail.value() < 1.0:
             return None
         self._noise_checked.add(layer)
@@ -469,16 +608,41 @@ class ResampleWidget(QWidget):
         if note:
             show_warning(note)
 
-    def _start(self, layer, kw, replace=None):
-        key = (self.model_combo.currentText(), self.device_combo.currentText())
-        kw = dict(kw, detail=self.detail.value(), on_plane=self._noise_check(layer))
+    def _start(self, jobs, replace=None):
+        """Render [(layer, kwargs), ...] in one worker; the results are added together at the end."""
+        key = self._model_key()
+        jobs = [(layer, dict(kw, detail=self.detail.value(), on_plane=self._noise_check(layer))) for layer, kw in jobs]
+        self._save()
 
         def job():
-            return (yield from rs.iter_resample(layer, model=self._model_for(key), **kw))
+            from liif_plugin.hardware import resolve_precision
 
+            model = self._model_for(key)
+            precision = resolve_precision(jobs[0][1].get("precision") or model.precision, model.device)
+            speed = calibrate.stored(model, precision)
+            if speed is None:
+                yield ("status", "measuring this machine's speed (once for this model, device and precision) …")
+                speed = calibrate.speed(model, precision)
+            yield ("plan", [rs.estimate(layer, model=model, speed=speed, **_plan_kw(kw)) for layer, kw in jobs], speed)
+            results = []
+            for i, (layer, kw) in enumerate(jobs):
+                yield ("layer", i)
+                gen = rs.iter_resample(layer, model=model, **kw)
+                while True:
+                    try:
+                        done, total = next(gen)
+                    except StopIteration as stop:
+                        results.append(stop.value)
+                        break
+                    yield ("pixels", done, total)
+            return results
+
+        self.sources = [layer for layer, _ in jobs]
+        self.removed_source = None
+        self.tracker = None
         worker = thread_worker(
             job, start_thread=False,
-            connect={"yielded": self._on_progress, "returned": lambda new: self._on_done(new, replace),
+            connect={"yielded": self._on_yielded, "returned": lambda new: self._on_done(new, replace),
                      "errored": self._on_error, "finished": lambda: self._on_finished(worker)},
         )()
         self.worker = worker
@@ -524,35 +688,63 @@ class ResampleWidget(QWidget):
         if self.confirm_box is not None:
             self.confirm_box.reject()
 
-    def _on_progress(self, value):
+    def _on_yielded(self, value):
         self._show_noise_note()
-        done, total = value
-        self.progress.setValue(int(1000 * done / max(total, 1)))
-        self.status.setText(f"rendering … {done:,} / {total:,} pixels")
+        kind = value[0]
+        if kind == "status":
+            self.status.setText(value[1])
+        elif kind == "plan":
+            self.tracker = Tracker(value[1], value[2])
+            self.last_run_estimate = sum(wk.seconds(value[2]) for wk in value[1])
+        elif kind == "layer" and self.tracker is not None:
+            self.tracker.begin(value[1])
+        elif kind == "pixels" and self.tracker is not None:
+            self.tracker.update(value[1])
+        self._tick()
 
-    def _on_done(self, new, replace):
+    def _tick(self):
+        """Redraw the bar and the time left from the tracker (also between reports, during an encode)."""
+        t = self.tracker
+        if t is None or self.worker is None or t.started is None:
+            return
+        self.progress.setValue(int(1000 * t.fraction()))
+        left = t.seconds_left()
+        which = f" '{self.sources[t.layer].name}'" if len(self.sources) > 1 else ""
+        n = f" ({t.layer + 1} of {len(self.sources)})" if len(self.sources) > 1 else ""
+        self.status.setText(f"rendering{which}{n} … {100 * t.fraction():.0f} %, about {_fmt_time(left)} left")
+
+    def _on_done(self, results, replace):
+        self.tracker = None  # the render is over: the timer leaves the bar and status line alone
+        if any(src not in self.viewer.layers for src in self.sources):
+            return  # a source went away as the run ended: its result would belong to nothing
         if replace is not None:
             for old in [ly for ly in self.viewer.layers if ly.name == replace]:
                 self.viewer.layers.remove(old)
         self._adding = True
         try:
-            self.viewer.add_layer(new)
+            for new in results:
+                self.viewer.add_layer(new)
         finally:
             self._adding = False
-        self.status.setText(f"added '{new.name}' {tuple(new.data.shape)}")
+        names = ", ".join(f"'{new.name}' {tuple(new.data.shape)}" for new in results)
+        self.status.setText(f"added {names}")
         self.progress.setValue(1000)
 
     def _on_error(self, exc):
-        show_error(f"LIIF: {exc}")
-        self.status.setText(f"failed: {exc}")
+        msg = gui_words(str(exc))
+        show_error(f"LIIF: {msg}")
+        self.status.setText(f"failed: {msg}")
 
     def _on_finished(self, worker):
         self._show_noise_note()
         if self.worker is worker:
-            if worker.abort_requested:
-                self.status.setText("cancelled; no layer added")
+            if worker.abort_requested or self.removed_source is not None:
+                why = f"'{self.removed_source}' was removed, so its run was cancelled" if self.removed_source else "cancelled"
+                self.status.setText(f"{why}; no layer added")
                 self.progress.setValue(0)
             self.worker = None
+            self.tracker = None
+            self.sources = []
             self._set_running(False)
 
     def _set_running(self, running):
@@ -561,9 +753,25 @@ class ResampleWidget(QWidget):
         self.cancel_btn.setEnabled(running)
         if running:
             self.progress.setValue(0)
+            self._timer.start()
+        else:
+            self._timer.stop()
+
+    # -- remembered settings -------------------------------------------------------------------
+    def _save(self):
+        _settings.save(_settings.values(self))
+
+    def _restore(self):
+        self._building = True
+        try:
+            _settings.restore(self, _settings.load())
+        finally:
+            self._building = False
+        self._sync_enabled()
 
     # -- closing: stop work, let go of the viewer ----------------------------------------------
     def _teardown(self):
+        self._save()
         self.cancel()
         if self._live is not None:
             self._live.stop()

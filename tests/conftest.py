@@ -52,3 +52,9 @@ def tiny_model(tiny_model_path):
     import liif_plugin as liif
 
     return liif.load_model(tiny_model_path, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _own_config_dir(tmp_path, monkeypatch):
+    """Each test starts with no remembered napari widget settings (napari_plugin._settings)."""
+    monkeypatch.setenv("LIIF_CONFIG_DIR", str(tmp_path / "config"))
