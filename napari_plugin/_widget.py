@@ -182,10 +182,13 @@ class ResampleWidget(QWidget):
         self.preview_btn.setToolTip("render the visible part of the current plane at screen resolution")
         self.run_btn = QPushButton("Run")
         self.run_btn.setToolTip("render the whole layer (every plane) into a new layer")
+        self.iso_btn = QPushButton("Isotropic z")
+        self.iso_btn.setToolTip("3D stacks: refine z to the y/x pixel size with LIIF on zx and zy slices "
+                                "(averaged) into a new layer; y and x stay as they are")
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         buttons = QHBoxLayout()
-        for b in (self.preview_btn, self.run_btn, self.cancel_btn):
+        for b in (self.preview_btn, self.run_btn, self.iso_btn, self.cancel_btn):
             buttons.addWidget(b)
         self.live = QCheckBox("live LIIF view")
         self.live.setToolTip("while on, the visible part of the layer is re-rendered by LIIF at screen "
@@ -221,6 +224,7 @@ class ResampleWidget(QWidget):
         self.preview_btn.clicked.connect(self.preview)
         self.run_btn.clicked.connect(self.run)
         self.cancel_btn.clicked.connect(self.cancel)
+        self.iso_btn.clicked.connect(self.isotropic)
         self.live.toggled.connect(self._toggle_live)
         self._sync_enabled()
 
@@ -650,6 +654,40 @@ class ResampleWidget(QWidget):
         self.status.setText(f"loading '{key[0]}' …" if key not in self._models else "rendering …")
         worker.start()
 
+    def isotropic(self):
+        """Make the selected 3D stack's voxels cubic (z refined by LIIF) into a new layer."""
+        from . import _volume
+
+        if self.busy:
+            return
+        layer = self.layer
+        try:
+            if layer is None:
+                raise ValueError("there is no image layer; open a 3D stack first")
+            _volume.check_stack(layer)
+        except (ValueError, TypeError) as e:
+            show_error(f"LIIF: {gui_words(str(e))}")
+            self.status.setText(gui_words(str(e)))
+            return
+        key, precision = self._model_key(), self.precision("run")
+        self._save()
+
+        def job():
+            return (yield from _volume.iter_isotropic(layer, self._model_for(key), precision))
+
+        self.sources = [layer]
+        self.removed_source = None
+        self.tracker = None
+        worker = thread_worker(
+            job, start_thread=False,
+            connect={"yielded": self._on_yielded, "returned": lambda new: self._on_done(new, None),
+                     "errored": self._on_error, "finished": lambda: self._on_finished(worker)},
+        )()
+        self.worker = worker
+        self._set_running(True)
+        self.status.setText("isotropic z …")
+        worker.start()
+
     def _model_for(self, key):
         """The LiifModel for (model, device), loaded once (on the worker thread that first needs it)."""
         model = self._models.get(key)
@@ -693,6 +731,8 @@ class ResampleWidget(QWidget):
         kind = value[0]
         if kind == "status":
             self.status.setText(value[1])
+        elif kind == "fraction":
+            self.progress.setValue(int(1000 * value[1]))
         elif kind == "plan":
             self.tracker = Tracker(value[1], value[2])
             self.last_run_estimate = sum(wk.seconds(value[2]) for wk in value[1])
@@ -750,6 +790,7 @@ class ResampleWidget(QWidget):
     def _set_running(self, running):
         self.preview_btn.setEnabled(not running)
         self.run_btn.setEnabled(not running)
+        self.iso_btn.setEnabled(not running)
         self.cancel_btn.setEnabled(running)
         if running:
             self.progress.setValue(0)

@@ -1,4 +1,4 @@
-"""napari: multiscale layers resample from level 0, and the live LIIF view follows the camera.
+"""napari: multiscale layers resample from level 0, the live LIIF view follows the camera, isotropic z.
 
 A real headless viewer (pytest-qt + Xvfb); the live view's pixels are checked against the engine's
 `liif_plugin.upscale` of the same window.
@@ -100,3 +100,26 @@ def test_live_view_stops_when_its_layer_is_removed(make_napari_viewer, qtbot, ti
     viewer.layers.remove(layer)
     qtbot.wait(300)
     assert not w._live.active and [ly.name for ly in viewer.layers] == []
+
+
+def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
+    viewer = make_napari_viewer()
+    stack = np.stack([data.camera()[100 + 8 * k:132 + 8 * k, 200:240] for k in range(6)]).astype(np.uint16) * 16
+    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5), translate=(1.0, 0.0, 0.0))
+    w = open_widget(viewer)
+    w.add_model_path(tiny_model_path)
+    w.set_layer(layer)
+    w.iso_btn.click()
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
+    new = viewer.layers["stack (LIIF isotropic z)"]
+    model = liif_plugin.load_model(tiny_model_path, device="cpu")
+    want = liif_plugin.isotropic(stack, (2.0, 0.5, 0.5), model=model, precision=w.precision("run"))
+    np.testing.assert_array_equal(new.data, want.data)
+    assert new.data.shape == (24, 32, 40) and new.data.dtype == np.uint16
+    np.testing.assert_allclose(new.scale, (0.5, 0.5, 0.5))
+    # Output slice j sits at input z index -0.5 + (j + 0.5) * 6 / 24: the first at -0.375.
+    np.testing.assert_allclose(new.data_to_world((0, 0, 0)), layer.data_to_world((-0.375, 0, 0)), atol=1e-9)
+    assert new.metadata["liif"]["operation"] == "isotropic z"
+    w.set_layer(viewer.add_image(data.camera()[:32, :32], name="flat"))
+    w.iso_btn.click()  # a 2D layer: one sentence, nothing added
+    assert "3D" in w.status.text() and len(viewer.layers) == 3
