@@ -6,6 +6,7 @@ saves them: its modules are mirrored below from mmagic/models/editors/liif/liif_
 rdn/rdn_net.py (RDB, DenseLayer), attribute names included, with random weights, and saved as
 ``{"meta": ..., "state_dict": {"generator." + key: tensor}}``.
 """
+import re
 import numpy as np
 import pytest
 import torch
@@ -274,7 +275,7 @@ def test_cli_add_then_upscale_by_name(edsr_pair, tmp_path, monkeypatch, capsys):
     assert main(["upscale", str(src), "-o", str(out), "--scale", "2", "--model", "edsr-mmagic", "--quiet"]) == 0
     assert Image.open(out).size == (64, 48)
     assert main(["weights", "list"]) == 0
-    assert "edsr-mmagic    mmagic-edsr  edsr-baseline  custom" in capsys.readouterr().out
+    assert re.search(r"edsr-mmagic\s+mmagic-edsr\s+edsr-baseline\s+custom", capsys.readouterr().out)
     bad = tmp_path / "bad.pth"
     torch.save({"state_dict": {"generator.conv_first.weight": torch.zeros(1)}}, bad)
     assert main(["weights", "add", "edsr-mmagic", str(bad)]) == 2
