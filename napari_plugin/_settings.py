@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 # widget attribute -> key, per kind of control
-COMBOS = {"mode_combo": "mode", "device_combo": "device", "precision_combo": "precision"}
+COMBOS = {"plane_combo": "plane", "mode_combo": "mode", "device_combo": "device", "precision_combo": "precision"}
 CHECKS = {"separate": "separate", "lock": "lock", "view_only": "view_only", "all_selected": "all_selected"}
 NUMBERS = {"scale_y": "scale_y", "scale_x": "scale_x", "shape_h": "shape_h", "shape_w": "shape_w",
            "pixel_size": "pixel_size", "detail": "detail"}

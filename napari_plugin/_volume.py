@@ -1,9 +1,10 @@
-"""Isotropic z for a napari 3D layer: liif_plugin.isotropic, placed exactly, on a worker.
+"""3D layers in napari: isotropic z and resampling in the zx or zy plane, placed exactly, on a worker.
 
-The engine's `isotropic` refines z by LIIF on zx and zy slices (y and x stay on the input's grid)
-and says where the new slices are (spacing, origin shift). Here that becomes a new Image layer
-whose scale and translate put every voxel at its physical position, and a generator for the dock
-widget's thread_worker that reports progress and stops when the run is cancelled.
+The engine's `isotropic` refines z by LIIF on zx and zy slices (y and x stay on the input's grid),
+and `resample_planes` resamples every slice of a chosen plane; both say where the new voxels are
+(spacing, origin shift). Here that becomes a new Image layer whose scale and translate put every
+voxel at its physical position, and a generator for the dock widget's thread_worker that reports
+progress and stops when the run is cancelled.
 """
 from __future__ import annotations
 
@@ -18,13 +19,17 @@ from liif_plugin.field import Cancelled
 from . import _resample as rs
 
 
-def check_stack(layer):
-    """Refuse what is not a (z, y, x) stack, in one sentence."""
+def check_3d(layer, what="'isotropic z'"):
+    """Refuse what is not a gray (z, y, x) stack, in one sentence; returns its (z, y, x) pixel sizes."""
     rs.check_layer(layer)
-    spatial = layer.ndim
-    if spatial != 3:
-        raise ValueError(f"'{layer.name}' has {spatial} axes; 'isotropic z' needs a 3D (z, y, x) stack")
-    sz, sy, sx = (abs(float(v)) for v in layer.scale[-3:])
+    if layer.ndim != 3 or layer.rgb:
+        raise ValueError(f"'{layer.name}' has {layer.ndim} axes; {what} needs a 3D (z, y, x) stack")
+    return tuple(abs(float(v)) for v in layer.scale[-3:])
+
+
+def check_stack(layer):
+    """Refuse a stack that isotropic z cannot improve, in one sentence."""
+    sz, sy, sx = check_3d(layer)
     if not np.isclose(sy, sx, rtol=1e-6):
         raise ValueError(f"'{layer.name}' has different y and x pixel sizes ({sy:g}, {sx:g}); resample y/x first")
     if sz <= sy * (1 + 1e-6):
@@ -32,7 +37,7 @@ def check_stack(layer):
     return sz, sy, sx
 
 
-def isotropic_layer(layer, result, model, precision) -> Image:
+def volume_layer(layer, result, model, precision, operation, name) -> Image:
     """The new layer for `result` (a liif_plugin.Resampled of the layer's data)."""
     from napari.utils.transforms import CompositeAffine
 
@@ -42,10 +47,10 @@ def isotropic_layer(layer, result, model, precision) -> Image:
     linear = CompositeAffine(scale=np.ones(3), rotate=layer.rotate, shear=layer.shear, ndim=3).linear_matrix
     translate = np.asarray(layer.translate, float) + linear @ (np.asarray(result.origin, float) * np.sign(old))
     meta = dict(layer.metadata)
-    meta["liif"] = {"operation": "isotropic z", "model": model.name, "weights_sha256": model.sha256,
+    meta["liif"] = {"operation": operation, "model": model.name, "weights_sha256": model.sha256,
                     "precision": precision, "spacing": list(result.spacing), "origin_shift": list(result.origin),
                     "source_layer": layer.name, "plugin_version": liif_plugin.__version__}
-    kwargs = dict(name=f"{layer.name} (LIIF isotropic z)", scale=scale, translate=translate, rotate=layer.rotate,
+    kwargs = dict(name=name, scale=scale, translate=translate, rotate=layer.rotate,
                   shear=layer.shear, opacity=layer.opacity, blending=layer.blending, metadata=meta,
                   axis_labels=layer.axis_labels, units=layer.units, colormap=layer.colormap,
                   contrast_limits=layer.contrast_limits, gamma=layer.gamma)
@@ -53,12 +58,29 @@ def isotropic_layer(layer, result, model, precision) -> Image:
 
 
 def iter_isotropic(layer, model, precision=None):
-    """Generator for the dock widget: yields ("status", text) and ("fraction", f); returns [new layer].
+    """Generator for the dock widget: isotropic z of a 3D layer (see iter_volume)."""
+    spacing = check_stack(layer)
+    return iter_volume(layer, model, precision, "isotropic z",
+                       lambda data, progress: liif_plugin.isotropic(data, spacing, model=model, precision=precision,
+                                                                    progress=progress))
+
+
+def iter_plane(layer, model, plane, scale=None, shape=None, precision=None):
+    """Generator for the dock widget: every slice of the `plane` ("zx" or "zy") of a 3D layer resampled;
+    scale / shape are for the plane's two axes in that order."""
+    spacing = check_3d(layer, f"the {plane} plane")
+    return iter_volume(layer, model, precision, f"{plane} plane",
+                       lambda data, progress: liif_plugin.resample_planes(
+                           data, scale, shape=shape, plane=plane, spacing=spacing, model=model,
+                           precision=precision, progress=progress))
+
+
+def iter_volume(layer, model, precision, operation, call):
+    """Yields ("status", text) and ("fraction", f); returns [the new layer].
 
     The engine call runs on a helper thread so this generator can report between slices; closing
     the generator (Cancel) makes the next slice raise Cancelled there.
     """
-    spacing = check_stack(layer)
     data = np.asarray(rs.level0(layer))
     state = {"p": (0, 1), "out": None, "err": None, "stop": False}
 
@@ -69,20 +91,21 @@ def iter_isotropic(layer, model, precision=None):
 
     def work():
         try:
-            state["out"] = liif_plugin.isotropic(data, spacing, model=model, precision=precision, progress=progress)
+            state["out"] = call(data, progress)
         except BaseException as e:  # handed to the worker thread, which reports it
             state["err"] = e
 
-    th = threading.Thread(target=work, name="liif-isotropic", daemon=True)
+    th = threading.Thread(target=work, name="liif-volume", daemon=True)
     th.start()
     try:
         while th.is_alive():
             th.join(0.1)
             done, total = state["p"]
             yield ("fraction", done / max(total, 1))
-            yield ("status", f"isotropic z … {done} / {total} slices")
+            yield ("status", f"{operation} … {done} / {total} slices")
     finally:
         state["stop"] = True
     if state["err"] is not None:
         raise state["err"]
-    return [isotropic_layer(layer, state["out"], model, precision or model.precision)]
+    return [volume_layer(layer, state["out"], model, precision or model.precision, operation,
+                         f"{layer.name} (LIIF {operation})")]

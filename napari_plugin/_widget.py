@@ -31,6 +31,7 @@ from ._messages import gui_words
 from ._progress import Tracker
 
 SCALE_MODE, SHAPE_MODE, SIZE_MODE = "scale factor", "output shape", "pixel size"
+PLANES = ("yx", "zx", "zy")
 # Until this machine's speed is measured (on the first run of a model, device and precision):
 # about what the released model does on 2 CPU cores. Estimates made with it say they are rough.
 ROUGH_SPEED = Speed(encode_px_per_s=8_000, decode_px_per_s=15_000, encode_call_s=0.3)
@@ -101,6 +102,12 @@ class ResampleWidget(QWidget):
         form = QFormLayout()
         self.layer_combo = QComboBox()
         form.addRow("image layer", self.layer_combo)
+
+        self.plane_combo = QComboBox()
+        self.plane_combo.addItems(PLANES)
+        self.plane_combo.setToolTip("which two axes of a 3D stack are the image: yx (every z slice), or zx / zy "
+                                    "(every y or x section; the first scale and shape value is then z)")
+        form.addRow("image plane", self.plane_combo)
 
         self.mode_combo = QComboBox()
         self.mode_combo.addItems([SCALE_MODE, SHAPE_MODE, SIZE_MODE])
@@ -209,6 +216,7 @@ class ResampleWidget(QWidget):
 
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
         self.mode_combo.currentIndexChanged.connect(self._sync_enabled)
+        self.plane_combo.currentIndexChanged.connect(self._update_estimate)
         self.separate.toggled.connect(self._sync_enabled)
         self.scale_y.valueChanged.connect(self._on_scale_y)
         self.scale_x.valueChanged.connect(self._update_estimate)
@@ -458,6 +466,19 @@ class ResampleWidget(QWidget):
         if layer is None:
             self.estimate_label.setText("no image layer")
             return
+        plane = self.plane_combo.currentText()
+        if plane != "yx":  # sections of a 3D stack: say what comes out (the estimate is for yx runs)
+            try:
+                from liif_plugin.api import output_shape
+
+                scale, shape = self.plane_settings(layer)
+                axes = {"zx": (0, 2), "zy": (0, 1)}[plane]
+                h, w = output_shape(tuple(layer.data.shape[a] for a in axes), scale, shape)
+                n = layer.data.shape[{"zx": 1, "zy": 2}[plane]]
+                self.estimate_label.setText(f"{plane} sections: {h} × {w} × {n}")
+            except (ValueError, TypeError) as e:
+                self.estimate_label.setText(gui_words(str(e)))
+            return
         try:
             kw = self.settings()
             region, (h, w), n = rs.plan(layer, **kw)
@@ -553,6 +574,9 @@ class ResampleWidget(QWidget):
         layers = self.targets()
         if not layers:
             show_warning("LIIF: there is no image layer to resample; open an image first")
+            return
+        if self.plane_combo.currentText() != "yx":
+            self._run_plane(layers[0])
             return
         try:
             jobs = [(layer, self.settings(layer)) for layer in layers]
@@ -654,6 +678,59 @@ class ResampleWidget(QWidget):
         self.status.setText(f"loading '{key[0]}' …" if key not in self._models else "rendering …")
         worker.start()
 
+    def plane_settings(self, layer):
+        """(scale, shape) for the zx / zy plane of a 3D layer from the size controls; raises ValueError."""
+        from . import _volume
+
+        plane = self.plane_combo.currentText()
+        sizes = dict(zip("zyx", _volume.check_3d(layer, f"the {plane} plane")))
+        if self.view_only.isChecked():
+            raise ValueError(f"'current view only' works in the yx plane; untick it to resample the {plane} plane")
+        mode = self.mode_combo.currentText()
+        if mode == SCALE_MODE:
+            return (self.scale_y.value(), self.scale_x.value()), None
+        if mode == SIZE_MODE:
+            target = self.pixel_size.value()
+            return (sizes[plane[0]] / target, sizes[plane[1]] / target), None
+        return None, (self.shape_h.value(), self.shape_w.value())
+
+    def _run_plane(self, layer):
+        """Resample every zx or zy section of a 3D layer into a new layer (liif_plugin.resample_planes)."""
+        from . import _volume
+
+        plane = self.plane_combo.currentText()
+        try:
+            scale, shape = self.plane_settings(layer)
+            from liif_plugin.api import output_shape  # checks the sizes now, in the GUI thread
+
+            axes = {"zx": (0, 2), "zy": (0, 1)}[plane]
+            output_shape(tuple(layer.data.shape[a] for a in axes), scale, shape)
+        except (ValueError, TypeError) as e:
+            show_error(f"LIIF: {gui_words(str(e))}")
+            self.status.setText(gui_words(str(e)))
+            return
+        key, precision = self._model_key(), self.precision("run")
+        self._save()
+
+        def job():
+            return (yield from _volume.iter_plane(layer, self._model_for(key), plane, scale, shape, precision))
+
+        self._start_volume(layer, job, f"{plane} plane …")
+
+    def _start_volume(self, layer, job, text):
+        self.sources = [layer]
+        self.removed_source = None
+        self.tracker = None
+        worker = thread_worker(
+            job, start_thread=False,
+            connect={"yielded": self._on_yielded, "returned": lambda new: self._on_done(new, None),
+                     "errored": self._on_error, "finished": lambda: self._on_finished(worker)},
+        )()
+        self.worker = worker
+        self._set_running(True)
+        self.status.setText(text)
+        worker.start()
+
     def isotropic(self):
         """Make the selected 3D stack's voxels cubic (z refined by LIIF) into a new layer."""
         from . import _volume
@@ -675,18 +752,7 @@ class ResampleWidget(QWidget):
         def job():
             return (yield from _volume.iter_isotropic(layer, self._model_for(key), precision))
 
-        self.sources = [layer]
-        self.removed_source = None
-        self.tracker = None
-        worker = thread_worker(
-            job, start_thread=False,
-            connect={"yielded": self._on_yielded, "returned": lambda new: self._on_done(new, None),
-                     "errored": self._on_error, "finished": lambda: self._on_finished(worker)},
-        )()
-        self.worker = worker
-        self._set_running(True)
-        self.status.setText("isotropic z …")
-        worker.start()
+        self._start_volume(layer, job, "isotropic z …")
 
     def _model_for(self, key):
         """The LiifModel for (model, device), loaded once (on the worker thread that first needs it)."""

@@ -123,3 +123,28 @@ def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path)
     w.set_layer(viewer.add_image(data.camera()[:32, :32], name="flat"))
     w.iso_btn.click()  # a 2D layer: one sentence, nothing added
     assert "3D" in w.status.text() and len(viewer.layers) == 3
+
+
+def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
+    viewer = make_napari_viewer()
+    stack = np.stack([data.camera()[100 + 8 * k:124 + 8 * k, 200:230] for k in range(5)])
+    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
+    w = open_widget(viewer)
+    w.add_model_path(tiny_model_path)
+    w.set_layer(layer)
+    w.plane_combo.setCurrentText("zx")
+    w.mode_combo.setCurrentText("pixel size")
+    w.pixel_size.setValue(0.5)  # z: 2.0 -> 0.5 (x4), x stays at 0.5
+    assert w.estimate_label.text() == "zx sections: 20 × 30 × 24"
+    w.run_btn.click()
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
+    new = viewer.layers["stack (LIIF zx plane)"]
+    model = liif_plugin.load_model(tiny_model_path, device="cpu")
+    want = liif_plugin.resample_planes(stack, (4.0, 1.0), plane="zx", spacing=(2.0, 0.5, 0.5), model=model,
+                                       precision=w.precision("run"))
+    np.testing.assert_array_equal(new.data, want.data)
+    np.testing.assert_allclose(new.scale, (0.5, 0.5, 0.5))
+    np.testing.assert_allclose(new.data_to_world((0, 0, 0)), layer.data_to_world((-0.375, 0, 0)), atol=1e-9)
+    w.view_only.setChecked(True)  # a yx-only option: one sentence, nothing runs
+    w.run_btn.click()
+    assert "untick" in w.status.text() and not w.busy
