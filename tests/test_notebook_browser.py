@@ -299,7 +299,9 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
 
         root = page.locator(".liif-zoom")
         wait_js(page, "() => document.querySelector('canvas.liif-zoom-canvas')", timeout=180_000, rerun=True)
-        n_cells = page.locator(".jp-Notebook .jp-Cell").count()
+        # The cell that prints what the kernel knows is the third from last (the last two open an
+        # 8000 x 8000 zarr in a second widget).
+        n_cells = page.locator(".jp-Notebook .jp-Cell").count() - 2
         # The last cell prints what the kernel knows once the first render is done.
         wait_js(
             page, "n => document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
@@ -379,6 +381,24 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         wait_js(page, "() => document.querySelector('.liif-zoom').dataset.zoom === '2.0000'")
         page.keyboard.press("+")
         wait_js(page, "() => document.querySelector('.liif-zoom').dataset.zoom === '2.5000'")
+
+        # The second widget shows an 8000 x 8000 zarr: wheel-zoom into its far (bottom-right) corner
+        # until LIIF renders it. The image is fitted to the 256 px height, centred in 384 px.
+        big = page.locator(".liif-zoom").nth(1)
+        big.scroll_into_view_if_needed()
+        wait_js(page, "() => document.querySelectorAll('.liif-zoom')[1]?.dataset.finalLayer", timeout=240_000)
+        box = big.locator("canvas.liif-zoom-canvas").bounding_box()
+        corner = (box["x"] + box["width"] / 2 + box["height"] / 2 - 2, box["y"] + box["height"] - 2)
+        page.mouse.move(*corner)
+        for _ in range(6):  # 2.05x each: from x0.032 to about x2.4
+            page.mouse.wheel(0, -360)
+            page.wait_for_timeout(250)
+        wait_js(
+            page,
+            "() => { const r = document.querySelectorAll('.liif-zoom')[1]; const v = JSON.parse(r.dataset.viewport);"
+            " return r.dataset.finalLayer === 'liif' && r.dataset.finalViewport === r.dataset.viewport"
+            " && v[2] > 7950 && v[3] > 7950 && +r.dataset.zoom > 1; }", timeout=240_000)
+        screenshot(page, folder, "jupyter-big-corner.png")
     except Exception:
         page.screenshot(path=str(folder / "failure.png"))  # what the page looked like, for the report
         print(f"failure screenshot: {folder / 'failure.png'}")
