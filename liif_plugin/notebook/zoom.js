@@ -40,13 +40,16 @@ function render({ model, el }) {
   const spinner = el_("span", "liif-zoom-spinner", overlay);
   const bar = el_("div", "liif-zoom-modes", root);
   const errorBox = el_("div", "liif-zoom-error", root);
-  // The kernel's one-sentence warning (e.g. a noisy image for the released model); a click hides it.
+  // The kernel's one-sentence warning (e.g. a noisy image for the released model); its x hides it.
   const warnBox = el_("div", "liif-zoom-warning", root);
-  warnBox.title = "click to hide";
-  warnBox.addEventListener("click", () => { warnBox.style.display = "none"; });
+  const warnText = el_("span", "liif-zoom-warning-text", warnBox);
+  const warnClose = el_("span", "liif-zoom-warning-close", warnBox);
+  warnClose.textContent = "\u00d7";
+  warnClose.title = "hide";
+  warnClose.addEventListener("click", () => { warnBox.style.display = "none"; });
   function showWarning() {
     const text = model.get("warning") || "";
-    warnBox.textContent = text;
+    warnText.textContent = text;
     warnBox.style.display = text ? "block" : "none";
   }
   const buttons = {};
