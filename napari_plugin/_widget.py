@@ -665,18 +665,8 @@ class ResampleWidget(QWidget):
                     yield ("pixels", done, total)
             return results
 
-        self.sources = [layer for layer, _ in jobs]
-        self.removed_source = None
-        self.tracker = None
-        worker = thread_worker(
-            job, start_thread=False,
-            connect={"yielded": self._on_yielded, "returned": lambda new: self._on_done(new, replace),
-                     "errored": self._on_error, "finished": lambda: self._on_finished(worker)},
-        )()
-        self.worker = worker
-        self._set_running(True)
-        self.status.setText(f"loading '{key[0]}' …" if key not in self._models else "rendering …")
-        worker.start()
+        self._launch([layer for layer, _ in jobs], job,
+                     f"loading '{key[0]}' …" if key not in self._models else "rendering …", replace)
 
     def plane_settings(self, layer):
         """(scale, shape) for the zx / zy plane of a 3D layer from the size controls; raises ValueError."""
@@ -696,15 +686,26 @@ class ResampleWidget(QWidget):
 
     def _run_plane(self, layer):
         """Resample every zx or zy section of a 3D layer into a new layer (liif_plugin.resample_planes)."""
+        from liif_plugin.api import output_shape
+
         from . import _volume
 
         plane = self.plane_combo.currentText()
-        try:
-            scale, shape = self.plane_settings(layer)
-            from liif_plugin.api import output_shape  # checks the sizes now, in the GUI thread
 
+        def check(layer):  # the sizes are checked now, in the GUI thread
+            scale, shape = self.plane_settings(layer)
             axes = {"zx": (0, 2), "zy": (0, 1)}[plane]
             output_shape(tuple(layer.data.shape[a] for a in axes), scale, shape)
+            return lambda model, precision: _volume.iter_plane(layer, model, plane, scale, shape, precision)
+
+        self._run_volume(layer, check, f"{plane} plane …")
+
+    def _run_volume(self, layer, check, text):
+        """check(layer) -> start(model, precision) -> generator, or a ValueError shown as one sentence."""
+        try:
+            if layer is None:
+                raise ValueError("there is no image layer; open a 3D stack first")
+            start = check(layer)
         except (ValueError, TypeError) as e:
             show_error(f"LIIF: {gui_words(str(e))}")
             self.status.setText(gui_words(str(e)))
@@ -713,17 +714,18 @@ class ResampleWidget(QWidget):
         self._save()
 
         def job():
-            return (yield from _volume.iter_plane(layer, self._model_for(key), plane, scale, shape, precision))
+            return (yield from start(self._model_for(key), precision))
 
-        self._start_volume(layer, job, f"{plane} plane …")
+        self._launch([layer], job, text)
 
-    def _start_volume(self, layer, job, text):
-        self.sources = [layer]
+    def _launch(self, sources, job, text, replace=None):
+        """Run generator `job` on a thread_worker; its results are added when it returns (nothing on cancel)."""
+        self.sources = sources
         self.removed_source = None
         self.tracker = None
         worker = thread_worker(
             job, start_thread=False,
-            connect={"yielded": self._on_yielded, "returned": lambda new: self._on_done(new, None),
+            connect={"yielded": self._on_yielded, "returned": lambda new: self._on_done(new, replace),
                      "errored": self._on_error, "finished": lambda: self._on_finished(worker)},
         )()
         self.worker = worker
@@ -737,22 +739,12 @@ class ResampleWidget(QWidget):
 
         if self.busy:
             return
-        layer = self.layer
-        try:
-            if layer is None:
-                raise ValueError("there is no image layer; open a 3D stack first")
+
+        def check(layer):
             _volume.check_stack(layer)
-        except (ValueError, TypeError) as e:
-            show_error(f"LIIF: {gui_words(str(e))}")
-            self.status.setText(gui_words(str(e)))
-            return
-        key, precision = self._model_key(), self.precision("run")
-        self._save()
+            return lambda model, precision: _volume.iter_isotropic(layer, model, precision)
 
-        def job():
-            return (yield from _volume.iter_isotropic(layer, self._model_for(key), precision))
-
-        self._start_volume(layer, job, "isotropic z …")
+        self._run_volume(self.layer, check, "isotropic z …")
 
     def _model_for(self, key):
         """The LiifModel for (model, device), loaded once (on the worker thread that first needs it)."""
