@@ -328,9 +328,12 @@ def test_ome_zarr_levels_give_the_overview_without_a_pass(tiny_model, tmp_path):
         region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
         planes = ov.planes(region, shape)  # from level "2" (x4), with a provisional display range
         assert planes.shape == (1, 50, 60, 3) and ov.ranges is None
+        w._render_job(list(w.viewport), list(w.canvas_shape), "bicubic", lambda: False)
+        assert [c["layer"] for c, _ in sent] == ["overview", "bicubic"] and w.field._ranges is None  # no pass waited for
+        sent.clear()
         w.viewport = [100, 100, 110, 112]
         assert w.wait(60)
-        assert sent[0][0]["layer"] == "overview" and sent[-1][0]["layer"] == "liif"
+        assert sent[-1][0]["layer"] == "liif"
         assert ov.ranges == [(float(img.min()), float(img.max()))]  # found before LIIF ran
         region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
         np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(img).render(shape, region))

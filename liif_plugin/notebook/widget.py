@@ -331,7 +331,8 @@ class ZoomWidget(anywidget.AnyWidget):
         return np.concatenate(bands, axis=1)
 
     def _send_image(self, layer, planes, region, view, mode, final, ms):
-        img = to_display(planes, self._layout.kind)
+        # The kind comes from the channels alone: asking the layout would wait for the value-range pass.
+        img = to_display(planes, arrays.plane_groups(self._source.channels)[0])
         self._ids += 1
         msg = {
             "type": "image", "id": self._ids, "layer": layer, "region": list(region), "viewport": view,
