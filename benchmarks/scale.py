@@ -76,12 +76,12 @@ def make_image(path: Path, n: int, ome: bool):
                                "datasets": datasets}]
 
 
-def one_case(path: str, canvas: int, zooms: int, seed: int) -> dict:
+def one_case(path: str, canvas: int, zooms: int, seed: int, zoom_factors=(4.0,)) -> dict:
     """Run in a fresh process: open, range pass, zooms. Returns the measurements."""
     import liif_plugin as liif
     from liif_plugin.notebook import ZoomWidget
     from liif_plugin.notebook.view import fit_viewport, visible_part
-    from liif_plugin.notebook.widget import PREVIEW_PIXELS
+    from liif_plugin.notebook.widget import reduced_shape
 
     model = liif.load_model(device="cpu", precision="auto")
     t0 = time.perf_counter()
@@ -95,29 +95,35 @@ def one_case(path: str, canvas: int, zooms: int, seed: int) -> dict:
     w._ready_overview()
     t_range = time.perf_counter() - t0
     rng = np.random.default_rng(seed)
-    times = {"bicubic": [], "reduced LIIF": [], "full LIIF": [], "pan LIIF": []}
-    win = canvas / 4
-    for _ in range(zooms):
-        y, x = rng.uniform(0, H - win), rng.uniform(0, W - win)
-        # The widget's own steps, timed one by one (setting w.viewport would also start its
-        # background render, which would run beside the timed calls).
-        region, shape = visible_part([y, x, y + win, x + win], w.canvas_shape, w.image_shape)
-        t0 = time.perf_counter()
-        ov.planes(region, shape)
-        times["bicubic"].append(time.perf_counter() - t0)
-        f = math.sqrt(PREVIEW_PIXELS / (shape[0] * shape[1]))
-        t0 = time.perf_counter()
-        w.field.render_planes((max(1, round(shape[0] * f)), max(1, round(shape[1] * f))), region)
-        times["reduced LIIF"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        w.field.render_planes(shape, region)
-        times["full LIIF"].append(time.perf_counter() - t0)
-        dy = min(win / 4, H - win - y)  # a pan by a quarter of the window: most tiles are cached
-        region, shape = visible_part([y + dy, x, y + dy + win, x + win], w.canvas_shape, w.image_shape)
-        t0 = time.perf_counter()
-        w.field.render_planes((max(1, round(shape[0] * f)), max(1, round(shape[1] * f))), region)
-        times["pan LIIF"].append(time.perf_counter() - t0)
-    out = {"open": t_open, "range": t_range, **{k: float(np.median(v)) for k, v in times.items()},
+    by_zoom = {}
+    for zoom in zoom_factors:
+        times = {"bicubic": [], "reduced LIIF": [], "full LIIF": [], "pan LIIF": []}
+        win = canvas / zoom
+        for _ in range(zooms):
+            y, x = rng.uniform(0, H - win), rng.uniform(0, W - win)
+            # The widget's own steps, timed one by one (setting w.viewport would also start its
+            # background render, which would run beside the timed calls).
+            region, shape = visible_part([y, x, y + win, x + win], w.canvas_shape, w.image_shape)
+            t0 = time.perf_counter()
+            ov.planes(region, shape)
+            times["bicubic"].append(time.perf_counter() - t0)
+            small = reduced_shape(shape, region)
+            t0 = time.perf_counter()
+            if small is not None:  # the first LIIF frame: reduced, or (zoom < 4) the full one
+                w.field.prefetch(region)
+                w.field.render_planes(small, region)
+                times["reduced LIIF"].append(time.perf_counter() - t0)
+            w.field.render_planes(shape, region)
+            times["full LIIF"].append(time.perf_counter() - t0)  # from the zoom, as the user waits
+            dy = min(win / 4, H - win - y)  # a pan by a quarter of the window: most tiles are cached
+            region, shape = visible_part([y + dy, x, y + dy + win, x + win], w.canvas_shape, w.image_shape)
+            small = reduced_shape(shape, region) or shape
+            t0 = time.perf_counter()
+            w.field.prefetch(region)
+            w.field.render_planes(small, region)
+            times["pan LIIF"].append(time.perf_counter() - t0)
+        by_zoom[zoom] = {k: float(np.median(v)) if v else None for k, v in times.items()}
+    out = {"open": t_open, "range": t_range, "zooms": by_zoom,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "tiles": w.field.tiles_encoded, "precision": w.precision}
     w.close()
@@ -138,22 +144,25 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1024,4096,20000")
     p.add_argument("--canvas", type=int, default=512)
-    p.add_argument("--zooms", type=int, default=5)
+    p.add_argument("--zooms", type=int, default=5, help="random places per zoom factor")
+    p.add_argument("--zoom", default="4", help="zoom factors (screen pixels per image pixel), e.g. 1.5,2,4,8")
     p.add_argument("--dir", help="where the images are written (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the images")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    factors = [float(v) for v in args.zoom.split(",")]
     if args.one:
-        print(json.dumps(one_case(args.one, args.canvas, args.zooms, seed=0)))
+        print(json.dumps(one_case(args.one, args.canvas, args.zooms, seed=0, zoom_factors=factors)))
         return
     import torch
 
     folder = Path(args.dir or tempfile.mkdtemp(prefix="liif-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}; canvas {args.canvas}^2, "
-          f"{args.zooms} zooms at x4 (medians)")
-    head = ["image", "layout", "write s", "open s", "range s", "bicubic s", "reduced LIIF s", "full LIIF s",
-            "pan: reduced s", "peak RSS MB", "tiles"]
+          f"{args.zooms} zooms to random places per zoom factor (medians); full LIIF counts from the zoom; "
+          f"a pan re-renders the first LIIF frame")
+    head = ["image", "layout", "write s", "open s", "range s", "zoom", "bicubic s", "reduced LIIF s", "full LIIF s",
+            "pan: first LIIF s", "peak RSS MB", "tiles"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     try:
         for n in (int(v) for v in args.sizes.split(",")):
@@ -164,15 +173,17 @@ def main(argv=None):
                     make_image(path, n, ome)
                 t_write = time.perf_counter() - t0
                 res = subprocess.run([sys.executable, __file__, "--one", str(path), "--canvas", str(args.canvas),
-                                      "--zooms", str(args.zooms)], capture_output=True, text=True)
+                                      "--zooms", str(args.zooms), "--zoom", args.zoom], capture_output=True, text=True)
                 if res.returncode != 0:
                     print(f"| {n} x {n} | {'OME-Zarr' if ome else 'zarr'} | failed: {res.stderr.strip().splitlines()[-1]} |")
                     continue
                 r = json.loads(res.stdout.strip().splitlines()[-1])
-                cells = [f"{n} x {n}", "OME-Zarr, levels" if ome else "zarr, no levels", f"{t_write:.1f}",
-                         f"{r['open']:.2f}", f"{r['range']:.2f}", f"{r['bicubic']:.3f}", f"{r['reduced LIIF']:.2f}",
-                         f"{r['full LIIF']:.2f}", f"{r['pan LIIF']:.2f}", f"{r['peak_rss_mb']:.0f}", str(r["tiles"])]
-                print("| " + " | ".join(cells) + " |", flush=True)
+                for zoom, z in r["zooms"].items():
+                    cells = [f"{n} x {n}", "OME-Zarr, levels" if ome else "zarr, no levels", f"{t_write:.1f}",
+                             f"{r['open']:.2f}", f"{r['range']:.2f}", f"x{float(zoom):g}", f"{z['bicubic']:.3f}",
+                             "(none)" if z["reduced LIIF"] is None else f"{z['reduced LIIF']:.2f}",
+                             f"{z['full LIIF']:.2f}", f"{z['pan LIIF']:.2f}", f"{r['peak_rss_mb']:.0f}", str(r["tiles"])]
+                    print("| " + " | ".join(cells) + " |", flush=True)
     finally:
         if not args.keep and not args.dir:
             shutil.rmtree(folder, ignore_errors=True)

@@ -168,6 +168,19 @@ def test_big_canvas_gets_a_reduced_liif_pass_first(model, rgb):
         w.close()
 
 
+def test_no_reduced_pass_when_it_would_be_coarser_than_the_image(model):
+    # Zoom x1.6: a 16 k-pixel pass would show fewer pixels than the image has there (less than the
+    # bicubic frame on screen), so LIIF goes straight to the full render.
+    w = ZoomWidget(np.ascontiguousarray(data.astronaut()[:200, :200]), model=model, height=256, canvas_shape=[256, 256])
+    sent = collect(w)
+    try:
+        w.viewport = [0, 0, 160, 160]
+        assert w.wait(300)
+        assert [(c["final"], c["shape"]) for c, _ in sent if c["layer"] == "liif"] == [(True, [256, 256])]
+    finally:
+        w.close()
+
+
 def test_stale_render_is_dropped_not_finished(model, rgb):
     w = ZoomWidget(rgb, model=model, height=64, canvas_shape=[128, 128])
     sent = collect(w)
@@ -279,7 +292,12 @@ def test_big_zarr_opens_and_renders_only_the_window(tiny_model, big_zarr):
         layers = [c["layer"] for c, _ in sent]
         assert layers[0] == "overview" and layers[-1] == "liif" and sent[-1][0]["final"]
         field = w.field
-        assert field.tiles_encoded <= 4 and field.cached_bytes <= field.cache_bytes  # the corner's tiles only
+        # The corner's tiles only: a 16 x 24 window plus 3 codes each side, rounded out to whole tiles
+        # (of the 3000 x 4000 / tile^2 the image has).
+        t = field.tile
+        assert 0 < field.tiles_encoded <= (-(-22 // t) + 1) * (-(-30 // t) + 1)
+        assert field.cached_bytes <= field.cache_bytes
+        n = field.tiles_encoded
         arr = zarr.open_array(str(big_zarr), mode="r")[:]
         region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
         # The same pixels as the engine's render of the whole in-memory image, same value range.
@@ -289,7 +307,7 @@ def test_big_zarr_opens_and_renders_only_the_window(tiny_model, big_zarr):
         sent.clear()
         assert w.wait(60)
         assert [c["layer"] for c, _ in sent if c["final"]] == ["bicubic"]
-        assert w.field.tiles_encoded <= 4
+        assert w.field.tiles_encoded == n
     finally:
         w.close()
 

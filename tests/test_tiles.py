@@ -129,6 +129,44 @@ def test_a_window_touches_only_the_tiles_under_it(tiny_model, u16):
     assert t.tiles_encoded == n
 
 
+def test_prefetch_encodes_what_every_render_of_the_region_needs(model, small):
+    region = (10.3, 12.7, 30.1, 33.9)
+    t = TiledField(model, small, tile=8)
+    t.prefetch(region)
+    n = t.tiles_encoded
+    assert n > 0
+    whole = model.encode(small)
+    for shape in ((13, 15), (20, 21), (80, 85), (160, 170)):  # reduced and full passes of one view
+        assert np.abs(t.render_planes(shape, region) - whole.render_planes(shape, region)).max() <= TOL
+    assert t.tiles_encoded == n
+
+
+def _covered(rects):
+    return {(y, x) for a, b, c, d in rects for y in range(a, b) for x in range(c, d)}
+
+
+def test_missing_tiles_are_encoded_in_cheap_rectangles():
+    ring = {(y, x) for y in range(10) for x in range(10) if y in (0, 9) or x in (0, 9)}
+    assert tiles.tile_rectangles(ring, 16, 34) == [(0, 10, 0, 10)]  # four strips would cost more halo
+    ell = {(y, x) for y in range(10) for x in range(10) if y < 2 or x < 2}  # a diagonal pan
+    rects = tiles.tile_rectangles(ell, 16, 34)
+    assert len(rects) == 2 and _covered(rects) == ell
+    apart = {(0, 0), (0, 1), (30, 30)}
+    assert _covered(tiles.tile_rectangles(apart, 16, 34)) == apart
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        keys = {tuple(k) for k in rng.integers(0, 12, size=(int(rng.integers(1, 40)), 2))}
+        assert keys <= _covered(tiles.tile_rectangles(keys, 16, 34))
+
+
+def test_a_diagonal_pan_encodes_each_new_tile_once_and_stays_exact(model, small):
+    t = TiledField(model, small, tile=8)
+    whole = model.encode(small)
+    for region in ((4.0, 4.0, 30.0, 30.0), (20.0, 24.0, 46.0, 50.0)):
+        assert np.abs(t.render_planes((52, 52), region) - whole.render_planes((52, 52), region)).max() <= TOL
+    assert t.tiles_encoded == len(t._cache)
+
+
 def test_the_cache_stays_within_its_bytes(tiny_model, u16):
     t = TiledField(tiny_model, u16, tile=32, cache_bytes=1)  # too small for any window: encoded directly
     ref = tiny_model.encode(u16).render_planes((80, 90), (0, 0, 60, 70))

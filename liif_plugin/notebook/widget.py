@@ -35,7 +35,24 @@ from .worker import LatestWorker
 
 HERE = Path(__file__).parent
 MODES = ("liif", "bicubic", "nearest", "compare")
-PREVIEW_PIXELS = 16_384  # the reduced LIIF pass: about a second on two CPU cores
+PREVIEW_PIXELS = 16_384  # the reduced LIIF pass (its cost is mostly encoding the window's tiles)
+
+
+def reduced_shape(shape, region):
+    """The grid of the reduced LIIF pass for a view of `region` at `shape`, or None when there is none.
+
+    None when the view is small enough to render fully at once, and when the reduced grid would be
+    coarser than the image itself (zoom below 4 on a 512 x 512 canvas): such a frame shows less
+    than the bicubic frame already on screen, and its encode would delay the full one.
+    """
+    h, w = shape
+    if h * w <= 4 * PREVIEW_PIXELS:
+        return None
+    f = math.sqrt(PREVIEW_PIXELS / (h * w))
+    small = (max(1, round(h * f)), max(1, round(w * f)))
+    if small[0] < region[2] - region[0] - 1e-6 or small[1] < region[3] - region[1] - 1e-6:
+        return None
+    return small
 BAND_PIXELS = 8_192  # a newer view can stop a render after any band of this many output pixels
 NOISE_WINDOW = 512  # the noise warning measures a central window of at most this many pixels a side
 
@@ -297,10 +314,10 @@ class ZoomWidget(anywidget.AnyWidget):
             self._ready_overview(progress=self._stop_if_closed)  # LIIF needs the exact value range
             field = self._field
             h, w = shape
-            if h * w > 4 * PREVIEW_PIXELS:
-                f = math.sqrt(PREVIEW_PIXELS / (h * w))
-                small = (max(1, round(h * f)), max(1, round(w * f)))
+            small = reduced_shape(shape, region)
+            if small is not None:
                 t0 = time.perf_counter()
+                field.prefetch(region)  # the tiles of both passes, so the full one encodes nothing more
                 planes = self._render_bands(field, small, region, check, detail)
                 self._send_image("liif", planes, region, view, mode, False, (time.perf_counter() - t0) * 1e3)
                 check()
