@@ -78,10 +78,10 @@ class Controls(Container):
         # The picker napari would give a function parameter annotated `napari.layers.Image`;
         # the subclass narrows its choices to the layers LIIF can resample.
         self.layer_combo = create_widget(annotation=Image, label="image layer")
-        self.plane_combo = ComboBox(choices=PLANES, label="image plane", tooltip=(
+        self.plane_combo = ComboBox(choices=PLANES, tooltip=(
             "which two axes of a 3D stack are the image: yx (every z slice), or zx / zy (every y or x "
             "section; the first scale and shape value is then z)"))
-        self.mode_combo = ComboBox(choices=(SCALE_MODE, SHAPE_MODE, SIZE_MODE), label="size by")
+        self.mode_combo = ComboBox(choices=(SCALE_MODE, SHAPE_MODE, SIZE_MODE))
         self.scale_y, self.scale_x = _scale_box(), _scale_box()
         self.separate = CheckBox(text="y / x separately")
         self.shape_h, self.shape_w = _shape_box(), _shape_box()
@@ -99,12 +99,12 @@ class Controls(Container):
         self.browse = PushButton(text="…", tooltip=(
             "use a LIIF checkpoint file (.pth, saved by the LIIF authors' code or by MMagic)"))
         self.browse.native.setMaximumWidth(30)
-        self.device_combo = ComboBox(choices=devices(), label="device")
-        self.detail = FloatSpinBox(value=1.0, min=0.0, max=1.0, step=0.1, label="detail", tooltip=(
+        self.device_combo = ComboBox(choices=devices())
+        self.detail = FloatSpinBox(value=1.0, min=0.0, max=1.0, step=0.1, tooltip=(
             "how much of LIIF's difference from bicubic to keep: 1 is LIIF, 0 is bicubic; lower it for "
             "noisy images"))
         self.precision_combo = ComboBox(
-            choices=[p for p in PRECISIONS if p != "fp16" or "cuda" in devices()], label="precision", tooltip=(
+            choices=[p for p in PRECISIONS if p != "fp16" or "cuda" in devices()], tooltip=(
                 "fp32: the authors' exact numbers; bf16/fp16: the MLP in 16 bits (fp16 on CUDA only; bf16 is "
                 "fast only on CPUs with AVX512-BF16/AMX and on GPUs); auto: the fastest this hardware runs "
                 "natively within 2/255 of fp32 (fp32 on CPUs without bf16)"))

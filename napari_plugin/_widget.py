@@ -163,7 +163,7 @@ class ResampleWidget(Controls):
         self._building = True
         try:
             super().reset_choices()
-            if current is not None and any(current is ly for ly in self.layer_combo.choices):
+            if current is not None and self._offers(current):  # magicgui matches by name: a renamed one
                 self.layer_combo.value = current
         finally:
             self._building = False
@@ -215,12 +215,16 @@ class ResampleWidget(Controls):
         """Pick the layer to resample (an Image layer in this viewer)."""
         layer = _real(layer)
         rs.check_layer(layer)
-        offered = lambda: any(layer is ly for ly in self.layer_combo.choices)  # noqa: E731
-        if not offered():
-            self.reset_choices()  # napari may select a new layer before telling dock widgets it was added
-        if not offered():
+        if not self._offers(layer):
+            # napari's layer events refresh the picker, perhaps only after the selection event that
+            # brought us here (and never for a panel that napari did not dock)
+            self.reset_choices()
+        if not self._offers(layer):
             raise ValueError(f"layer '{layer.name}' is not in this viewer")
         self.layer_combo.value = layer
+
+    def _offers(self, layer):
+        return any(layer is ly for ly in self.layer_combo.choices)
 
     def _on_layer_changed(self, *_):
         if self._building:
