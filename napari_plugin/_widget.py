@@ -16,6 +16,7 @@ import weakref
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
+from napari.viewer import Viewer
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QMessageBox
 
@@ -67,7 +68,7 @@ class ResampleWidget(Controls):
     CONFIRM_BYTES = 1 << 30
     CONFIRM_SECONDS = 120.0
 
-    def __init__(self, napari_viewer):
+    def __init__(self, napari_viewer: Viewer):
         super().__init__()
         self.viewer = napari_viewer
         self.worker = None
@@ -156,7 +157,7 @@ class ResampleWidget(Controls):
         return [(ly.name, _real(ly)) for ly in self.viewer.layers
                 if isinstance(ly, picker.annotation) and self.why_not(ly) is None]
 
-    def reset_choices(self, *_):
+    def reset_choices(self, *_) -> None:
         """Refresh the pickers (napari calls this on layer changes); the layer picker keeps its layer
         while the viewer still offers it, renamed or moved."""
         current = self.layer
@@ -170,7 +171,7 @@ class ResampleWidget(Controls):
         self._on_layer_changed()
 
     @staticmethod
-    def why_not(layer):
+    def why_not(layer) -> str | None:
         """Why LIIF cannot resample this layer (one sentence), or None. These handlers run inside
         napari's event loop, so they report instead of raising."""
         try:
@@ -207,11 +208,11 @@ class ResampleWidget(Controls):
                 self._say(reason)
 
     @property
-    def layer(self):
+    def layer(self) -> Image | None:
         """The layer picked to resample, or None."""
         return self.layer_combo.value
 
-    def set_layer(self, layer):
+    def set_layer(self, layer: Image) -> None:
         """Pick the layer to resample (an Image layer in this viewer)."""
         layer = _real(layer)
         rs.check_layer(layer)
@@ -244,18 +245,18 @@ class ResampleWidget(Controls):
         self._update_estimate()
 
     @staticmethod
-    def layer_pixel_size(layer):
+    def layer_pixel_size(layer) -> tuple[float, float]:
         """(y, x) size of one pixel in the layer's units: its scale on the two spatial axes."""
         sy, sx = (abs(float(v)) for v in layer.scale[-2:])
         return sy, sx
 
     @staticmethod
-    def layer_unit(layer):
+    def layer_unit(layer) -> str:
         units = getattr(layer, "units", None)
         return "px" if not units or str(units[-1]) == "pixel" else f"{units[-1]:~P}"
 
     # -- settings -> arguments ---------------------------------------------------------------
-    def settings(self, layer=None):
+    def settings(self, layer: Image | None = None) -> dict:
         """keyword arguments (scale or shape, region) for the current choices; raises ValueError."""
         layer = self.layer if layer is None else layer
         if layer is None:
@@ -275,7 +276,7 @@ class ResampleWidget(Controls):
             return {"scale": (py / target, px / target), "region": region}
         return {"shape": (self.shape_h.value, self.shape_w.value), "region": region}
 
-    def targets(self):
+    def targets(self) -> list:
         """The layers Run resamples: the picked one, or every selected resamplable image layer."""
         layer = self.layer
         if not self.all_selected.value:
@@ -325,7 +326,7 @@ class ResampleWidget(Controls):
             f"{h} × {w}{planes}{layers}, output {_fmt_bytes(out)}, memory about {_fmt_bytes(peak_bytes(works))}, "
             f"about {_fmt_time(secs)}{guess}")
 
-    def cost(self, jobs, action="run"):
+    def cost(self, jobs, action: str = "run") -> tuple:
         """(Work of each (layer, kwargs), the speed the time is estimated at, whether that speed is a guess)."""
         model = self._models.get(self._model_key())
         speed = self._stored_speed(model, action)
@@ -355,7 +356,7 @@ class ResampleWidget(Controls):
         # The published file's sha256 (not hashing the file here, on every change of a control).
         return calibrate.stored_for(device, precision, name, reg[name].sha256)
 
-    def precision(self, action):
+    def precision(self, action: str) -> str:
         """The precision the picker gives `action` ('preview' or 'run')."""
         preview, run = PRECISIONS[self.precision_combo.value]
         return preview if action == "preview" else run
@@ -366,10 +367,10 @@ class ResampleWidget(Controls):
 
     # -- work --------------------------------------------------------------------------------
     @property
-    def busy(self):
+    def busy(self) -> bool:
         return self.worker is not None
 
-    def preview(self):
+    def preview(self) -> None:
         """Render the visible part of the plane on screen at screen resolution into a preview layer."""
         if self.busy:
             return
@@ -391,7 +392,7 @@ class ResampleWidget(Controls):
         kw = dict(shape=shape, region=region, lead_index=plane, name=name, precision=self.precision("preview"))
         self._start([(layer, kw)], replace=name)
 
-    def run(self):
+    def run(self) -> None:
         """Render the whole layer (or the current view; or every selected image layer) into new layers;
         asks first when the run needs much memory or time."""
         if self.busy:
@@ -494,7 +495,7 @@ class ResampleWidget(Controls):
         self._launch([layer for layer, _ in jobs], job,
                      f"loading '{key[0]}' …" if key not in self._models else "rendering …", replace)
 
-    def plane_settings(self, layer):
+    def plane_settings(self, layer: Image) -> tuple:
         """(scale, shape) for the zx / zy plane of a 3D layer from the size controls; raises ValueError."""
         from . import _volume
 
@@ -559,7 +560,7 @@ class ResampleWidget(Controls):
         self._say(text)
         worker.start()
 
-    def isotropic(self):
+    def isotropic(self) -> None:
         """Make the selected 3D stack's voxels cubic (z refined by LIIF) into a new layer."""
         from . import _volume
 
@@ -602,7 +603,7 @@ class ResampleWidget(Controls):
         self._live.precision, self._live.detail = self.precision("preview"), self.detail.value
         self._live.start(layer)
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Stop the running render; nothing is added to the viewer."""
         if self.worker is not None:
             self.worker.quit()
