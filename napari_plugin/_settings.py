@@ -45,26 +45,28 @@ def save(values: dict) -> None:
 
 
 def values(widget) -> dict:
-    """The widget's choices, as saved."""
-    v = {key: getattr(widget, attr).currentText() for attr, key in COMBOS.items()}
-    v.update({key: getattr(widget, attr).isChecked() for attr, key in CHECKS.items()})
-    v.update({key: getattr(widget, attr).value() for attr, key in NUMBERS.items()})
-    v["model"] = widget.model_combo.currentText()
+    """The widget's choices, as saved (every control is a magicgui widget with a ``.value``)."""
+    v = {key: getattr(widget, attr).value for kind in (COMBOS, CHECKS, NUMBERS) for attr, key in kind.items()}
+    v["model"] = widget.model_combo.value
     return v
 
 
+def _fits(value, kind) -> bool:
+    if kind is NUMBERS:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str if kind is COMBOS else bool)
+
+
 def restore(widget, v: dict) -> None:
-    """Put saved choices back, skipping any that no longer fit (a choice this machine lacks, a file gone)."""
-    for attr, key in COMBOS.items():
-        combo = getattr(widget, attr)
-        if isinstance(v.get(key), str) and combo.findText(v[key]) >= 0:
-            combo.setCurrentText(v[key])
+    """Put saved choices back, skipping any that no longer fit (a choice this machine lacks, a file gone,
+    a number out of range)."""
     model = v.get("model")
-    if isinstance(model, str) and (widget.model_combo.findText(model) >= 0 or Path(model).is_file()):
+    if isinstance(model, str) and (model in widget.model_combo.choices or Path(model).is_file()):
         widget.add_model_path(model)
-    for attr, key in CHECKS.items():
-        if isinstance(v.get(key), bool):
-            getattr(widget, attr).setChecked(v[key])
-    for attr, key in NUMBERS.items():
-        if isinstance(v.get(key), (int, float)) and not isinstance(v.get(key), bool):
-            getattr(widget, attr).setValue(v[key])
+    for kind in (COMBOS, CHECKS, NUMBERS):
+        for attr, key in kind.items():
+            if _fits(v.get(key), kind):
+                try:
+                    getattr(widget, attr).value = v[key]
+                except ValueError:  # magicgui refuses a choice it lacks or a number out of range
+                    pass

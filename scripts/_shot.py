@@ -13,6 +13,13 @@ def ensure_display():
         os.execvp("xvfb-run", ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, *sys.argv])
 
 
+def default_settings():
+    """Start the widget from its defaults, whatever this user's napari chose last (and leave that alone)."""
+    import tempfile
+
+    os.environ["LIIF_CONFIG_DIR"] = tempfile.mkdtemp(prefix="liif-shot-")
+
+
 def wait_idle(widget, limit_s, what="the render"):
     """Keep Qt running until the widget's worker is done; returns the seconds it took."""
     from qtpy.QtWidgets import QApplication

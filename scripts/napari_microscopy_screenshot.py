@@ -10,18 +10,19 @@ widget in "pixel size" mode. Writes docs/napari-microscopy.png.
 import sys
 from pathlib import Path
 
-from _shot import ensure_display, grid_and_save, wait_idle
+from _shot import default_settings, ensure_display, grid_and_save, wait_idle
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "docs" / "napari-microscopy.png"
 
 
 def main():
     ensure_display()
+    default_settings()
 
     import napari
 
     from liif_plugin import data
-    from napari_plugin._widget import SIZE_MODE
+    from napari_plugin._controls import SIZE_MODE
 
     stack = data.load("nuclei-3d")
     viewer = napari.Viewer(show=True, title="liif-plugin")
@@ -30,14 +31,14 @@ def main():
                            interpolation2d="nearest", axis_labels=("z", "y", "x"), units="um")
     _, widget = viewer.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")
     widget.set_layer(src)
-    widget.iso_btn.click()
+    widget.iso_btn.native.click()
     secs = wait_idle(widget, 900)
-    print(f"isotropic in {secs:.1f} s: {widget.status.text()}")
+    print(f"isotropic in {secs:.1f} s: {widget.status.value}")
     new = viewer.layers[-1]
     new.interpolation2d = "nearest"
     viewer.layers.selection.active = src
-    widget.mode_combo.setCurrentText(SIZE_MODE)
-    widget.pixel_size.setValue(0.25)
+    widget.mode_combo.value = SIZE_MODE
+    widget.pixel_size.value = 0.25
     viewer.dims.order = (1, 0, 2)  # a zx section: z runs down the screen
     viewer.dims.set_point(1, stack.shape[1] * 0.5 / 2)
     caption = (f"zx sections - left: {src.name}, z step 2 um, xy 0.5 um (nearest)    "

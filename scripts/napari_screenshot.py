@@ -11,13 +11,14 @@ Without DISPLAY it re-runs itself under xvfb-run.
 import sys
 from pathlib import Path
 
-from _shot import ensure_display, grid_and_save, wait_idle
+from _shot import default_settings, ensure_display, grid_and_save, wait_idle
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "docs" / "napari.png"
 
 
 def main():
     ensure_display()
+    default_settings()
 
     import napari
     from skimage import data
@@ -28,10 +29,10 @@ def main():
     src = viewer.add_image(crop, name="ihc", interpolation2d="nearest")
     _, widget = viewer.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")
     widget.set_layer(src)
-    widget.scale_y.setValue(4.0)
-    widget.run_btn.click()
+    widget.scale_y.value = 4.0
+    widget.run_btn.native.click()
     secs = wait_idle(widget, 600)
-    print(f"rendered in {secs:.1f} s: {widget.status.text()}")
+    print(f"rendered in {secs:.1f} s: {widget.status.value}")
     new = viewer.layers[-1]
     viewer.layers.selection.active = src  # the widget shows its source layer
     caption = (f"left: {src.name} {crop.shape[1]}x{crop.shape[0]} (nearest)    "

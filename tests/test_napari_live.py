@@ -64,7 +64,7 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
 
     viewer.camera.center = (3950.0, 3930.0)  # the far corner
     viewer.camera.zoom = 4.0
-    w.live.setChecked(True)
+    w.live.value = True
     check(1)
     assert len(w._live._fields) == 1
     field = next(iter(w._live._fields.values()))
@@ -85,7 +85,7 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
     qtbot.waitUntil(lambda: "big (LIIF live)" not in viewer.layers, timeout=WAIT)
     viewer.camera.zoom = 4.0
     check(4)
-    w.live.setChecked(False)
+    w.live.value = False
     assert [ly.name for ly in viewer.layers] == ["big"]
 
 
@@ -95,7 +95,7 @@ def test_live_view_stops_when_its_layer_is_removed(make_napari_viewer, qtbot, ti
     w = open_widget(viewer)
     w.add_model_path(tiny_model_path)
     viewer.camera.zoom = 6.0
-    w.live.setChecked(True)
+    w.live.value = True
     qtbot.waitUntil(lambda: w._live.renders >= 1 and w._live.idle, timeout=WAIT)
     viewer.layers.remove(layer)
     qtbot.wait(300)
@@ -109,7 +109,7 @@ def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path)
     w = open_widget(viewer)
     w.add_model_path(tiny_model_path)
     w.set_layer(layer)
-    w.iso_btn.click()
+    w.iso_btn.native.click()
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     new = viewer.layers["stack (LIIF isotropic z)"]
     model = liif_plugin.load_model(tiny_model_path, device="cpu")
@@ -121,8 +121,8 @@ def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path)
     np.testing.assert_allclose(new.data_to_world((0, 0, 0)), layer.data_to_world((-0.375, 0, 0)), atol=1e-9)
     assert new.metadata["liif"]["operation"] == "isotropic z"
     w.set_layer(viewer.add_image(data.camera()[:32, :32], name="flat"))
-    w.iso_btn.click()  # a 2D layer: one sentence, nothing added
-    assert "3D" in w.status.text() and len(viewer.layers) == 3
+    w.iso_btn.native.click()  # a 2D layer: one sentence, nothing added
+    assert "3D" in w.status.value and len(viewer.layers) == 3
 
 
 def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
@@ -132,11 +132,11 @@ def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
     w = open_widget(viewer)
     w.add_model_path(tiny_model_path)
     w.set_layer(layer)
-    w.plane_combo.setCurrentText("zx")
-    w.mode_combo.setCurrentText("pixel size")
-    w.pixel_size.setValue(0.5)  # z: 2.0 -> 0.5 (x4), x stays at 0.5
-    assert w.estimate_label.text() == "zx sections: 20 × 30 × 24"
-    w.run_btn.click()
+    w.plane_combo.value = "zx"
+    w.mode_combo.value = "pixel size"
+    w.pixel_size.value = 0.5  # z: 2.0 -> 0.5 (x4), x stays at 0.5
+    assert w.estimate_label.value == "zx sections: 20 × 30 × 24"
+    w.run_btn.native.click()
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     new = viewer.layers["stack (LIIF zx plane)"]
     model = liif_plugin.load_model(tiny_model_path, device="cpu")
@@ -145,6 +145,6 @@ def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
     np.testing.assert_array_equal(new.data, want.data)
     np.testing.assert_allclose(new.scale, (0.5, 0.5, 0.5))
     np.testing.assert_allclose(new.data_to_world((0, 0, 0)), layer.data_to_world((-0.375, 0, 0)), atol=1e-9)
-    w.view_only.setChecked(True)  # a yx-only option: one sentence, nothing runs
-    w.run_btn.click()
-    assert "untick" in w.status.text() and not w.busy
+    w.view_only.value = True  # a yx-only option: one sentence, nothing runs
+    w.run_btn.native.click()
+    assert "untick" in w.status.value and not w.busy

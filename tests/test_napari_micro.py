@@ -98,26 +98,26 @@ def test_memory_estimate_counts_working_buffers(make_napari_viewer, qtbot, tiny_
     img = np.random.default_rng(0).integers(0, 4000, (384, 384)).astype(np.uint16)
     viewer.add_image(img, name="nuclei")
     w = open_widget(viewer, tiny_model)
-    w.scale_y.setValue(4.0)
+    w.scale_y.value = 4.0
     run = viewer.add_image(img[:32, :32], name="warm-up")  # a first run: calibration, thread pools
     w.set_layer(run)
-    w.run_btn.click()
+    w.run_btn.native.click()
     wait_idle(qtbot, w)
     w.set_layer(viewer.layers["nuclei"])
     works, _, _ = w.last_estimate
     out, total = works[0].output_bytes, works[0].total_bytes
     assert out == 1536 * 1536 * 2  # what the widget used to show as all of it
     assert total > 5 * out
-    assert f"output {out / 1e6:.1f} MB, memory about {total / 1e6:.1f} MB" in w.estimate_label.text()
+    assert f"output {out / 1e6:.1f} MB, memory about {total / 1e6:.1f} MB" in w.estimate_label.value
     with PeakRss() as rss:
-        w.run_btn.click()
+        w.run_btn.native.click()
         wait_idle(qtbot, w)
     assert viewer.layers[-1].data.shape == (1536, 1536)
     # Neither understated (it was 7x) nor wildly over: within 1.5x below and 2x above what the process used.
     assert rss.growth / 1.5 <= total <= 2 * rss.growth, (total, rss.growth)
     # The confirmation counts the same memory.
     w.CONFIRM_BYTES = total - 1
-    w.run_btn.click()
+    w.run_btn.native.click()
     assert w.confirm_box is not None and f"about {total / 1e6:.1f} MB of memory" in w.confirm_box.text()
     w.confirm_box.button(QMessageBox.StandardButton.No).click()
 
@@ -128,23 +128,23 @@ def test_progress_moves_during_encoding_and_resets_on_confirm(make_napari_viewer
     base = data.cell()[200:296, 300:396].astype(np.uint16) * 16
     viewer.add_image(np.stack([base, base.T]), name="stack")
     w = open_widget(viewer, model)
-    w.scale_y.setValue(1.0)  # as many pixels decoded as encoded: encoding is most of the time
+    w.scale_y.value = 1.0  # as many pixels decoded as encoded: encoding is most of the time
     seen = []
-    w.run_btn.click()
+    w.run_btn.native.click()
     w.worker.yielded.connect(seen.append)
     # Before the render has reported a single output pixel, the bar already moves: the encode is counted.
     qtbot.waitUntil(lambda: w.tracker is not None and w.tracker.started is not None, timeout=WAIT)
-    qtbot.waitUntil(lambda: w.progress.value() > 0 or not w.busy, timeout=WAIT)
+    qtbot.waitUntil(lambda: w.progress.value > 0 or not w.busy, timeout=WAIT)
     assert not any(v[0] == "pixels" for v in seen), "the bar moved only once decoding reported"
-    assert "left" in w.status.text() and "%" in w.status.text()
+    assert "left" in w.status.value and "%" in w.status.value
     wait_idle(qtbot, w)
-    assert w.progress.value() == 1000
+    assert w.progress.value == 1000
     assert seen[0][0] == "status" and "measuring" in seen[0][1]  # first use on this device: calibrated
     # A run that waits for confirmation does not show the previous run's 100 %.
     w.CONFIRM_SECONDS = 0.0
-    w.run_btn.click()
+    w.run_btn.native.click()
     assert w.confirm_box is not None
-    assert w.progress.value() == 0 and w.status.text() == "waiting for confirmation"
+    assert w.progress.value == 0 and w.status.value == "waiting for confirmation"
     w.confirm_box.button(QMessageBox.StandardButton.No).click()
 
 
@@ -175,16 +175,16 @@ def test_removing_the_source_layer_cancels_its_run(make_napari_viewer, qtbot, mo
     viewer.add_image(data.camera()[:8, :8], name="other")
     w = open_widget(viewer, model)
     w.set_layer(src)
-    w.scale_y.setValue(6.0)  # 576 x 576: far longer than the test waits
-    w.run_btn.click()
+    w.scale_y.value = 6.0  # 576 x 576: far longer than the test waits
+    w.run_btn.native.click()
     worker = w.worker
     qtbot.waitUntil(lambda: w.tracker is not None and w.tracker.done_px > 0, timeout=WAIT)
     with qtbot.waitSignal(worker.finished, timeout=10_000):
         viewer.layers.remove(src)
     qtbot.wait(50)
     assert [ly.name for ly in viewer.layers] == ["other"]
-    assert "'big' was removed" in w.status.text() and "no layer added" in w.status.text()
-    assert w.run_btn.isEnabled() and w.progress.value() == 0
+    assert "'big' was removed" in w.status.value and "no layer added" in w.status.value
+    assert w.run_btn.enabled and w.progress.value == 0
 
 
 # -- defect 6: GUI words, and a shape box wide enough for its numbers -----------------------------
@@ -192,14 +192,14 @@ def test_messages_name_gui_actions(make_napari_viewer, qtbot, tiny_model):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((16, 16), np.uint8), name="img")
     w = open_widget(viewer, tiny_model)
-    w.mode_combo.setCurrentText("output shape")
-    w.lock.setChecked(False)
-    w.shape_h.setValue(1_000_000)
-    w.shape_w.setValue(1_000_000)
-    label = w.estimate_label.text()
+    w.mode_combo.value = "output shape"
+    w.lock.value = False
+    w.shape_h.value = 1_000_000
+    w.shape_w.value = 1_000_000
+    label = w.estimate_label.value
     assert "too large" in label and "tick 'current view only'" in label
     n = len(notification_manager.records)
-    w.run_btn.click()
+    w.run_btn.native.click()
     assert w.worker is None
     for text in [label] + messages(n):
         assert "region=" not in text and "liif_plugin" not in text and "dask" not in text, text
@@ -211,9 +211,9 @@ def test_missing_weights_message_names_the_file_button(make_napari_viewer, qtbot
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((16, 16), np.uint8), name="img")
     w = open_widget(viewer)
-    w.model_combo.setCurrentText("rdn")
+    w.model_combo.value = "rdn"
     n = len(notification_manager.records)
-    w.run_btn.click()
+    w.run_btn.native.click()
     wait_idle(qtbot, w)
     assert any("'…' button next to model" in m for m in messages(n)), messages(n)
     assert [ly.name for ly in viewer.layers] == ["img"]
@@ -223,13 +223,13 @@ def test_shape_boxes_show_seven_digits(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)  # a laid-out window: real widths
     viewer.add_image(np.zeros((16, 16), np.uint8), name="img")
     w = open_widget(viewer)
-    w.mode_combo.setCurrentText("output shape")
-    w.lock.setChecked(False)
+    w.mode_combo.value = "output shape"
+    w.lock.value = False
     for box in (w.shape_h, w.shape_w):
-        box.setValue(1_000_000)
+        box.value = 1_000_000
     qtbot.wait(100)
     for box in (w.shape_h, w.shape_w):
-        edit = box.lineEdit()
+        edit = box.native.lineEdit()
         assert edit.text() == "1000000"
         assert edit.contentsRect().width() >= edit.fontMetrics().horizontalAdvance("1000000"), edit.width()
 
@@ -242,8 +242,8 @@ def test_physical_size_metadata_is_scaled_or_dropped(make_napari_viewer, qtbot, 
             "acquisition": {"objective": "60x", "voxel_size": [2.0, 0.4, 0.4]}}
     viewer.add_image(data.camera()[:24, :32], name="cells", metadata=meta, scale=(0.4, 0.4))
     w = open_widget(viewer, tiny_model)
-    w.scale_y.setValue(2.0)
-    w.run_btn.click()
+    w.scale_y.value = 2.0
+    w.run_btn.native.click()
     wait_idle(qtbot, w)
     new = viewer.layers[-1].metadata
     assert new["PhysicalSizeX"] == pytest.approx(0.2) and new["PhysicalSizeY"] == pytest.approx(0.2)
@@ -268,21 +268,21 @@ def test_time_estimate_is_calibrated_and_within_2x_of_a_real_run(make_napari_vie
     viewer = make_napari_viewer()
     small = viewer.add_image(data.camera()[100:116, 100:116], name="small")
     w = open_widget(viewer, model)
-    assert "rough" in w.estimate_label.text()  # nothing measured on this machine yet
-    w.run_btn.click()  # first use: measures, then renders
+    assert "rough" in w.estimate_label.value  # nothing measured on this machine yet
+    w.run_btn.native.click()  # first use: measures, then renders
     wait_idle(qtbot, w)
     stored = json.loads(speed_store.read_text())
     assert list(stored) == [calibrate.key(model, "fp32")]
     assert calibrate.stored(model, "fp32") == calibrate.Speed(**stored[calibrate.key(model, "fp32")])
     viewer.layers.remove(small)
     viewer.add_image(data.camera()[200:264, 200:264], name="cam")
-    w.scale_y.setValue(3.0)
+    w.scale_y.value = 3.0
     works, speed, rough = w.last_estimate
     assert not rough and speed == calibrate.stored(model, "fp32")
     estimate = sum(wk.seconds(speed) for wk in works)
-    assert f"about {estimate:.0f} s" in w.estimate_label.text()
+    assert f"about {estimate:.0f} s" in w.estimate_label.value
     t0 = time.perf_counter()
-    w.run_btn.click()
+    w.run_btn.native.click()
     wait_idle(qtbot, w)
     took = time.perf_counter() - t0
     assert viewer.layers[-1].data.shape == (192, 192)
@@ -302,31 +302,31 @@ def test_settings_are_remembered_between_openings(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((16, 16), np.uint8), name="img")
     dock, w = viewer.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")
-    w.mode_combo.setCurrentText("pixel size")
-    w.pixel_size.setValue(0.25)
-    w.scale_y.setValue(3.0)
-    w.detail.setValue(0.4)
-    w.precision_combo.setCurrentText("fp32")
-    w.all_selected.setChecked(True)
+    w.mode_combo.value = "pixel size"
+    w.pixel_size.value = 0.25
+    w.scale_y.value = 3.0
+    w.detail.value = 0.4
+    w.precision_combo.value = "fp32"
+    w.all_selected.value = True
     viewer.window.remove_dock_widget(dock)  # closing saves
     # A new viewer and widget, as in the next napari session, starts where the last one left off.
     viewer2 = make_napari_viewer()
     viewer2.add_image(np.zeros((16, 16), np.uint8), name="img")
     _, w2 = viewer2.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")
-    assert w2.mode_combo.currentText() == "pixel size" and w2.pixel_size.value() == pytest.approx(0.25)
-    assert w2.scale_y.value() == 3.0 and w2.detail.value() == pytest.approx(0.4)
-    assert w2.precision_combo.currentText() == "fp32" and w2.all_selected.isChecked()
+    assert w2.mode_combo.value == "pixel size" and w2.pixel_size.value == pytest.approx(0.25)
+    assert w2.scale_y.value == 3.0 and w2.detail.value == pytest.approx(0.4)
+    assert w2.precision_combo.value == "fp32" and w2.all_selected.value
 
 
 def test_target_pixel_size_in_layer_units(make_napari_viewer, qtbot, tiny_model):
     viewer = make_napari_viewer()
     src = viewer.add_image(data.camera()[:24, :32], name="cells", scale=(0.4, 0.4), units=("um", "um"))
     w = open_widget(viewer, tiny_model)
-    w.mode_combo.setCurrentText("pixel size")
-    w.pixel_size.setValue(0.1)
-    assert w.pixel_now.text() == "now 0.4 µm" and w.pixel_size.suffix() == " µm"
-    assert w.estimate_label.text().startswith("96 × 128")
-    w.run_btn.click()
+    w.mode_combo.value = "pixel size"
+    w.pixel_size.value = 0.1
+    assert w.pixel_now.value == "now 0.4 µm" and w.pixel_size.native.suffix() == " µm"
+    assert w.estimate_label.value.startswith("96 × 128")
+    w.run_btn.native.click()
     wait_idle(qtbot, w)
     new = viewer.layers[-1]
     assert new.data.shape == (96, 128) and tuple(new.scale) == pytest.approx((0.1, 0.1))
@@ -341,16 +341,16 @@ def test_several_layers_in_one_run_with_one_progress_bar(make_napari_viewer, qtb
     viewer.add_image(np.zeros((8, 8), np.uint8), name="not selected")
     w = open_widget(viewer, tiny_model)
     viewer.layers.selection = {c0, c1}
-    w.all_selected.setChecked(True)
+    w.all_selected.value = True
     assert w.targets() == [c0, c1]
-    assert "(and 1 more layer)" in w.estimate_label.text()
+    assert "(and 1 more layer)" in w.estimate_label.value
     seen, bar = [], []
-    w.run_btn.click()
+    w.run_btn.native.click()
     assert w.sources == [c0, c1]
     worker = w.worker
-    worker.yielded.connect(lambda v: (seen.append((v, w.worker is worker)), bar.append(w.progress.value())))
+    worker.yielded.connect(lambda v: (seen.append((v, w.worker is worker)), bar.append(w.progress.value)))
     wait_idle(qtbot, w)
     assert [ly.name for ly in viewer.layers][-2:] == ["c0 (LIIF x2)", "c1 (LIIF x2)"]
     assert viewer.layers["c1 (LIIF x2)"].colormap.name == "magenta"
     assert [v[1] for v, _ in seen if v[0] == "layer"][-1] == 1 and all(same for _, same in seen)  # one worker
-    assert bar == sorted(bar) and w.progress.value() == 1000  # one bar, never going back
+    assert bar == sorted(bar) and w.progress.value == 1000  # one bar, never going back

@@ -32,8 +32,8 @@ def open_widget(viewer):
 
 def run_and_wait(qtbot, widget, button="run"):
     before = len(widget.viewer.layers)
-    getattr(widget, button + "_btn").click()
-    assert widget.worker is not None, widget.status.text()
+    getattr(widget, button + "_btn").native.click()
+    assert widget.worker is not None, widget.status.value
     qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT)  # busy ends in the worker's 'finished' handler
     assert len(widget.viewer.layers) >= before
     return widget.viewer.layers[-1]
@@ -167,9 +167,9 @@ def test_widget_gray_2d_keeps_display_settings(make_napari_viewer, qtbot, model)
                            opacity=0.7)
     _, w = open_widget(viewer)
     assert w.layer is src
-    w.scale_y.setValue(2.5)
-    assert w.scale_x.value() == 2.5  # uniform unless 'y / x separately'
-    assert w.estimate_label.text().startswith("80 × 100")
+    w.scale_y.value = 2.5
+    assert w.scale_x.value == 2.5  # uniform unless 'y / x separately'
+    assert w.estimate_label.value.startswith("80 × 100")
     new = run_and_wait(qtbot, w)
     assert new.name == "cam (LIIF x2.5)" and len(viewer.layers) == 2
     assert new.data.shape == (80, 100) and new.data.dtype == np.uint8
@@ -177,7 +177,7 @@ def test_widget_gray_2d_keeps_display_settings(make_napari_viewer, qtbot, model)
     assert new.metadata["liif"]["precision"] == "fp32"  # the default picker keeps Run exact
     assert new.blending == "additive" and new.opacity == pytest.approx(0.7)
     np.testing.assert_allclose(new.data_to_world((0, 0)), src.data_to_world((0.5 / 2.5 - 0.5,) * 2))
-    assert w.progress.value() == 1000 and "added" in w.status.text()
+    assert w.progress.value == 1000 and "added" in w.status.value
 
 
 def test_widget_rgb_separate_scales_and_shape_lock(make_napari_viewer, qtbot, model):
@@ -186,9 +186,9 @@ def test_widget_rgb_separate_scales_and_shape_lock(make_napari_viewer, qtbot, mo
     src = viewer.add_image(rgb, name="astro")
     _, w = open_widget(viewer)
     w._models[("edsr-baseline", "auto")] = model
-    w.separate.setChecked(True)
-    w.scale_y.setValue(1.5)
-    w.scale_x.setValue(2.0)
+    w.separate.value = True
+    w.scale_y.value = 1.5
+    w.scale_x.value = 2.0
     new = run_and_wait(qtbot, w)
     assert new.rgb and new.data.shape == (60, 72, 3) and new.data.dtype == np.uint8
     assert new.name == "astro (LIIF x1.5/2)"
@@ -196,9 +196,9 @@ def test_widget_rgb_separate_scales_and_shape_lock(make_napari_viewer, qtbot, mo
 
     # Target shape with the aspect ratio locked: height 20 gives width 18 for a 40 x 36 image.
     viewer.layers.selection.active = src
-    w.mode_combo.setCurrentText("output shape")
-    w.shape_h.setValue(20)
-    assert w.shape_w.value() == 18
+    w.mode_combo.value = "output shape"
+    w.shape_h.value = 20
+    assert w.shape_w.value == 18
     new = run_and_wait(qtbot, w)
     assert new.data.shape == (20, 18, 3) and "x0.5" in new.name
 
@@ -218,9 +218,9 @@ def test_widget_uint16_dask_stack_plane_by_plane(make_napari_viewer, qtbot, mode
     _, w = open_widget(viewer)
     w._models[("edsr-baseline", "auto")] = model
     seen = []
-    w.scale_y.setValue(2.0)
+    w.scale_y.value = 2.0
     reads.clear()
-    w.run_btn.click()
+    w.run_btn.native.click()
     w.worker.yielded.connect(lambda v: v[0] == "pixels" and seen.append(v[1:]))
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     new = viewer.layers[-1]
@@ -262,15 +262,15 @@ def test_cancel_adds_no_layer(make_napari_viewer, qtbot, model):
     viewer.add_image(data.camera()[:96, :96], name="big")
     _, w = open_widget(viewer)
     w._models[("edsr-baseline", "auto")] = model
-    w.scale_y.setValue(6.0)  # 576 x 576: far longer than the test waits
-    w.run_btn.click()
+    w.scale_y.value = 6.0  # 576 x 576: far longer than the test waits
+    w.run_btn.native.click()
     worker = w.worker
     qtbot.waitSignal(worker.yielded, timeout=WAIT).wait()
-    assert not w.run_btn.isEnabled() and w.cancel_btn.isEnabled()
+    assert not w.run_btn.enabled and w.cancel_btn.enabled
     with qtbot.waitSignal(worker.finished, timeout=5_000):
-        w.cancel_btn.click()
+        w.cancel_btn.native.click()
     assert [ly.name for ly in viewer.layers] == ["big"]
-    assert "cancelled" in w.status.text() and w.run_btn.isEnabled()
+    assert "cancelled" in w.status.value and w.run_btn.enabled
 
 
 def test_closing_widget_cancels(make_napari_viewer, qtbot, model):
@@ -278,8 +278,8 @@ def test_closing_widget_cancels(make_napari_viewer, qtbot, model):
     viewer.add_image(data.camera()[:96, :96], name="big")
     dock, w = open_widget(viewer)
     w._models[("edsr-baseline", "auto")] = model
-    w.scale_y.setValue(6.0)
-    w.run_btn.click()
+    w.scale_y.value = 6.0
+    w.run_btn.native.click()
     worker = w.worker
     qtbot.waitSignal(worker.yielded, timeout=WAIT).wait()
     with qtbot.waitSignal(worker.finished, timeout=5_000):
@@ -327,12 +327,46 @@ def test_current_view_region_run(make_napari_viewer, qtbot, model):
     ch, cw = viewer.canvas.size
     viewer.camera.center = (10.0, 10.0)
     viewer.camera.zoom = max(ch, cw) / 16.0  # about 16 image pixels across the canvas
-    w.view_only.setChecked(True)
+    w.view_only.value = True
     new = run_and_wait(qtbot, w)
     y0, x0, y1, x1 = new.metadata["liif"]["region"]
     assert y0 >= 0 and x0 >= 0 and y1 - y0 < 64 and x1 - x0 < 64
     assert new.data.shape == (round((y1 - y0) * 2), round((x1 - x0) * 2))
     np.testing.assert_allclose(new.data_to_world((0, 0)), src.data_to_world((y0 + 0.25 - 0.5, x0 + 0.25 - 0.5)))
+
+
+def test_layer_picker_is_napari_image_picker_following_the_viewer(make_napari_viewer):
+    """The panel is a magicgui Container that napari docks as one; its layer picker is the widget magicgui
+    makes for a `napari.layers.Image` parameter. napari's reset_choices keeps its choices on the viewer's
+    resamplable image layers as they are added, renamed and removed; a closed panel lets go of them."""
+    from magicgui.widgets import ComboBox, Container
+
+    viewer = make_napari_viewer()
+    a = viewer.add_image(np.zeros((16, 16), np.uint8), name="a")
+    dock, w = open_widget(viewer)
+    docks = viewer.window.dock_widgets
+    assert isinstance(w, Container) and docks[next(k for k in docks if "Resample with LIIF" in k)] is w
+    assert isinstance(w.layer_combo, ComboBox) and w.layer_combo.annotation is Image
+    assert w.native.isAncestorOf(w.layer_combo.native)  # inside the panel
+
+    def names():
+        return [ly.name for ly in w.layer_combo.choices]
+
+    assert names() == ["a"] and w.layer is a
+    b = viewer.add_image(np.ones((16, 16), np.uint16), name="b")
+    viewer.add_labels(np.zeros((16, 16), np.int32), name="labels")  # not an image layer
+    viewer.add_image(np.zeros((16, 16), bool), name="mask")  # an image layer LIIF refuses (why_not)
+    assert names() == ["a", "b"] and w.layer is b
+    w.set_layer(a)
+    a.name = "renamed"
+    assert sorted(names()) == ["b", "renamed"] and w.layer is a  # the picker stays on its layer
+    viewer.layers.remove(a)
+    assert names() == ["b"] and w.layer is b
+    viewer.layers.remove(b)
+    assert names() == [] and w.layer is None and w.estimate_label.value == "no image layer"
+    viewer.window.remove_dock_widget(dock)
+    viewer.add_image(np.zeros((16, 16), np.uint8), name="after")
+    assert names() == []  # napari's connection to the closed panel was undone
 
 
 # -- menus -------------------------------------------------------------------------------------------
@@ -390,9 +424,9 @@ def test_wrong_layer_types_give_clear_messages(make_napari_viewer):
     get_app_model().commands.execute_command(_hooks.COMMAND).result()
     assert any("image layers" in m and "Shapes" in m for m in messages(n)), messages(n)
     _, w = open_widget(viewer)
-    assert w.layer_combo.count() == 0 and w.estimate_label.text() == "no image layer"
+    assert len(w.layer_combo) == 0 and w.estimate_label.value == "no image layer"
     n = len(notification_manager.records)
-    w.run_btn.click()
+    w.run_btn.native.click()
     assert w.worker is None and any("no image layer" in m for m in messages(n))
     assert [ly.name for ly in viewer.layers] == ["labels", "shapes"]
 
@@ -402,18 +436,18 @@ def test_missing_weights_error_leaves_viewer_unchanged(make_napari_viewer, qtbot
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((16, 16), np.uint8), name="img")
     _, w = open_widget(viewer)
-    w.model_combo.setCurrentText("rdn")  # registered, but its weights are not installed here
+    w.model_combo.value = "rdn"  # registered, but its weights are not installed here
     assert liif_plugin.weights.status("rdn") == "missing"
     n = len(notification_manager.records)
-    w.run_btn.click()
+    w.run_btn.native.click()
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     msgs = messages(n)
     assert any("not installed" in m and "liif weights add rdn" in m for m in msgs), msgs
-    assert [ly.name for ly in viewer.layers] == ["img"] and w.run_btn.isEnabled()
+    assert [ly.name for ly in viewer.layers] == ["img"] and w.run_btn.enabled
     # A file that is not a checkpoint is refused the same way.
     w.add_model_path(__file__)
     n = len(notification_manager.records)
-    w.run_btn.click()
+    w.run_btn.native.click()
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     assert any(m.startswith("LIIF: ") for m in messages(n)) and len(viewer.layers) == 1
 
@@ -426,13 +460,13 @@ def test_huge_output_asks_first(make_napari_viewer, qtbot, model):
     _, w = open_widget(viewer)
     w._models[("edsr-baseline", "auto")] = model
     w.CONFIRM_BYTES = 500  # this widget's threshold: a 32 x 32 uint8 output (1 kB) is "huge"
-    w.run_btn.click()
+    w.run_btn.native.click()
     assert w.worker is None and w.confirm_box is not None
     assert "1.0 kB" in w.confirm_box.text()
     w.confirm_box.button(QMessageBox.StandardButton.No).click()
     qtbot.waitUntil(lambda: w.confirm_box is None, timeout=5_000)
     assert w.worker is None and len(viewer.layers) == 1
-    w.run_btn.click()
+    w.run_btn.native.click()
     w.confirm_box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=WAIT)
     assert viewer.layers[-1].data.shape == (32, 32)
@@ -493,8 +527,8 @@ def test_detail_control_blends_with_bicubic(make_napari_viewer, qtbot, model):
     viewer.add_image(img, name="cells")
     _, w = open_widget(viewer)
     w._models[("edsr-baseline", "auto")] = model
-    w.scale_y.setValue(2.0)
-    w.detail.setValue(0.0)
+    w.scale_y.value = 2.0
+    w.detail.value = 0.0
     n = len(notification_manager.records)
     zero = run_and_wait(qtbot, w)
     assert noise_warnings(n) == []  # detail already lowered: nothing to advise
@@ -502,7 +536,7 @@ def test_detail_control_blends_with_bicubic(make_napari_viewer, qtbot, model):
     bic = arrays.from_planes(ClassicResampler(planes, layout.kind).render((0, 0, 32, 40), (64, 80)), layout)
     np.testing.assert_array_equal(zero.data, bic)
     assert zero.metadata["liif"]["detail"] == 0.0
-    w.detail.setValue(0.5)
+    w.detail.value = 0.5
     half = run_and_wait(qtbot, w)
     np.testing.assert_array_equal(half.data, model.encode(img).render((64, 80), detail=0.5))
     assert half.metadata["liif"]["detail"] == 0.5
@@ -511,12 +545,12 @@ def test_precision_picker_reaches_the_render(make_napari_viewer, qtbot, model):
     viewer.add_image(data.astronaut()[100:116, 180:196], name="face", rgb=True)
     _, w = open_widget(viewer)
     w._models[("edsr-baseline", "auto")] = model
-    assert w.precision_combo.currentText().startswith("auto for Preview")
-    choices = [w.precision_combo.itemText(i) for i in range(w.precision_combo.count())]
+    assert w.precision_combo.value.startswith("auto for Preview")
+    choices = w.precision_combo.choices
     assert ("fp16" in choices) == torch.cuda.is_available()  # offered only where it runs
     results = {}
     for choice in ("fp32", "bf16"):
-        w.precision_combo.setCurrentText(choice)
+        w.precision_combo.value = choice
         assert w.precision("run") == w.precision("preview") == choice
         new = run_and_wait(qtbot, w)
         assert new.metadata["liif"]["precision"] == choice
@@ -541,9 +575,9 @@ def test_unsupported_layers_never_raise_into_napari(make_napari_viewer, qtbot):
     assert w.layer.name == "pyr"  # napari selected the new multiscale layer: the widget took it
     viewer.layers.selection.active = viewer.layers["photo"]
     viewer.layers.selection.active = mask
-    assert "booleans" in w.status.text()
+    assert "booleans" in w.status.value
     assert w.layer.name == "photo"
-    names = [w.layer_combo.itemText(i) for i in range(w.layer_combo.count())]
+    names = [ly.name for ly in w.layer_combo.choices]
     assert sorted(names) == ["photo", "pyr"]
     since = len(notification_manager.records)
     assert _hooks.open_for_layer(mask, viewer) is w  # the Layers > Transform command on it
