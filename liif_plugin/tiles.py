@@ -10,9 +10,9 @@ grid touches only the latent codes its pixels can reach:
   MARGIN = 3 rows/cols of its centres (2 would do; one more costs nothing and absorbs rounding).
 - Latent codes of an input window are exact when the encoder sees the window plus a halo of its
   receptive radius (zero 'same' padding; see liif_plugin.encode). They come either from cached
-  tiles (TILE x TILE input pixels; the missing ones of a render are encoded together with one
-  halo, then kept in an LRU cache bounded in bytes) or, when the window's tiles would not fit in the cache (block-wise batch work, dask
-  chunks), straight from the window itself.
+  tiles (TILE x TILE input pixels; the missing ones of a render are encoded together in a few
+  rectangles, one halo each, then kept in an LRU cache bounded in bytes) or, when the window's
+  tiles would not fit in the cache (block-wise batch work, dask chunks), straight from the window.
 - The window's latent codes then go through the in-memory ImageField (field.py), so every value
   equals a whole-image encode-and-render (up to float rounding, < 1e-5).
 
@@ -174,6 +174,7 @@ class TiledField:
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self.tiles_encoded = 0  # how many tiles have been encoded (tests and benchmarks read it)
+        self.pixels_encoded = 0  # input pixels through the encoder, halos included (the main cost)
         # Called between encoder tiles; raising from it stops an encode (a viewer that closes).
         self.interrupt = None
 
@@ -369,6 +370,7 @@ class TiledField:
         ia, ib = max(a - R, 0), min(b + R, H)
         ic, id_ = max(c - R, 0), min(d + R, W)
         stop = self.interrupt
+        self.pixels_encoded += (ib - ia) * (id_ - ic)
         feat = self.model.encode_planes(self.read_planes(ia, ib, ic, id_),
                                         progress=None if stop is None else (lambda done, total: stop()))
         return feat[:, :, a - ia:b - ia, c - ic:d - ic]
