@@ -27,8 +27,9 @@ MIN_SIDE = 128  # no level smaller than this on its longer side is kept (the nex
 class Overview:
     """Area-averaged levels of one image of a Source (see the module's docstring)."""
 
-    def __init__(self, source: Source, budget: int = OVERVIEW_BYTES, ranges=None):
+    def __init__(self, source: Source, budget: int | None = None, ranges=None):
         self.source = source
+        budget = OVERVIEW_BYTES if budget is None else budget  # read here, so a test may shrink it
         H, W = source.shape
         C = source.channels or 1
         self.ranges = [tuple(r) for r in ranges] if ranges is not None else None
@@ -53,6 +54,7 @@ class Overview:
         if not self.factors:  # nothing fits: keep the smallest
             self.factors = [f]
         self.levels = {}
+        self._so_far = None  # while build() runs: (rows done, coarsest level's bands, RangeFinder or ranges)
 
     @property
     def displayable(self) -> bool:
@@ -64,10 +66,12 @@ class Overview:
         """Levels there and the exact value range known."""
         return self.displayable and self.ranges is not None
 
-    def build(self, progress=None, ranges=None):
+    def build(self, progress=None, ranges=None, on_rows=None):
         """One pass over the image: its value range (unless given) and the levels.
 
         `progress(done, total)` (rows) is called after each band; raising from it stops the pass.
+        `on_rows(done)` too, from where `planes_so_far` can show the rows read so far (a viewer
+        fills its first frame while a big image without levels is read, not after).
         """
         if self.lazy:
             self.ranges = [tuple(r) for r in (ranges or self.source.value_range(progress))]
@@ -87,28 +91,52 @@ class Overview:
                 parts[f].append(band.copy() if f == 1 else _area_mean(band, f))
             if progress is not None:
                 progress(y1, H)
+            if on_rows is not None:
+                self._so_far = (y1, parts, found if ranges is None else ranges)
+                try:
+                    on_rows(y1)
+                finally:
+                    self._so_far = None
         self.levels = {f: np.concatenate(p, axis=0) for f, p in parts.items()}
         self.ranges = [tuple(r) for r in ranges] if ranges is not None else found.result()
         return self
 
     def planes(self, region, shape, method: str = "bicubic"):
         """Float planes (B, h, w, 3) in [0, 1] of `region` (pixel edges) at `shape`, classic resampling."""
+        f = self._factor_for(region, shape)
+        level = None if f is None else self.levels[f]  # None: zoomed in past the finest level, read the image
+        return self._classic(level, f or 1, region, shape, method, self.ranges or self.provisional_ranges())
+
+    def planes_so_far(self, region, shape):
+        """While build() runs (inside its `on_rows`): bicubic planes of `region`, which must lie in
+        the rows read so far, from the level a finished overview would use, with those rows' range."""
+        rows, parts, found = self._so_far
+        if region[2] > rows:
+            raise ValueError(f"region {region} reaches past the {rows} rows read so far")
+        f = self._factor_for(region, shape) or min(self.factors)
+        ranges = found.result() if isinstance(found, RangeFinder) else found
+        return self._classic(np.concatenate(parts[f], axis=0), f, region, shape, "bicubic", ranges)
+
+    def _factor_for(self, region, shape):
+        """The coarsest level with a pixel for every screen pixel; None: read the image itself."""
         y0, x0, y1, x1 = region
-        h, w = shape
-        step = max((y1 - y0) / h, (x1 - x0) / w)  # image pixels per screen pixel
+        step = max((y1 - y0) / shape[0], (x1 - x0) / shape[1])  # image pixels per screen pixel
         usable = [f for f in self.factors if f <= max(step, 1.0)]
         if not usable and (y1 - y0 + 8) * (x1 - x0 + 8) <= DIRECT_READ_PIXELS:
-            f, level = 1, None  # zoomed in past the finest level: read the image itself
-        else:
-            f = max(usable) if usable else min(self.factors)
-            level = self.levels[f]
+            return None
+        return max(usable) if usable else min(self.factors)
+
+    def _classic(self, level, f, region, shape, method, ranges):
+        y0, x0, y1, x1 = region
+        h, w = shape
+        step = max((y1 - y0) / h, (x1 - x0) / w)
         H, W = self.source.shape
         Hf, Wf = -(-H // f), -(-W // f)
         m = math.ceil(2 * max(1.0, step / f)) + 2  # PIL's bicubic reach, times the shrink factor
         a, b = max(math.floor(y0 / f) - m, 0), min(math.ceil(y1 / f) + m, Hf)
         c, d = max(math.floor(x0 / f) - m, 0), min(math.ceil(x1 / f) + m, Wf)
         win = self.source.read(a, b, c, d) if level is None else _as_image(level[a:b, c:d], self.source)
-        planes, _ = arrays.to_planes(win, ranges=self.ranges or self.provisional_ranges())
+        planes, _ = arrays.to_planes(win, ranges=ranges)
         kind = arrays.plane_groups(self.source.channels)[0]
         return ClassicResampler(planes, kind).render((y0 / f - a, x0 / f - c, y1 / f - a, x1 / f - c), shape, method)
 

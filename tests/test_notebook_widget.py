@@ -312,6 +312,38 @@ def test_big_zarr_opens_and_renders_only_the_window(tiny_model, big_zarr):
         w.close()
 
 
+def test_a_big_image_without_levels_shows_its_rows_while_they_are_read(tiny_model, big_zarr, monkeypatch):
+    import zarr
+
+    from liif_plugin.notebook import widget as widget_module
+
+    from liif_plugin import overview
+
+    monkeypatch.setattr(widget_module, "PARTIAL_OVERVIEW_S", 0.0)  # every band of the pass (3 of 1040 rows)
+    monkeypatch.setattr(overview, "OVERVIEW_BYTES", 32 << 20)  # too big to keep whole: no pass at open
+    arr = zarr.open_array(str(big_zarr), mode="r")[:]
+    lo, hi = float(arr.min()), float(arr.max())
+    w = ZoomWidget(big_zarr, model=tiny_model, height=64, canvas_shape=[96, 128], value_range=(lo, hi))
+    sent = collect(w)
+    try:
+        w.viewport = [0, 0, 1500, 2000]  # a first view (still zoomed out)
+        assert w.wait(120)
+        overviews = [(c["region"], Image.open(io.BytesIO(b[0]))) for c, b in sent if c["layer"] == "overview"]
+        rows = [r[2] for r, _ in overviews]
+        assert rows == [1040, 2080, 3000]  # the first frame fills as the rows are read, then the whole
+        kind = liif.arrays.plane_groups(None)[0]
+        for region, img in overviews[:-1]:
+            part = np.asarray(img)
+            assert region[:2] == [0, 0] and region[3] == 4000 and part.shape[1] == 128
+            # What the finished overview shows there, but for the last rows (their bicubic reach ends there).
+            _, shape = visible_part(fit_viewport([0, 0, 3000, 4000], [96, 128], (3000, 4000)), [96, 128], (region[2], 4000))
+            done = to_display(w._overview.planes(tuple(region), shape), kind)
+            assert part.shape == done.shape
+            assert np.abs(part[:-3].astype(int) - done[:-3].astype(int)).max() <= 1
+    finally:
+        w.close()
+
+
 def test_stack_gets_an_index_and_renders_that_image(tiny_model, rgb):
     stack = np.stack([rgb, rgb[::-1], rgb[:, ::-1]])
     w = ZoomWidget(stack, model=tiny_model, height=48, canvas_shape=[40, 60])

@@ -35,6 +35,7 @@ from .worker import LatestWorker
 
 HERE = Path(__file__).parent
 MODES = ("liif", "bicubic", "nearest", "compare")
+PARTIAL_OVERVIEW_S = 0.5  # while a big image without levels is read, its rows so far are shown this often
 PREVIEW_PIXELS = 16_384  # the reduced LIIF pass (its cost is mostly encoding the window's tiles)
 
 
@@ -223,14 +224,15 @@ class ZoomWidget(anywidget.AnyWidget):
         """The lazy tiled field of the image shown (liif_plugin.tiles.TiledField)."""
         return self._field
 
-    def _ready_overview(self, progress=None, exact=True):
+    def _ready_overview(self, progress=None, exact=True, on_rows=None):
         """The overview, built on first need: one pass over a big image without levels of its own,
-        which also finds the value range LIIF needs (`exact`; a source with levels shows them first)."""
+        which also finds the value range LIIF needs (`exact`; a source with levels shows them first).
+        `on_rows(done)` is called during that pass (see Overview.build)."""
         ov = self._overview
         if not (ov.built if exact else ov.displayable):
             with self._field_lock:
                 if not (ov.built if exact else ov.displayable):
-                    ov.build(progress=progress, ranges=self._field._ranges)
+                    ov.build(progress=progress, ranges=self._field._ranges, on_rows=on_rows)
                     if self._field._ranges is None:
                         self._field._ranges = ov.ranges
         return ov
@@ -293,12 +295,20 @@ class ZoomWidget(anywidget.AnyWidget):
             if stale():
                 raise Cancelled()
 
+        H, W = self.image_shape
+        whole = fit_viewport([0, 0, H, W], canvas, (H, W))
+        shown = [time.perf_counter() - PARTIAL_OVERVIEW_S]
+
+        def show_rows(rows):  # a big image without levels: show its rows as the pass reads them
+            if rows < H and time.perf_counter() - shown[0] >= PARTIAL_OVERVIEW_S:
+                shown[0] = time.perf_counter()
+                region, shape = visible_part(whole, canvas, (rows, W))
+                self._send_image("overview", self._overview.planes_so_far(region, shape), region, None, mode, False, 0.0)
+
         try:
-            ov = self._ready_overview(progress=self._stop_if_closed, exact=False)
+            ov = self._ready_overview(progress=self._stop_if_closed, exact=False, on_rows=show_rows)
             if self._overview_due:
                 self._overview_due = False
-                H, W = self.image_shape
-                whole = fit_viewport([0, 0, H, W], canvas, (H, W))
                 region, shape = visible_part(whole, canvas, (H, W))
                 self._send_image("overview", ov.planes(region, shape), region, None, mode, False, 0.0)
             region, shape = visible_part(view, canvas, self.image_shape)
