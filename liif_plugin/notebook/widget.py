@@ -3,13 +3,14 @@
 The browser (zoom.js) owns the interaction and reports `viewport` and `canvas_shape`; the kernel
 renders the visible part of the image at the canvas's device resolution on a background thread
 and sends it back as PNG bytes in a binary buffer. For every new view it first sends a bicubic
-window (instant), then a reduced-resolution LIIF render, then the full one; a newer view cancels
-the render in progress.
+window (instant), then a reduced-resolution LIIF render (where it is finer than the image), then
+the full one; a newer view cancels the render in progress.
 
 The image may be any size and any source (array, memmap, zarr, dask, TIFF / zarr / OME-Zarr path):
 LIIF works on a lazy tiled field (liif_plugin.tiles) that encodes only the tiles under the view,
 and zoomed out (a screen pixel covering an image pixel or more) the widget shows an area-averaged
-overview (liif_plugin.overview) instead. Leading axes of a stack get a slider (trait `index`).
+overview (liif_plugin.overview) instead: the file's own levels, or levels built in one pass whose
+rows are shown as they are read. Leading axes of a stack get a slider (trait `index`).
 """
 import math
 import threading
