@@ -17,6 +17,7 @@ import traceback
 import weakref
 
 from ..field import Cancelled
+from ..memory import release_freed_memory
 
 _open_workers = weakref.WeakSet()
 EXIT_JOIN_S = 30.0  # a running job reaches its next staleness check well within this
@@ -123,6 +124,7 @@ def _loop(ref, cond):
         except Exception as e:  # keep the thread alive; the widget shows the message
             outcome = "".join(traceback.format_exception_only(type(e), e)).strip()
         del job, stale
+        release_freed_memory()  # a long session of zooming must not keep every render's freed pages
         with cond:
             worker = ref()
             if worker is None:
