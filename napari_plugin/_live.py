@@ -10,6 +10,9 @@ hidden and napari shows the layer itself.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
+
+import numpy as np
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QTimer
 
@@ -154,17 +157,37 @@ class LiveView:
         if self.layer is None or new.metadata["liif"]["source_layer"] != self.layer.name:
             return
         ov = self.overlay
-        if ov is not None and ov in self.viewer.layers and ov.data.shape == new.data.shape:
-            # In place: no layer-list churn while the user pans.
-            ov.data = new.data
-            ov.scale, ov.translate = new.scale, new.translate
-            ov.metadata = new.metadata
+        if ov is not None and ov in self.viewer.layers:
+            self._update_in_place(ov, new)  # no layer-list churn while the user pans and zooms
         else:
             self._remove_overlay()
             self.overlay = self.viewer.add_layer(new)
             self.viewer.layers.selection.active = self.layer  # keep the user's selection
         self.renders += 1
         self.on_status(f"live view: {new.data.shape[-2 - (1 if new.rgb else 0)]} rows rendered")
+
+    def _update_in_place(self, ov, new):
+        """Give the overlay the new render's pixels and geometry with the least main-thread work.
+
+        Each of napari's data / scale / translate setters refreshes the layer and makes the viewer
+        recompute its dims ranges. A new pixel size (every zoom) moves the displayed axes' point onto
+        the new step's grid, and that re-slices every layer: for a big lazy source, a read of its
+        whole plane on the main thread (about 200 ms for a 4k x 4k dask array, measured with
+        benchmarks/live_gaps.py). The overlay lies inside its source, so only that step could
+        change: skip the recomputation, and refresh the overlay once (on the data), not three times.
+        """
+        hook = getattr(self.viewer, "_on_layers_change", None)  # private napari API: degrade if gone
+        with ExitStack() as quiet:
+            if hook is not None:
+                for emitter in (ov.events.data, ov.events.scale, ov.events.translate):
+                    quiet.enter_context(emitter.blocker(hook))
+            with ov._block_refresh() if hasattr(ov, "_block_refresh") else ExitStack():
+                if not np.array_equal(ov.scale, new.scale):
+                    ov.scale = new.scale
+                if not np.array_equal(ov.translate, new.translate):
+                    ov.translate = new.translate
+            ov.data = new.data
+        ov.metadata = new.metadata
 
     def _on_error(self, exc):
         self.on_status(f"live view failed: {exc}")
