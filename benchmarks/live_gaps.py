@@ -141,11 +141,12 @@ def camera_script(rng: np.random.Generator, size: int, planes: int, rounds: int)
 
 
 def play(app, viewer, steps, live=None, holds=None, why=0):
-    """Run the steps on the Qt event loop; returns (tick gaps in ms, holds in s, renders)."""
+    """Run the steps on the Qt event loop; returns (tick gaps in ms, the step each gap ended in,
+    holds in s, renders)."""
     from qtpy.QtCore import QEventLoop, QTimer
 
     loop = QEventLoop()
-    ticks, done_holds, last = [], [], [time.perf_counter()]
+    ticks, labels, done_holds, last = [], [], [], [time.perf_counter()]
     sampler = GapSampler(last) if why else None
     state = {"i": -1, "t": 0.0}
     renders0 = live.renders if live is not None else 0
@@ -174,6 +175,7 @@ def play(app, viewer, steps, live=None, holds=None, why=0):
                 return
             state["t"] = now
             steps[state["i"]][1](viewer)
+        labels.append(steps[max(state["i"], 0)][0])  # the gap after this tick is this step's
 
     timer = QTimer()
     timer.setInterval(TICK_MS)
@@ -186,7 +188,7 @@ def play(app, viewer, steps, live=None, holds=None, why=0):
         sampler.halt.set()
         sampler.report(why)
     gaps = np.diff(ticks) * 1e3
-    return gaps, done_holds, (live.renders - renders0) if live is not None else 0
+    return gaps, labels[:len(gaps)], done_holds, (live.renders - renders0) if live is not None else 0
 
 
 def summary(gaps, renders, seconds):
@@ -260,18 +262,21 @@ def measure(args, path):
     if args.only != "off":
         live.start(layer)
         t0 = time.perf_counter()
-        gaps, holds, renders = play(app, viewer, steps, live=live, why=args.why)
-        rows.append(("live on", gaps, renders, time.perf_counter() - t0))
+        gaps, labels, holds, renders = play(app, viewer, steps, live=live, why=args.why)
+        rows.append(("live on", gaps, labels, renders, time.perf_counter() - t0))
         live.stop()
     if args.only != "on":
         t0 = time.perf_counter()
-        gaps, _, _ = play(app, viewer, steps, holds=holds, why=args.why)
-        rows.insert(0, ("live off (napari alone)", gaps, 0, time.perf_counter() - t0))
+        gaps, labels, _, _ = play(app, viewer, steps, holds=holds, why=args.why)
+        rows.insert(0, ("live off (napari alone)", gaps, labels, 0, time.perf_counter() - t0))
     head = ["run", "max gap ms", "p99 ms", "p95 ms", "median ms", f"gaps > {SLOW_MS} ms", "ticks",
             "renders done", "seconds"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-    for name, gaps, renders, seconds in rows:
+    for name, gaps, _, renders, seconds in rows:
         print(f"| {name} | " + " | ".join(summary(gaps, renders, seconds)) + " |", flush=True)
+    for name, gaps, labels, _, _ in rows:  # where the worst stutters happened
+        worst = np.argsort(gaps)[::-1][:6]
+        print(f"# {name}, largest gaps: " + ", ".join(f"{gaps[i]:.0f} ms ({labels[i]})" for i in worst))
     failed = [s for s in status if "failed" in s]
     if failed:
         print(f"# live view errors: {failed[:3]}")

@@ -161,7 +161,8 @@ class LiveView:
             self._update_in_place(ov, new)  # no layer-list churn while the user pans and zooms
         else:
             self._remove_overlay()
-            self.overlay = self.viewer.add_layer(new)
+            self.viewer.add_layer(new)
+            self.overlay = new  # our own object (the viewer of a dock widget hands out proxies)
             self.viewer.layers.selection.active = self.layer  # keep the user's selection
         self.renders += 1
         self.on_status(f"live view: {new.data.shape[-2 - (1 if new.rgb else 0)]} rows rendered")
@@ -175,11 +176,12 @@ class LiveView:
         whole plane on the main thread (about 200 ms for a 4k x 4k dask array, measured with
         benchmarks/live_gaps.py). The overlay lies inside its source, so only that step could
         change: skip the recomputation, and refresh the overlay once (on the data), not three times.
+        `ov` is our own layer object, not the viewer's proxy, so its private helpers are reachable.
         """
-        hook = getattr(self.viewer, "_on_layers_change", None)  # private napari API: degrade if gone
+        emitters = (ov.events.data, ov.events.scale, ov.events.translate)
         with ExitStack() as quiet:
-            if hook is not None:
-                for emitter in (ov.events.data, ov.events.scale, ov.events.translate):
+            for emitter in emitters:
+                for hook in _dims_hooks(emitter):
                     quiet.enter_context(emitter.blocker(hook))
             with ov._block_refresh() if hasattr(ov, "_block_refresh") else ExitStack():
                 if not np.array_equal(ov.scale, new.scale):
@@ -199,3 +201,12 @@ class LiveView:
                 self.pending = False
                 self._render()
 
+
+
+def _dims_hooks(emitter):
+    """The viewer's dims-range handler among a layer event's callbacks (napari connects it to every
+    layer's data / scale / translate events). Found by its name: if napari renames it, nothing is
+    blocked and the update is only slower."""
+    for cb in emitter.callbacks:
+        if isinstance(cb, tuple) and cb[1] == "_on_layers_change" and (owner := cb[0]()) is not None:
+            yield getattr(owner, cb[1])
