@@ -125,7 +125,7 @@ def run(path: str, minutes: float, every: float, sample_s: float, limit_mb: floa
         print("| " + " | ".join(cells) + " |", flush=True)
         return peak
 
-    while (t := time.monotonic() - t_start) < minutes * 60:
+    while time.monotonic() - t_start < minutes * 60:
         r = rng.random()
         if r < 0.1:
             w.reset()  # the whole image: the overview
@@ -140,10 +140,10 @@ def run(path: str, minutes: float, every: float, sample_s: float, limit_mb: floa
             waited += 1
         else:
             time.sleep(rng.uniform(*LOOK_S))
-        if time.monotonic() - t_start >= next_row:
+        if next_row <= time.monotonic() - t_start < minutes * 60:  # the last row comes after the loop
             row(time.monotonic() - t_start)
             next_row += every * 60
-    w.wait(timeout=300)
+    w.wait(timeout=300)  # the render in progress counts too
     peak = row(time.monotonic() - t_start)
     errors = w.stats["errors"]
     w.close()

@@ -277,6 +277,8 @@ def measure(args, path):
     for name, gaps, labels, _, _ in rows:  # where the worst stutters happened
         worst = np.argsort(gaps)[::-1][:6]
         print(f"# {name}, largest gaps: " + ", ".join(f"{gaps[i]:.0f} ms ({labels[i]})" for i in worst))
+        slow = collections.Counter(lab for g, lab in zip(gaps, labels) if g > SLOW_MS)
+        print(f"# {name}, gaps > {SLOW_MS} ms by step: " + ", ".join(f"{lab} {n}" for lab, n in slow.most_common()))
     failed = [s for s in status if "failed" in s]
     if failed:
         print(f"# live view errors: {failed[:3]}")
