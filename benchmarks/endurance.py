@@ -140,9 +140,11 @@ def run(path: str, minutes: float, every: float, sample_s: float, limit_mb: floa
             waited += 1
         else:
             time.sleep(rng.uniform(*LOOK_S))
-        if next_row <= time.monotonic() - t_start < minutes * 60:  # the last row comes after the loop
-            row(time.monotonic() - t_start)
-            next_row += every * 60
+        now = time.monotonic() - t_start
+        if next_row <= now < minutes * 60:  # the last row comes after the loop
+            row(now)
+            while next_row <= now:  # a long wait may have passed several row times: one row
+                next_row += every * 60
     w.wait(timeout=300)  # the render in progress counts too
     peak = row(time.monotonic() - t_start)
     errors = w.stats["errors"]
