@@ -152,3 +152,39 @@ def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
     w.view_only.value = True  # a yx-only option: one sentence, nothing runs
     w.run_btn.native.click()
     assert "untick" in w.status.value and not w.busy
+
+
+def test_live_overlay_is_updated_in_place_without_reslicing_the_source(make_napari_viewer, qtbot, tiny_model):
+    """New zooms and an edge view (another shape) reuse the one overlay layer, and its new pixel size
+    does not make napari re-slice the source layer (a read of a whole plane of a big lazy layer)."""
+    from napari_plugin._live import LiveView
+
+    viewer = make_napari_viewer(show=True)
+    img = data.camera()
+    layer = viewer.add_image(img, name="cam")
+    viewer.window._qt_viewer.canvas.native.resize(160, 120)
+    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)
+    live = LiveView(viewer, lambda: tiny_model)
+    viewer.camera.center, viewer.camera.zoom = (200.0, 250.0), 3.0
+    live.start(layer)
+    qtbot.waitUntil(lambda: live.renders >= 1 and live.idle, timeout=WAIT)
+    overlay = viewer.layers["cam (LIIF live)"]
+    slices, point, shapes = [], viewer.dims.point, {overlay.data.shape}
+    layer.events.set_data.connect(slices.append)
+    views = [((200.0, 250.0), 5.0), ((505.0, 508.0), 5.0), ((300.0, 100.0), 2.5)]  # the second is cut by the edge
+    for n, (center, zoom) in enumerate(views, start=2):
+        viewer.camera.center, viewer.camera.zoom = center, zoom
+        qtbot.waitUntil(lambda: live.renders >= n and live.idle, timeout=WAIT)
+        assert viewer.layers["cam (LIIF live)"] is overlay
+        region, shape = rs.view_region(layer, viewer)
+        want = liif_plugin.upscale(img, shape=shape, region=region, model=tiny_model)
+        assert overlay.data.shape == want.shape
+        assert np.abs(overlay.data.astype(int) - want.astype(int)).max() <= 1
+        shapes.add(want.shape)
+        scale, translate = rs.geometry(layer, region, shape)
+        np.testing.assert_allclose(overlay.scale, scale)
+        np.testing.assert_allclose(overlay.translate, translate)
+    assert len(shapes) > 1  # the edge view changed the overlay's shape
+    assert slices == [] and viewer.dims.point == point
+    live.stop()
+    assert [ly.name for ly in viewer.layers] == ["cam"]
