@@ -147,14 +147,11 @@ class LiveView:
         layer, plane = self.layer, rs.current_plane(self.layer, self.viewer)
 
         def job():
-            try:
-                model = self.model_for()
-                field = self._field(model, plane)
-                return (yield from rs.iter_resample(layer, shape=shape, region=region, model=model, lead_index=plane,
-                                                    name=self.overlay_name, detail=self.detail,
-                                                    precision=self.precision, field_for=lambda idx: field))
-            finally:
-                release_freed_memory()  # an hour of live view must not keep every render's freed pages
+            model = self.model_for()
+            field = self._field(model, plane)
+            return (yield from rs.iter_resample(layer, shape=shape, region=region, model=model, lead_index=plane,
+                                                name=self.overlay_name, detail=self.detail,
+                                                precision=self.precision, field_for=lambda idx: field))
 
         worker = thread_worker(job, start_thread=False,
                                connect={"returned": self._on_done, "errored": self._on_error,
@@ -206,6 +203,10 @@ class LiveView:
         self.on_status(f"live view failed: {exc}")
 
     def _on_finished(self, worker):
+        # Freed pages back to the OS after each render (liif_plugin.memory; ~10 ms), here on the main
+        # thread: called from the render thread it overlapped napari's GL drawing, and two of three
+        # runs of benchmarks/live_gaps.py then crashed inside Mesa's glDrawArrays.
+        release_freed_memory()
         if self.worker is worker:
             self.worker = None
             if self.pending:
