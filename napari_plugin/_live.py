@@ -101,12 +101,6 @@ class LiveView:
         elif event.value is self.overlay:
             self.overlay = None
 
-    def _hide_overlay(self):
-        """Hidden, not removed: napari's removal of a layer (a gc pass) and the re-adding on the next
-        zoom-in each held the main thread 120-550 ms (benchmarks/live_gaps.py); `visible` takes ~10 ms."""
-        if self.overlay is not None and self.overlay in self.viewer.layers:
-            self.overlay.visible = False
-
     def _remove_overlay(self):
         ov, self.overlay = self.overlay, None
         if ov is not None and ov in self.viewer.layers:
@@ -141,7 +135,7 @@ class LiveView:
             return
         region, shape = view
         if shape[0] <= region[2] - region[0] and shape[1] <= region[3] - region[1]:
-            self._hide_overlay()  # zoomed out: napari's own pixels are the picture
+            self._remove_overlay()  # zoomed out: napari's own pixels are the picture
             self.on_status("live view: zoom in past 1:1 for LIIF detail")
             return
         layer, plane = self.layer, rs.current_plane(self.layer, self.viewer)
@@ -166,7 +160,6 @@ class LiveView:
         ov = self.overlay
         if ov is not None and ov in self.viewer.layers:
             self._update_in_place(ov, new)  # no layer-list churn while the user pans and zooms
-            ov.visible = True
         else:
             self._remove_overlay()
             self.viewer.add_layer(new)
