@@ -54,7 +54,7 @@ class Overview:
         if not self.factors:  # nothing fits: keep the smallest
             self.factors = [f]
         self.levels = {}
-        self._so_far = None  # while build() runs: (rows done, coarsest level's bands, RangeFinder or ranges)
+        self._so_far = None  # while build() runs: (rows done, each level's bands so far, RangeFinder or ranges)
 
     @property
     def displayable(self) -> bool:
