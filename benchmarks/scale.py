@@ -18,7 +18,7 @@ model at the widget's default precision ('auto'), for a `--canvas` square canvas
   includes encoding the tiles under the new window), full LIIF at canvas resolution (counted from
   the zoom, as the user waits), and the first LIIF frame after a pan by a quarter of the window
   (most tiles cached) (medians);
-- peak RSS of the process (ru_maxrss), and how many latent tiles were encoded.
+- peak RSS of the process (VmHWM), and how many latent tiles were encoded.
 
 Timings are wall-clock on this machine; name the CPU when quoting them (the header prints it).
 """
@@ -136,10 +136,22 @@ def one_case(path: str, canvas: int, zooms: int, seed: int, zoom_factors=(4.0,))
             times["pan LIIF"].append(time.perf_counter() - t0)
         by_zoom[zoom] = {k: float(np.median(v)) if v else None for k, v in times.items()}
     out = {"first": t_first, "open": t_open, "range": t_range, "zooms": by_zoom,
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "peak_rss_mb": peak_rss_mb(),
            "tiles": w.field.tiles_encoded, "precision": w.precision}
     w.close()
     return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child
+    started by a parent that had just written a 20k image (2 GB) would report the parent's peak."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cpu_name() -> str:

@@ -83,17 +83,35 @@ class Source:
         uint8 needs no pass. `progress(done, total)` (rows) is called after each band; raising
         from it stops the pass.
         """
-        if self.dtype == np.uint8:
-            return RangeFinder(self).result()
-        H, W = self.shape
-        found = RangeFinder(self)
-        step = max(1, RANGE_BAND_PIXELS // W)
-        for y0 in range(0, H, step):
-            y1 = min(H, y0 + step)
-            found.add(self.read(y0, y1, 0, W))
+        finder = RangeFinder(self)
+        for done, total in finder.steps():
             if progress is not None:
-                progress(y1, H)
-        return found.result()
+                progress(done, total)
+        return finder.result()
+
+    def range_bands(self) -> list[tuple[int, int]]:
+        """Row bands [y0, y1) of the value-range pass (empty for uint8, which needs none)."""
+        if self.dtype == np.uint8:
+            return []
+        H, W = self.shape
+        step = max(1, RANGE_BAND_PIXELS // W)
+        rows = self.chunk_rows
+        if rows and self.offset == (0, 0):  # whole chunk rows: a band that cuts chunks reads them twice
+            step = max(1, step // rows) * rows
+        return [(y0, min(H, y0 + step)) for y0 in range(0, H, step)]
+
+    @property
+    def chunk_rows(self) -> int | None:
+        """Rows of one storage chunk of a zarr or dask array (None: not chunked, or chunks of
+        uneven height)."""
+        chunks = getattr(self.data, "chunks", None)
+        if not chunks:
+            return None
+        axis = len(self.lead_shape)
+        c = chunks[axis]
+        if isinstance(c, tuple):  # dask: the size of each chunk along the axis
+            return int(c[0]) if len(set(c[:-1])) <= 1 else None
+        return int(c)
 
     def layout(self, ranges) -> arrays.Layout:
         """The Layout that turns rendered planes of this image back into its dtype and channels."""
@@ -108,10 +126,28 @@ class RangeFinder:
     """Accumulates (lo, hi) per plane over bands of an image, as liif_plugin.arrays._range does."""
 
     def __init__(self, source: Source):
+        self.source = source
         self.dtype = source.dtype
         self.slices = arrays.plane_groups(source.channels)[1]
         self.lo = np.full(len(self.slices), np.inf)
         self.hi = np.full(len(self.slices), -np.inf)
+        self.bands_done = 0
+
+    def step(self):
+        """Read the next band of the source's range pass: (rows done, rows total), or None when all
+        are read. A pass stopped between steps (a cancelled render) goes on from there."""
+        bands = self.source.range_bands()
+        if self.bands_done >= len(bands):
+            return None
+        y0, y1 = bands[self.bands_done]
+        self.add(self.source.read(y0, y1, 0, self.source.shape[1]))
+        self.bands_done += 1
+        return y1, self.source.shape[0]
+
+    def steps(self):
+        """Generator: the remaining steps, yielding (rows done, rows total) after each."""
+        while (got := self.step()) is not None:
+            yield got
 
     def add(self, band: np.ndarray):
         band = band if band.ndim == 3 else band[..., None]

@@ -32,7 +32,7 @@ from . import arrays
 from .bicubic import ClassicResampler, blend, check_detail
 from .field import Cancelled, ImageField, check_out_shape, check_region  # noqa: F401  (Cancelled re-exported)
 from .hardware import resolve_precision
-from .sources import Source, open_source
+from .sources import RangeFinder, Source, open_source
 
 # Input pixels per side of a cached latent tile. Small, because the missing tiles of a view are
 # encoded together in a few rectangles (one halo each), and a rectangle is rounded out to whole
@@ -173,6 +173,8 @@ class TiledField:
         self._cache = OrderedDict()  # (ty, tx) -> latent tile (B, C, th, tw)
         self._cached_bytes = 0
         self._lock = threading.Lock()
+        self._range_lock = threading.Lock()
+        self._range_finder = None  # a value-range pass under way (resumable)
         self.tiles_encoded = 0  # how many tiles have been encoded (tests and benchmarks read it)
         self.pixels_encoded = 0  # input pixels through the encoder, halos included (the main cost)
         # Called between encoder tiles; raising from it stops an encode (a viewer that closes).
@@ -194,12 +196,25 @@ class TiledField:
 
     def ranges(self, progress=None):
         """(lo, hi) per plane, found once (a streaming pass with `progress(done, total)` rows)."""
-        if self._ranges is None:
-            found = self.source.value_range(progress)
-            with self._lock:
-                if self._ranges is None:
-                    self._ranges = found
+        for done, total in self.range_steps():
+            if progress is not None:
+                progress(done, total)
         return self._ranges
+
+    def range_steps(self):
+        """Generator: the value-range pass in bands, yielding (rows done, rows total); nothing when the
+        range is known. A pass stopped between bands (a newer view) resumes there next time."""
+        while self._ranges is None:
+            with self._range_lock:  # a band at a time: callers on two threads share one pass
+                if self._ranges is not None:
+                    return
+                if self._range_finder is None:
+                    self._range_finder = RangeFinder(self.source)
+                got = self._range_finder.step()
+                if got is None:
+                    self._ranges, self._range_finder = self._range_finder.result(), None
+                    return
+            yield got
 
     @property
     def layout(self) -> arrays.Layout:

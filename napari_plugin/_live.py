@@ -6,7 +6,14 @@ its next band. The result goes into one overlay layer that sits exactly on the s
 geometry as a resample of that region). Each plane keeps a lazy tiled field with a tile cache, so
 panning reuses encoded tiles and only the window plus halo of level 0 is ever read. Zoomed out
 (a screen pixel covers an image pixel or more) there is nothing for LIIF to add: the overlay is
-hidden and napari shows the layer itself.
+made transparent and napari shows the layer itself.
+
+The overlay layer is added once, when the live view starts (empty and transparent), and removed
+when it stops: adding a layer costs napari 120-290 ms on the main thread (its controls and visual)
+and removing one 270-550 ms (a ``gc.collect()``), too long to do on every zoom in and out
+(benchmarks/live_gaps.py). In between only its pixels, geometry and opacity change. Transparent,
+not hidden: removing a layer with ``visible=False`` later crashed Mesa's ``glDrawArrays`` under
+Xvfb in that benchmark.
 """
 from __future__ import annotations
 
@@ -60,7 +67,10 @@ class LiveView:
         self.layer = layer
         for ev in self._events():
             ev.connect(self.schedule)
+        for ev in self._look_events():
+            ev.connect(self._sync_look)
         self.viewer.layers.events.removed.connect(self._on_removed)
+        self._add_overlay(rs.placeholder_layer(layer, self.overlay_name))
         self.schedule()
 
     def stop(self):
@@ -70,6 +80,8 @@ class LiveView:
             return
         for ev in self._events():
             ev.disconnect(self.schedule)
+        for ev in self._look_events():
+            ev.disconnect(self._sync_look)
         self.viewer.layers.events.removed.disconnect(self._on_removed)
         if self.worker is not None:
             self.worker.quit()
@@ -88,6 +100,30 @@ class LiveView:
         v = self.viewer
         return (v.camera.events.zoom, v.camera.events.center, v.dims.events.current_step, v.canvas.events.size)
 
+    def _look_events(self):
+        """What changes how the source looks; the overlay follows (cheap: shader uniforms)."""
+        ly = self.layer
+        evs = [ly.events.opacity, ly.events.blending]
+        if not ly.rgb:
+            evs += [ly.events.contrast_limits, ly.events.colormap, ly.events.gamma]
+        return evs
+
+    def _sync_look(self, event=None):
+        ov, ly = self.overlay, self.layer
+        if ov is None or ly is None or ov not in self.viewer.layers:
+            return
+        if ov.opacity != 0 and ov.opacity != ly.opacity:  # transparent stays so until the next render
+            ov.opacity = ly.opacity
+        if ov.blending != ly.blending:
+            ov.blending = ly.blending
+        if not ly.rgb:
+            if tuple(ov.contrast_limits) != tuple(ly.contrast_limits):
+                ov.contrast_limits = ly.contrast_limits
+            if ov.colormap.name != ly.colormap.name:
+                ov.colormap = ly.colormap
+            if ov.gamma != ly.gamma:
+                ov.gamma = ly.gamma
+
     def schedule(self, event=None):
         """A camera change: render again once the camera has been still for DEBOUNCE_MS."""
         if self.layer is not None:
@@ -101,10 +137,27 @@ class LiveView:
         elif event.value is self.overlay:
             self.overlay = None
 
+    def _add_overlay(self, new):
+        self.viewer.add_layer(new)
+        self.overlay = new  # our own object (the viewer of a dock widget hands out proxies)
+        self.viewer.layers.selection.active = self.layer  # keep the user's selection
+
     def _remove_overlay(self):
         ov, self.overlay = self.overlay, None
         if ov is not None and ov in self.viewer.layers:
             self.viewer.layers.remove(ov)
+
+    def _hide_overlay(self):
+        """Nothing for LIIF to show: make the overlay transparent (a shader uniform, ~1 ms)."""
+        ov = self.overlay
+        if ov is not None and ov in self.viewer.layers and ov.opacity != 0:
+            ov.opacity = 0.0
+
+    @property
+    def overlay_shown(self) -> bool:
+        """True while the overlay shows a render (False: transparent, or not there)."""
+        ov = self.overlay
+        return ov is not None and ov in self.viewer.layers and ov.opacity > 0
 
     def _field(self, model, idx):
         key = (idx, self.precision)
@@ -128,43 +181,60 @@ class LiveView:
             view = rs.view_region(self.layer, self.viewer)
         except ValueError as e:  # e.g. the 3D view
             self.on_status(f"live view paused: {e}")
-            self._remove_overlay()
+            self._hide_overlay()
             return
         if view is None:
-            self._remove_overlay()
+            self._hide_overlay()
             return
         region, shape = view
-        if shape[0] <= region[2] - region[0] and shape[1] <= region[3] - region[1]:
-            self._remove_overlay()  # zoomed out: napari's own pixels are the picture
-            self.on_status("live view: zoom in past 1:1 for LIIF detail")
-            return
         layer, plane = self.layer, rs.current_plane(self.layer, self.viewer)
+        zoomed_out = shape[0] <= region[2] - region[0] and shape[1] <= region[3] - region[1]
+        if zoomed_out:
+            self._hide_overlay()  # napari's own pixels are the picture
+            self.on_status("live view: zoom in past 1:1 for LIIF detail")
+            known = self._fields.get((plane, self.precision))
+            if known is not None and known._ranges is not None:
+                return
+            # Meanwhile load the model and make the plane's one pass for its value range, so the
+            # first zoom in renders at once (a 20000^2 uint16 plane: seconds).
 
         def job():
             model = self.model_for()
             field = self._field(model, plane)
+            for done, total in field.range_steps():  # resumes where a cancelled job left it
+                yield "range", done, total
+            if zoomed_out:
+                return None
             return (yield from rs.iter_resample(layer, shape=shape, region=region, model=model, lead_index=plane,
                                                 name=self.overlay_name, detail=self.detail,
                                                 precision=self.precision, field_for=lambda idx: field))
 
         worker = thread_worker(job, start_thread=False,
                                connect={"returned": self._on_done, "errored": self._on_error,
+                                        "yielded": self._on_yielded,
                                         "finished": lambda: self._on_finished(worker)})()
         self.worker = worker
-        self.on_status(f"live view: rendering {shape[1]} x {shape[0]} …")
+        if not zoomed_out:
+            self.on_status(f"live view: rendering {shape[1]} x {shape[0]} …")
         worker.start()
 
+    def _on_yielded(self, value):
+        if value and value[0] == "range":
+            _, done, total = value
+            self.on_status(f"live view: finding the value range of the plane (once), {100 * done // total}% …")
+
     def _on_done(self, new):
-        if self.layer is None or new.metadata["liif"]["source_layer"] != self.layer.name:
+        if new is None or self.layer is None or new.metadata["liif"]["source_layer"] != self.layer.name:
             return
         ov = self.overlay
         if ov is not None and ov in self.viewer.layers:
             self._update_in_place(ov, new)  # no layer-list churn while the user pans and zooms
-        else:
+            if ov.opacity != new.opacity:
+                ov.opacity = new.opacity  # shown again (the source's opacity), after its new pixels are in
+            self._sync_look()
+        else:  # the user removed the overlay: a new one
             self._remove_overlay()
-            self.viewer.add_layer(new)
-            self.overlay = new  # our own object (the viewer of a dock widget hands out proxies)
-            self.viewer.layers.selection.active = self.layer  # keep the user's selection
+            self._add_overlay(new)
         self.renders += 1
         self.on_status(f"live view: {new.data.shape[-2 - (1 if new.rgb else 0)]} rows rendered")
 

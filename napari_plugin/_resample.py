@@ -138,6 +138,19 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
     return Image(data, **kwargs)
 
 
+def placeholder_layer(layer, name):
+    """An empty, transparent 1 x 1 layer with the look and axes of `layer`, for the live view's overlay
+    to be added once and then updated in place (napari_plugin._live)."""
+    chans = (level0(layer).shape[-1],) if layer.rgb else ()
+    data = np.zeros((1,) * layer.ndim + chans, dtype=np.dtype(layer.dtype))
+    kwargs = dict(name=name, rgb=layer.rgb, opacity=0.0, blending=layer.blending, axis_labels=layer.axis_labels,
+                  units=layer.units, scale=layer.scale, translate=layer.translate, rotate=layer.rotate,
+                  shear=layer.shear, affine=layer.affine.affine_matrix)
+    if not layer.rgb:
+        kwargs.update(colormap=layer.colormap, contrast_limits=layer.contrast_limits, gamma=layer.gamma)
+    return Image(data, **kwargs)
+
+
 def _band(state):
     """Output pixels for the next band: sized from the measured speed to take about BAND_SECONDS."""
     def size():

@@ -85,10 +85,13 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
     assert field.tiles_encoded - tiles_before == len(needed - cached) < len(needed)
     viewer.camera.center = (500.0, 700.0)  # far away
     check(3)
-    viewer.camera.zoom = 0.05  # zoomed out: napari's own pixels; the overlay goes
-    qtbot.waitUntil(lambda: "big (LIIF live)" not in viewer.layers, timeout=WAIT)
+    overlay = viewer.layers["big (LIIF live)"]
+    viewer.camera.zoom = 0.05  # zoomed out: napari's own pixels; the overlay turns transparent, stays
+    qtbot.waitUntil(lambda: not w._live.overlay_shown, timeout=WAIT)
+    assert viewer.layers["big (LIIF live)"] is overlay and overlay.opacity == 0
     viewer.camera.zoom = 4.0
     check(4)
+    assert viewer.layers["big (LIIF live)"] is overlay and overlay.opacity == layer.opacity
     w.live.value = False
     assert [ly.name for ly in viewer.layers] == ["big"]
 
@@ -167,8 +170,10 @@ def test_live_overlay_is_updated_in_place_without_reslicing_the_source(make_napa
     live = LiveView(viewer, lambda: tiny_model)
     viewer.camera.center, viewer.camera.zoom = (200.0, 250.0), 3.0
     live.start(layer)
+    overlay = viewer.layers["cam (LIIF live)"]  # added at once, empty and transparent
+    assert overlay.opacity == 0 and not live.overlay_shown and viewer.layers.selection.active is layer
     qtbot.waitUntil(lambda: live.renders >= 1 and live.idle, timeout=WAIT)
-    overlay = viewer.layers["cam (LIIF live)"]
+    assert viewer.layers["cam (LIIF live)"] is overlay and live.overlay_shown
     slices, point, shapes = [], viewer.dims.point, {overlay.data.shape}
     layer.events.set_data.connect(slices.append)
     views = [((200.0, 250.0), 5.0), ((505.0, 508.0), 5.0), ((300.0, 100.0), 2.5)]  # the second is cut by the edge
@@ -186,5 +191,46 @@ def test_live_overlay_is_updated_in_place_without_reslicing_the_source(make_napa
         np.testing.assert_allclose(overlay.translate, translate)
     assert len(shapes) > 1  # the edge view changed the overlay's shape
     assert slices == [] and viewer.dims.point == point
+    # The overlay follows how the source looks, at once (no render needed).
+    layer.contrast_limits, layer.colormap, layer.opacity = (20, 200), "magma", 0.7
+    assert tuple(overlay.contrast_limits) == (20, 200) and overlay.colormap.name == "magma"
+    assert overlay.opacity == 0.7
+    # Zoomed out and in again: the same layer throughout, never removed and re-added.
+    removed = []
+    viewer.layers.events.removed.connect(removed.append)
+    viewer.camera.zoom = 0.1
+    qtbot.waitUntil(lambda: not live.overlay_shown and live.idle, timeout=WAIT)
+    viewer.camera.center, viewer.camera.zoom = (100.0, 100.0), 4.0
+    qtbot.waitUntil(lambda: live.renders >= len(views) + 2 and live.idle and live.overlay_shown, timeout=WAIT)
+    assert removed == [] and viewer.layers["cam (LIIF live)"] is overlay and overlay.opacity == 0.7
     live.stop()
     assert [ly.name for ly in viewer.layers] == ["cam"]
+
+
+def test_live_view_finds_the_value_range_while_zoomed_out(make_napari_viewer, qtbot, tiny_model):
+    """Turned on while zoomed out, the live view loads the model and makes the plane's one value-range
+    pass in the background (with its progress in the status line), so the first zoom in only renders."""
+    from napari_plugin._live import LiveView
+
+    viewer = make_napari_viewer(show=True)
+    base = (data.camera().astype(np.uint16) * 13 + 400)
+    layer = viewer.add_image(da.from_array(np.stack([base, base[::-1]]), chunks=(1, 64, 64)), name="u16")
+    viewer.window._qt_viewer.canvas.native.resize(160, 120)
+    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)
+    viewer.camera.zoom = 0.1
+    status = []
+    live = LiveView(viewer, lambda: tiny_model, on_status=status.append)
+    live.start(layer)
+    qtbot.waitUntil(lambda: bool(live._fields) and live.idle, timeout=WAIT)
+    field = next(iter(live._fields.values()))
+    assert field.ranges() == [(400.0, 255 * 13 + 400.0)] and not live.overlay_shown and live.renders == 0
+    assert any("value range" in s for s in status)
+    reads = field.pixels_encoded
+    viewer.camera.center, viewer.camera.zoom = (300.0, 200.0), 4.0
+    qtbot.waitUntil(lambda: live.renders >= 1 and live.idle, timeout=WAIT)
+    assert field.pixels_encoded > reads and live.overlay_shown
+    region, shape = rs.view_region(layer, viewer)
+    want = liif_plugin.upscale(base, shape=shape, region=region, model=tiny_model, precision=live.precision)
+    got = viewer.layers["u16 (LIIF live)"].data[0]
+    assert got.shape == want.shape and np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    live.stop()

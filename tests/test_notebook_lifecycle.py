@@ -30,7 +30,7 @@ def test_script_exits_cleanly_while_a_big_render_runs():
         t0 = time.time()
         while not w._worker._running and time.time() - t0 < 60:
             time.sleep(0.05)
-        time.sleep(1.0)  # well inside the encoder (it takes minutes on 2 cores)
+        time.sleep(1.0)  # well inside the encoder (one 580 x 580 encode: seconds on 2 cores)
         print("running" if w._worker._running and w.field.tiles_encoded == 0 else "not running", flush=True)
     """)
     assert r.stdout.strip() == "running", r.stdout + r.stderr  # the case really exited mid-render

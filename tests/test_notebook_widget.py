@@ -111,7 +111,7 @@ def test_render_viewport_is_the_liif_render_of_the_window(model, rgb, kind):
         assert w.zoom == pytest.approx(4.0)
         out = w.render_viewport()
         assert out.dtype == img.dtype and out.shape[:2] == (40, 60) and out.shape[2:] == img.shape[2:]
-        expected = model.encode(img).render((40, 60), (10, 10, 20, 25))
+        expected = model.encode(img, precision=w.precision).render((40, 60), (10, 10, 20, 25))
         np.testing.assert_array_equal(out, expected)
         bic = w.render_viewport("bicubic")
         assert bic.dtype == img.dtype and bic.shape == out.shape
@@ -280,6 +280,27 @@ def big_zarr(tmp_path_factory):
     return path
 
 
+def test_a_view_without_a_reduced_pass_encodes_its_window_once(tiny_model):
+    """At x2 there is no reduced pass; the full pass renders in bands of rows, and each band must not
+    encode its own strip of tiles with a whole halo (that was 4.5x the encoder input at 1:1)."""
+    from liif_plugin.notebook.widget import BAND_PIXELS, reduced_shape
+    from liif_plugin.tiles import TiledField
+
+    img = np.ascontiguousarray(data.camera()[:256, :256])
+    w = ZoomWidget(img, model=tiny_model, height=128, canvas_shape=[128, 128], precision="fp32")
+    try:
+        w.viewport = [40.0, 50.0, 104.0, 114.0]  # 64 px at x2: 128 rows, several bands
+        assert w.wait(120)
+        region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
+        assert reduced_shape(shape, region) is None and shape[0] > BAND_PIXELS // shape[1]
+        once = TiledField(tiny_model, img, precision="fp32")
+        once.prefetch(region)  # everything the view reaches, encoded in one go
+        assert w.field.pixels_encoded == once.pixels_encoded
+        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(img).render(shape, region))
+    finally:
+        w.close()
+
+
 def test_big_zarr_opens_and_renders_only_the_window(tiny_model, big_zarr):
     import zarr
 
@@ -352,7 +373,7 @@ def test_stack_gets_an_index_and_renders_that_image(tiny_model, rgb):
         w.viewport = [10, 10, 20, 25]
         w.index = [2]
         region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
-        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(stack[2]).render(shape, region))
+        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(stack[2], precision=w.precision).render(shape, region))
         with pytest.raises(traitlets.TraitError, match="index"):
             w.index = [3]
     finally:
@@ -386,6 +407,6 @@ def test_ome_zarr_levels_give_the_overview_without_a_pass(tiny_model, tmp_path):
         assert sent[-1][0]["layer"] == "liif"
         assert ov.ranges == [(float(img.min()), float(img.max()))]  # found before LIIF ran
         region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
-        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(img).render(shape, region))
+        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(img, precision=w.precision).render(shape, region))
     finally:
         w.close()

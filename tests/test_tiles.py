@@ -192,6 +192,35 @@ def test_value_range_given_spares_the_pass_and_maps_like_arrays(tiny_model, u16)
         TiledField(tiny_model, u16, value_range=(5, 5))
 
 
+def test_a_stopped_range_pass_resumes_where_it_left_off(monkeypatch, tiny_model, u16, tmp_path):
+    """A newer view cancels a render between bands of the value-range pass; the next render goes on
+    from there (each band read once), and the bands of a chunked source are whole chunk rows."""
+    import dask.array as da
+    import zarr
+
+    from liif_plugin import sources
+
+    monkeypatch.setattr(sources, "RANGE_BAND_PIXELS", 40 * u16.shape[1])  # several bands of this image
+    z = zarr.open_array(str(tmp_path / "a.zarr"), mode="w", shape=u16.shape, chunks=(16, 32), dtype=u16.dtype)
+    z[:] = u16
+    for src in (z, da.from_array(u16, chunks=(16, 50))):
+        bands = liif.open_source(src).range_bands()
+        assert all(a % 16 == 0 for a, _ in bands) and bands[-1][1] == u16.shape[0] and len(bands) > 2
+    f = TiledField(tiny_model, z)
+    reads = []
+    read = f.source.read
+    monkeypatch.setattr(f.source, "read", lambda *w: reads.append(w) or read(*w))
+    steps = f.range_steps()
+    first = [next(steps), next(steps)]
+    steps.close()  # the render that ran this pass was cancelled
+    assert f._ranges is None and len(reads) == 2 and first[-1][0] < u16.shape[0]
+    rest = list(f.range_steps())
+    assert rest[-1] == (u16.shape[0], u16.shape[0]) and len(reads) == len(bands)  # no band read twice
+    assert len({w for w in reads}) == len(reads)
+    assert f.ranges() == [(float(u16.min()), float(u16.max()))] == TiledField(tiny_model, u16).ranges()
+    assert list(f.range_steps()) == []  # known: nothing more to read
+
+
 def test_sources_zarr_dask_memmap_tiff_and_ome_zarr(tiny_model, u16, tmp_path):
     import dask.array as da
     import tifffile
