@@ -1,4 +1,4 @@
-"""Giving freed memory back to the operating system between renders of a long-running viewer.
+"""Being a good neighbour in a long-running viewer: freed memory back to the OS, background priority.
 
 Each render of a viewer encodes a window of a new size. glibc serves the encoder's activations
 (a few MB each) from its heap once its dynamic mmap threshold has grown, and keeps the freed
@@ -27,3 +27,26 @@ def release_freed_memory() -> bool:
         return False
     _libc.malloc_trim(0)
     return True
+
+
+def background_priority(nice: int = 10) -> bool:
+    """Lower the calling thread's CPU priority (Linux: per-thread nice), for a viewer's render thread.
+
+    On a machine with as many busy threads as cores, the GUI thread otherwise waits its turn behind
+    the render (measured in napari: 50-70 ms stutters while LIIF renders on 2 cores). Threads this
+    thread starts later, such as PyTorch's OpenMP workers, inherit the value. Raising the priority
+    again needs privileges, so call it only on threads that do background work for good. Returns
+    False where it cannot be done.
+    """
+    import os
+    import threading
+
+    if not sys.platform.startswith("linux"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        return True
+    except OSError:
+        return False

@@ -71,7 +71,10 @@ class Source:
         ys, xs = slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox)
         if y0 < oy or x0 < ox or y1 - oy > self.data_shape[0] or x1 - ox > self.data_shape[1]:
             raise ValueError(f"window {(y0, x0, y1, x1)} is outside the data held ({oy}, {ox}) + {self.data_shape}")
-        return np.asarray(self.data[self.index + (ys, xs)])
+        part = self.data[self.index + (ys, xs)]
+        if hasattr(part, "dask"):  # computed on this thread: a viewer's render thread runs at background
+            return np.asarray(part.compute(scheduler="synchronous"))  # priority, dask's pool would not
+        return np.asarray(part)
 
     def read_level(self, k: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Pixels of overview level k (1 = the first lower level), in that level's coordinates."""

@@ -23,14 +23,15 @@ import numpy as np
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QTimer
 
-from liif_plugin.memory import release_freed_memory
+from liif_plugin import tiles
+from liif_plugin.memory import background_priority, release_freed_memory
 from liif_plugin.sources import Source
-from liif_plugin.tiles import TiledField
 
 from . import _resample as rs
 
 DEBOUNCE_MS = 150
-MAX_FIELDS = 4  # planes whose tile caches are kept (the ones last looked at)
+MAX_FIELDS = 2  # planes whose tile caches are kept (the ones last looked at); they share tiles.CACHE_BYTES
+TRIM_MS = 700  # freed memory goes back to the OS once the view has been still this long
 
 
 class LiveView:
@@ -51,6 +52,10 @@ class LiveView:
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self._render)
+        self._trim = QTimer()
+        self._trim.setSingleShot(True)
+        self._trim.setInterval(TRIM_MS)
+        self._trim.timeout.connect(self._release_memory)
 
     @property
     def active(self) -> bool:
@@ -76,6 +81,7 @@ class LiveView:
     def stop(self):
         """Stop following the camera, cancel a running render and remove the overlay."""
         self._timer.stop()
+        self._trim.stop()
         if self.layer is None:
             return
         for ev in self._events():
@@ -164,7 +170,7 @@ class LiveView:
         f = self._fields.pop(key, None)
         if f is None:
             src = Source(rs.level0(self.layer), channels=self.layer.rgb, index=idx)
-            f = TiledField(model, src, precision=self.precision)
+            f = tiles.TiledField(model, src, precision=self.precision, cache_bytes=tiles.CACHE_BYTES // MAX_FIELDS)
         self._fields[key] = f  # most recent last
         while len(self._fields) > MAX_FIELDS:
             self._fields.pop(next(iter(self._fields)))
@@ -199,6 +205,7 @@ class LiveView:
             # first zoom in renders at once (a 20000^2 uint16 plane: seconds).
 
         def job():
+            background_priority()  # the viewer's own thread (drawing, events) goes first
             model = self.model_for()
             field = self._field(model, plane)
             for done, total in field.range_steps():  # resumes where a cancelled job left it
@@ -214,6 +221,7 @@ class LiveView:
                                         "yielded": self._on_yielded,
                                         "finished": lambda: self._on_finished(worker)})()
         self.worker = worker
+        self._trim.stop()
         if not zoomed_out:
             self.on_status(f"live view: rendering {shape[1]} x {shape[0]} …")
         worker.start()
@@ -265,11 +273,16 @@ class LiveView:
     def _on_error(self, exc):
         self.on_status(f"live view failed: {exc}")
 
+    def _release_memory(self):
+        # Freed pages back to the OS (liif_plugin.memory; 10-25 ms), on the main thread: called from
+        # the render thread it overlapped napari's GL drawing, and two of three runs of
+        # benchmarks/live_gaps.py then crashed inside Mesa's glDrawArrays. Once the view is still,
+        # not after each render, where it added to the drawing of the new overlay.
+        if self.worker is None:
+            release_freed_memory()
+
     def _on_finished(self, worker):
-        # Freed pages back to the OS after each render (liif_plugin.memory; ~10 ms), here on the main
-        # thread: called from the render thread it overlapped napari's GL drawing, and two of three
-        # runs of benchmarks/live_gaps.py then crashed inside Mesa's glDrawArrays.
-        release_freed_memory()
+        self._trim.start()
         if self.worker is worker:
             self.worker = None
             if self.pending:

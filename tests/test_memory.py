@@ -35,3 +35,31 @@ def test_encodes_of_new_window_sizes_do_not_keep_their_memory(model):
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert float(out.stdout.strip().splitlines()[-1]) < 30
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_render_threads_run_at_background_priority_and_their_torch_workers_too():
+    """The widget's render thread lowers its own priority (not the process's), and PyTorch's OpenMP
+    workers that it starts inherit it, so the GUI or kernel thread is served first."""
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os, threading, torch
+        from liif_plugin.notebook.worker import LatestWorker
+        torch.set_num_threads(2)
+        main = threading.get_native_id()
+        before = set(os.listdir("/proc/self/task"))  # the threads that are not the render's
+        seen = {}
+        def job(stale):
+            torch.nn.functional.conv2d(torch.rand(1, 8, 256, 256), torch.rand(8, 8, 3, 3))  # starts OpenMP workers
+            me = threading.get_native_id()
+            seen["render"] = os.getpriority(os.PRIO_PROCESS, me)
+            seen["others"] = [int(open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()[16])
+                              for t in set(os.listdir("/proc/self/task")) - before if int(t) != me]
+        w = LatestWorker()
+        w.submit(job)
+        w.wait_idle(60)
+        w.close()
+        print(os.getpriority(os.PRIO_PROCESS, main), seen["render"], min(seen["others"]), len(seen["others"]))
+    """)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    main, render, workers_min, workers = map(int, r.stdout.split())
+    assert main == 0 and render >= 10 and workers >= 1 and workers_min >= 10

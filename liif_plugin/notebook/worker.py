@@ -17,7 +17,7 @@ import traceback
 import weakref
 
 from ..field import Cancelled
-from ..memory import release_freed_memory
+from ..memory import background_priority, release_freed_memory
 
 _open_workers = weakref.WeakSet()
 EXIT_JOIN_S = 30.0  # a running job reaches its next staleness check well within this
@@ -108,6 +108,7 @@ class LatestWorker:
 
 
 def _loop(ref, cond):
+    background_priority()  # the kernel's own thread (the browser's messages) goes first
     while True:
         with cond:
             worker = ref()
