@@ -49,7 +49,10 @@ def test_render_threads_run_at_background_priority_and_their_torch_workers_too()
         before = set(os.listdir("/proc/self/task"))  # the threads that are not the render's
         seen = {}
         def job(stale):
-            torch.nn.functional.conv2d(torch.rand(1, 8, 256, 256), torch.rand(8, 8, 3, 3))  # starts OpenMP workers
+            x = torch.rand(1 << 22)
+            for _ in range(3):  # parallel regions of ATen and oneDNN: they start this thread's OpenMP workers
+                (x.exp() + x.sin()).sum()
+                torch.nn.functional.conv2d(torch.rand(1, 32, 256, 256), torch.rand(32, 32, 3, 3))
             me = threading.get_native_id()
             seen["render"] = os.getpriority(os.PRIO_PROCESS, me)
             seen["others"] = [int(open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()[16])
@@ -58,8 +61,10 @@ def test_render_threads_run_at_background_priority_and_their_torch_workers_too()
         w.submit(job)
         w.wait_idle(60)
         w.close()
-        print(os.getpriority(os.PRIO_PROCESS, main), seen["render"], min(seen["others"]), len(seen["others"]))
+        print(os.getpriority(os.PRIO_PROCESS, main), seen["render"], min(seen["others"], default=99),
+              len(seen["others"]), torch.get_num_threads())
     """)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    main, render, workers_min, workers = map(int, r.stdout.split())
-    assert main == 0 and render >= 10 and workers >= 1 and workers_min >= 10
+    main, render, workers_min, workers, threads = map(int, r.stdout.split())
+    assert main == 0 and render >= 10 and workers_min >= 10  # every thread the render started is niced
+    assert workers >= 1 or threads == 1, "no OpenMP worker started: the check above saw none"
