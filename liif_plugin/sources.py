@@ -28,7 +28,7 @@ class Source:
     """
 
     def __init__(self, data, *, channels: bool | None = None, index=(), levels=(), offset=(0, 0),
-                 full_shape=None, name: str = ""):
+                 full_shape=None, name: str = "", dask_scheduler: str | None = None):
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
         dtype = np.dtype(data.dtype)
@@ -55,11 +55,15 @@ class Source:
             raise ValueError(f"the image is empty (shape {data.shape}); give an image with at least one pixel")
         self.levels = list(levels)  # lower-resolution versions (same axes), coarsest last
         self.name = name
+        # Dask windows are computed with this scheduler (None: dask's default, its thread pool). A
+        # viewer's background render passes "synchronous": the reads then run on its own low-priority
+        # thread, not in dask's pool, which competes with the GUI thread at normal priority.
+        self.dask_scheduler = dask_scheduler
 
     def with_index(self, index) -> "Source":
         """The same data, another image of the stack."""
         return Source(self.data, channels=self.channels is not None, index=index, levels=self.levels,
-                      offset=self.offset, full_shape=self.shape, name=self.name)
+                      offset=self.offset, full_shape=self.shape, name=self.name, dask_scheduler=self.dask_scheduler)
 
     @property
     def n_planes(self) -> int:
@@ -72,8 +76,8 @@ class Source:
         if y0 < oy or x0 < ox or y1 - oy > self.data_shape[0] or x1 - ox > self.data_shape[1]:
             raise ValueError(f"window {(y0, x0, y1, x1)} is outside the data held ({oy}, {ox}) + {self.data_shape}")
         part = self.data[self.index + (ys, xs)]
-        if hasattr(part, "dask"):  # computed on this thread: a viewer's render thread runs at background
-            return np.asarray(part.compute(scheduler="synchronous"))  # priority, dask's pool would not
+        if self.dask_scheduler is not None and hasattr(part, "dask"):
+            return np.asarray(part.compute(scheduler=self.dask_scheduler))
         return np.asarray(part)
 
     def read_level(self, k: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -134,15 +138,15 @@ class RangeFinder:
         self.slices = arrays.plane_groups(source.channels)[1]
         self.lo = np.full(len(self.slices), np.inf)
         self.hi = np.full(len(self.slices), -np.inf)
+        self.bands = source.range_bands()
         self.bands_done = 0
 
     def step(self):
         """Read the next band of the source's range pass: (rows done, rows total), or None when all
         are read. A pass stopped between steps (a cancelled render) goes on from there."""
-        bands = self.source.range_bands()
-        if self.bands_done >= len(bands):
+        if self.bands_done >= len(self.bands):
             return None
-        y0, y1 = bands[self.bands_done]
+        y0, y1 = self.bands[self.bands_done]
         self.add(self.source.read(y0, y1, 0, self.source.shape[1]))
         self.bands_done += 1
         return y1, self.source.shape[0]

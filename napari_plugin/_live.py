@@ -169,7 +169,7 @@ class LiveView:
         key = (idx, self.precision)
         f = self._fields.pop(key, None)
         if f is None:
-            src = Source(rs.level0(self.layer), channels=self.layer.rgb, index=idx)
+            src = Source(rs.level0(self.layer), channels=self.layer.rgb, index=idx, dask_scheduler="synchronous")
             f = tiles.TiledField(model, src, precision=self.precision, cache_bytes=tiles.CACHE_BYTES // MAX_FIELDS)
         self._fields[key] = f  # most recent last
         while len(self._fields) > MAX_FIELDS:

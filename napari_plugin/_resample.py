@@ -127,15 +127,17 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
         "plugin_version": liif_plugin.__version__,
         "metadata": touched,  # source metadata keys scaled to the new pixels, and dropped
     }
-    kwargs = dict(
-        name=name or f"{layer.name} (LIIF {_label(region, out_shape, full)})",
-        rgb=layer.rgb, scale=scale, translate=translate, rotate=layer.rotate, shear=layer.shear,
-        affine=layer.affine.affine_matrix, opacity=layer.opacity, blending=layer.blending,
-        metadata=meta, axis_labels=layer.axis_labels, units=layer.units,
-    )
+    return Image(data, **_like(layer), name=name or f"{layer.name} (LIIF {_label(region, out_shape, full)})",
+                 scale=scale, translate=translate, metadata=meta)
+
+
+def _like(layer):
+    """The Image arguments that make a new layer look like `layer` and share its axes and transform."""
+    kwargs = dict(rgb=layer.rgb, rotate=layer.rotate, shear=layer.shear, affine=layer.affine.affine_matrix,
+                  opacity=layer.opacity, blending=layer.blending, axis_labels=layer.axis_labels, units=layer.units)
     if not layer.rgb:
         kwargs.update(colormap=layer.colormap, contrast_limits=layer.contrast_limits, gamma=layer.gamma)
-    return Image(data, **kwargs)
+    return kwargs
 
 
 def placeholder_layer(layer, name):
@@ -143,12 +145,7 @@ def placeholder_layer(layer, name):
     to be added once and then updated in place (napari_plugin._live)."""
     chans = (level0(layer).shape[-1],) if layer.rgb else ()
     data = np.zeros((1,) * layer.ndim + chans, dtype=np.dtype(layer.dtype))
-    kwargs = dict(name=name, rgb=layer.rgb, opacity=0.0, blending=layer.blending, axis_labels=layer.axis_labels,
-                  units=layer.units, scale=layer.scale, translate=layer.translate, rotate=layer.rotate,
-                  shear=layer.shear, affine=layer.affine.affine_matrix)
-    if not layer.rgb:
-        kwargs.update(colormap=layer.colormap, contrast_limits=layer.contrast_limits, gamma=layer.gamma)
-    return Image(data, **kwargs)
+    return Image(data, **{**_like(layer), "opacity": 0.0}, name=name, scale=layer.scale, translate=layer.translate)
 
 
 def _band(state):

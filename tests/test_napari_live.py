@@ -223,6 +223,7 @@ def test_live_view_finds_the_value_range_while_zoomed_out(make_napari_viewer, qt
     live.start(layer)
     qtbot.waitUntil(lambda: bool(live._fields) and live.idle, timeout=WAIT)
     field = next(iter(live._fields.values()))
+    assert field.source.dask_scheduler == "synchronous"  # read on the low-priority render thread
     assert field.ranges() == [(400.0, 255 * 13 + 400.0)] and not live.overlay_shown and live.renders == 0
     assert any("value range" in s for s in status)
     reads = field.pixels_encoded
