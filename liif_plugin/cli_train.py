@@ -28,6 +28,9 @@ def add_parser(subparsers):
     p.add_argument("--val-every", type=int, default=200, help="validation PSNR every N steps (0: only at the end)")
     p.add_argument("--save-every", type=int, default=200, help="write the checkpoint every N steps")
     p.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
+    p.add_argument("--degrade", choices=("bicubic", "photo", "microscopy"), default=None,
+                   help="how LR patches are made: bicubic (the authors' recipe, default), photo (blur, resize, noise "
+                        "and JPEG, second order) or microscopy (Poisson-Gaussian noise, mild blur); targets stay clean")
     p.add_argument("--noise", metavar="LOW,HIGH",
                    help="noisy LR patches (clean targets): Poisson noise with LOW..HIGH photons at the peak "
                         "(log-uniform), e.g. 10,10000, for a noise-robust model")
@@ -37,6 +40,7 @@ def add_parser(subparsers):
                    help="with --noise: share of patches left clean (default 0.25)")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="bfloat16 autocast; auto: where the CPU (AVX512-BF16/AMX) or GPU computes it natively")
+    p.add_argument("--log", type=Path, help="append the loss and validation curve to this JSON-lines file")
     p.add_argument("--keep", action="store_true", help="also keep every saved checkpoint as OUT-stepN.pth")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -50,16 +54,18 @@ def add_parser(subparsers):
 def run(args):
     import torch
 
-    from .degradation import NoiseModel, parse_photons
-    from .train import train
+    from .degradation import NoiseModel, make_degradation, parse_photons
+    from .train import format_validation, train
 
     try:
         if args.threads is not None:
             if args.threads < 1:
                 raise ValueError(f"--threads must be at least 1, got {args.threads}")
             torch.set_num_threads(args.threads)
-        noise = None if args.noise is None else NoiseModel(parse_photons(args.noise), args.read_noise,
-                                                           args.clean_share)
+        if args.noise is not None and args.degrade not in (None, "bicubic"):
+            raise ValueError("--noise and --degrade photo/microscopy both set the degradation; give one of them")
+        degradation = (NoiseModel(parse_photons(args.noise), args.read_noise, args.clean_share) if args.noise
+                       else make_degradation(args.degrade or "bicubic"))
         resuming_here = args.resume is not None and args.resume.resolve() == args.out.resolve()
         if args.out.exists() and not args.force and not resuming_here:
             raise FileExistsError(f"{args.out} exists; choose another --out, pass --force, or --resume it")
@@ -71,8 +77,8 @@ def run(args):
                     val_fraction=args.val_fraction, val_every=args.val_every, save_every=args.save_every,
                     device=args.device, seed=args.seed,
                     max_seconds=None if args.minutes is None else args.minutes * 60, progress=not args.quiet,
-                    noise=noise, bf16={"auto": "auto", "on": True, "off": False}[args.bf16], keep=args.keep,
-                    lr_size=args.patch, n_query=args.queries)
+                    degradation=degradation, bf16=args.bf16, keep=args.keep,
+                    lr_size=args.patch, n_query=args.queries, log=args.log)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         print(f"liif train: error: {e}", file=sys.stderr)
         return 2
@@ -80,8 +86,7 @@ def run(args):
         print(f"L1 loss: {res.losses[0][1]:.4f} (first {res.losses[0][0]} steps) -> {res.losses[-1][1]:.4f} "
               f"(at step {res.losses[-1][0]})")
     for step, v in res.validation[-1:]:
-        print(f"validation PSNR at step {step}: " + ", ".join(
-            f"x{s:g} {a:.2f} dB (bicubic {b:.2f})" for s, (a, b) in v.items()))
+        print(f"validation at step {step}, gain over bicubic: {format_validation(v)}")
     print(f"wrote {res.checkpoint} after {res.steps} steps ({res.seconds / 60:.1f} min); "
           f"register it with: liif weights add NAME {res.checkpoint}")
     return 0

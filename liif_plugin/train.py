@@ -14,17 +14,20 @@ Checkpoints are written in the authors' format (``{"model": {...}, "optimizer": 
 "sd"}, "epoch": step}``) so ``load_model(path)``, ``liif weights add`` and the authors' code read them,
 and ``resume=`` continues a run from one.
 """
+import json
 import math
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import arrays
+from .degradation import Degradation, DegradeName, make_degradation
 from .checkpoint import build_network, read_checkpoint, save_checkpoint
 from .layouts import AUTHORS_NORM
 from .query import query_reference
@@ -32,6 +35,20 @@ from .query import query_reference
 LR_PATCH = 48
 SAMPLE_Q = 2304
 DEFAULT_ENCODERS = ("edsr-baseline", "rdn")
+
+
+Bf16 = Literal["auto", "on", "off"] | bool
+
+
+def resolve_bf16(bf16: Bf16, native: tuple | list | set) -> bool:
+    """True when the forward pass should autocast to bfloat16: "on"/True, or "auto" where it is native."""
+    if isinstance(bf16, bool):
+        return bf16
+    if bf16 == "auto":
+        return "bf16" in native
+    if bf16 in ("on", "off"):
+        return bf16 == "on"
+    raise ValueError(f"bf16 must be 'auto', 'on' or 'off' (or True / False), got {bf16!r}")
 
 
 def scratch_spec(encoder="edsr-baseline"):
@@ -75,12 +92,14 @@ def split_rows(h, val_fraction):
 
 
 def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_query=SAMPLE_Q,
-               normalization=AUTHORS_NORM, noise=None):
+               normalization=AUTHORS_NORM, degradation: Degradation | None = None):
     """One training batch: LR patches (B,3,48,48) and targets (B,Q,3) in the model's units, coords, cells.
 
     planes: [(tensor (3, H, W) in [0, 1], levels or None)]; with levels the LR patch is rounded to them.
-    noise: a liif_plugin.degradation.NoiseModel degrading the LR patch (the target stays clean), or None.
+    degradation: turns the HR crop into the LR patch (liif_plugin.degradation; None: bicubic). The
+    target is always the clean HR crop.
     """
+    degradation = degradation or Degradation()
     usable = [(p, q) for p, q in planes if min(p.shape[1:]) >= lr_size]
     if not usable:
         raise ValueError(f"every training image is smaller than the {lr_size}x{lr_size} patch; give larger images")
@@ -100,11 +119,8 @@ def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_q
         if rng.random() < 0.5:
             hr = hr.transpose(-2, -1)
         hr = hr.contiguous()
-        lr = F.interpolate(hr[None], size=(lr_size, lr_size), mode="bicubic", antialias=True,
-                           align_corners=False)[0].clamp(0, 1)
-        if noise is not None:  # before the rounding: a sensor's noise is quantized with its signal
-            lr = noise.apply(lr, rng)
-        if levels:
+        lr = degradation.apply(hr, lr_size, rng)
+        if levels:  # after the degradation: a sensor's noise is quantized with its signal
             lr = torch.round(lr * levels) / levels
         # Pixel centres of the HR crop in [-1, 1] (same frame as the LR patch), and the HR cell.
         c = -1 + (2 * torch.arange(size, dtype=torch.float32) + 1) / size
@@ -121,15 +137,17 @@ def make_batch(planes, batch_size, max_scale, rng, device, lr_size=LR_PATCH, n_q
     return normalization.to_net(to(lrs)), to(coords), to(cells), normalization.to_net(to(gts), dim=-1)
 
 
-def validation_tiles(arrs, val_fraction, tile=96):
-    """Central tile of the held-out bottom strip of every image, in the image's own dtype."""
-    from .evaluate import centre_crop
-
+def validation_tiles(arrs, val_fraction, tile=128):
+    """Central square tile of the held-out bottom strip of every image, as (3, n, n) in [0, 1] and levels."""
     tiles = []
     for a in arrs:
         strip = a[split_rows(a.shape[0], val_fraction):]
-        if strip.shape[0] >= 24 and strip.shape[1] >= 24:
-            tiles.append(centre_crop(strip, tile))
+        n = min(tile, strip.shape[0], strip.shape[1])
+        if n >= 24:
+            y, x = (strip.shape[0] - n) // 2, (strip.shape[1] - n) // 2
+            planes, _ = arrays.to_planes(np.ascontiguousarray(strip[y:y + n, x:x + n]))
+            levels = 255 if a.dtype == np.uint8 else None
+            tiles.extend((torch.from_numpy(q.copy()), levels) for q in planes)
     return tiles
 
 
@@ -140,28 +158,57 @@ class TrainResult:
     checkpoint: Path
     steps: int
     losses: list = field(default_factory=list)  # (step, mean L1 over the log interval)
-    validation: list = field(default_factory=list)  # (step, {scale: (liif psnr, bicubic psnr)})
+    validation: list = field(default_factory=list)  # (step, {condition: {scale: gain over bicubic, dB}})
     seconds: float = 0.0
     net: object = None  # the trained network (in eval mode) and its spec, for use without reloading
     spec: dict = None
     normalization: object = AUTHORS_NORM
 
 
-def validate(net, spec, tiles, scales, device, normalization=AUTHORS_NORM):
-    """Mean PSNR of the current network and of bicubic on the held-out tiles, per scale."""
-    from .api import LiifModel
-    from .evaluate import evaluate_image
+def validate(net, spec, tiles, scales, device, normalization=AUTHORS_NORM, degradation: Degradation | None = None,
+             seed: int = 0) -> dict:
+    """Gain of the network over bicubic (dB) on the held-out tiles, per condition and scale.
 
+    Conditions: "clean" (antialiased bicubic LR) and, for a training degradation other than
+    bicubic, its name (LR made by that degradation, seeded per tile and scale so every
+    validation sees the same inputs). The gain is taken from the mean squared error over all
+    tiles (10 log10(MSE_bicubic / MSE_LIIF)), so a flat tile that both reproduce exactly counts
+    as a zero error instead of an infinite PSNR.
+    """
+    from .api import LiifModel
+
+    conditions = {"clean": Degradation()}
+    if degradation is not None and type(degradation) is not Degradation:
+        conditions[degradation.name] = degradation
     was_training = net.training
     net.eval()
     model = LiifModel(net, spec, "training", device=device, normalization=normalization)
-    out = {}
-    for s in scales:
-        rows = [r for t in tiles for r in evaluate_image(t, [s], model=model)]
-        out[s] = (float(np.mean([r.psnr for r in rows if r.method == "liif"])),
-                  float(np.mean([r.psnr for r in rows if r.method == "bicubic"])))
+    out: dict = {}
+    for cname, deg in conditions.items():
+        out[cname] = {}
+        for s in scales:
+            err = {"liif": 0.0, "bicubic": 0.0}
+            b = int(math.ceil(s))
+            for i, (hr, levels) in enumerate(tiles):
+                n = hr.shape[-1] // int(s) * int(s) if float(s).is_integer() else hr.shape[-1]
+                gt = hr[:, :n, :n]
+                lr = deg.apply(gt, max(4, round(n / s)), random.Random(f"{seed}-{i}-{s}"))
+                if levels:
+                    lr = torch.round(lr * levels) / levels
+                ref = gt.permute(1, 2, 0).numpy()[b:-b, b:-b].astype(np.float64)
+                sr = model.encode(lr.permute(1, 2, 0).numpy()).render((n, n))
+                bi = F.interpolate(lr[None], size=(n, n), mode="bicubic", align_corners=False)[0].clamp(0, 1)
+                for k, y in (("liif", sr), ("bicubic", bi.permute(1, 2, 0).numpy())):
+                    err[k] += float(np.mean((np.asarray(y, np.float64)[b:-b, b:-b] - ref) ** 2))
+            out[cname][s] = 10 * math.log10(max(err["bicubic"], 1e-20) / max(err["liif"], 1e-20))
     net.train(was_training)
     return out
+
+
+def format_validation(v: dict) -> str:
+    """'clean x2 +2.95 dB, x4 +1.60 dB; photo x2 +1.10 dB, ...' for the progress bar and the CLI."""
+    return "; ".join(f"{c} " + ", ".join(f"x{s:g} {g:+.2f} dB" for s, g in by_scale.items())
+                     for c, by_scale in v.items())
 
 
 def _start(init, encoder, resume):
@@ -186,16 +233,20 @@ def _start(init, encoder, resume):
 def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseline", resume=None,
           batch_size=4, lr=1e-4, max_scale=4.0, val_fraction=0.2, val_scales=(2, 4), val_every=200,
           save_every=200, log_every=10, device="auto", seed=0, max_seconds=None, progress=True, callback=None,
-          noise=None, bf16="auto", keep=False, lr_size=LR_PATCH, n_query=SAMPLE_Q):
+          degradation: Degradation | DegradeName | None = None, bf16: Bf16 = "auto", keep=False,
+          lr_size=LR_PATCH, n_query=SAMPLE_Q, log: Path | str | None = None):
     """Fine-tune (init = registry name or path) or train from scratch (init=None, encoder=...).
 
     images: arrays, image files or folders. out: checkpoint path, rewritten every `save_every`
     steps and at the end. resume: a checkpoint from a previous run (its weights, Adam state and step
     count are restored; init and encoder are then ignored). max_seconds: stop early (and save) once
-    this much training time has passed, for a fixed compute budget. noise: a
-    liif_plugin.degradation.NoiseModel for noisy LR patches (clean targets). bf16: autocast the
-    forward pass to bfloat16, "auto" where the device computes bf16 natively (AVX512-BF16 / AMX
-    CPUs, Ampere+ GPUs; emulated bf16 is slower than fp32). keep: also keep every saved
+    this much training time has passed, for a fixed compute budget. degradation: how the HR crop
+    becomes the LR patch: "bicubic" (default), "photo", "microscopy" or a
+    liif_plugin.degradation.Degradation (targets stay clean); validation then also reports the gain
+    under it. bf16: "on" / "off" / "auto" (or True / False) to autocast the forward pass to bfloat16;
+    "auto" where the device computes bf16 natively (AVX512-BF16 / AMX CPUs, Ampere+ GPUs; emulated
+    bf16 is slower than fp32). log: a JSON-lines file that gets one line per log point and
+    validation (appended, so a resumed run continues it). keep: also keep every saved
     checkpoint as OUT-stepN.pth, to pick the best one afterwards. lr_size, n_query: the LR patch
     side and the sampled pixels per patch (the authors' 48 and 2304; smaller is cheaper per step on
     a small CPU). Returns a TrainResult.
@@ -213,15 +264,17 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
         raise ValueError(f"max_scale must be at least 1, got {max_scale}")
     out = Path(out)
     dev = pick_device(device)
-    if bf16 == "auto":
-        bf16 = "bf16" in native_precisions(dev)
+    use_bf16 = resolve_bf16(bf16, native_precisions(dev))
+    if isinstance(degradation, str):
+        degradation = make_degradation(degradation)
     planes, arrs = load_planes(images)
     train_planes = [(p[:, :split_rows(p.shape[1], val_fraction)], q) for p, q in planes]
     tiles = validation_tiles(arrs, val_fraction) if val_fraction > 0 else []
 
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # a new network's initial weights
     net, spec, norm, opt_spec, done = _start(init, encoder, resume)
+    # Seeded by the run's seed and its first step: a resumed run is reproducible and sees new batches.
+    rng = random.Random(f"{seed}-{done}" if done else seed)
     net = net.to(dev).train()
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
@@ -236,7 +289,14 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=done + steps, initial=done, desc="liif train", unit="step")
+        bar = tqdm(total=done + steps, initial=done, desc="liif train", unit="step",
+                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}, {remaining} left, {rate_fmt}]{postfix}")
+    log = Path(log) if log is not None else None
+
+    def record(**entry):
+        if log is not None:
+            with open(log, "a") as f:
+                f.write(json.dumps({**entry, "seconds": round(time.perf_counter() - t0, 1)}) + "\n")
 
     def save(step):
         save_checkpoint(out, net, spec, {"name": "adam", "args": {"lr": lr}, "sd": opt.state_dict()}, step, norm)
@@ -245,11 +305,11 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
 
     def check(step):
         if tiles:
-            v = validate(net, spec, tiles, val_scales, dev, norm)
+            v = validate(net, spec, tiles, val_scales, dev, norm, degradation, seed)
             result.validation.append((step, v))
+            record(step=step, validation={c: {str(s): round(g, 3) for s, g in d.items()} for c, d in v.items()})
             if bar is not None:
-                bar.write(f"step {step}: validation PSNR " + ", ".join(
-                    f"x{s:g} LIIF {a:.2f} dB (bicubic {b:.2f})" for s, (a, b) in v.items()))
+                bar.write(f"step {step}: validation gain over bicubic: {format_validation(v)}")
 
     try:
         if done == 0:
@@ -257,8 +317,8 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
         running, n = 0.0, 0
         for step in range(done + 1, done + steps + 1):
             inp, coord, cell, gt = make_batch(train_planes, batch_size, max_scale, rng, dev, normalization=norm,
-                                              noise=noise, lr_size=lr_size, n_query=n_query)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bool(bf16)):
+                                              degradation=degradation, lr_size=lr_size, n_query=n_query)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 pred = query_reference(net, net.encoder(inp), coord, cell)
             loss = F.l1_loss(pred.float(), gt)
             if not math.isfinite(loss.item()):
@@ -269,6 +329,7 @@ def train(images, *, out, steps=1000, init="edsr-baseline", encoder="edsr-baseli
             running, n = running + loss.item(), n + 1
             if step % log_every == 0 or step == done + steps:
                 result.losses.append((step, running / n))
+                record(step=step, loss=round(running / n, 5))
                 if bar is not None:
                     bar.set_postfix(loss=f"{running / n:.4f}")
                 running, n = 0.0, 0

@@ -47,7 +47,7 @@ def test_batch_has_noisy_inputs_and_clean_targets():
     flat = torch.full((3, 96, 96), 0.5)  # gray, flat: the clean LR and target are exactly 0.5 (0 in net units)
     photons = 100.0
     lr, _, _, gt = make_batch([(flat, None)], 4, 2.0, random.Random(1), "cpu",
-                              noise=NoiseModel(photons=(photons, photons), read=0.0, clean=0.0))
+                              degradation=NoiseModel(photons=(photons, photons), read=0.0, clean=0.0))
     assert float(gt.abs().max()) == 0.0
     assert float(((lr * 0.5 + 0.5) - 0.5).std()) == pytest.approx(math.sqrt(0.5 / photons), rel=0.05)
     clean, *_ = make_batch([(flat, None)], 2, 2.0, random.Random(1), "cpu")
@@ -62,7 +62,7 @@ def test_training_with_noise_lowers_the_loss(tmp_path):
     imgs = [skimage.data.immunohistochemistry()[:120, :120], skimage.data.coins()[:120, :120]]
     noise = NoiseModel(photons=(20, 2000))
     planes, _ = load_planes(imgs)
-    held = make_batch(planes, 8, 3.0, random.Random(99), "cpu", noise=noise, lr_size=32, n_query=512)
+    held = make_batch(planes, 8, 3.0, random.Random(99), "cpu", degradation=noise, lr_size=32, n_query=512)
 
     def held_loss(net):  # L1 on one fixed noisy batch, so the comparison is not batch-to-batch noise
         with torch.no_grad():
@@ -71,7 +71,7 @@ def test_training_with_noise_lowers_the_loss(tmp_path):
     torch.manual_seed(1)  # the same random start as train(seed=1)
     before = held_loss(models.make(scratch_spec()).eval())
     res = train(imgs, out=tmp_path / "n.pth", steps=16, init=None, batch_size=2, lr=1e-3, val_fraction=0,
-                save_every=8, keep=True, progress=False, seed=1, noise=noise, lr_size=32, n_query=256, bf16=False)
+                save_every=8, keep=True, progress=False, seed=1, degradation=noise, lr_size=32, n_query=256, bf16=False)
     after = held_loss(res.net)
     assert after < 0.85 * before, (before, after)  # 16 tiny steps from random weights: about -20 %
     assert (tmp_path / "n-step8.pth").exists() and (tmp_path / "n-step16.pth").exists()

@@ -83,7 +83,7 @@ def test_fine_tune_resume_and_register(tmp_path, monkeypatch):
     after = torch.load(out, weights_only=True)["model"]["sd"]
     assert any(not torch.equal(before[k], after[k]) for k in before)  # it moved from the pretrained weights
     # Fine-tuning for 2 steps at 1e-4 stays close to where it started.
-    assert res.validation[-1][1][2][0] > res.validation[-1][1][2][1]  # still beats bicubic on held-out data
+    assert res.validation[-1][1]["clean"][2] > 0.5  # still well above bicubic on held-out data (gain in dB)
 
     res2 = train(small_images()[:1], out=out, steps=2, resume=out, batch_size=2, val_every=0, val_fraction=0,
                  progress=False)
@@ -105,7 +105,7 @@ def test_cli_trains_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert run_cli(["--data", str(d), "--out", str(out), "--steps", "2", "--batch", "2", "--quiet",
                     "--val-every", "0"]) == 0
     text = capsys.readouterr().out
-    assert "liif weights add" in text and "validation PSNR" in text
+    assert "liif weights add" in text and "gain over bicubic" in text
     assert liif.load_model(out, device="cpu").encoder_name == "edsr-baseline"
     assert run_cli(["--data", str(d), "--out", str(out), "--steps", "1", "--quiet"]) == 2
     assert "--force" in capsys.readouterr().err
