@@ -15,6 +15,7 @@ VmHWM and ru_maxrss). The verdict compares the peak with --limit-mb (1.5 GB).
 
 Timings depend on the machine; the header names its CPU and the torch threads used.
 """
+
 import argparse
 import math
 import os
@@ -103,15 +104,30 @@ def run(path: str, minutes: float, every: float, sample_s: float, limit_mb: floa
 
     sampler = Sampler(sample_s)
     sampler.start()
-    print(f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
-          f"threads; canvas {canvas[0]} x {canvas[1]}; {minutes:g} minutes; image {path}", flush=True)
+    print(
+        f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
+        f"threads; canvas {canvas[0]} x {canvas[1]}; {minutes:g} minutes; image {path}",
+        flush=True,
+    )
     model = liif.load_model(device="cpu", precision="auto")
     w = ZoomWidget(path, model=model, height=canvas[0], canvas_shape=list(canvas))
     H, W = w.image_shape
-    print(f"# image {H} x {W}, precision {w.precision}, tile cache bound {w.field.cache_bytes >> 20} MB, "
-          f"RSS after open {rss_mb():.0f} MB", flush=True)
-    head = ["minute", "views", "renders done", "dropped", "errors", "tiles encoded", "cache MB", "RSS now MB",
-            "peak RSS MB"]
+    print(
+        f"# image {H} x {W}, precision {w.precision}, tile cache bound {w.field.cache_bytes >> 20} MB, "
+        f"RSS after open {rss_mb():.0f} MB",
+        flush=True,
+    )
+    head = [
+        "minute",
+        "views",
+        "renders done",
+        "dropped",
+        "errors",
+        "tiles encoded",
+        "cache MB",
+        "RSS now MB",
+        "peak RSS MB",
+    ]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head), flush=True)
     rng = random.Random(seed)
     views, waited, t_start = 0, 0, time.monotonic()
@@ -120,8 +136,17 @@ def run(path: str, minutes: float, every: float, sample_s: float, limit_mb: floa
     def row(t):
         s = w.stats
         peak = max(sampler.peak, status_mb("VmHWM"), maxrss_mb())
-        cells = [f"{t / 60:.1f}", str(views), str(s["done"]), str(s["dropped"]), str(len(s["errors"])),
-                 str(w.field.tiles_encoded), f"{w.field.cached_bytes / 2**20:.0f}", f"{rss_mb():.0f}", f"{peak:.0f}"]
+        cells = [
+            f"{t / 60:.1f}",
+            str(views),
+            str(s["done"]),
+            str(s["dropped"]),
+            str(len(s["errors"])),
+            str(w.field.tiles_encoded),
+            f"{w.field.cached_bytes / 2**20:.0f}",
+            f"{rss_mb():.0f}",
+            f"{peak:.0f}",
+        ]
         print("| " + " | ".join(cells) + " |", flush=True)
         return peak
 
@@ -162,8 +187,12 @@ def main(argv=None):
     p.add_argument("--every", type=float, default=5.0, help="minutes between table rows")
     p.add_argument("--sample", type=float, default=2.0, help="seconds between RSS samples")
     p.add_argument("--size", type=int, default=20000)
-    p.add_argument("--layout", choices=("ome", "zarr"), default="ome",
-                   help="OME-Zarr with levels, or a plain zarr array (the widget builds its own overview)")
+    p.add_argument(
+        "--layout",
+        choices=("ome", "zarr"),
+        default="ome",
+        help="OME-Zarr with levels, or a plain zarr array (the widget builds its own overview)",
+    )
     p.add_argument("--canvas", default="512,768", help="canvas height,width in device pixels")
     p.add_argument("--limit-mb", type=float, default=1536.0)
     p.add_argument("--seed", type=int, default=0)

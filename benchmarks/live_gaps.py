@@ -17,6 +17,7 @@ twice, side by side:
 A first unmeasured pass touches every plane, so both runs meet the same warm caches.
 Wall-clock numbers from this machine: the header names its CPU; quote them with the load it had.
 """
+
 import argparse
 import collections
 import os
@@ -42,8 +43,12 @@ def ensure_display():
     if os.environ.get("DISPLAY"):
         return None
     r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1600x1200x24", "-nolisten", "tcp"],
-                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1600x1200x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(w)
     with os.fdopen(r) as f:
         num = f.readline().strip()
@@ -83,8 +88,10 @@ class GapSampler(threading.Thread):
                 self.counts[("main" if main else names.get(ident, "?"), _where(frame, 8 if main else 3))] += 1
 
     def report(self, top):
-        print(f"# while the main thread was late (> {self.late_s * 1e3:.0f} ms), samples every "
-              f"{self.period_s * 1e3:.0f} ms: thread, innermost frames")
+        print(
+            f"# while the main thread was late (> {self.late_s * 1e3:.0f} ms), samples every "
+            f"{self.period_s * 1e3:.0f} ms: thread, innermost frames"
+        )
         for (who, where), n in self.counts.most_common(top):
             print(f"#   {n:5d}  {who}: {where}")
 
@@ -106,16 +113,19 @@ def camera(viewer):
 
 def camera_script(rng: np.random.Generator, size: int, planes: int, rounds: int):
     """Steps (what, action(viewer), minimum hold s, wait for the live render). World = data pixels."""
+
     def at(zoom, y, x):
         def act(v):
             camera(v).center = (y, x)
             camera(v).zoom = zoom
+
         return act
 
     def pan(dy, dx):
         def act(v):
             cy, cx = camera(v).center[-2:]
             camera(v).center = (cy + dy, cx + dx)
+
         return act
 
     def plane(k):
@@ -189,17 +199,30 @@ def play(app, viewer, steps, live=None, holds=None, why=0):
         sampler.halt.set()
         sampler.report(why)
     gaps = np.diff(ticks) * 1e3
-    return (gaps, labels[:len(gaps)], done_holds, (live.renders - renders0) if live is not None else 0,
-            np.asarray(busy[:len(gaps)], dtype=bool))
+    return (
+        gaps,
+        labels[: len(gaps)],
+        done_holds,
+        (live.renders - renders0) if live is not None else 0,
+        np.asarray(busy[: len(gaps)], dtype=bool),
+    )
 
 
 def summary(gaps, renders, seconds, busy):
     g = np.asarray(gaps)
     r = g[busy] if busy.any() else None
     during = "-" if r is None else f"{r.max():.0f} / {int((r > SLOW_MS).sum())} of {len(r)}"
-    return [f"{g.max():.0f}", f"{np.percentile(g, 99):.0f}", f"{np.percentile(g, 95):.0f}",
-            f"{np.median(g):.1f}", str(int((g > SLOW_MS).sum())), during, str(len(g)), str(renders),
-            f"{seconds:.0f}"]
+    return [
+        f"{g.max():.0f}",
+        f"{np.percentile(g, 99):.0f}",
+        f"{np.percentile(g, 95):.0f}",
+        f"{np.median(g):.1f}",
+        str(int((g > SLOW_MS).sum())),
+        during,
+        str(len(g)),
+        str(renders),
+        f"{seconds:.0f}",
+    ]
 
 
 def main(argv=None):
@@ -211,10 +234,18 @@ def main(argv=None):
     p.add_argument("--precision", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", choices=("on", "off"), help="one run (the off run then holds each step 1 s)")
-    p.add_argument("--why", type=int, default=0, metavar="N",
-                   help="sample all threads while the main thread is late; print the N commonest places")
-    p.add_argument("--multiscale", action="store_true",
-                   help="one plane as a multiscale layer over OME-Zarr levels (how big microscopy images arrive)")
+    p.add_argument(
+        "--why",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sample all threads while the main thread is late; print the N commonest places",
+    )
+    p.add_argument(
+        "--multiscale",
+        action="store_true",
+        help="one plane as a multiscale layer over OME-Zarr levels (how big microscopy images arrive)",
+    )
     p.add_argument("--dir", help="where the zarr is written and kept (default: a temporary folder)")
     args = p.parse_args(argv)
     xvfb = ensure_display()
@@ -252,8 +283,7 @@ def measure(args, path):
     else:
         base = da.from_zarr(str(path))
         # Different pictures per plane (a dims change must show something new), all read lazily.
-        stack = da.stack([base, base[::-1], base[:, ::-1]][:args.planes] +
-                         [base.T] * max(0, args.planes - 3))
+        stack = da.stack([base, base[::-1], base[:, ::-1]][: args.planes] + [base.T] * max(0, args.planes - 3))
     viewer = napari.Viewer(show=True)
     app = QApplication.instance()
     layer = viewer.add_image(stack, name="big", contrast_limits=(0, 4095), multiscale=args.multiscale)
@@ -268,10 +298,13 @@ def measure(args, path):
     status = []
     live = LiveView(viewer, lambda: model, precision=args.precision, on_status=status.append)
     steps = camera_script(np.random.default_rng(args.seed), args.size, args.planes, args.rounds)
-    print(f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"napari {napari.__version__}; layer {layer.data.shape} {layer.dtype} dask over zarr"
-          f"{f', multiscale ({len(stack)} levels)' if args.multiscale else ''}; canvas "
-          f"{tuple(viewer.canvas.size)}; {len(steps)} camera steps; tick {TICK_MS} ms", flush=True)
+    print(
+        f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"napari {napari.__version__}; layer {layer.data.shape} {layer.dtype} dask over zarr"
+        f"{f', multiscale ({len(stack)} levels)' if args.multiscale else ''}; canvas "
+        f"{tuple(viewer.canvas.size)}; {len(steps)} camera steps; tick {TICK_MS} ms",
+        flush=True,
+    )
     play(app, viewer, steps, holds=[0.15] * len(steps))  # warm-up: every plane read once
     napari_peak = peak_rss_mb()
     rows, holds = [], [1.0] * len(steps)
@@ -285,8 +318,18 @@ def measure(args, path):
         t0 = time.perf_counter()
         gaps, labels, _, _, busy = play(app, viewer, steps, holds=holds, why=args.why)
         rows.insert(0, ("live off (napari alone)", gaps, labels, 0, time.perf_counter() - t0, busy))
-    head = ["run", "max gap ms", "p99 ms", "p95 ms", "median ms", f"gaps > {SLOW_MS} ms",
-            f"while a render runs: max ms / gaps > {SLOW_MS} ms", "ticks", "renders done", "seconds"]
+    head = [
+        "run",
+        "max gap ms",
+        "p99 ms",
+        "p95 ms",
+        "median ms",
+        f"gaps > {SLOW_MS} ms",
+        f"while a render runs: max ms / gaps > {SLOW_MS} ms",
+        "ticks",
+        "renders done",
+        "seconds",
+    ]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for name, gaps, _, renders, seconds, busy in rows:
         print(f"| {name} | " + " | ".join(summary(gaps, renders, seconds, busy)) + " |", flush=True)
@@ -300,10 +343,14 @@ def measure(args, path):
         for (what, _, _, wait), held in zip(steps, holds):
             if wait and what.startswith(("zoom x", "drag end", "pan end", "dims")):
                 by[what.split(" elsewhere")[0]].append(held)
-        print("# live on, camera change -> overlay in (debounce 150 ms included), median / max s: " +
-              ", ".join(f"{k} {np.median(v):.2f} / {max(v):.2f}" for k, v in by.items()))
-    print(f"# peak RSS of the process (VmHWM): {napari_peak:.0f} MB after the warm-up (napari showing the "
-          f"layer, the model loaded), {peak_rss_mb():.0f} MB at the end")
+        print(
+            "# live on, camera change -> overlay in (debounce 150 ms included), median / max s: "
+            + ", ".join(f"{k} {np.median(v):.2f} / {max(v):.2f}" for k, v in by.items())
+        )
+    print(
+        f"# peak RSS of the process (VmHWM): {napari_peak:.0f} MB after the warm-up (napari showing the "
+        f"layer, the model loaded), {peak_rss_mb():.0f} MB at the end"
+    )
     failed = [s for s in status if "failed" in s]
     if failed:
         print(f"# live view errors: {failed[:3]}")

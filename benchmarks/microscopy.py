@@ -8,21 +8,22 @@ microscope image that ships inside the scikit-image wheel, no download). Each is
 [0, 1] (min..max), smoothed with a Gaussian of sigma 1 px to make a nearly noise-free clean
 reference, centre-cropped (`--crop` px) and stretched again, so 1 is the crop's peak. For each
 scale s the clean image is cut to a multiple of s and reduced with PIL bicubic
-(liif_plugin.evaluate.degrade); the small image (LR) is clipped to [0, 1]. Noise: none, or
+(liif_plugin.quality.evaluate.degrade); the small image (LR) is clipped to [0, 1]. Noise: none, or
 Poisson shot noise with P photons at the peak (value 1) plus Gaussian read noise of sigma
 READ_NOISE (in [0, 1] units), clipped to [0, 1]. The figure (--figure) shows the central 96 px of
 the first image at x2, one row per noise level, one display range for every panel.
 Methods, all back to the clean image's size on LIIF's pixel grid: the engine's bicubic
-(liif_plugin.bicubic, PIL's filter at LIIF's pixel centres), LIIF (edsr-baseline), LIIF at
+(liif_plugin.engine.classic, PIL's filter at LIIF's pixel centres), LIIF (edsr-baseline), LIIF at
 detail 0.5 (bicubic + 0.5 * (LIIF - bicubic), the same blend as `upscale(..., detail=0.5)`), the
 noise-robust model `edsr-baseline-denoise` (`denoise`; edsr-baseline fine-tuned on noisy inputs,
 docs/weights.md), and
 NL-means (skimage denoise_nl_means, h = 0.8 sigma, sigma read by estimate_noise, since
 skimage's estimate_sigma needs PyWavelets, not a dependency) on the LR followed by bicubic or by
-LIIF. Metrics: PSNR and SSIM (liif_plugin.evaluate) against the clean reference, a border of s px
-removed. `est` is liif_plugin.noise.estimate_noise on the noisy LR and `warn` says whether the CLI
+LIIF. Metrics: PSNR and SSIM (liif_plugin.quality.evaluate) against the clean reference, a border of s px
+removed. `est` is liif_plugin.quality.noise.estimate_noise on the noisy LR and `warn` says whether the CLI
 and the widgets would show their noise warning for the released model (est >= NOISE_THRESHOLD).
 """
+
 import argparse
 import csv
 import time
@@ -30,10 +31,10 @@ import time
 import numpy as np
 
 import liif_plugin as liif
-from liif_plugin import evaluate as ev
-from liif_plugin.arrays import from_planes
-from liif_plugin.bicubic import blend
-from liif_plugin.noise import NOISE_THRESHOLD, RELEASED_MODEL, ROBUST_MODEL, estimate_noise, noise_warning
+from liif_plugin.engine.classic import blend
+from liif_plugin.quality import evaluate as ev
+from liif_plugin.quality.noise import NOISE_THRESHOLD, RELEASED_MODEL, ROBUST_MODEL, estimate_noise, noise_warning
+from liif_plugin.sources.arrays import from_planes
 
 READ_NOISE = 0.005  # Gaussian read noise sigma, [0, 1] units, added whenever there is shot noise
 METHODS = ("bicubic", "liif", "liif d=0.5", "denoise", "nlm+bicubic", "nlm+liif")
@@ -50,7 +51,7 @@ def clean_image(name: str, crop: int) -> np.ndarray:
     from skimage.filters import gaussian
 
     if name == "nuclei-2d":
-        from liif_plugin.data import nuclei_2d
+        from liif_plugin.hub.sample_data import nuclei_2d
 
         raw = nuclei_2d()
     else:
@@ -61,7 +62,7 @@ def clean_image(name: str, crop: int) -> np.ndarray:
     H, W = x.shape
     c = min(crop, H, W)
     y0, x0 = (H - c) // 2, (W - c) // 2
-    return stretch(x[y0:y0 + c, x0:x0 + c])
+    return stretch(x[y0 : y0 + c, x0 : x0 + c])
 
 
 def add_photon_noise(x: np.ndarray, photons: float, rng: np.random.Generator) -> np.ndarray:
@@ -99,8 +100,9 @@ def level_name(photons: float) -> str:
     return "none" if photons == 0 else f"{photons:g}"
 
 
-def run(images: list[str], scales: list[int], levels: list[float], crop: int, with_nlm: bool,
-        figure_image: str) -> tuple[list[dict], dict]:
+def run(
+    images: list[str], scales: list[int], levels: list[float], crop: int, with_nlm: bool, figure_image: str
+) -> tuple[list[dict], dict]:
     """One row per (image, scale, noise level) with est, warn, PSNR/SSIM per method; figure panels."""
     model = liif.load_model(RELEASED_MODEL, device="cpu")
     robust = liif.load_model(ROBUST_MODEL, device="cpu")
@@ -118,16 +120,27 @@ def run(images: list[str], scales: list[int], levels: list[float], crop: int, wi
                 if with_nlm:
                     den = restore(model, nl_means(noisy, est), hr.shape)
                     out["nlm+bicubic"], out["nlm+liif"] = den["bicubic"], den["liif"]
-                row = {"image": name, "scale": s, "photons": level_name(photons), "est": est,
-                       "warn": noise_warning(RELEASED_MODEL, est) is not None}
+                row = {
+                    "image": name,
+                    "scale": s,
+                    "photons": level_name(photons),
+                    "est": est,
+                    "warn": noise_warning(RELEASED_MODEL, est) is not None,
+                }
                 for k, y in out.items():
                     row[f"psnr {k}"] = ev.psnr(hr, y, data_range=1.0, border=s)
                     row[f"ssim {k}"] = ev.ssim(hr, y, data_range=1.0, border=s)
                 rows.append(row)
                 if name == figure_image and s == 2:
                     near = np.repeat(np.repeat(noisy, s, axis=0), s, axis=1)
-                    panels[level_name(photons)] = [near, out["bicubic"], out["liif"], out["liif d=0.5"],
-                                                   out["denoise"], hr]
+                    panels[level_name(photons)] = [
+                        near,
+                        out["bicubic"],
+                        out["liif"],
+                        out["liif d=0.5"],
+                        out["denoise"],
+                        hr,
+                    ]
                 print(f"  {name} x{s} photons={level_name(photons)} done", flush=True)
     return rows, panels
 
@@ -177,7 +190,7 @@ def write_figure(panels: dict, path: str, zoom: int = 2, size: int = 96) -> None
         top = label + i * (cell + pad)
         draw.text((2, top + cell // 2), "photons\n" + level, fill=0)
         for j, y in enumerate(images):
-            v = np.clip((y[y0:y0 + size, x0:x0 + size] - lo) / (hi - lo), 0, 1)
+            v = np.clip((y[y0 : y0 + size, x0 : x0 + size] - lo) / (hi - lo), 0, 1)
             tile = Image.fromarray(np.uint8(np.rint(v * 255))).resize((cell, cell), Image.NEAREST)
             grid.paste(tile, (60 + j * (cell + pad), top))
     grid.save(path, optimize=True)
@@ -195,8 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--figure", help="write a crop grid PNG of the first image at x2")
     args = p.parse_args(argv)
     defaults = (128, "2,4", "0,100") if args.quick else (256, "2,3,4", "0,5000,500,100,20")
-    args.crop, args.scales, args.photons = (v if v is not None else d for v, d in
-                                            zip((args.crop, args.scales, args.photons), defaults))
+    args.crop, args.scales, args.photons = (
+        v if v is not None else d for v, d in zip((args.crop, args.scales, args.photons), defaults)
+    )
     images = args.images.split(",")
     scales = [int(v) for v in args.scales.split(",")]
     levels = [float(v) for v in args.photons.split(",")]
@@ -204,8 +218,10 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     rows, panels = run(images, scales, levels, args.crop, not args.no_nlm, images[0])
     means = mean_rows(rows)
-    print(f"\nPSNR (dB) / SSIM against the clean image, crop {args.crop} px, border s px; "
-          f"warn = estimate >= NOISE_THRESHOLD ({NOISE_THRESHOLD}); read noise {READ_NOISE}\n")
+    print(
+        f"\nPSNR (dB) / SSIM against the clean image, crop {args.crop} px, border s px; "
+        f"warn = estimate >= NOISE_THRESHOLD ({NOISE_THRESHOLD}); read noise {READ_NOISE}\n"
+    )
     print_table(rows, methods)
     print("\nMean over images:\n")
     print_table(means, methods)

@@ -14,6 +14,7 @@ per scale and noise level, with the engine's bicubic on LIIF's grid. Use it to p
 benchmarks/microscopy.py gives the full table (SSIM, NL-means, figure).
 `--check` prints the small fixed case tests/test_noise_model.py reproduces.
 """
+
 import argparse
 import sys
 import time
@@ -25,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import microscopy as mic  # noqa: E402  (the microscopy protocol, one copy)
 
 import liif_plugin as liif  # noqa: E402
-from liif_plugin import evaluate as ev  # noqa: E402
-from liif_plugin.arrays import from_planes  # noqa: E402
-from liif_plugin.noise import RELEASED_MODEL, ROBUST_MODEL  # noqa: E402
+from liif_plugin.quality import evaluate as ev  # noqa: E402
+from liif_plugin.quality.noise import RELEASED_MODEL, ROBUST_MODEL  # noqa: E402
+from liif_plugin.sources.arrays import from_planes  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "rocket", "camera", "moon")
 CHECK = {"image": "cell", "crop": 128, "scale": 2, "photons": (0, 500, 20), "seed": 0}
@@ -42,8 +43,7 @@ def clean_photos(models: dict, scales: list[int], crop: int = 240) -> dict:
         acc = {}
         for name in PHOTOS:
             hr, lr = ev.degrade(getattr(skimage.data, name)()[:crop, :crop], s)
-            acc.setdefault("bicubic", []).append(
-                ev.psnr(hr, ev.bicubic_resize(lr, hr.shape[:2]), border=s))
+            acc.setdefault("bicubic", []).append(ev.psnr(hr, ev.bicubic_resize(lr, hr.shape[:2]), border=s))
             for label, m in models.items():
                 acc.setdefault(label, []).append(ev.psnr(hr, m.encode(lr).render(hr.shape[:2]), border=s))
         out.update({(k, s): float(np.mean(v)) for k, v in acc.items()})
@@ -88,8 +88,11 @@ def check_numbers(model) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default=f"{RELEASED_MODEL},{ROBUST_MODEL}",
-                   help="registry names or checkpoint files, comma separated")
+    p.add_argument(
+        "--models",
+        default=f"{RELEASED_MODEL},{ROBUST_MODEL}",
+        help="registry names or checkpoint files, comma separated",
+    )
     p.add_argument("--quick", action="store_true", help="x2 and x4, photons 0,500,20")
     p.add_argument("--check", action="store_true", help="print the fixed check case's numbers and stop")
     p.add_argument("--photos-only", action="store_true", help="only the clean-photo table")
@@ -98,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(check_numbers(liif.load_model(ROBUST_MODEL, device="cpu")))
         return 0
-    models = {Path(n).stem if n.endswith(".pth") else n: liif.load_model(n, device="cpu") for n in args.models.split(",")}
+    models = {
+        Path(n).stem if n.endswith(".pth") else n: liif.load_model(n, device="cpu") for n in args.models.split(",")
+    }
     scales = [2, 4] if args.quick else [2, 3, 4]
     levels = [0, 500, 20] if args.quick else [0, 5000, 500, 100, 20]
     labels = ["bicubic"] + list(models)

@@ -9,19 +9,20 @@ to LR: variance a*x + b with b = s^2 / 2 and a = s^2 / (2 * mean(LR)), so the me
 s^2 (half signal-dependent shot noise, half read noise); values are clipped to [0, 1]. LR goes
 back to HR size with LIIF (edsr-baseline) and with the engine's bicubic on the same grid;
 PSNR against the clean HR (2 px border removed). The table lists, per nominal s, the noise
-sigma liif_plugin.noise.estimate_noise reads on the noisy LR (mean over images), and the mean
-PSNR gain over bicubic of LIIF at detail 1 and 0.5. The threshold in liif_plugin/noise.py is the
+sigma liif_plugin.quality.noise.estimate_noise reads on the noisy LR (mean over images), and the mean
+PSNR gain over bicubic of LIIF at detail 1 and 0.5. The threshold in liif_plugin/quality/noise.py is the
 estimate where the detail-1 gain crosses zero.
 """
+
 import argparse
 
 import numpy as np
 
 import liif_plugin as liif
-from liif_plugin import evaluate as ev
-from liif_plugin.arrays import from_planes
-from liif_plugin.bicubic import blend
-from liif_plugin.noise import estimate_noise
+from liif_plugin.engine.classic import blend
+from liif_plugin.quality import evaluate as ev
+from liif_plugin.quality.noise import estimate_noise
+from liif_plugin.sources.arrays import from_planes
 
 IMAGES = ("cell", "immunohistochemistry", "microaneurysms", "retina", "camera", "astronaut")
 
@@ -33,7 +34,7 @@ def clean_hr(name, size):
     H, W = x.shape[:2]
     s = min(size, H, W) // 2 * 2
     y0, x0 = (H - s) // 2, (W - s) // 2
-    return x[y0:y0 + s, x0:x0 + s]
+    return x[y0 : y0 + s, x0 : x0 + s]
 
 
 def add_noise(x, s, rng):

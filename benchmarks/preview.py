@@ -9,6 +9,7 @@ pixels over a window of it at x2.7 (the case the issue measured at 18.8 s when a
 engine's `liif_plugin.upscale` of the same window; then the same view on a 512 x 512 layer, to show that
 the Preview's time follows the view, not the layer. Released model, fp32.
 """
+
 import argparse
 import time
 
@@ -43,11 +44,14 @@ def main():
     args = p.parse_args()
     model = liif.load_model(device="cpu")
     tile = data.camera().astype(np.uint16) * 16
-    big = np.tile(tile, (-(-args.size // 512), -(-args.size // 512)))[:args.size, :args.size]
+    big = np.tile(tile, (-(-args.size // 512), -(-args.size // 512)))[: args.size, : args.size]
     shape = (442, 581)
     h, w = shape[0] / 2.7, shape[1] / 2.7
     print(f"# {cpu_name()}; released model, fp32; view {shape[1]} x {shape[0]} px at x2.7; medians of {args.repeats}")
-    print("| layer | Preview (resample_layer of the view) s | liif.upscale of the same window s | ratio |\n|---|---|---|---|")
+    print(
+        "| layer | Preview (resample_layer of the view) s | liif.upscale of the same window s | ratio |\n"
+        "|---|---|---|---|"
+    )
     for n, x in ((args.size, big), (512, big[:512, :512])):
         y0, x0 = n / 2 - h / 2, n / 2 - w / 2
         region = (y0, x0, y0 + h, x0 + w)

@@ -13,6 +13,7 @@ RGB with `scale` border pixels removed, averaged over the images; the gain is LI
 retina). The bottom 20 % of every image is held out; training only sees the rest. Held-out 96 px
 tiles are scored at x2, x3, x4 before and after a fixed CPU budget of fine-tuning.
 """
+
 import argparse
 import json
 import sys
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 import liif_plugin as liif
-from liif_plugin import evaluate as ev
+from liif_plugin.quality import evaluate as ev
 
 PHOTOS = ("astronaut", "chelsea", "rocket")
 GRAY_PHOTOS = ("camera", "moon")
@@ -41,8 +42,11 @@ def gains(args):
     sets = {"RGB photos": args.images.split(","), "gray photos": GRAY_PHOTOS}
     report = {}
     for label, names in sets.items():
-        cut = (lambda x: x[:args.crop, :args.crop]) if args.crop_at == "topleft" else \
-            (lambda x: ev.centre_crop(x, args.crop))
+        cut = (
+            (lambda x: x[: args.crop, : args.crop])
+            if args.crop_at == "topleft"
+            else (lambda x: ev.centre_crop(x, args.crop))
+        )
         imgs = {n: cut(skimage_image(n)) for n in names}
         rows = ev.evaluate(imgs, args.scales, model=m, progress=not args.quiet)
         print(f"\n{label}: {args.crop}x{args.crop} {args.crop_at} crops, PIL bicubic LR, PSNR, border = scale")
@@ -59,17 +63,17 @@ def heldout_tiles(x, val_fraction=0.2, tile=64, per_image=6):
     Flat tiles (e.g. the black surround of the retina) are skipped: bicubic restores them exactly,
     so their PSNR is infinite and says nothing.
     """
-    from liif_plugin.train import split_rows
+    from liif_plugin.training.train import split_rows
 
-    strip = x[split_rows(x.shape[0], val_fraction):]
+    strip = x[split_rows(x.shape[0], val_fraction) :]
     ys = range(0, strip.shape[0] - tile + 1, tile)
     xs = range(0, strip.shape[1] - tile + 1, tile)
     rng = float(x.max()) - float(x.min())
-    spots = [(y, c) for y in ys for c in xs if strip[y:y + tile, c:c + tile].std() > 0.01 * rng]
+    spots = [(y, c) for y in ys for c in xs if strip[y : y + tile, c : c + tile].std() > 0.01 * rng]
     if not spots:
         return []
     pick = np.linspace(0, len(spots) - 1, min(per_image, len(spots))).round().astype(int)
-    return [strip[spots[i][0]:spots[i][0] + tile, spots[i][1]:spots[i][1] + tile] for i in sorted(set(pick))]
+    return [strip[spots[i][0] : spots[i][0] + tile, spots[i][1] : spots[i][1] + tile] for i in sorted(set(pick))]
 
 
 def score(model, tiles, scales):
@@ -78,11 +82,14 @@ def score(model, tiles, scales):
 
 
 def microscopy(args):
-    from liif_plugin.train import train
+    from liif_plugin.training.train import train
 
     imgs = {n: skimage_image(n) for n in MICROSCOPY}
     tiles = {f"{n}_{i}": t for n, x in imgs.items() for i, t in enumerate(heldout_tiles(x))}
-    print(f"held-out tiles: {len(tiles)} of 64x64 px ({', '.join(f'{n}: {sum(k.startswith(n) for k in tiles)}' for n in imgs)})")
+    print(
+        f"held-out tiles: {len(tiles)} of 64x64 px "
+        f"({', '.join(f'{n}: {sum(k.startswith(n) for k in tiles)}' for n in imgs)})"
+    )
     before = score(liif.load_model(device="cpu"), tiles, args.scales)
     if args.checkpoint:  # score a finished run only
         after = score(liif.load_model(args.checkpoint, device="cpu"), tiles, args.scales)
@@ -91,15 +98,37 @@ def microscopy(args):
         report(args, before, after, {"steps": ck["epoch"], "tiles": len(tiles)})
         return 0
     t0 = time.perf_counter()
-    res = train(list(imgs.values()), out=args.out, steps=args.steps, init="edsr-baseline", batch_size=args.batch,
-                lr=args.lr, val_every=0, save_every=25, max_seconds=args.minutes * 60, device="cpu",
-                seed=args.seed, progress=not args.quiet)
+    res = train(
+        list(imgs.values()),
+        out=args.out,
+        steps=args.steps,
+        init="edsr-baseline",
+        batch_size=args.batch,
+        lr=args.lr,
+        val_every=0,
+        save_every=25,
+        max_seconds=args.minutes * 60,
+        device="cpu",
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     spent = time.perf_counter() - t0
     after = score(liif.load_model(args.out, device="cpu"), tiles, args.scales)
     print(f"\nfine-tuned {res.steps} steps (batch {args.batch}, lr {args.lr:g}) in {spent / 60:.1f} min on the CPU")
     print(f"training L1 (first / last logged): {res.losses[0][1]:.4f} / {res.losses[-1][1]:.4f}")
-    report(args, before, after, {"steps": res.steps, "batch": args.batch, "lr": args.lr, "minutes": spent / 60,
-                                 "tiles": len(tiles), "losses": res.losses})
+    report(
+        args,
+        before,
+        after,
+        {
+            "steps": res.steps,
+            "batch": args.batch,
+            "lr": args.lr,
+            "minutes": spent / 60,
+            "tiles": len(tiles),
+            "losses": res.losses,
+        },
+    )
     return 0
 
 
@@ -107,8 +136,10 @@ def report(args, before, after, meta):
     print(f"{'scale':>6} {'bicubic':>8} {'before':>8} {'after':>8} {'change':>7}")
     for s in args.scales:
         b, a = before[s], after[s]
-        print(f"{'x%g' % s:>6} {b['bicubic_psnr']:>8.2f} {b['liif_psnr']:>8.2f} {a['liif_psnr']:>8.2f} "
-              f"{a['liif_psnr'] - b['liif_psnr']:>+7.2f}")
+        print(
+            f"{'x%g' % s:>6} {b['bicubic_psnr']:>8.2f} {b['liif_psnr']:>8.2f} {a['liif_psnr']:>8.2f} "
+            f"{a['liif_psnr'] - b['liif_psnr']:>+7.2f}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({**meta, "before": before, "after": after}, indent=2))
 
@@ -122,13 +153,19 @@ def main(argv=None):
     g.add_argument("--crop-at", choices=("topleft", "centre"), default="topleft")
     g.add_argument("--images", default=",".join(PHOTOS), help="scikit-image RGB photos, comma separated")
     g.add_argument("--device", default="auto")
-    g.add_argument("--precision", default="fp32", choices=("fp32", "auto", "bf16", "fp16"),
-                   help="render precision (see liif_plugin.hardware); compare with fp32 for auto's PSNR change")
+    g.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "auto", "bf16", "fp16"),
+        help="render precision (see liif_plugin.runtime.hardware); compare with fp32 for auto's PSNR change",
+    )
     g.set_defaults(func=gains)
     m = sub.add_parser("microscopy", help="fine-tune on microscopy, before/after PSNR on held-out tiles")
     m.add_argument("--scales", type=ev.parse_scales, default=[2, 3, 4])
     m.add_argument("--minutes", type=float, default=12.0, help="training time budget")
-    m.add_argument("--steps", type=int, default=100000, help="upper bound on steps (the time budget usually stops first)")
+    m.add_argument(
+        "--steps", type=int, default=100000, help="upper bound on steps (the time budget usually stops first)"
+    )
     m.add_argument("--batch", type=int, default=4)
     m.add_argument("--lr", type=float, default=1e-4)
     m.add_argument("--seed", type=int, default=0)

@@ -22,9 +22,9 @@ model at the widget's default precision ('auto'), for a `--canvas` square canvas
 
 Timings are wall-clock on this machine; name the CPU when quoting them (the header prints it).
 """
+
 import argparse
 import json
-import math
 import os
 import platform
 import resource
@@ -47,8 +47,11 @@ def make_image(path: Path, n: int, ome: bool):
 
     base = (data.camera().astype(np.uint16) * 16)[:TILE, :TILE]  # 12-bit range
     g = zarr.open_group(str(path), mode="w") if ome else None
-    arr = g.create_array("0", shape=(n, n), chunks=(256, 256), dtype=np.uint16) if ome else \
-        zarr.open_array(str(path), mode="w", shape=(n, n), chunks=(256, 256), dtype=np.uint16)
+    arr = (
+        g.create_array("0", shape=(n, n), chunks=(256, 256), dtype=np.uint16)
+        if ome
+        else zarr.open_array(str(path), mode="w", shape=(n, n), chunks=(256, 256), dtype=np.uint16)
+    )
     band = 2048
     level_parts = []
     for y0 in range(0, n, band):
@@ -59,24 +62,32 @@ def make_image(path: Path, n: int, ome: bool):
                 t = np.rot90(base, (tx + ty) % 4) // (1 + (tx * 7 + ty * 3) % 3) + (tx + ty) % 50 * 20
                 ya, yb = max(ty * TILE, y0), min((ty + 1) * TILE, y1)
                 xa, xb = tx * TILE, min((tx + 1) * TILE, n)
-                rows[ya - y0:yb - y0, xa:xb] = t[ya - ty * TILE:yb - ty * TILE, :xb - xa]
+                rows[ya - y0 : yb - y0, xa:xb] = t[ya - ty * TILE : yb - ty * TILE, : xb - xa]
         arr[y0:y1] = rows
         level_parts.append(rows)
         if not ome:
             level_parts.clear()
     if not ome:
         return
-    level, k, datasets = np.concatenate(level_parts), 0, [{"path": "0", "coordinateTransformations": [
-        {"type": "scale", "scale": [1.0, 1.0]}]}]
+    level, k, datasets = (
+        np.concatenate(level_parts),
+        0,
+        [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0, 1.0]}]}],
+    )
     del level_parts
     while max(level.shape) > 512:
         h, w = level.shape[0] // 2 * 2, level.shape[1] // 2 * 2
         level = level[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.uint16)
         k += 1
         g.create_array(str(k), data=level, chunks=(256, 256))
-        datasets.append({"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [2.0 ** k] * 2}]})
-    g.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
-                               "datasets": datasets}]
+        datasets.append({"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [2.0**k] * 2}]})
+    g.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+            "datasets": datasets,
+        }
+    ]
 
 
 def one_case(path: str, canvas: int, zooms: int, seed: int, zoom_factors=(4.0,)) -> dict:
@@ -135,9 +146,15 @@ def one_case(path: str, canvas: int, zooms: int, seed: int, zoom_factors=(4.0,))
             w.field.render_planes(small, region)
             times["pan LIIF"].append(time.perf_counter() - t0)
         by_zoom[zoom] = {k: float(np.median(v)) if v else None for k, v in times.items()}
-    out = {"first": t_first, "open": t_open, "range": t_range, "zooms": by_zoom,
-           "peak_rss_mb": peak_rss_mb(),
-           "tiles": w.field.tiles_encoded, "precision": w.precision}
+    out = {
+        "first": t_first,
+        "open": t_open,
+        "range": t_range,
+        "zooms": by_zoom,
+        "peak_rss_mb": peak_rss_mb(),
+        "tiles": w.field.tiles_encoded,
+        "precision": w.precision,
+    }
     w.close()
     return out
 
@@ -182,11 +199,26 @@ def main(argv=None):
 
     folder = Path(args.dir or tempfile.mkdtemp(prefix="liif-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}; canvas {args.canvas}^2, "
-          f"{args.zooms} zooms to random places per zoom factor (medians); full LIIF counts from the zoom; "
-          f"a pan re-renders the first LIIF frame")
-    head = ["image", "layout", "write s", "first frame s", "whole overview s", "range s", "zoom", "bicubic s", "reduced LIIF s", "full LIIF s",
-            "pan: first LIIF s", "peak RSS MB", "tiles"]
+    print(
+        f"# {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}; canvas {args.canvas}^2, "
+        f"{args.zooms} zooms to random places per zoom factor (medians); full LIIF counts from the zoom; "
+        f"a pan re-renders the first LIIF frame"
+    )
+    head = [
+        "image",
+        "layout",
+        "write s",
+        "first frame s",
+        "whole overview s",
+        "range s",
+        "zoom",
+        "bicubic s",
+        "reduced LIIF s",
+        "full LIIF s",
+        "pan: first LIIF s",
+        "peak RSS MB",
+        "tiles",
+    ]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     try:
         for n in (int(v) for v in args.sizes.split(",")):
@@ -196,17 +228,45 @@ def main(argv=None):
                 if not path.exists():
                     make_image(path, n, ome)
                 t_write = time.perf_counter() - t0
-                res = subprocess.run([sys.executable, __file__, "--one", str(path), "--canvas", str(args.canvas),
-                                      "--zooms", str(args.zooms), "--zoom", args.zoom], capture_output=True, text=True)
+                res = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        str(path),
+                        "--canvas",
+                        str(args.canvas),
+                        "--zooms",
+                        str(args.zooms),
+                        "--zoom",
+                        args.zoom,
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 if res.returncode != 0:
-                    print(f"| {n} x {n} | {'OME-Zarr' if ome else 'zarr'} | failed: {res.stderr.strip().splitlines()[-1]} |")
+                    print(
+                        f"| {n} x {n} | {'OME-Zarr' if ome else 'zarr'} | "
+                        f"failed: {res.stderr.strip().splitlines()[-1]} |"
+                    )
                     continue
                 r = json.loads(res.stdout.strip().splitlines()[-1])
                 for zoom, z in r["zooms"].items():
-                    cells = [f"{n} x {n}", "OME-Zarr, levels" if ome else "zarr, no levels", f"{t_write:.1f}",
-                             f"{r['first']:.2f}", f"{r['open']:.2f}", f"{r['range']:.2f}", f"x{float(zoom):g}", f"{z['bicubic']:.3f}",
-                             "(none)" if z["reduced LIIF"] is None else f"{z['reduced LIIF']:.2f}",
-                             f"{z['full LIIF']:.2f}", f"{z['pan LIIF']:.2f}", f"{r['peak_rss_mb']:.0f}", str(r["tiles"])]
+                    cells = [
+                        f"{n} x {n}",
+                        "OME-Zarr, levels" if ome else "zarr, no levels",
+                        f"{t_write:.1f}",
+                        f"{r['first']:.2f}",
+                        f"{r['open']:.2f}",
+                        f"{r['range']:.2f}",
+                        f"x{float(zoom):g}",
+                        f"{z['bicubic']:.3f}",
+                        "(none)" if z["reduced LIIF"] is None else f"{z['reduced LIIF']:.2f}",
+                        f"{z['full LIIF']:.2f}",
+                        f"{z['pan LIIF']:.2f}",
+                        f"{r['peak_rss_mb']:.0f}",
+                        str(r["tiles"]),
+                    ]
                     print("| " + " | ".join(cells) + " |", flush=True)
     finally:
         if not args.keep and not args.dir:

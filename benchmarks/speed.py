@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/speed.py --precisions fp32,bf16   # also time a precision that is
                                                                   # not native here (slow: emulated)
 
-Header: the hardware (liif_plugin.hardware: CPU, its SIMD level and bf16 units, GPUs) and what
+Header: the hardware (liif_plugin.runtime.hardware: CPU, its SIMD level and bf16 units, GPUs) and what
 `auto` picks. Tables:
 1. whole calls, x2 and x4 (128->256/512, 256->512/1024): the authors'-style reference (same weights,
    same inputs: one encoder pass in the authors' NCHW layout, then their query procedure in batches of
@@ -21,6 +21,7 @@ Header: the hardware (liif_plugin.hardware: CPU, its SIMD level and bf16 units, 
 The best of the repeats counts, as other work on a shared CPU only slows a run down; the paths
 compared in one row group run in turn within each repeat.
 """
+
 import argparse
 import copy
 import json
@@ -34,12 +35,12 @@ import torch
 from skimage import data
 
 import liif_plugin as liif
-from liif_plugin import hardware
-from liif_plugin.evaluate import bicubic_resize, psnr
-from liif_plugin.encode import run_encoder
-from liif_plugin.fast import first_layer_map
-from liif_plugin.field import ImageField
-from liif_plugin.query import query_reference
+from liif_plugin.engine.decoder import first_layer_map
+from liif_plugin.engine.encoder import run_encoder
+from liif_plugin.engine.field import ImageField
+from liif_plugin.engine.reference import query_reference
+from liif_plugin.quality.evaluate import bicubic_resize, psnr
+from liif_plugin.runtime import hardware
 
 AUTHORS_BATCH = 30000  # queries per batch in the authors' test script (batched_predict)
 WHOLE_CASES = [(128, 2), (128, 4), (256, 2), (256, 4)]
@@ -100,8 +101,10 @@ def authors_style(model, net, img, out_shape):
     grid, (cy, cx) = ImageField(model, feat, None).query_grid(h, w, (0.0, 0.0) + img.shape[:2], (0, h), (0, w))
     coord = grid.reshape(1, -1, 2)
     cell = torch.tensor([cy, cx]).expand_as(coord)
-    preds = [query_reference(net, feat, coord[:, i:i + AUTHORS_BATCH], cell[:, i:i + AUTHORS_BATCH])
-             for i in range(0, coord.shape[1], AUTHORS_BATCH)]
+    preds = [
+        query_reference(net, feat, coord[:, i : i + AUTHORS_BATCH], cell[:, i : i + AUTHORS_BATCH])
+        for i in range(0, coord.shape[1], AUTHORS_BATCH)
+    ]
     out = (torch.cat(preds, 1) * 0.5 + 0.5).clamp(0, 1).view(h, w, 3).numpy()
     return (out * 255).round().astype(np.uint8)
 
@@ -124,13 +127,17 @@ def whole_calls(model, precisions, repeats):
         res = best_of_each(fns, repeats)
         t_ref, ref = res["ref"]
         label = f"x{s} {n_in}->{n_in * s}"
-        rows.append((label, "authors'-style reference", f"{t_ref:.2f} s", f"{px / t_ref / 1e3:.1f} k px/s", "1.00 x", ""))
+        rows.append(
+            (label, "authors'-style reference", f"{t_ref:.2f} s", f"{px / t_ref / 1e3:.1f} k px/s", "1.00 x", "")
+        )
         fp32 = res["fp32"][1] if "fp32" in res else None
         for p in precisions:
             t, out = res[p]
             diff = np.abs(out.astype(int) - ref.astype(int)).max()
             note = f"max abs diff vs ref {diff}/255" + ("" if p == "fp32" else f", PSNR vs fp32 {psnr_vs(fp32, out)}")
-            rows.append((label, f"liif.upscale {p}", f"{t:.2f} s", f"{px / t / 1e3:.1f} k px/s", f"{t_ref / t:.2f} x", note))
+            rows.append(
+                (label, f"liif.upscale {p}", f"{t:.2f} s", f"{px / t / 1e3:.1f} k px/s", f"{t_ref / t:.2f} x", note)
+            )
     return rows
 
 
@@ -143,18 +150,42 @@ def parts(model, precisions, repeats):
         x = (torch.from_numpy(planes_of(img)) - 0.5) / 0.5
         x_l = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            enc = best_of_each({"nchw": lambda: enc_nchw(x), "cl": lambda: model.net.encoder(x_l),
-                                "fused": lambda: run_encoder(model.net.encoder, x_l)}, repeats)
+            enc = best_of_each(
+                {
+                    "nchw": lambda: enc_nchw(x),
+                    "cl": lambda: model.net.encoder(x_l),
+                    "fused": lambda: run_encoder(model.net.encoder, x_l),
+                },
+                repeats,
+            )
             (t_c, _), (t_l, feat), (t_f, feat_f) = enc["nchw"], enc["cl"], enc["fused"]
             m_c, _ = best_of(lambda: first_layer_map(model.net, feat, torch.contiguous_format), repeats)
             m_l, _ = best_of(lambda: first_layer_map(model.net, feat, torch.channels_last), repeats)
         rows.append((f"encoder {n_in}x{n_in}", "NCHW (contiguous)", f"{t_c:.2f} s", "", "", ""))
-        rows.append((f"encoder {n_in}x{n_in}", "channels_last", f"{t_l:.2f} s", "", f"{t_c / t_l:.2f} x",
-                     f"layout in use on {model.device.type}: {str(model.layout).split('.')[-1]}"))
-        rows.append((f"encoder {n_in}x{n_in}", "channels_last, conv+ReLU/add fused", f"{t_f:.2f} s", "",
-                     f"{t_c / t_f:.2f} x", f"in use on cpu; max abs diff vs module {(feat_f - feat).abs().max():.1e}"))
+        rows.append(
+            (
+                f"encoder {n_in}x{n_in}",
+                "channels_last",
+                f"{t_l:.2f} s",
+                "",
+                f"{t_c / t_l:.2f} x",
+                f"layout in use on {model.device.type}: {str(model.layout).split('.')[-1]}",
+            )
+        )
+        rows.append(
+            (
+                f"encoder {n_in}x{n_in}",
+                "channels_last, conv+ReLU/add fused",
+                f"{t_f:.2f} s",
+                "",
+                f"{t_c / t_f:.2f} x",
+                f"in use on cpu; max abs diff vs module {(feat_f - feat).abs().max():.1e}",
+            )
+        )
         rows.append((f"first-layer map {n_in}x{n_in}", "NCHW -> NHWC copy", f"{m_c * 1e3:.0f} ms", "", "", ""))
-        rows.append((f"first-layer map {n_in}x{n_in}", "channels_last", f"{m_l * 1e3:.0f} ms", "", f"{m_c / m_l:.2f} x", ""))
+        rows.append(
+            (f"first-layer map {n_in}x{n_in}", "channels_last", f"{m_l * 1e3:.0f} ms", "", f"{m_c / m_l:.2f} x", "")
+        )
         n_out = 4 * n_in
         px = n_out * n_out
         field = model.encode(img)
@@ -162,15 +193,31 @@ def parts(model, precisions, repeats):
         t_r = None
         if n_in == PART_SIZES[0]:  # the readable reference decoder on the same cached field
             t_r, ref = best_of(lambda: field.render_planes((n_out, n_out), reference=True), 1)
-            rows.append((f"decoder {n_in}->{n_out}", "reference (query_reference)", f"{t_r:.2f} s",
-                         f"{px / t_r / 1e3:.1f} k px/s", "1.00 x", ""))
+            rows.append(
+                (
+                    f"decoder {n_in}->{n_out}",
+                    "reference (query_reference)",
+                    f"{t_r:.2f} s",
+                    f"{px / t_r / 1e3:.1f} k px/s",
+                    "1.00 x",
+                    "",
+                )
+            )
         for p in precisions:
             f = ImageField(model, field.feat, field.layout, precision=p)
             f.render_planes((8, 8))  # builds the cached first-layer map outside the timing
             t, out = best_of(lambda: f.render_planes((n_out, n_out)), repeats)
             note = "" if ref is None else f"max abs diff vs reference {np.abs(out - ref).max():.1e}"
-            rows.append((f"decoder {n_in}->{n_out}", f"fast, {p}", f"{t:.2f} s", f"{px / t / 1e3:.1f} k px/s",
-                         f"{t_r / t:.2f} x" if t_r else "", note))
+            rows.append(
+                (
+                    f"decoder {n_in}->{n_out}",
+                    f"fast, {p}",
+                    f"{t:.2f} s",
+                    f"{px / t / 1e3:.1f} k px/s",
+                    f"{t_r / t:.2f} x" if t_r else "",
+                    note,
+                )
+            )
     return rows
 
 
@@ -209,12 +256,15 @@ def split(model, repeats):
     field = model.encode(img)
     field.render_planes((8, 8))
     with torch.inference_mode():
-        res = best_of_each({
-            "call": lambda: liif.upscale(img, s, model=model, precision="fp32"),
-            "encoder": lambda: run_encoder(model.net.encoder, x_l),
-            "map": lambda: first_layer_map(model.net, field.feat, model.layout),
-            "decoder": lambda: field.render_planes((n_out, n_out)),
-        }, repeats)
+        res = best_of_each(
+            {
+                "call": lambda: liif.upscale(img, s, model=model, precision="fp32"),
+                "encoder": lambda: run_encoder(model.net.encoder, x_l),
+                "map": lambda: first_layer_map(model.net, field.feat, model.layout),
+                "decoder": lambda: field.render_planes((n_out, n_out)),
+            },
+            repeats,
+        )
     t = {k: v[0] for k, v in res.items()}
     g_enc = conv_gflop(model.net.encoder, n_in, n_in)
     fl = model.net.imnet.layers[0]
@@ -225,15 +275,40 @@ def split(model, repeats):
     rest = max(t["call"] - t["encoder"] - t["map"] - t["decoder"], 0.0)
     share = lambda v: f"{100 * v / t['call']:.0f} %"
     return [
-        ("whole call x4 128->512", f"{t['call']:.2f} s", "100 %", f"{g_enc + g_map + g_dec:.0f}",
-         f"{(g_enc + g_map + g_dec) / t['call']:.0f}", ""),
-        ("encoder (fused, 2 threads)", f"{t['encoder']:.2f} s", share(t["encoder"]), f"{g_enc:.1f}",
-         f"{g_enc / t['encoder']:.0f}", "oneDNN convolutions"),
+        (
+            "whole call x4 128->512",
+            f"{t['call']:.2f} s",
+            "100 %",
+            f"{g_enc + g_map + g_dec:.0f}",
+            f"{(g_enc + g_map + g_dec) / t['call']:.0f}",
+            "",
+        ),
+        (
+            "encoder (fused, 2 threads)",
+            f"{t['encoder']:.2f} s",
+            share(t["encoder"]),
+            f"{g_enc:.1f}",
+            f"{g_enc / t['encoder']:.0f}",
+            "oneDNN convolutions",
+        ),
         ("first-layer map", f"{t['map'] * 1e3:.0f} ms", share(t["map"]), f"{g_map:.1f}", f"{g_map / t['map']:.0f}", ""),
-        ("decoder (MLP in chunks)", f"{t['decoder']:.2f} s", share(t["decoder"]), f"{g_dec:.0f}",
-         f"{g_dec / t['decoder']:.0f}", f"{g_dec / t['decoder'] / (n * peak) * 100:.0f} % of {n} x the product below"),
+        (
+            "decoder (MLP in chunks)",
+            f"{t['decoder']:.2f} s",
+            share(t["decoder"]),
+            f"{g_dec:.0f}",
+            f"{g_dec / t['decoder']:.0f}",
+            f"{g_dec / t['decoder'] / (n * peak) * 100:.0f} % of {n} x the product below",
+        ),
         ("the rest (arrays, coordinates, timing spread)", f"{rest:.2f} s", share(rest), "", "", ""),
-        ("one 4096x256x256 product, 1 thread", "", "", "", f"{peak:.0f}", "best of 20: this core's practical fp32 peak"),
+        (
+            "one 4096x256x256 product, 1 thread",
+            "",
+            "",
+            "",
+            f"{peak:.0f}",
+            "best of 20: this core's practical fp32 peak",
+        ),
     ]
 
 
@@ -250,8 +325,16 @@ def small_emulated(model, precisions_native):
         f = ImageField(model, field.feat, field.layout, precision=p)
         f.render_planes((8, 8))
         t, _ = best_of(lambda: f.render_planes((128, 128)), 1)
-        rows.append(("decoder 64->128", f"fast, {p}" + ("" if p == "fp32" else " (emulated here)"), f"{t:.2f} s",
-                     f"{128 * 128 / t / 1e3:.1f} k px/s", "", ""))
+        rows.append(
+            (
+                "decoder 64->128",
+                f"fast, {p}" + ("" if p == "fp32" else " (emulated here)"),
+                f"{t:.2f} s",
+                f"{128 * 128 / t / 1e3:.1f} k px/s",
+                "",
+                "",
+            )
+        )
     return rows
 
 
@@ -259,7 +342,9 @@ def small_emulated(model, precisions_native):
 def accuracy(model):
     """16-bit paths against fp32 and against the ground truth (PSNR change), x2 and x4."""
     enc_bf16 = copy.deepcopy(model.net.encoder).to(torch.bfloat16)
-    results = {k: {"max": 0.0, "psnr_fp32": [], "gt_change": []} for k in ("bf16 MLP", "bf16 encoder + MLP", "fp16 MLP")}
+    results = {
+        k: {"max": 0.0, "psnr_fp32": [], "gt_change": []} for k in ("bf16 MLP", "bf16 encoder + MLP", "fp16 MLP")
+    }
     for name in ("astronaut", "chelsea", "rocket"):
         hr = np.ascontiguousarray(getattr(data, name)()[:96, :96])
         for s in (2, 4):
@@ -267,11 +352,14 @@ def accuracy(model):
             field = model.encode(lr)
             exact = field.render_planes((96, 96))[0]
             planes = torch.from_numpy(planes_of(lr))
-            feat_bf16 = enc_bf16(((planes - 0.5) / 0.5).to(torch.bfloat16).contiguous(
-                memory_format=model.layout)).float()
-            cases = {"bf16 MLP": ImageField(model, field.feat, None, precision="bf16"),
-                     "bf16 encoder + MLP": ImageField(model, feat_bf16, None, precision="bf16"),
-                     "fp16 MLP": ImageField(model, field.feat, None, precision="fp32")}
+            feat_bf16 = enc_bf16(
+                ((planes - 0.5) / 0.5).to(torch.bfloat16).contiguous(memory_format=model.layout)
+            ).float()
+            cases = {
+                "bf16 MLP": ImageField(model, field.feat, None, precision="bf16"),
+                "bf16 encoder + MLP": ImageField(model, feat_bf16, None, precision="bf16"),
+                "fp16 MLP": ImageField(model, field.feat, None, precision="fp32"),
+            }
             cases["fp16 MLP"].precision = "fp16"  # the CUDA path's arithmetic, run on the CPU here
             gt = hr.astype(np.float32) / 255
             base = psnr(gt, exact, 1.0, border=s)
@@ -286,14 +374,27 @@ def accuracy(model):
         # quality.py's protocol: the PSNR change averaged over the photos, per scale.
         means = [float(np.mean(r["gt_change"][i::2])) for i in range(2)]
         ok = r["max"] <= 2 / 255 and max(abs(v) for v in means) <= 0.01
-        rows.append((k, f"{r['max']:.4f}", f"{min(r['psnr_fp32']):.1f} dB", f"{means[0]:+.4f} / {means[1]:+.4f} dB",
-                     f"{min(r['gt_change']):+.4f}..{max(r['gt_change']):+.4f} dB",
-                     "within" if ok else "outside"))
+        rows.append(
+            (
+                k,
+                f"{r['max']:.4f}",
+                f"{min(r['psnr_fp32']):.1f} dB",
+                f"{means[0]:+.4f} / {means[1]:+.4f} dB",
+                f"{min(r['gt_change']):+.4f}..{max(r['gt_change']):+.4f} dB",
+                "within" if ok else "outside",
+            )
+        )
     return rows
 
 
-ACCURACY_HEADS = ("path", "max abs diff vs fp32", "PSNR vs fp32 (min)", "GT PSNR change x2 / x4 (mean of 3)",
-                  "GT PSNR change, single images", "auto's bounds (2/255, 0.01 dB)")
+ACCURACY_HEADS = (
+    "path",
+    "max abs diff vs fp32",
+    "PSNR vs fp32 (min)",
+    "GT PSNR change x2 / x4 (mean of 3)",
+    "GT PSNR change, single images",
+    "auto's bounds (2/255, 0.01 dB)",
+)
 
 
 def large_child(n_in, scale):
@@ -330,12 +431,14 @@ def latency(model, repeats, precision):
 def dask_case(model):
     import distributed
 
-    import liif_plugin.dask as ld
+    import liif_plugin.sources.dask as ld
 
     img = photo(256)
     t_mem, ref = timed(lambda: liif.upscale(img.astype(np.float32) / 255, scale=2, model=model))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         y = ld.upscale(img.astype(np.float32) / 255, scale=2, model=model, block=128)
         client.compute(y[:8, :8]).result()  # workers load the model before timing
         t_dask, got = timed(lambda: client.compute(y).result())
@@ -355,14 +458,28 @@ def gpu_rows(repeats):
         torch.cuda.synchronize()
         t, out = best_of(lambda: liif.upscale(img, 4, model=model, precision=p), repeats)
         fp32 = out if p == "fp32" else fp32
-        note = "" if p == "fp32" else (f"max abs diff vs fp32 {np.abs(out.astype(int) - fp32.astype(int)).max()}/255, "
-                                       f"PSNR vs fp32 {psnr_vs(fp32, out)}")
+        note = (
+            ""
+            if p == "fp32"
+            else (
+                f"max abs diff vs fp32 {np.abs(out.astype(int) - fp32.astype(int)).max()}/255, "
+                f"PSNR vs fp32 {psnr_vs(fp32, out)}"
+            )
+        )
         rows.append(("CUDA x4 1024->4096", p, f"{t:.2f} s", f"{4096 * 4096 / t / 1e6:.2f} M px/s", "", note))
     big = photo(4096)
     auto = hardware.auto_precision(dev)
     t, out = timed(lambda: liif.upscale(big, 4, model=model, precision=auto))
-    rows.append(("CUDA x4 4096->16384 (block-wise)", auto, f"{t:.1f} s", f"{out.shape[0] * out.shape[1] / t / 1e6:.2f} M px/s",
-                 "", f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"))
+    rows.append(
+        (
+            "CUDA x4 4096->16384 (block-wise)",
+            auto,
+            f"{t:.1f} s",
+            f"{out.shape[0] * out.shape[1] / t / 1e6:.2f} M px/s",
+            "",
+            f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB",
+        )
+    )
     return rows
 
 
@@ -379,9 +496,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one repeat, smaller memory case")
     ap.add_argument("--large", type=int, default=None, help="input side of the memory case (default 2048)")
-    ap.add_argument("--precisions", default=None,
-                    help="comma-separated precisions for the CPU rows (default: those native here)")
-    ap.add_argument("--skip", default="", help="comma-separated tables to leave out: whole,split,parts,accuracy,other,gpu")
+    ap.add_argument(
+        "--precisions", default=None, help="comma-separated precisions for the CPU rows (default: those native here)"
+    )
+    ap.add_argument(
+        "--skip", default="", help="comma-separated tables to leave out: whole,split,parts,accuracy,other,gpu"
+    )
     ap.add_argument("--large-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.large_child:
@@ -395,34 +515,66 @@ def main():
     print("# liif-plugin speed benchmark\n")
     for key, value in hardware.report():
         print(f"- {key}: {value}")
-    print(f"- load average {os.getloadavg()[0]:.1f} at start (other work on the CPU slows every figure; "
-          f"ratios are taken side by side in this run)", flush=True)
+    print(
+        f"- load average {os.getloadavg()[0]:.1f} at start (other work on the CPU slows every figure; "
+        f"ratios are taken side by side in this run)",
+        flush=True,
+    )
 
     if "whole" not in skip:
         print_table("Whole calls (CPU)", whole_calls(model, precisions, repeats))
     if "split" not in skip:
         print_table("Where an exact x4 128->512 call goes (CPU)", split(model, repeats), SPLIT_HEADS)
     if "parts" not in skip:
-        print_table("Encoder and decoder separately (CPU)", parts(model, precisions, repeats) + small_emulated(model, native))
+        print_table(
+            "Encoder and decoder separately (CPU)", parts(model, precisions, repeats) + small_emulated(model, native)
+        )
     if "accuracy" not in skip:
-        print_table("16-bit paths against fp32 and the ground truth (CPU arithmetic; 96 px crops of astronaut, "
-                    "chelsea, rocket; PIL bicubic LR at x2 and x4; PSNR with a border of the scale)",
-                    accuracy(model), ACCURACY_HEADS)
+        print_table(
+            "16-bit paths against fp32 and the ground truth (CPU arithmetic; 96 px crops of astronaut, "
+            "chelsea, rocket; PIL bicubic LR at x2 and x4; PSNR with a border of the scale)",
+            accuracy(model),
+            ACCURACY_HEADS,
+        )
     if "other" not in skip:
         rows = []
         for n_in in (128, 256):  # the reference table's two cases (DESIGN.md), in a fresh process
             r = large(n_in, 4)
-            rows.append((f"upscale {n_in}->{4 * n_in}, fresh process", "fp32", f"{r['seconds']:.1f} s",
-                         f"{(4 * n_in) ** 2 / r['seconds'] / 1e3:.1f} k px/s", "", f"peak RSS {r['peak_rss_mb']:.0f} MB"))
+            rows.append(
+                (
+                    f"upscale {n_in}->{4 * n_in}, fresh process",
+                    "fp32",
+                    f"{r['seconds']:.1f} s",
+                    f"{(4 * n_in) ** 2 / r['seconds'] / 1e3:.1f} k px/s",
+                    "",
+                    f"peak RSS {r['peak_rss_mb']:.0f} MB",
+                )
+            )
         n_large = args.large or (512 if args.quick else 2048)
         big = large(n_large, 2)
-        rows.append((f"upscale {n_large}->{2 * n_large} uint8 RGB", "fp32", f"{big['seconds']:.1f} s", "", "",
-                     f"peak RSS {big['peak_rss_mb']:.0f} MB"))
+        rows.append(
+            (
+                f"upscale {n_large}->{2 * n_large} uint8 RGB",
+                "fp32",
+                f"{big['seconds']:.1f} s",
+                "",
+                "",
+                f"peak RSS {big['peak_rss_mb']:.0f} MB",
+            )
+        )
         for p in dict.fromkeys(["fp32", hardware.auto_precision(cpu)]):
             t_pre, t_full = latency(model, repeats, p)
             rows.append(("widget: 128x128 preview, cached field", p, f"{t_pre:.2f} s", "", "", "target <= 1 s"))
-            rows.append(("widget: 512x512 viewport, cached field", p, f"{t_full:.2f} s", "", "",
-                         "target <= 1 s with AMX, <= 4 s on AVX2"))
+            rows.append(
+                (
+                    "widget: 512x512 viewport, cached field",
+                    p,
+                    f"{t_full:.2f} s",
+                    "",
+                    "",
+                    "target <= 1 s with AMX, <= 4 s on AVX2",
+                )
+            )
         t_mem, t_dask, ddiff = dask_case(model)
         rows.append(("in-memory upscale 256->512", "fp32", f"{t_mem:.2f} s", "", "", ""))
         rows.append(("dask, LocalCluster 2 workers", "fp32", f"{t_dask:.2f} s", "", "", f"max abs diff {ddiff:.1e}"))

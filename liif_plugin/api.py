@@ -1,18 +1,21 @@
 """The public API: load_model, LiifModel.encode -> ImageField.render, and upscale."""
+
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import arrays, hardware, weights
-from .bicubic import check_detail
-from .checkpoint import load_network
-from .encode import encode_tiled
-from .field import ImageField, check_out_shape, check_region
-from .layout import layout_for
-from .layouts import AUTHORS_NORM, Normalization
-from .sources import open_source
+from liif_plugin.engine.classic import check_detail
+from liif_plugin.engine.encoder import encode_tiled
+from liif_plugin.engine.field import ImageField, check_out_shape, check_region
+from liif_plugin.hub import cache
+from liif_plugin.models.checkpoint import load_network
+from liif_plugin.models.families import AUTHORS_NORM, Normalization
+from liif_plugin.runtime import hardware
+from liif_plugin.runtime.memory_format import layout_for
+from liif_plugin.sources import arrays
+from liif_plugin.sources.source import open_source
 
 ENCODE_TILE = 256
 # Above this many latent codes (all planes), upscale() works block by block through the tiled
@@ -40,8 +43,18 @@ def pick_device(device="auto"):
 class LiifModel:
     """A loaded LIIF network with what is known about its weights."""
 
-    def __init__(self, net, spec, name, path=None, sha256=None, device="auto", precision="fp32", half=False,
-                 normalization: Normalization = AUTHORS_NORM):
+    def __init__(
+        self,
+        net,
+        spec,
+        name,
+        path=None,
+        sha256=None,
+        device="auto",
+        precision="fp32",
+        half=False,
+        normalization: Normalization = AUTHORS_NORM,
+    ):
         self.device = pick_device(device)
         # The precision of renders: the MLP's dtype (the encoder, coordinates and lookups stay fp32).
         self.precision = hardware.resolve_precision(half_alias(precision, half), self.device)
@@ -55,7 +68,7 @@ class LiifModel:
         self.layout = self._measure_layout()
 
     def _measure_layout(self):
-        """Memory format of the convolutions on this device (see liif_plugin.layout); sets the encoder's."""
+        """Memory format of the convolutions on this device (liif_plugin.runtime.memory_format); sets the encoder's."""
         enc = self.net.encoder
 
         def probe(fmt):
@@ -104,14 +117,19 @@ class LiifModel:
         """A lazy field of any image: array, memmap, zarr, dask array or path (TIFF, zarr, OME-Zarr).
 
         Nothing is encoded until a render asks; then only the tiles under its window are, and kept
-        in a cache of `cache_bytes` (default liif_plugin.tiles.CACHE_BYTES). `index` picks one image
+        in a cache of `cache_bytes` (default liif_plugin.engine.tiles.CACHE_BYTES). `index` picks one image
         of a stack (leading axes); `channels` whether the last axis is colour/channels (None: see
-        liif_plugin.sources); `value_range` (lo, hi) spares the pass that finds it.
+        liif_plugin.sources.source); `value_range` (lo, hi) spares the pass that finds it.
         """
-        from .tiles import TiledField
+        from liif_plugin.engine.tiles import TiledField
 
-        return TiledField(self, open_source(x, index=index, channels=channels), value_range=value_range,
-                          precision=precision, cache_bytes=cache_bytes)
+        return TiledField(
+            self,
+            open_source(x, index=index, channels=channels),
+            value_range=value_range,
+            precision=precision,
+            cache_bytes=cache_bytes,
+        )
 
 
 def half_alias(precision, half):
@@ -127,24 +145,33 @@ def load_model(name_or_path=None, device="auto", precision="fp32", half=False):
     """A registry name (default 'edsr-baseline') or a path to a LIIF checkpoint -> LiifModel.
 
     precision: 'fp32' (exact, the default), 'bf16' (CPU or CUDA), 'fp16' (CUDA) or 'auto' (the
-    fastest this hardware runs natively within 2/255 of fp32; see liif_plugin.hardware).
+    fastest this hardware runs natively within 2/255 of fp32; see liif_plugin.runtime.hardware).
     `half=True` is an alias of precision='fp16'.
     """
-    name_or_path = weights.DEFAULT_MODEL if name_or_path is None else name_or_path
+    name_or_path = cache.DEFAULT_MODEL if name_or_path is None else name_or_path
     if isinstance(name_or_path, LiifModel):
         return name_or_path
     text = str(name_or_path)
-    if name_or_path in weights.registry() and not Path(text).exists():
-        path = weights.ensure(text)
+    if name_or_path in cache.registry() and not Path(text).exists():
+        path = cache.ensure(text)
         name = text
     elif isinstance(name_or_path, Path) or "/" in text or text.endswith((".pth", ".pt")) or Path(text).exists():
         path = Path(text)
         name = path.stem
     else:
-        weights.entry(text)  # raises: unknown name
+        cache.entry(text)  # raises: unknown name
     net, ckpt = load_network(path)
-    return LiifModel(net, ckpt.spec, name, path=path, sha256=weights.sha256_of(path), device=device,
-                     precision=precision, half=half, normalization=ckpt.normalization)
+    return LiifModel(
+        net,
+        ckpt.spec,
+        name,
+        path=path,
+        sha256=cache.sha256_of(path),
+        device=device,
+        precision=precision,
+        half=half,
+        normalization=ckpt.normalization,
+    )
 
 
 _default_models = {}
@@ -192,7 +219,7 @@ def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None
 
     The output keeps x's dtype and channel layout. Large images are processed block by block.
     `detail` (0..1) keeps that much of LIIF's difference from bicubic on the same output grid:
-    1 is LIIF as it is, 0 is bicubic; lower it for noisy images (see liif_plugin.noise).
+    1 is LIIF as it is, 0 is bicubic; lower it for noisy images (see liif_plugin.quality.noise).
     `precision`: None uses the model's (fp32 unless load_model was given another).
     """
     x = arrays.check_image(x)
@@ -203,8 +230,13 @@ def upscale(x, scale=None, *, shape=None, region=None, model=None, progress=None
     region = check_region(region, (H, W))
     if H * W * arrays.n_planes(1 if x.ndim == 2 else x.shape[2]) <= BLOCKWISE_LATENTS:
         return m.encode(x, precision).render(out_shape, region, progress=progress, detail=detail)
-    return render_blockwise(m.open(x, precision=precision, cache_bytes=0, channels=x.ndim == 3), out_shape, region,
-                            progress=progress, detail=detail)
+    return render_blockwise(
+        m.open(x, precision=precision, cache_bytes=0, channels=x.ndim == 3),
+        out_shape,
+        region,
+        progress=progress,
+        detail=detail,
+    )
 
 
 def render_blockwise(field, out_shape, region, progress=None, detail=1.0):

@@ -4,23 +4,38 @@ Only what the panel shows and the rules between its own controls live here (whic
 a mode enables; x follows y unless 'y / x separately'). What the controls do with the viewer and
 the model is napari_plugin._widget, a subclass.
 """
+
 import functools
 
 from magicgui.widgets import (
-    CheckBox, ComboBox, Container, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox, Widget, create_widget,
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+    Widget,
+    create_widget,
 )
 from magicgui.widgets.bases import RangedWidget
 from napari.layers import Image
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
-from liif_plugin import weights
+from liif_plugin.hub import cache
 
 SCALE_MODE, SHAPE_MODE, SIZE_MODE = "scale factor", "output shape", "pixel size"
 PLANES = ("yx", "zx", "zy")
 # Precision choices: label -> (Preview's, Run's). The default keeps Run's layers exact.
-PRECISIONS = {"auto for Preview, fp32 for Run": ("auto", "fp32"), "auto": ("auto", "auto"),
-              "fp32": ("fp32", "fp32"), "bf16": ("bf16", "bf16"), "fp16": ("fp16", "fp16")}
+PRECISIONS = {
+    "auto for Preview, fp32 for Run": ("auto", "fp32"),
+    "auto": ("auto", "auto"),
+    "fp32": ("fp32", "fp32"),
+    "bf16": ("bf16", "bf16"),
+    "fp16": ("fp16", "fp16"),
+}
 
 
 @functools.cache
@@ -73,65 +88,107 @@ class Controls(Container):
 
     def __init__(self):
         super().__init__(labels=False)
-        self._registered = sorted(weights.registry(), key=lambda n: n != weights.DEFAULT_MODEL)
+        self._registered = sorted(cache.registry(), key=lambda n: n != cache.DEFAULT_MODEL)
         self._paths = []  # checkpoint files offered in the model picker (add_model_path)
         # The picker napari would give a function parameter annotated `napari.layers.Image`;
         # the subclass narrows its choices to the layers LIIF can resample.
         self.layer_combo = create_widget(annotation=Image, label="image layer")
-        self.plane_combo = ComboBox(choices=PLANES, tooltip=(
-            "which two axes of a 3D stack are the image: yx (every z slice), or zx / zy (every y or x "
-            "section; the first scale and shape value is then z)"))
+        self.plane_combo = ComboBox(
+            choices=PLANES,
+            tooltip=(
+                "which two axes of a 3D stack are the image: yx (every z slice), or zx / zy (every y or x "
+                "section; the first scale and shape value is then z)"
+            ),
+        )
         self.mode_combo = ComboBox(choices=(SCALE_MODE, SHAPE_MODE, SIZE_MODE))
         self.scale_y, self.scale_x = _scale_box(), _scale_box()
         self.separate = CheckBox(text="y / x separately")
         self.shape_h, self.shape_w = _shape_box(), _shape_box()
         self.lock = CheckBox(text="keep aspect ratio", value=True)
-        self.pixel_size = FloatSpinBox(value=0.1, min=1e-4, max=1e6, tooltip=(
-            "the new layer's pixel size, in the layer's units (its scale); e.g. 0.1 for 0.1 µm pixels"))
+        self.pixel_size = FloatSpinBox(
+            value=0.1,
+            min=1e-4,
+            max=1e6,
+            tooltip=("the new layer's pixel size, in the layer's units (its scale); e.g. 0.1 for 0.1 µm pixels"),
+        )
         self.pixel_size.native.setDecimals(4)
         self.pixel_now = _text()
-        self.all_selected = CheckBox(text="every selected image layer", tooltip=(
-            "Run resamples each selected image layer (e.g. all channels) with these settings, under one "
-            "progress bar"))
-        self.view_only = CheckBox(text="current view only",
-                                  tooltip="Run renders only the part of the layer visible on the canvas")
+        self.all_selected = CheckBox(
+            text="every selected image layer",
+            tooltip=(
+                "Run resamples each selected image layer (e.g. all channels) with these settings, under one "
+                "progress bar"
+            ),
+        )
+        self.view_only = CheckBox(
+            text="current view only", tooltip="Run renders only the part of the layer visible on the canvas"
+        )
         self.model_combo = ComboBox(choices=self._model_choices)
-        self.browse = PushButton(text="…", tooltip=(
-            "use a LIIF checkpoint file (.pth, saved by the LIIF authors' code or by MMagic)"))
+        self.browse = PushButton(
+            text="…", tooltip=("use a LIIF checkpoint file (.pth, saved by the LIIF authors' code or by MMagic)")
+        )
         self.browse.native.setMaximumWidth(30)
         self.device_combo = ComboBox(choices=devices())
-        self.detail = FloatSpinBox(value=1.0, min=0.0, max=1.0, step=0.1, tooltip=(
-            "how much of LIIF's difference from bicubic to keep: 1 is LIIF, 0 is bicubic; lower it for "
-            "noisy images"))
+        self.detail = FloatSpinBox(
+            value=1.0,
+            min=0.0,
+            max=1.0,
+            step=0.1,
+            tooltip=(
+                "how much of LIIF's difference from bicubic to keep: 1 is LIIF, 0 is bicubic; lower it for noisy images"
+            ),
+        )
         self.precision_combo = ComboBox(
-            choices=[p for p in PRECISIONS if p != "fp16" or "cuda" in devices()], tooltip=(
+            choices=[p for p in PRECISIONS if p != "fp16" or "cuda" in devices()],
+            tooltip=(
                 "fp32: the authors' exact numbers; bf16/fp16: the MLP in 16 bits (fp16 on CUDA only; bf16 is "
                 "fast only on CPUs with AVX512-BF16/AMX and on GPUs); auto: the fastest this hardware runs "
-                "natively within 2/255 of fp32 (fp32 on CPUs without bf16)"))
+                "natively within 2/255 of fp32 (fp32 on CPUs without bf16)"
+            ),
+        )
         self.estimate_label = _text()
         self._row_labels = []  # the form's left column, aligned by align_labels
-        form = Container(labels=False, widgets=[
-            self._row("image layer", self.layer_combo), self._row("image plane", self.plane_combo),
-            self._row("size by", self.mode_combo), self._row("scale (y, x)", self.scale_y, self.scale_x),
-            self._row("", self.separate), self._row("shape (h, w)", self.shape_h, self.shape_w),
-            self._row("", self.lock), self._row("pixel size", self.pixel_size, self.pixel_now),
-            self._row("layers", self.all_selected), self._row("region", self.view_only),
-            self._row("model", self.model_combo, self.browse), self._row("device", self.device_combo),
-            self._row("detail", self.detail), self._row("precision", self.precision_combo),
-            self._row("output", self.estimate_label),
-        ])
+        form = Container(
+            labels=False,
+            widgets=[
+                self._row("image layer", self.layer_combo),
+                self._row("image plane", self.plane_combo),
+                self._row("size by", self.mode_combo),
+                self._row("scale (y, x)", self.scale_y, self.scale_x),
+                self._row("", self.separate),
+                self._row("shape (h, w)", self.shape_h, self.shape_w),
+                self._row("", self.lock),
+                self._row("pixel size", self.pixel_size, self.pixel_now),
+                self._row("layers", self.all_selected),
+                self._row("region", self.view_only),
+                self._row("model", self.model_combo, self.browse),
+                self._row("device", self.device_combo),
+                self._row("detail", self.detail),
+                self._row("precision", self.precision_combo),
+                self._row("output", self.estimate_label),
+            ],
+        )
         form.margins = (0, 0, 0, 0)
 
-        self.preview_btn = PushButton(text="Preview",
-                                      tooltip="render the visible part of the current plane at screen resolution")
+        self.preview_btn = PushButton(
+            text="Preview", tooltip="render the visible part of the current plane at screen resolution"
+        )
         self.run_btn = PushButton(text="Run", tooltip="render the whole layer (every plane) into a new layer")
-        self.iso_btn = PushButton(text="Isotropic z", tooltip=(
-            "3D stacks: refine z to the y/x pixel size with LIIF on zx and zy slices (averaged) into a new "
-            "layer; y and x stay as they are"))
+        self.iso_btn = PushButton(
+            text="Isotropic z",
+            tooltip=(
+                "3D stacks: refine z to the y/x pixel size with LIIF on zx and zy slices (averaged) into a new "
+                "layer; y and x stay as they are"
+            ),
+        )
         self.cancel_btn = PushButton(text="Cancel", enabled=False)
-        self.live = CheckBox(text="live LIIF view", tooltip=(
-            "while on, the visible part of the layer is re-rendered by LIIF at screen resolution after every "
-            "pan, zoom or slider change (into a '(LIIF live)' layer)"))
+        self.live = CheckBox(
+            text="live LIIF view",
+            tooltip=(
+                "while on, the visible part of the layer is re-rendered by LIIF at screen resolution after every "
+                "pan, zoom or slider change (into a '(LIIF live)' layer)"
+            ),
+        )
         self.progress = ProgressBar(min=0, max=1000, value=0)
         self.status = _text("ready")
         buttons = _side_by_side(self.preview_btn, self.run_btn, self.iso_btn, self.cancel_btn)

@@ -1,10 +1,10 @@
 """What a resample will cost before it runs: peak memory (output + working buffers) and time.
 
-The work of a layer is, plane by plane and input block by input block (liif_plugin.tiles): read
+The work of a layer is, plane by plane and input block by input block (liif_plugin.engine.tiles): read
 the block's window and halo as float planes, encode it, build the MLP's first-layer map, then
 decode its output pixels in bands, each converted to the layer's dtype into the output. The
 memory estimate is the output plus the largest of those phases; the time estimate is the input pixels
-encoded and output pixels decoded over this machine's measured rates (liif_plugin.calibrate).
+encoded and output pixels decoded over this machine's measured rates (liif_plugin.runtime.speed).
 ``Work`` also lists the steps in order, so the progress bar can count encoding (which reports
 nothing until it ends) as well as decoding.
 
@@ -12,6 +12,7 @@ The per-phase sizes were measured (process RSS, 2-core AMD EPYC, released EDSR-b
 encode holds about 4 feature maps of its pass, a first-layer map about 1.1 times its size, the
 decoder about 6 chunk activations per thread plus about 900 bytes per band pixel.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,10 +21,10 @@ import numpy as np
 import torch
 
 from liif_plugin.api import ENCODE_TILE
-from liif_plugin.tiles import BLOCK, MARGIN, output_spans
-from liif_plugin.calibrate import Speed
-from liif_plugin.fast import CPU_CHUNK
-from liif_plugin.field import PRE_CACHE_BYTES
+from liif_plugin.engine.decoder import CPU_CHUNK
+from liif_plugin.engine.field import PRE_CACHE_BYTES
+from liif_plugin.engine.tiles import BLOCK, MARGIN, output_spans
+from liif_plugin.runtime.speed import Speed
 
 from ._resample import BAND_LIMITS, BAND_PIXELS, BAND_SECONDS, spatial_shape
 
@@ -126,5 +127,14 @@ def work(in_shape, out_shape, region, planes, sub, chans, itemsize, arch=Arch(),
 def layer_work(layer, region, out_shape, planes, arch=Arch(), speed=None) -> Work:
     """`work` for a napari Image layer (gray: one sub-plane; RGB one; RGBA two, colour and alpha)."""
     chans = layer.data.shape[-1] if layer.rgb else 1
-    return work(spatial_shape(layer), out_shape, region, planes, 2 if chans == 4 else 1, chans,
-                np.dtype(layer.dtype).itemsize, arch, speed)
+    return work(
+        spatial_shape(layer),
+        out_shape,
+        region,
+        planes,
+        2 if chans == 4 else 1,
+        chans,
+        np.dtype(layer.dtype).itemsize,
+        arch,
+        speed,
+    )

@@ -4,6 +4,7 @@ napari 0.9 lets plugins contribute to the Layers menu (we use Layers > Transform
 layer-list context menu. ``on_activate`` therefore appends the same command to that menu through
 napari's app-model (a private API, guarded so that a napari without it simply lacks the item).
 """
+
 from napari.layers import Layer
 from napari.viewer import Viewer
 
@@ -50,8 +51,11 @@ def register_context_menu(app=None):
         return True
     if COMMAND not in app.commands:
         return False
-    item = MenuItem(command=CommandRule(id=COMMAND, title="Resample with LIIF…"),
-                    group="9_plugins", when="num_selected_image_layers == 1")
+    item = MenuItem(
+        command=CommandRule(id=COMMAND, title="Resample with LIIF…"),
+        group="9_plugins",
+        when="num_selected_image_layers == 1",
+    )
     app.menus.append_menu_items([(CONTEXT_MENU, item)])
     return True
 

@@ -15,6 +15,7 @@ and removing one 270-550 ms (a ``gc.collect()``), too long to do on every zoom i
 not hidden: removing a layer with ``visible=False`` later crashed Mesa's ``glDrawArrays`` under
 Xvfb in that benchmark.
 """
+
 from __future__ import annotations
 
 from contextlib import ExitStack
@@ -23,9 +24,9 @@ import numpy as np
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QTimer
 
-from liif_plugin import tiles
-from liif_plugin.memory import background_priority, release_freed_memory
-from liif_plugin.sources import Source
+from liif_plugin.engine import tiles
+from liif_plugin.runtime.memory import background_priority, release_freed_memory
+from liif_plugin.sources.source import Source
 
 from . import _resample as rs
 
@@ -212,14 +213,30 @@ class LiveView:
                 yield "range", done, total
             if zoomed_out:
                 return None
-            return (yield from rs.iter_resample(layer, shape=shape, region=region, model=model, lead_index=plane,
-                                                name=self.overlay_name, detail=self.detail,
-                                                precision=self.precision, field_for=lambda idx: field))
+            return (
+                yield from rs.iter_resample(
+                    layer,
+                    shape=shape,
+                    region=region,
+                    model=model,
+                    lead_index=plane,
+                    name=self.overlay_name,
+                    detail=self.detail,
+                    precision=self.precision,
+                    field_for=lambda idx: field,
+                )
+            )
 
-        worker = thread_worker(job, start_thread=False,
-                               connect={"returned": self._on_done, "errored": self._on_error,
-                                        "yielded": self._on_yielded,
-                                        "finished": lambda: self._on_finished(worker)})()
+        worker = thread_worker(
+            job,
+            start_thread=False,
+            connect={
+                "returned": self._on_done,
+                "errored": self._on_error,
+                "yielded": self._on_yielded,
+                "finished": lambda: self._on_finished(worker),
+            },
+        )()
         self.worker = worker
         self._trim.stop()
         if not zoomed_out:
@@ -274,7 +291,7 @@ class LiveView:
         self.on_status(f"live view failed: {exc}")
 
     def _release_memory(self):
-        # Freed pages back to the OS (liif_plugin.memory; 10-25 ms), on the main thread: called from
+        # Freed pages back to the OS (liif_plugin.runtime.memory; 10-25 ms), on the main thread: called from
         # the render thread it overlapped napari's GL drawing, and two of three runs of
         # benchmarks/live_gaps.py then crashed inside Mesa's glDrawArrays. Once the view is still,
         # not after each render, where it added to the drawing of the new overlay.
@@ -288,7 +305,6 @@ class LiveView:
             if self.pending:
                 self.pending = False
                 self._render()
-
 
 
 def _dims_hooks(emitter):

@@ -7,16 +7,28 @@ times smaller in y and sx in x, so a size is divided and a resolution multiplied
 axes cannot be told apart is scaled only when sy == sx, else dropped, as are documents and objects
 that embed sizes. Every key touched is listed in ``metadata["liif"]["metadata"]``.
 """
+
 import math
 import re
 
 # Normalised key (lower case, no '_', ' ' or '-') -> how it changes: 'size' divides, 'res' multiplies;
 # '_y'/'_x' name the axis the value is for, 'axes' a per-axis sequence (last two are y, x).
 KEYS = {
-    "physicalsizex": "size_x", "physicalsizey": "size_y", "pixelsizex": "size_x", "pixelsizey": "size_y",
-    "pixelsize": "size_axes", "pixelsizes": "size_axes", "voxelsize": "size_axes", "physicalpixelsizes": "size_axes",
-    "physicalpixelsize": "size_axes", "pixelspacing": "size_axes", "spacing": "size_axes_seq",
-    "xresolution": "res_x", "yresolution": "res_y", "resolution": "res_axes", "dpi": "res_axes",
+    "physicalsizex": "size_x",
+    "physicalsizey": "size_y",
+    "pixelsizex": "size_x",
+    "pixelsizey": "size_y",
+    "pixelsize": "size_axes",
+    "pixelsizes": "size_axes",
+    "voxelsize": "size_axes",
+    "physicalpixelsizes": "size_axes",
+    "physicalpixelsize": "size_axes",
+    "pixelspacing": "size_axes",
+    "spacing": "size_axes_seq",
+    "xresolution": "res_x",
+    "yresolution": "res_y",
+    "resolution": "res_axes",
+    "dpi": "res_axes",
 }
 # Containers that carry sizes in a form this module does not rewrite (documents, reader objects).
 DROP = {"omexml", "omemetadata", "ome", "rawimagemetadata", "aicsimage", "bioimage", "ometypes"}
@@ -48,8 +60,9 @@ def _scaled_axes(value, how, sy, sx, ndim):
         return None
     fields = getattr(value, "_fields", None)  # a named tuple such as PhysicalPixelSizes(Z, Y, X)
     if fields and {"Y", "X"} <= set(fields):
-        return value._replace(Y=f(value.Y, sy) if _number(value.Y) else value.Y,
-                              X=f(value.X, sx) if _number(value.X) else value.X)
+        return value._replace(
+            Y=f(value.Y, sy) if _number(value.Y) else value.Y, X=f(value.X, sx) if _number(value.X) else value.X
+        )
     return None
 
 

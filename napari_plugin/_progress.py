@@ -6,11 +6,12 @@ run, with a cost from the measured speed, so the output pixels reported tell whi
 running: when they stop at the end of a decode step the next encode is under way, and its share
 of the bar fills with the time it has taken (up to 95 % of its estimate until it reports).
 """
+
 from __future__ import annotations
 
 import time
 
-from liif_plugin.calibrate import Speed
+from liif_plugin.runtime.speed import Speed
 
 ENCODE_FILL_CAP = 0.95  # an encode that runs over its estimate waits here until it reports
 

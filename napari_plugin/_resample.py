@@ -2,12 +2,13 @@
 
 The two spatial axes are the last two of the layer (the two before the colour axis for RGB/RGBA
 layers); every other axis (t, z, c, ...) is walked plane by plane, so a dask-backed layer is read
-one plane at a time. Each plane is rendered by the engine's tiled field (liif_plugin.tiles), which
+one plane at a time. Each plane is rendered by the engine's tiled field (liif_plugin.engine.tiles), which
 reads and encodes only the window a render needs, block by block; a multiscale layer is read from
 its full-resolution level the same way. ``iter_resample`` is a generator that yields progress between
 small bands of output rows, which is what lets a napari ``thread_worker`` cancel within a fraction
 of a second; ``resample_layer`` runs it to the end.
 """
+
 import itertools
 import math
 import time
@@ -16,13 +17,13 @@ import numpy as np
 from napari.layers import Image
 
 import liif_plugin
-from liif_plugin import arrays
 from liif_plugin.api import output_shape
-from liif_plugin.bicubic import check_detail
-from liif_plugin.field import check_region
-from liif_plugin.hardware import resolve_precision
-from liif_plugin.sources import Source
-from liif_plugin.tiles import TiledField
+from liif_plugin.engine.classic import check_detail
+from liif_plugin.engine.field import check_region
+from liif_plugin.engine.tiles import TiledField
+from liif_plugin.runtime.hardware import resolve_precision
+from liif_plugin.sources import arrays
+from liif_plugin.sources.source import Source
 
 from ._metadata import rescale as rescale_metadata
 
@@ -72,7 +73,7 @@ def plan(layer, scale=None, shape=None, region=None):
 
 def estimate(layer, scale=None, shape=None, region=None, model=None, speed=None, lead_index=None):
     """The cost of a resample before it runs (napari_plugin._estimate.Work): output and working
-    bytes, and its steps; ``.seconds(speed)`` is its time at a measured speed (liif_plugin.calibrate).
+    bytes, and its steps; ``.seconds(speed)`` is its time at a measured speed (liif_plugin.runtime.speed).
     model: the LiifModel (its sizes), or None for the released EDSR-baseline's; lead_index: one plane."""
     from ._estimate import Arch, layer_work
 
@@ -97,7 +98,7 @@ def geometry(layer, region, out_shape, lead_offset=None):
     step[-2:] = ((y1 - y0) / h, (x1 - x0) / w)
     offset[-2:] = (y0 - 0.5 + 0.5 * step[-2], x0 - 0.5 + 0.5 * step[-1])
     if lead_offset is not None and len(lead_offset):
-        offset[:len(lead_offset)] = lead_offset
+        offset[: len(lead_offset)] = lead_offset
     linear = CompositeAffine(scale=layer.scale, rotate=layer.rotate, shear=layer.shear, ndim=ndim).linear_matrix
     return np.asarray(layer.scale) * step, np.asarray(layer.translate) + linear @ offset
 
@@ -127,14 +128,28 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
         "plugin_version": liif_plugin.__version__,
         "metadata": touched,  # source metadata keys scaled to the new pixels, and dropped
     }
-    return Image(data, **_like(layer), name=name or f"{layer.name} (LIIF {_label(region, out_shape, full)})",
-                 scale=scale, translate=translate, metadata=meta)
+    return Image(
+        data,
+        **_like(layer),
+        name=name or f"{layer.name} (LIIF {_label(region, out_shape, full)})",
+        scale=scale,
+        translate=translate,
+        metadata=meta,
+    )
 
 
 def _like(layer):
     """The Image arguments that make a new layer look like `layer` and share its axes and transform."""
-    kwargs = dict(rgb=layer.rgb, rotate=layer.rotate, shear=layer.shear, affine=layer.affine.affine_matrix,
-                  opacity=layer.opacity, blending=layer.blending, axis_labels=layer.axis_labels, units=layer.units)
+    kwargs = dict(
+        rgb=layer.rgb,
+        rotate=layer.rotate,
+        shear=layer.shear,
+        affine=layer.affine.affine_matrix,
+        opacity=layer.opacity,
+        blending=layer.blending,
+        axis_labels=layer.axis_labels,
+        units=layer.units,
+    )
     if not layer.rgb:
         kwargs.update(colormap=layer.colormap, contrast_limits=layer.contrast_limits, gamma=layer.gamma)
     return kwargs
@@ -150,6 +165,7 @@ def placeholder_layer(layer, name):
 
 def _band(state):
     """Output pixels for the next band: sized from the measured speed to take about BAND_SECONDS."""
+
     def size():
         now = time.perf_counter()
         if state["t"] is not None and state["n"]:
@@ -158,6 +174,7 @@ def _band(state):
         state["t"] = now
         state["n"] = 0
         return state["band"]
+
     return size
 
 
@@ -166,15 +183,27 @@ def level0(layer):
     return layer.data[0] if layer.multiscale else layer.data
 
 
-def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lead_index=None, name=None,
-                  detail=1.0, on_plane=None, precision=None, field_for=None):
+def iter_resample(
+    layer,
+    *,
+    scale=None,
+    shape=None,
+    region=None,
+    model=None,
+    lead_index=None,
+    name=None,
+    detail=1.0,
+    on_plane=None,
+    precision=None,
+    field_for=None,
+):
     """Generator: yields (done, total) output pixels between bands and returns the new layer.
 
     lead_index picks one plane of a stack (e.g. the one on screen, for a preview); the result
     then has length 1 on every non-spatial axis and sits at that plane's position. `detail` (0..1)
     keeps that much of LIIF's difference from bicubic (liif_plugin.upscale's detail). `on_plane`
     is called with the input under the region of the first plane (the widget measures noise on it).
-    precision: None uses the model's (see liif_plugin.hardware); the layer's metadata records it.
+    precision: None uses the model's (see liif_plugin.runtime.hardware); the layer's metadata records it.
     Each plane is rendered by the engine's tiled field: only the window under `region` (plus the
     encoder's halo) is read and encoded, so a preview's time follows the view, not the layer.
     `field_for(index)` may give that field (the live view keeps them, with their tile caches).
@@ -199,7 +228,11 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
     whole = tuple(region) == (0.0, 0.0) + tuple(float(n) for n in spatial_shape(layer))
     for idx in indices:
         src = Source(data, channels=layer.rgb, index=idx)
-        if field_for is None and not isinstance(data, np.ndarray) and (whole or src.shape[0] * src.shape[1] <= PLANE_PIXELS):
+        if (
+            field_for is None
+            and not isinstance(data, np.ndarray)
+            and (whole or src.shape[0] * src.shape[1] <= PLANE_PIXELS)
+        ):
             src = Source(src.read(0, src.shape[0], 0, src.shape[1]), channels=layer.rgb)  # one read of the plane
         field = field_for(idx) if field_for is not None else TiledField(m, src, precision=precision, cache_bytes=0)
         if on_plane is not None:
@@ -218,8 +251,9 @@ def iter_resample(layer, *, scale=None, shape=None, region=None, model=None, lea
     return _new_layer(layer, out, region, (h, w), m, name=name, lead_offset=at, detail=detail, precision=precision)
 
 
-def resample_layer(layer, *, scale=None, shape=None, region=None, model=None, progress=None, detail=1.0,
-                   precision=None):
+def resample_layer(
+    layer, *, scale=None, shape=None, region=None, model=None, progress=None, detail=1.0, precision=None
+):
     """Resample a napari Image layer with LIIF; returns a new Image layer (not added to a viewer).
 
     scale: a factor or (sy, sx) for the two spatial axes; or shape=(h, w); region=(y0, x0, y1, x1)
@@ -228,8 +262,7 @@ def resample_layer(layer, *, scale=None, shape=None, region=None, model=None, pr
     detail (0..1): how much of LIIF's difference from bicubic to keep (1: LIIF as it is).
     precision: None uses the model's ('fp32' unless it was loaded with another).
     """
-    gen = iter_resample(layer, scale=scale, shape=shape, region=region, model=model, detail=detail,
-                        precision=precision)
+    gen = iter_resample(layer, scale=scale, shape=shape, region=region, model=model, detail=detail, precision=precision)
     while True:
         try:
             done, total = next(gen)
@@ -257,7 +290,7 @@ def view_region(layer, viewer):
     for dy, dx in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
         world = point.copy()
         world[-2:] = centre + half * (dy, dx)
-        corners.append(np.asarray(layer.world_to_data(world[-layer.ndim:]))[-2:] + 0.5)
+        corners.append(np.asarray(layer.world_to_data(world[-layer.ndim :]))[-2:] + 0.5)
     corners = np.array(corners)
     y0, x0 = np.clip(corners.min(axis=0), 0, (H, W))
     y1, x1 = np.clip(corners.max(axis=0), 0, (H, W))
@@ -276,6 +309,6 @@ def current_plane(layer, viewer):
     lead = lead_shape(layer)
     if not lead:
         return ()
-    point = np.asarray(viewer.dims.point, dtype=float)[-layer.ndim:]
-    idx = np.asarray(layer.world_to_data(point))[:len(lead)]
+    point = np.asarray(viewer.dims.point, dtype=float)[-layer.ndim :]
+    idx = np.asarray(layer.world_to_data(point))[: len(lead)]
     return tuple(int(np.clip(round(v), 0, n - 1)) for v, n in zip(idx, lead))

@@ -5,6 +5,7 @@ A small JSON file in the user's config dir (``$LIIF_CONFIG_DIR``, else platformd
 missing or unreadable file gives the defaults; a value that no longer fits (a model file that is
 gone, a device this machine lacks) is skipped by the widget when it restores.
 """
+
 import json
 import os
 from pathlib import Path
@@ -12,8 +13,14 @@ from pathlib import Path
 # widget attribute -> key, per kind of control
 COMBOS = {"plane_combo": "plane", "mode_combo": "mode", "device_combo": "device", "precision_combo": "precision"}
 CHECKS = {"separate": "separate", "lock": "lock", "view_only": "view_only", "all_selected": "all_selected"}
-NUMBERS = {"scale_y": "scale_y", "scale_x": "scale_x", "shape_h": "shape_h", "shape_w": "shape_w",
-           "pixel_size": "pixel_size", "detail": "detail"}
+NUMBERS = {
+    "scale_y": "scale_y",
+    "scale_x": "scale_x",
+    "shape_h": "shape_h",
+    "shape_w": "shape_w",
+    "pixel_size": "pixel_size",
+    "detail": "detail",
+}
 
 FILE = "napari-widget.json"
 
@@ -36,7 +43,7 @@ def load() -> dict:
 
 
 def save(values: dict) -> None:
-    from liif_plugin.pypi import write_atomic
+    from liif_plugin.hub.wheels import write_atomic
 
     try:
         write_atomic(path(), json.dumps(values, indent=1).encode())

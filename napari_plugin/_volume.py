@@ -6,6 +6,7 @@ and `resample_planes` resamples every slice of a chosen plane; both say where th
 voxel at its physical position, and a generator for the dock widget's thread_worker that reports
 progress and stops when the run is cancelled.
 """
+
 from __future__ import annotations
 
 import threading
@@ -14,7 +15,7 @@ import numpy as np
 from napari.layers import Image
 
 import liif_plugin
-from liif_plugin.field import Cancelled
+from liif_plugin.engine.field import Cancelled
 
 from . import _resample as rs
 
@@ -47,32 +48,61 @@ def volume_layer(layer, result, model, precision, operation, name) -> Image:
     linear = CompositeAffine(scale=np.ones(3), rotate=layer.rotate, shear=layer.shear, ndim=3).linear_matrix
     translate = np.asarray(layer.translate, float) + linear @ (np.asarray(result.origin, float) * np.sign(old))
     meta = dict(layer.metadata)
-    meta["liif"] = {"operation": operation, "model": model.name, "weights_sha256": model.sha256,
-                    "precision": precision, "spacing": list(result.spacing), "origin_shift": list(result.origin),
-                    "source_layer": layer.name, "plugin_version": liif_plugin.__version__}
-    kwargs = dict(name=name, scale=scale, translate=translate, rotate=layer.rotate,
-                  shear=layer.shear, opacity=layer.opacity, blending=layer.blending, metadata=meta,
-                  axis_labels=layer.axis_labels, units=layer.units, colormap=layer.colormap,
-                  contrast_limits=layer.contrast_limits, gamma=layer.gamma)
+    meta["liif"] = {
+        "operation": operation,
+        "model": model.name,
+        "weights_sha256": model.sha256,
+        "precision": precision,
+        "spacing": list(result.spacing),
+        "origin_shift": list(result.origin),
+        "source_layer": layer.name,
+        "plugin_version": liif_plugin.__version__,
+    }
+    kwargs = dict(
+        name=name,
+        scale=scale,
+        translate=translate,
+        rotate=layer.rotate,
+        shear=layer.shear,
+        opacity=layer.opacity,
+        blending=layer.blending,
+        metadata=meta,
+        axis_labels=layer.axis_labels,
+        units=layer.units,
+        colormap=layer.colormap,
+        contrast_limits=layer.contrast_limits,
+        gamma=layer.gamma,
+    )
     return Image(result.data, **kwargs)
 
 
 def iter_isotropic(layer, model, precision=None):
     """Generator for the dock widget: isotropic z of a 3D layer (see iter_volume)."""
     spacing = check_stack(layer)
-    return iter_volume(layer, model, precision, "isotropic z",
-                       lambda data, progress: liif_plugin.isotropic(data, spacing, model=model, precision=precision,
-                                                                    progress=progress))
+    return iter_volume(
+        layer,
+        model,
+        precision,
+        "isotropic z",
+        lambda data, progress: liif_plugin.isotropic(
+            data, spacing, model=model, precision=precision, progress=progress
+        ),
+    )
 
 
 def iter_plane(layer, model, plane, scale=None, shape=None, precision=None):
     """Generator for the dock widget: every slice of the `plane` ("zx" or "zy") of a 3D layer resampled;
     scale / shape are for the plane's two axes in that order."""
     spacing = check_3d(layer, f"the {plane} plane")
-    return iter_volume(layer, model, precision, f"{plane} plane",
-                       lambda data, progress: liif_plugin.resample_planes(
-                           data, scale, shape=shape, plane=plane, spacing=spacing, model=model,
-                           precision=precision, progress=progress))
+    return iter_volume(
+        layer,
+        model,
+        precision,
+        f"{plane} plane",
+        lambda data, progress: liif_plugin.resample_planes(
+            data, scale, shape=shape, plane=plane, spacing=spacing, model=model, precision=precision, progress=progress
+        ),
+    )
 
 
 def iter_volume(layer, model, precision, operation, call):
@@ -107,5 +137,8 @@ def iter_volume(layer, model, precision, operation, call):
         state["stop"] = True
     if state["err"] is not None:
         raise state["err"]
-    return [volume_layer(layer, state["out"], model, precision or model.precision, operation,
-                         f"{layer.name} (LIIF {operation})")]
+    return [
+        volume_layer(
+            layer, state["out"], model, precision or model.precision, operation, f"{layer.name} (LIIF {operation})"
+        )
+    ]

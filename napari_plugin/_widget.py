@@ -10,8 +10,9 @@ result is added to the viewer only when the whole render finished; cancel, error
 source layer adds nothing. One run may cover several layers (every selected image layer, same
 settings) under one progress bar, which counts encoding and decoding (napari_plugin._progress).
 """
-from pathlib import Path
+
 import weakref
+from pathlib import Path
 
 from napari.layers import Image
 from napari.qt.threading import thread_worker
@@ -21,9 +22,10 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QMessageBox
 
 import liif_plugin
-from liif_plugin import calibrate, weights
-from liif_plugin.calibrate import Speed
-from liif_plugin.noise import warning_for
+from liif_plugin.hub import cache
+from liif_plugin.quality.noise import warning_for
+from liif_plugin.runtime import speed as speeds
+from liif_plugin.runtime.speed import Speed
 
 from . import _resample as rs
 from . import _settings
@@ -97,8 +99,19 @@ class ResampleWidget(Controls):
 
     def _connect_controls(self):
         self.layer_combo.changed.connect(self._on_layer_changed)
-        for w in (self.plane_combo, self.mode_combo, self.separate, self.scale_y, self.scale_x, self.view_only,
-                  self.pixel_size, self.all_selected, self.precision_combo, self.model_combo, self.device_combo):
+        for w in (
+            self.plane_combo,
+            self.mode_combo,
+            self.separate,
+            self.scale_y,
+            self.scale_x,
+            self.view_only,
+            self.pixel_size,
+            self.all_selected,
+            self.precision_combo,
+            self.model_combo,
+            self.device_combo,
+        ):
             w.changed.connect(self._update_estimate)
         self.shape_h.changed.connect(lambda: self._on_shape(0))
         self.shape_w.changed.connect(lambda: self._on_shape(1))
@@ -130,17 +143,26 @@ class ResampleWidget(Controls):
         self._update_estimate()
 
     def _browse(self):
-        path, _ = QFileDialog.getOpenFileName(self.native, "LIIF checkpoint", str(Path.home()),
-                                              "PyTorch checkpoint (*.pth *.pt)")
+        path, _ = QFileDialog.getOpenFileName(
+            self.native, "LIIF checkpoint", str(Path.home()), "PyTorch checkpoint (*.pth *.pt)"
+        )
         if path:
             self.add_model_path(path)
 
     # -- layers ----------------------------------------------------------------------------
     def _connect_viewer(self):
-        ev, selection, camera = self.viewer.layers.events, self.viewer.layers.selection.events, self.viewer.camera.events
-        self._hooks = [(ev.removed, self._on_removed), (selection.changed, self._on_selection),
-                       (selection.active, self._on_active), (camera.zoom, self._on_camera),
-                       (camera.center, self._on_camera)]
+        ev, selection, camera = (
+            self.viewer.layers.events,
+            self.viewer.layers.selection.events,
+            self.viewer.camera.events,
+        )
+        self._hooks = [
+            (ev.removed, self._on_removed),
+            (selection.changed, self._on_selection),
+            (selection.active, self._on_active),
+            (camera.zoom, self._on_camera),
+            (camera.center, self._on_camera),
+        ]
         for emitter, cb in self._hooks:
             emitter.connect(cb)
 
@@ -154,8 +176,11 @@ class ResampleWidget(Controls):
 
     def _layer_choices(self, picker):
         """The picker's choices: the viewer's layers of its annotation (Image) that LIIF can resample."""
-        return [(ly.name, _real(ly)) for ly in self.viewer.layers
-                if isinstance(ly, picker.annotation) and self.why_not(ly) is None]
+        return [
+            (ly.name, _real(ly))
+            for ly in self.viewer.layers
+            if isinstance(ly, picker.annotation) and self.why_not(ly) is None
+        ]
 
     def reset_choices(self, *_) -> None:
         """Refresh the pickers (napari calls this on layer changes); the layer picker keeps its layer
@@ -265,7 +290,9 @@ class ResampleWidget(Controls):
         if self.view_only.value:
             view = rs.view_region(layer, self.viewer)
             if view is None:
-                raise ValueError(f"'{layer.name}' is not visible in the current view; pan to it or untick 'current view only'")
+                raise ValueError(
+                    f"'{layer.name}' is not visible in the current view; pan to it or untick 'current view only'"
+                )
             region = view[0]
         mode = self.mode_combo.value
         if mode == SCALE_MODE:
@@ -281,8 +308,11 @@ class ResampleWidget(Controls):
         layer = self.layer
         if not self.all_selected.value:
             return [] if layer is None else [layer]
-        chosen = [_real(ly) for ly in self.viewer.layers
-                  if ly in self.viewer.layers.selection and isinstance(ly, Image) and self.why_not(ly) is None]
+        chosen = [
+            _real(ly)
+            for ly in self.viewer.layers
+            if ly in self.viewer.layers.selection and isinstance(ly, Image) and self.why_not(ly) is None
+        ]
         return chosen or ([] if layer is None else [layer])
 
     def _update_estimate(self, *args):
@@ -324,7 +354,8 @@ class ResampleWidget(Controls):
         guess = " (rough: the first run measures this machine's speed)" if rough else ""
         self.estimate_label.value = (
             f"{h} × {w}{planes}{layers}, output {_fmt_bytes(out)}, memory about {_fmt_bytes(peak_bytes(works))}, "
-            f"about {_fmt_time(secs)}{guess}")
+            f"about {_fmt_time(secs)}{guess}"
+        )
 
     def cost(self, jobs, action: str = "run") -> tuple:
         """(Work of each (layer, kwargs), the speed the time is estimated at, whether that speed is a guess)."""
@@ -339,8 +370,9 @@ class ResampleWidget(Controls):
 
     def _stored_speed(self, model, action):
         """This machine's measured speed for the chosen model, device and precision, or None (not yet measured)."""
-        from liif_plugin.hardware import resolve_precision
         import torch
+
+        from liif_plugin.runtime.hardware import resolve_precision
 
         device = torch.device(self._device_guess()) if model is None else model.device
         try:
@@ -348,13 +380,13 @@ class ResampleWidget(Controls):
         except ValueError:
             return None
         if model is not None:
-            return calibrate.stored(model, precision)
+            return speeds.stored(model, precision)
         name = self.model_combo.value
-        reg = weights.registry()
+        reg = cache.registry()
         if name not in reg:
             return None  # a file not loaded yet: its weights (and speed) are unknown until the first run
         # The published file's sha256 (not hashing the file here, on every change of a control).
-        return calibrate.stored_for(device, precision, name, reg[name].sha256)
+        return speeds.stored_for(device, precision, name, reg[name].sha256)
 
     def precision(self, action: str) -> str:
         """The precision the picker gives `action` ('preview' or 'run')."""
@@ -421,15 +453,21 @@ class ResampleWidget(Controls):
         # Non-modal, so the viewer keeps running while the question is open. (magicgui has no
         # message box; a Qt one it is.)
         out = sum(wk.output_bytes for wk in works)
-        box = QMessageBox(QMessageBox.Icon.Question, "Resample with LIIF",
-                          f"This needs about {_fmt_bytes(nbytes)} of memory ({_fmt_bytes(out)} of it the result) "
-                          f"and takes about {_fmt_time(secs)}. Run it?",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self.native)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Resample with LIIF",
+            f"This needs about {_fmt_bytes(nbytes)} of memory ({_fmt_bytes(out)} of it the result) "
+            f"and takes about {_fmt_time(secs)}. Run it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self.native,
+        )
         box.setDefaultButton(QMessageBox.StandardButton.No)
 
         def answered(result):
             self.confirm_box = None
-            if result == QMessageBox.StandardButton.Yes.value or box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+            if result == QMessageBox.StandardButton.Yes.value or box.clickedButton() is box.button(
+                QMessageBox.StandardButton.Yes
+            ):
                 self._start(jobs)
             else:
                 self._say("not run")
@@ -470,14 +508,14 @@ class ResampleWidget(Controls):
         self._save()
 
         def job():
-            from liif_plugin.hardware import resolve_precision
+            from liif_plugin.runtime.hardware import resolve_precision
 
             model = self._model_for(key)
             precision = resolve_precision(jobs[0][1].get("precision") or model.precision, model.device)
-            speed = calibrate.stored(model, precision)
+            speed = speeds.stored(model, precision)
             if speed is None:
                 yield ("status", "measuring this machine's speed (once for this model, device and precision) …")
-                speed = calibrate.speed(model, precision)
+                speed = speeds.speed(model, precision)
             yield ("plan", [rs.estimate(layer, model=model, speed=speed, **_plan_kw(kw)) for layer, kw in jobs], speed)
             results = []
             for i, (layer, kw) in enumerate(jobs):
@@ -492,8 +530,12 @@ class ResampleWidget(Controls):
                     yield ("pixels", done, total)
             return results
 
-        self._launch([layer for layer, _ in jobs], job,
-                     f"loading '{key[0]}' …" if key not in self._models else "rendering …", replace)
+        self._launch(
+            [layer for layer, _ in jobs],
+            job,
+            f"loading '{key[0]}' …" if key not in self._models else "rendering …",
+            replace,
+        )
 
     def plane_settings(self, layer: Image) -> tuple:
         """(scale, shape) for the zx / zy plane of a 3D layer from the size controls; raises ValueError."""
@@ -551,9 +593,14 @@ class ResampleWidget(Controls):
         self.removed_source = None
         self.tracker = None
         worker = thread_worker(
-            job, start_thread=False,
-            connect={"yielded": self._on_yielded, "returned": lambda new: self._on_done(new, replace),
-                     "errored": self._on_error, "finished": lambda: self._on_finished(worker)},
+            job,
+            start_thread=False,
+            connect={
+                "yielded": self._on_yielded,
+                "returned": lambda new: self._on_done(new, replace),
+                "errored": self._on_error,
+                "finished": lambda: self._on_finished(worker),
+            },
         )()
         self.worker = worker
         self._set_running(True)
@@ -664,7 +711,11 @@ class ResampleWidget(Controls):
         self._show_noise_note()
         if self.worker is worker:
             if worker.abort_requested or self.removed_source is not None:
-                why = f"'{self.removed_source}' was removed, so its run was cancelled" if self.removed_source else "cancelled"
+                why = (
+                    f"'{self.removed_source}' was removed, so its run was cancelled"
+                    if self.removed_source
+                    else "cancelled"
+                )
                 self._say(f"{why}; no layer added")
                 self.progress.value = 0
             self.worker = None

@@ -1,4 +1,5 @@
 """What the napari screenshot scripts share: a display, waiting for the widget, grid view and saving."""
+
 import os
 import shutil
 import sys

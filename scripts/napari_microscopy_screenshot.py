@@ -7,12 +7,17 @@ widget in "pixel size" mode. Writes docs/napari-microscopy.png.
 
     .venv/bin/python scripts/napari_microscopy_screenshot.py [OUT.png]
 """
+
 import sys
 from pathlib import Path
 
 from _shot import default_settings, ensure_display, grid_and_save, wait_idle
 
-OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "docs" / "napari-microscopy.png"
+OUT = (
+    Path(sys.argv[1])
+    if len(sys.argv) > 1
+    else Path(__file__).resolve().parent.parent / "docs" / "napari-microscopy.png"
+)
 
 
 def main():
@@ -21,14 +26,21 @@ def main():
 
     import napari
 
-    from liif_plugin import data
+    from liif_plugin.hub import sample_data
     from napari_plugin._controls import SIZE_MODE
 
-    stack = data.load("nuclei-3d")
+    stack = sample_data.load("nuclei-3d")
     viewer = napari.Viewer(show=True, title="liif-plugin")
     viewer.window._qt_window.resize(1400, 820)
-    src = viewer.add_image(stack, name="nuclei-3d", scale=(2.0, 0.5, 0.5), colormap="magma",
-                           interpolation2d="nearest", axis_labels=("z", "y", "x"), units="um")
+    src = viewer.add_image(
+        stack,
+        name="nuclei-3d",
+        scale=(2.0, 0.5, 0.5),
+        colormap="magma",
+        interpolation2d="nearest",
+        axis_labels=("z", "y", "x"),
+        units="um",
+    )
     _, widget = viewer.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")
     widget.set_layer(src)
     widget.iso_btn.native.click()
@@ -41,8 +53,10 @@ def main():
     widget.pixel_size.value = 0.25
     viewer.dims.order = (1, 0, 2)  # a zx section: z runs down the screen
     viewer.dims.set_point(1, stack.shape[1] * 0.5 / 2)
-    caption = (f"zx sections - left: {src.name}, z step 2 um, xy 0.5 um (nearest)    "
-               f"right: {new.name}, {new.scale[0]:g} um voxels")
+    caption = (
+        f"zx sections - left: {src.name}, z step 2 um, xy 0.5 um (nearest)    "
+        f"right: {new.name}, {new.scale[0]:g} um voxels"
+    )
     shape = grid_and_save(viewer, caption, OUT)
     print(f"wrote {OUT} {shape[1]}x{shape[0]}, new layer {new.name!r} {new.data.shape}")
     viewer.close()

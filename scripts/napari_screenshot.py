@@ -8,6 +8,7 @@ neighbour) beside the LIIF x4 result (right). Writes docs/napari.png.
 
 Without DISPLAY it re-runs itself under xvfb-run.
 """
+
 import sys
 from pathlib import Path
 
@@ -35,8 +36,10 @@ def main():
     print(f"rendered in {secs:.1f} s: {widget.status.value}")
     new = viewer.layers[-1]
     viewer.layers.selection.active = src  # the widget shows its source layer
-    caption = (f"left: {src.name} {crop.shape[1]}x{crop.shape[0]} (nearest)    "
-               f"right: {new.name} {new.data.shape[1]}x{new.data.shape[0]}")
+    caption = (
+        f"left: {src.name} {crop.shape[1]}x{crop.shape[0]} (nearest)    "
+        f"right: {new.name} {new.data.shape[1]}x{new.data.shape[0]}"
+    )
     shape = grid_and_save(viewer, caption, OUT)
     print(f"wrote {OUT} {shape[1]}x{shape[0]}, new layer {new.name!r} {new.data.shape}")
     viewer.close()

@@ -9,14 +9,26 @@ channel), and three z-slices of StarDist's synthetic 3D nuclei. Left out on purp
 benchmarks score on them: `cell` (benchmarks/microscopy.py, with StarDist's nuclei-2d), astronaut,
 chelsea, rocket, camera and moon (benchmarks/quality.py).
 """
+
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-SKIMAGE = ("coffee", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass", "gravel", "coins",
-           "microaneurysms", "page", "text")
+SKIMAGE = (
+    "coffee",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "brick",
+    "grass",
+    "gravel",
+    "coins",
+    "microaneurysms",
+    "page",
+    "text",
+)
 HELD_OUT = ("cell", "astronaut", "chelsea", "rocket", "camera", "moon")
 NAPARI_BOX = (82, 486, 906, 1310)  # the data part of napari's screenshot (y0, x0, y1, x1), no UI pixels
 NUCLEI_3D_SLICES = (8, 15, 22)
@@ -27,7 +39,7 @@ def images() -> dict[str, np.ndarray]:
     import napari.resources
     import skimage.data
 
-    from liif_plugin.data import nuclei_3d
+    from liif_plugin.hub.sample_data import nuclei_3d
 
     out = {f"skimage-{n}": getattr(skimage.data, n)() for n in SKIMAGE}
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:

@@ -2,10 +2,11 @@
 
 Panels, one display range for all (the original crop's min..max): the x4 low-resolution input
 (nearest-neighbour enlarged), PIL bicubic, LIIF (edsr-baseline), the original. The LR is made the
-way `liif evaluate` makes it (liif_plugin.evaluate.degrade). Writes docs/nuclei-x4.png.
+way `liif evaluate` makes it (liif_plugin.quality.evaluate.degrade). Writes docs/nuclei-x4.png.
 
     .venv/bin/python scripts/nuclei_figure.py [OUT.png]
 """
+
 import sys
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import numpy as np
 from PIL import Image
 
 import liif_plugin as liif
-from liif_plugin import data
-from liif_plugin.evaluate import bicubic_resize, degrade
+from liif_plugin.hub import sample_data
+from liif_plugin.quality.evaluate import bicubic_resize, degrade
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "docs" / "nuclei-x4.png"
 SCALE, BOX, ZOOM = 4, (272, 16, 400, 144), 2  # crop of the HR image (y0, x0, y1, x1), shown 2x enlarged
@@ -22,9 +23,9 @@ SCALE, BOX, ZOOM = 4, (272, 16, 400, 144), 2  # crop of the HR image (y0, x0, y1
 
 def main():
     y0, x0, y1, x1 = BOX
-    hr, lr = degrade(data.nuclei_2d(), SCALE)
+    hr, lr = degrade(sample_data.nuclei_2d(), SCALE)
     lr_box = tuple(v // SCALE for v in BOX)
-    lr_crop = lr[lr_box[0]:lr_box[2], lr_box[1]:lr_box[3]]
+    lr_crop = lr[lr_box[0] : lr_box[2], lr_box[1] : lr_box[3]]
     field = liif.load_model().encode(lr)
     liif_crop = field.render((y1 - y0, x1 - x0), region=lr_box)  # only the window, on the same grid
     bic = bicubic_resize(lr, hr.shape)[y0:y1, x0:x1]

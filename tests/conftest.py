@@ -1,7 +1,7 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
-
-from pathlib import Path
 
 # Golden outputs and checkpoint layouts live beside the tests: a clone of this repository is enough.
 DATA = Path(__file__).resolve().parent / "data"
@@ -24,10 +24,13 @@ def photo():
     return np.ascontiguousarray(data.astronaut()[120:168, 180:236])
 
 
-TINY_SPEC = {"name": "liif", "args": {
-    "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True, "n_resblocks": 2, "n_feats": 16}},
-    "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [32, 32]}},
-}}
+TINY_SPEC = {
+    "name": "liif",
+    "args": {
+        "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True, "n_resblocks": 2, "n_feats": 16}},
+        "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [32, 32]}},
+    },
+}
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +43,7 @@ def tiny_model_path(tmp_path_factory):
     import torch
 
     from liif_plugin import models
-    from liif_plugin.checkpoint import save_checkpoint
+    from liif_plugin.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     net = models.make(TINY_SPEC)

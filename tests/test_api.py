@@ -1,17 +1,25 @@
 """upscale / encode / render: sizes, regions, errors, progress, tiling and blocks."""
+
 import numpy as np
 import pytest
 import torch
 
 import liif_plugin as liif
-from liif_plugin import api, encode, tiles
+from liif_plugin import api
+from liif_plugin.engine import encoder, tiles
 
 
-@pytest.mark.parametrize("kwargs,shape", [
-    (dict(scale=2.5), (120, 140)), (dict(scale=(2, 0.5)), (96, 28)), (dict(shape=(31, 200)), (31, 200)),
-    (dict(scale=2, region=(10, 20, 30, 50)), (40, 60)), (dict(shape=(5, 6), region=(0.5, 0.5, 2.5, 3.5)), (5, 6)),
-    (dict(scale=0.3), (14, 17)),
-])
+@pytest.mark.parametrize(
+    "kwargs,shape",
+    [
+        (dict(scale=2.5), (120, 140)),
+        (dict(scale=(2, 0.5)), (96, 28)),
+        (dict(shape=(31, 200)), (31, 200)),
+        (dict(scale=2, region=(10, 20, 30, 50)), (40, 60)),
+        (dict(shape=(5, 6), region=(0.5, 0.5, 2.5, 3.5)), (5, 6)),
+        (dict(scale=0.3), (14, 17)),
+    ],
+)
 def test_output_shapes(model, photo, kwargs, shape):
     y = liif.upscale(photo, model=model, **kwargs)
     assert y.shape == shape + (3,) and y.dtype == np.uint8
@@ -27,14 +35,27 @@ def test_encode_once_render_many_equals_upscale(model, photo):
     assert w.shape == (40, 40, 3)
 
 
-@pytest.mark.parametrize("kwargs,words", [
-    (dict(), "exactly one"), (dict(scale=2, shape=(4, 4)), "exactly one"), (dict(scale=0), "positive"),
-    (dict(scale=-1), "positive"), (dict(scale=float("nan")), "finite"), (dict(scale=float("inf")), "finite"),
-    (dict(scale=1e-4), "empty"), (dict(scale=1e6), "too large"), (dict(shape=(0, 5)), "empty"),
-    (dict(shape=(2.5, 3)), "whole numbers"), (dict(scale=(1, 2, 3)), "pair"), (dict(scale="big"), "number"),
-    (dict(scale=2, region=(0, 0, 100, 10)), "outside"), (dict(scale=2, region=(5, 5, 5, 9)), "empty"),
-    (dict(scale=2, region=(-1, 0, 5, 5)), "outside"), (dict(scale=2, region=(1, 2)), "four numbers"),
-])
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        (dict(), "exactly one"),
+        (dict(scale=2, shape=(4, 4)), "exactly one"),
+        (dict(scale=0), "positive"),
+        (dict(scale=-1), "positive"),
+        (dict(scale=float("nan")), "finite"),
+        (dict(scale=float("inf")), "finite"),
+        (dict(scale=1e-4), "empty"),
+        (dict(scale=1e6), "too large"),
+        (dict(shape=(0, 5)), "empty"),
+        (dict(shape=(2.5, 3)), "whole numbers"),
+        (dict(scale=(1, 2, 3)), "pair"),
+        (dict(scale="big"), "number"),
+        (dict(scale=2, region=(0, 0, 100, 10)), "outside"),
+        (dict(scale=2, region=(5, 5, 5, 9)), "empty"),
+        (dict(scale=2, region=(-1, 0, 5, 5)), "outside"),
+        (dict(scale=2, region=(1, 2)), "four numbers"),
+    ],
+)
 def test_bad_arguments_are_refused_clearly(model, photo, kwargs, words):
     with pytest.raises(ValueError, match=words):
         liif.upscale(photo, model=model, **kwargs)
@@ -57,7 +78,7 @@ def test_tiled_encoder_equals_untiled(model, photo):
     x = torch.from_numpy(photo.transpose(2, 0, 1)[None].astype(np.float32) / 255 * 2 - 1)
     with torch.inference_mode():
         whole = model.net.encoder(x)
-        tiled = encode.encode_tiled(model.net.encoder, x, tile=16)
+        tiled = encoder.encode_tiled(model.net.encoder, x, tile=16)
     assert np.abs((whole - tiled).numpy()).max() <= 1e-4
 
 
@@ -75,7 +96,12 @@ def test_blockwise_equals_whole(model, photo, monkeypatch):
 
 
 def test_output_spans_cover_every_pixel_once():
-    for n_out, lo, hi, n_in, block in [(100, 0, 37, 37, 8), (7, 3.5, 20, 40, 5), (300, 0, 64, 64, 64), (5, 0, 64, 64, 16)]:
+    for n_out, lo, hi, n_in, block in [
+        (100, 0, 37, 37, 8),
+        (7, 3.5, 20, 40, 5),
+        (300, 0, 64, 64, 64),
+        (5, 0, 64, 64, 16),
+    ]:
         spans = tiles.output_spans(n_out, lo, hi, n_in, block)
         covered = [j for _, (a, b) in spans for j in range(a, b)]
         assert covered == list(range(n_out))

@@ -1,15 +1,23 @@
 """Dtypes, channel layouts and value ranges in and out of the engine, and refusals."""
+
 import numpy as np
 import pytest
 
 import liif_plugin as liif
-from liif_plugin import arrays
+from liif_plugin.sources import arrays
 
 
-@pytest.mark.parametrize("shape,kind,planes", [
-    ((9, 7), "gray", 1), ((9, 7, 1), "gray", 1), ((9, 7, 3), "rgb", 1), ((9, 7, 4), "rgba", 2), ((9, 7, 2), "channels", 2),
-    ((9, 7, 5), "channels", 5),
-])
+@pytest.mark.parametrize(
+    "shape,kind,planes",
+    [
+        ((9, 7), "gray", 1),
+        ((9, 7, 1), "gray", 1),
+        ((9, 7, 3), "rgb", 1),
+        ((9, 7, 4), "rgba", 2),
+        ((9, 7, 2), "channels", 2),
+        ((9, 7, 5), "channels", 5),
+    ],
+)
 def test_layouts_round_trip(shape, kind, planes):
     x = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
     p, layout = arrays.to_planes(x)
@@ -65,17 +73,20 @@ def test_multichannel_renders_each_channel_as_gray(model, photo):
     assert np.abs(y[..., 1] - y1).max() < 1e-5
 
 
-@pytest.mark.parametrize("bad,err,words", [
-    (np.zeros((0, 5)), ValueError, "empty"),
-    (np.zeros((5, 5), bool), TypeError, "dtype"),
-    (np.zeros((5, 5), complex), TypeError, "dtype"),
-    (np.array([[1.0, np.nan], [0, 0]]), ValueError, "NaN"),
-    (np.array([[1.0, np.inf], [0, 0]]), ValueError, "NaN"),
-    (np.zeros((2, 5, 5, 3)), ValueError, "2D image"),
-    (np.zeros((5, 64, 200)), ValueError, "channels go last"),
-    ("not an image", TypeError, "numpy array"),
-    (np.broadcast_to(np.uint8(0), (12000, 12000)), ValueError, "more than liif-plugin resamples in memory"),
-])
+@pytest.mark.parametrize(
+    "bad,err,words",
+    [
+        (np.zeros((0, 5)), ValueError, "empty"),
+        (np.zeros((5, 5), bool), TypeError, "dtype"),
+        (np.zeros((5, 5), complex), TypeError, "dtype"),
+        (np.array([[1.0, np.nan], [0, 0]]), ValueError, "NaN"),
+        (np.array([[1.0, np.inf], [0, 0]]), ValueError, "NaN"),
+        (np.zeros((2, 5, 5, 3)), ValueError, "2D image"),
+        (np.zeros((5, 64, 200)), ValueError, "channels go last"),
+        ("not an image", TypeError, "numpy array"),
+        (np.broadcast_to(np.uint8(0), (12000, 12000)), ValueError, "more than liif-plugin resamples in memory"),
+    ],
+)
 def test_bad_images_are_refused_clearly(model, bad, err, words):
     with pytest.raises(err, match=words):
         liif.upscale(bad, 2, model=model)

@@ -1,4 +1,5 @@
 """Checkpoints: the official format round-trips; anything else is refused with a sentence."""
+
 import pickle
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 import liif_plugin as liif
-from liif_plugin.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from liif_plugin.models.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 
 
 def official(model):
@@ -39,9 +40,14 @@ def test_hostile_pickle_is_refused_without_running(tmp_path, model):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content,words", [
-    (b"", "not a readable"), (b"\x89PNG\r\n\x1a\n" + bytes(100), "not a readable"), (b"hello world", "not a readable"),
-])
+@pytest.mark.parametrize(
+    "content,words",
+    [
+        (b"", "not a readable"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), "not a readable"),
+        (b"hello world", "not a readable"),
+    ],
+)
 def test_non_torch_files(tmp_path, content, words):
     p = tmp_path / "x.pth"
     p.write_bytes(content)
@@ -62,17 +68,20 @@ def mutate(model, tmp_path, change):
     return p
 
 
-@pytest.mark.parametrize("change,words", [
-    (lambda c: c["model"]["sd"].pop("imnet.layers.0.weight"), "missing 1 keys"),
-    (lambda c: c["model"]["sd"].update({"encoder.extra": torch.zeros(1)}), "unexpected"),
-    (lambda c: c["model"]["sd"].update({"imnet.layers.8.weight": torch.zeros(4, 256)}), "wrong shape"),
-    (lambda c: c["model"]["args"]["encoder_spec"].update(name="swinir"), "encoder 'swinir'"),
-    (lambda c: c["model"]["args"]["encoder_spec"]["args"].update(n_resblocks=10 ** 7), "outside"),
-    (lambda c: c["model"]["args"]["imnet_spec"]["args"].update(hidden_list=[10 ** 9]), "imnet"),
-    (lambda c: c["model"].update(name="metasr"), "not 'liif'"),
-    (lambda c: c.pop("model"), "LIIF checkpoint format"),
-    (lambda c: c["model"]["sd"].update({"imnet.layers.0.bias": "text"}), "not tensors"),
-])
+@pytest.mark.parametrize(
+    "change,words",
+    [
+        (lambda c: c["model"]["sd"].pop("imnet.layers.0.weight"), "missing 1 keys"),
+        (lambda c: c["model"]["sd"].update({"encoder.extra": torch.zeros(1)}), "unexpected"),
+        (lambda c: c["model"]["sd"].update({"imnet.layers.8.weight": torch.zeros(4, 256)}), "wrong shape"),
+        (lambda c: c["model"]["args"]["encoder_spec"].update(name="swinir"), "encoder 'swinir'"),
+        (lambda c: c["model"]["args"]["encoder_spec"]["args"].update(n_resblocks=10**7), "outside"),
+        (lambda c: c["model"]["args"]["imnet_spec"]["args"].update(hidden_list=[10**9]), "imnet"),
+        (lambda c: c["model"].update(name="metasr"), "not 'liif'"),
+        (lambda c: c.pop("model"), "LIIF checkpoint format"),
+        (lambda c: c["model"]["sd"].update({"imnet.layers.0.bias": "text"}), "not tensors"),
+    ],
+)
 def test_wrong_layouts_and_specs(model, tmp_path, change, words):
     with pytest.raises(CheckpointError, match=words):
         liif.load_model(mutate(model, tmp_path, change))

@@ -1,4 +1,5 @@
 """The `liif` command: real files in, real files out; bad input -> one line, exit 2, nothing written."""
+
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from liif_plugin.cli import main
+from liif_plugin.cli.main import main
 
 
 @pytest.fixture
@@ -36,15 +37,19 @@ def test_sixteen_bit_tiff_stays_sixteen_bit(files):
 def test_width_keeps_aspect_and_region(files):
     assert liif("upscale", files / "photo.png", "-o", files / "w.png", "--width", "112", "--quiet") == 0
     assert Image.open(files / "w.png").size == (112, 96)
-    assert liif("upscale", files / "photo.png", "-o", files / "r.png", "--region", "0,0,10,20", "--scale", "3",
-                "--quiet") == 0
+    assert (
+        liif("upscale", files / "photo.png", "-o", files / "r.png", "--region", "0,0,10,20", "--scale", "3", "--quiet")
+        == 0
+    )
     assert Image.open(files / "r.png").size == (60, 30)
 
 
 def test_out_dir_with_several_inputs(files, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    assert liif("upscale", files / "photo.png", files / "photo2.jpg", "--out-dir", out, "--height", "24", "--quiet") == 0
+    assert (
+        liif("upscale", files / "photo.png", files / "photo2.jpg", "--out-dir", out, "--height", "24", "--quiet") == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["photo.png", "photo2.jpg"]
 
 
@@ -58,11 +63,18 @@ def test_refuses_to_overwrite_unless_asked(files, capsys):
     assert Image.open(target).size == (112, 96)
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--scale", "0"], "positive"), (["--scale", "abc"], "not valid"), (["--size", "10"], "not valid"),
-    (["--scale", "1e6"], "too large"), (["--region", "0,0,500,5", "--scale", "2"], "outside"),
-    (["--scale", "2", "--model", "nope.pth"], "does not exist"), (["--scale", "2", "--model", "rdn2"], "unknown model"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--scale", "0"], "positive"),
+        (["--scale", "abc"], "not valid"),
+        (["--size", "10"], "not valid"),
+        (["--scale", "1e6"], "too large"),
+        (["--region", "0,0,500,5", "--scale", "2"], "outside"),
+        (["--scale", "2", "--model", "nope.pth"], "does not exist"),
+        (["--scale", "2", "--model", "rdn2"], "unknown model"),
+    ],
+)
 def test_bad_arguments_one_line_nothing_written(files, capsys, args, words):
     out = files / "bad.png"
     assert liif("upscale", files / "photo.png", "-o", out, *args, "--quiet") == 2
@@ -71,11 +83,17 @@ def test_bad_arguments_one_line_nothing_written(files, capsys, args, words):
     assert not out.exists() and not list(files.glob(".liif-*"))
 
 
-@pytest.mark.parametrize("name,content,out,words", [
-    ("broken.png", b"not a png", "o.png", "cannot read"), ("missing.png", None, "o.png", "does not exist"),
-    ("photo.png", "keep", "o.jpg", None), ("stack16.tif", "keep", "o.jpg", "JPEG holds 8-bit"),
-    ("photo.png", "keep", "o.gif", "cannot write"), ("photo.png", "keep", "nodir/o.png", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "name,content,out,words",
+    [
+        ("broken.png", b"not a png", "o.png", "cannot read"),
+        ("missing.png", None, "o.png", "does not exist"),
+        ("photo.png", "keep", "o.jpg", None),
+        ("stack16.tif", "keep", "o.jpg", "JPEG holds 8-bit"),
+        ("photo.png", "keep", "o.gif", "cannot write"),
+        ("photo.png", "keep", "nodir/o.png", "does not exist"),
+    ],
+)
 def test_bad_files(files, capsys, name, content, out, words):
     src = files / name
     if isinstance(content, bytes):
@@ -89,9 +107,12 @@ def test_bad_files(files, capsys, name, content, out, words):
 
 
 def test_installed_entry_point_runs(files):
-    exe = [sys.executable, "-c", "import sys; from liif_plugin.cli import main; sys.exit(main())"]
-    r = subprocess.run(exe + ["upscale", str(files / "photo.png"), "-o", str(files / "sp.png"), "--scale", "1.5"],
-                       capture_output=True, text=True)
+    exe = [sys.executable, "-c", "import sys; from liif_plugin.cli.main import main; sys.exit(main())"]
+    r = subprocess.run(
+        exe + ["upscale", str(files / "photo.png"), "-o", str(files / "sp.png"), "--scale", "1.5"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and "wrote" in r.stdout and "px" in r.stderr  # tqdm bar on stderr
     r = subprocess.run(exe + ["weights", "list"], capture_output=True, text=True)
     assert r.returncode == 0 and "edsr-baseline" in r.stdout and "present" in r.stdout
@@ -112,6 +133,10 @@ def test_zarr_in_zarr_out(tmp_path, model, capsys):
     assert np.array_equal(out[1], liif_plugin.upscale(stack[1], 1.5, model=model))
     assert liif("upscale", tmp_path / "in.zarr", "-o", tmp_path / "out.zarr", "--scale", "2", "--quiet") == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert liif("upscale", tmp_path / "in.zarr", "-o", tmp_path / "x.zarr", "--region", "0,0,5,5", "--scale", "2",
-                "--quiet") == 2
+    assert (
+        liif(
+            "upscale", tmp_path / "in.zarr", "-o", tmp_path / "x.zarr", "--region", "0,0,5,5", "--scale", "2", "--quiet"
+        )
+        == 2
+    )
     assert not (tmp_path / "x.zarr").exists()

@@ -1,11 +1,12 @@
-"""liif_plugin.dask: lazy, chunked LIIF equal to the in-memory result, on zarr and a real cluster."""
+"""liif_plugin.sources.dask: lazy, chunked LIIF equal to the in-memory result, on zarr and a real cluster."""
+
+import dask.array as da
 import numpy as np
 import pytest
 from skimage import data
 
-import dask.array as da
 import liif_plugin as liif
-import liif_plugin.dask as ld
+import liif_plugin.sources.dask as ld
 
 zarr = pytest.importorskip("zarr")
 TOL = 1e-4
@@ -46,8 +47,9 @@ def test_zarr_backed_array_and_zarr_to_zarr(model, rgb, tmp_path):
     assert np.abs(y.compute() - ref).max() <= TOL
 
     seen = []
-    shape = ld.upscale_zarr(src, tmp_path / "out.zarr", scale=2, model=model, block=40,
-                            progress=lambda d, t: seen.append((d, t)))
+    shape = ld.upscale_zarr(
+        src, tmp_path / "out.zarr", scale=2, model=model, block=40, progress=lambda d, t: seen.append((d, t))
+    )
     assert shape == ref.shape
     out = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")
     assert np.abs(out[:] - ref).max() <= TOL
@@ -69,8 +71,10 @@ def test_runs_on_a_distributed_cluster(model, rgb, caplog):
     y2 = ld.upscale(other, scale=1.25, model=model, block=40)
     assert y.name != y2.name
     assert ld.upscale(img, scale=1.25, model=model, block=40).name == y.name  # deterministic keys
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         got, got2 = client.compute([y, y2], sync=True)
         assert len(client.scheduler_info()["workers"]) == 2
     assert np.abs(got - liif.upscale(img, scale=1.25, model=model)).max() <= TOL
@@ -78,12 +82,15 @@ def test_runs_on_a_distributed_cluster(model, rgb, caplog):
     assert "different `run_spec`" not in caplog.text
 
 
-@pytest.mark.parametrize("bad, kwargs, err, match", [
-    (np.zeros((4, 5), dtype=bool), {"scale": 2}, TypeError, "dtype"),
-    (np.zeros((7,), dtype=np.uint8), {"scale": 2}, ValueError, "expected an image"),
-    (np.zeros((8, 8), dtype=np.uint8), {}, ValueError, "exactly one of"),
-    (np.zeros((8, 8), dtype=np.uint8), {"scale": -1}, ValueError, "positive"),
-])
+@pytest.mark.parametrize(
+    "bad, kwargs, err, match",
+    [
+        (np.zeros((4, 5), dtype=bool), {"scale": 2}, TypeError, "dtype"),
+        (np.zeros((7,), dtype=np.uint8), {"scale": 2}, ValueError, "expected an image"),
+        (np.zeros((8, 8), dtype=np.uint8), {}, ValueError, "exactly one of"),
+        (np.zeros((8, 8), dtype=np.uint8), {"scale": -1}, ValueError, "positive"),
+    ],
+)
 def test_bad_input_gives_a_clear_error(model, bad, kwargs, err, match):
     with pytest.raises(err, match=match):
         ld.upscale(bad, model=model, **kwargs)

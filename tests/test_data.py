@@ -1,8 +1,9 @@
 """Sample data: the StarDist wheel's fluorescence images, fetched for real from PyPI and sha256-checked."""
+
 import numpy as np
 
-from liif_plugin import data
-from liif_plugin.cli import main
+from liif_plugin.cli.main import main
+from liif_plugin.hub import sample_data
 
 
 def test_cli_fetches_the_pinned_nuclei_and_replaces_a_damaged_copy(tmp_path, monkeypatch, capsys):
@@ -10,11 +11,14 @@ def test_cli_fetches_the_pinned_nuclei_and_replaces_a_damaged_copy(tmp_path, mon
     assert main(["data", "fetch", "nuclei-2d"]) == 0
     path = tmp_path / "stardist-img2d.tif"
     assert str(path) in capsys.readouterr().out
-    assert data.sha256_of(path) == data.entry("nuclei-2d").sha256
-    img = data.nuclei_2d()
+    assert sample_data.sha256_of(path) == sample_data.entry("nuclei-2d").sha256
+    img = sample_data.nuclei_2d()
     assert img.shape == (512, 512) and img.dtype == np.uint16 and img.std() > 5
     path.write_bytes(b"damaged")
-    assert data.fetch("nuclei-2d", quiet=True) == path and data.sha256_of(path) == data.entry("nuclei-2d").sha256
+    assert (
+        sample_data.fetch("nuclei-2d", quiet=True) == path
+        and sample_data.sha256_of(path) == sample_data.entry("nuclei-2d").sha256
+    )
     assert main(["data", "list"]) == 0
     assert "nuclei-2d   present" in capsys.readouterr().out
 

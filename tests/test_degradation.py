@@ -1,4 +1,5 @@
 """The noise-aware training degradation: its statistics, its place in a batch, and `liif train --noise`."""
+
 import argparse
 import math
 import random
@@ -8,9 +9,9 @@ import pytest
 import skimage.data
 import torch
 
-from liif_plugin import cli_train
-from liif_plugin.degradation import NoiseModel, add_noise, parse_photons
-from liif_plugin.train import make_batch, train
+from liif_plugin.cli import train as cli_train
+from liif_plugin.training.degradations import NoiseModel, add_noise, parse_photons
+from liif_plugin.training.train import make_batch, train
 
 
 def test_poisson_gaussian_noise_has_the_physical_mean_and_variance():
@@ -20,7 +21,7 @@ def test_poisson_gaussian_noise_has_the_physical_mean_and_variance():
     y = add_noise(x, photons, read, seed=3)
     for c, v in enumerate((level, level + 0.1, level)):
         assert abs(float(y[c].mean()) - v) < 0.002
-        expected = math.sqrt(v / photons + read ** 2)  # shot noise variance v / P plus read noise
+        expected = math.sqrt(v / photons + read**2)  # shot noise variance v / P plus read noise
         assert float(y[c].std()) == pytest.approx(expected, rel=0.03)
     # Colour planes get independent noise; a gray patch gets one noise field on all three.
     r = np.corrcoef(y[0].flatten().numpy(), y[2].flatten().numpy())[0, 1]
@@ -46,8 +47,14 @@ def test_noise_strength_is_log_uniform_with_a_clean_share():
 def test_batch_has_noisy_inputs_and_clean_targets():
     flat = torch.full((3, 96, 96), 0.5)  # gray, flat: the clean LR and target are exactly 0.5 (0 in net units)
     photons = 100.0
-    lr, _, _, gt = make_batch([(flat, None)], 4, 2.0, random.Random(1), "cpu",
-                              degradation=NoiseModel(photons=(photons, photons), read=0.0, clean=0.0))
+    lr, _, _, gt = make_batch(
+        [(flat, None)],
+        4,
+        2.0,
+        random.Random(1),
+        "cpu",
+        degradation=NoiseModel(photons=(photons, photons), read=0.0, clean=0.0),
+    )
     assert float(gt.abs().max()) == 0.0
     assert float(((lr * 0.5 + 0.5) - 0.5).std()) == pytest.approx(math.sqrt(0.5 / photons), rel=0.05)
     clean, *_ = make_batch([(flat, None)], 2, 2.0, random.Random(1), "cpu")
@@ -56,8 +63,8 @@ def test_batch_has_noisy_inputs_and_clean_targets():
 
 def test_training_with_noise_lowers_the_loss(tmp_path):
     from liif_plugin import models
-    from liif_plugin.query import query_reference
-    from liif_plugin.train import load_planes, scratch_spec
+    from liif_plugin.engine.reference import query_reference
+    from liif_plugin.training.train import load_planes, scratch_spec
 
     imgs = [skimage.data.immunohistochemistry()[:120, :120], skimage.data.coins()[:120, :120]]
     noise = NoiseModel(photons=(20, 2000))
@@ -70,8 +77,23 @@ def test_training_with_noise_lowers_the_loss(tmp_path):
 
     torch.manual_seed(1)  # the same random start as train(seed=1)
     before = held_loss(models.make(scratch_spec()).eval())
-    res = train(imgs, out=tmp_path / "n.pth", steps=16, init=None, batch_size=2, lr=1e-3, val_fraction=0,
-                save_every=8, keep=True, progress=False, seed=1, degradation=noise, lr_size=32, n_query=256, bf16=False)
+    res = train(
+        imgs,
+        out=tmp_path / "n.pth",
+        steps=16,
+        init=None,
+        batch_size=2,
+        lr=1e-3,
+        val_fraction=0,
+        save_every=8,
+        keep=True,
+        progress=False,
+        seed=1,
+        degradation=noise,
+        lr_size=32,
+        n_query=256,
+        bf16=False,
+    )
     after = held_loss(res.net)
     assert after < 0.85 * before, (before, after)  # 16 tiny steps from random weights: about -20 %
     assert (tmp_path / "n-step8.pth").exists() and (tmp_path / "n-step16.pth").exists()
@@ -84,12 +106,15 @@ def run_cli(argv):
     return args.func(args)
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--noise", "lots"], "LOW,HIGH"),
-    (["--noise", "100,10"], "low <= high"),
-    (["--noise", "10,100", "--clean-share", "2"], "clean share"),
-    (["--threads", "0"], "--threads"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--noise", "lots"], "LOW,HIGH"),
+        (["--noise", "100,10"], "low <= high"),
+        (["--noise", "10,100", "--clean-share", "2"], "clean share"),
+        (["--threads", "0"], "--threads"),
+    ],
+)
 def test_cli_bad_noise_options_give_one_line_error(tmp_path, capsys, argv, words):
     img = tmp_path / "a.png"
     from PIL import Image

@@ -1,4 +1,5 @@
 """The README and the manuals: every relative link resolves (files and #anchors), the README stays short."""
+
 import re
 from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""`liif evaluate` and liif_plugin.evaluate with the real pretrained model and scikit-image images."""
+"""`liif evaluate` and liif_plugin.quality.evaluate with the real pretrained model and scikit-image images."""
+
 import argparse
 import csv
 import json
@@ -9,8 +10,8 @@ import skimage.data
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from liif_plugin import cli_evaluate
-from liif_plugin import evaluate as ev
+from liif_plugin.cli import evaluate as cli_evaluate
+from liif_plugin.quality import evaluate as ev
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +31,19 @@ def test_psnr_and_ssim_agree_with_scikit_image():
     a = skimage.data.camera()[200:264, 200:264]
     b = np.clip(a.astype(int) + rng.integers(-12, 13, a.shape), 0, 255).astype(np.uint8)
     assert ev.psnr(a, b, 255) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), abs=1e-9)
-    want = structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5,
-                                 use_sample_covariance=False)
+    want = structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
     assert ev.ssim(a, b, 255) == pytest.approx(want, abs=1e-6)
     # With a border the metric only sees the interior.
     assert ev.psnr(a, b, 255, border=4) == pytest.approx(
-        peak_signal_noise_ratio(a[4:-4, 4:-4], b[4:-4, 4:-4], data_range=255), abs=1e-9)
+        peak_signal_noise_ratio(a[4:-4, 4:-4], b[4:-4, 4:-4], data_range=255), abs=1e-9
+    )
     assert ev.psnr(a, a, 255) == float("inf")
 
 
 def test_bicubic_is_pil_bicubic_and_keeps_dtype_and_layout(astro):
     want = np.asarray(Image.fromarray(astro).resize((32, 24), Image.BICUBIC))
     np.testing.assert_array_equal(ev.bicubic_resize(astro, (24, 32)), want)
-    gray16 = (skimage.data.camera()[:40, :40].astype(np.uint16) * 257)
+    gray16 = skimage.data.camera()[:40, :40].astype(np.uint16) * 257
     out = ev.bicubic_resize(gray16, (20, 20))
     assert out.dtype == np.uint16 and out.shape == (20, 20)
     hr, lr = ev.degrade(astro[:63, :62], 3)  # cropped to a multiple of the scale
@@ -86,8 +87,20 @@ def test_cli_writes_table_csv_json_and_crops(tmp_path, astro, capsys):
     d.mkdir()
     Image.fromarray(astro).save(d / "astro.png")
     Image.fromarray(skimage.data.camera()[100:160, 100:164]).save(d / "camera.png")
-    rc = run_cli([str(d), "--scales", "2,3", "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"),
-                  "--save-crops", str(tmp_path / "crops"), "--quiet"])
+    rc = run_cli(
+        [
+            str(d),
+            "--scales",
+            "2,3",
+            "--csv",
+            str(tmp_path / "r.csv"),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--save-crops",
+            str(tmp_path / "crops"),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "astro" in out and "camera" in out and "mean of 2" in out
@@ -102,11 +115,14 @@ def test_cli_writes_table_csv_json_and_crops(tmp_path, astro, capsys):
     assert rc == 2 and "--force" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["{d}", "--scales", "2,x"], "numbers"),
-    (["{d}", "--scales", "0.5"], "greater than 1"),
-    (["{d}/missing.png"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["{d}", "--scales", "2,x"], "numbers"),
+        (["{d}", "--scales", "0.5"], "greater than 1"),
+        (["{d}/missing.png"], "does not exist"),
+    ],
+)
 def test_cli_bad_input_gives_one_line_error(tmp_path, capsys, argv, words):
     rc = run_cli([a.format(d=tmp_path) for a in argv] + ["--quiet"])
     err = capsys.readouterr().err.strip()
@@ -119,17 +135,18 @@ def test_too_small_for_the_scale_is_refused(model):
 
 
 def test_notebook_04_runs_headless_and_is_stored_clean():
+    from pathlib import Path
+
     import nbclient
     import nbformat
-
-    from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "notebooks" / "04_how_liif_works.ipynb"
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "blend by hand" in text and "field.render" in text  # the notebook checks its own ensemble maths
     assert sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs) == 4

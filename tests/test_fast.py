@@ -1,4 +1,5 @@
 """The fast decoder equals the readable reference (query_reference) to 1e-4, on real weights."""
+
 import copy
 
 import numpy as np
@@ -7,9 +8,9 @@ import torch
 from skimage import data
 
 import liif_plugin as liif
-from liif_plugin import field as field_mod
-from liif_plugin.fast import first_layer_map, query_fast
-from liif_plugin.query import query_reference
+from liif_plugin.engine import field as field_mod
+from liif_plugin.engine.decoder import first_layer_map, query_fast
+from liif_plugin.engine.reference import query_reference
 
 TOL = 1e-4
 
@@ -19,13 +20,16 @@ def astro_field(model):
     return model.encode(data.astronaut()[::8, ::8][:40, :48])
 
 
-@pytest.mark.parametrize("shape, region", [
-    ((80, 96), None),                    # x2
-    ((57, 131), None),                   # non-integer, different per axis
-    ((23, 30), None),                    # downscaling
-    ((64, 64), (3.5, 10.25, 11.0, 30.0)),  # zoom into a window
-    ((9, 7), (0.0, 0.0, 40.0, 48.0)),      # very coarse
-])
+@pytest.mark.parametrize(
+    "shape, region",
+    [
+        ((80, 96), None),  # x2
+        ((57, 131), None),  # non-integer, different per axis
+        ((23, 30), None),  # downscaling
+        ((64, 64), (3.5, 10.25, 11.0, 30.0)),  # zoom into a window
+        ((9, 7), (0.0, 0.0, 40.0, 48.0)),  # very coarse
+    ],
+)
 def test_fast_equals_reference(astro_field, shape, region):
     fast = astro_field.render_planes(shape, region)
     ref = astro_field.render_planes(shape, region, reference=True)
@@ -63,16 +67,16 @@ def test_chunk_size_does_not_change_values(model, astro_field):
 
 def test_threads_dealing_chunks_give_the_single_thread_values(model, astro_field, monkeypatch):
     """Threads take chunks one at a time; every pixel is decoded once, wherever it lands."""
-    from liif_plugin import fast
+    from liif_plugin.engine import decoder
 
     net = model.net
     pre = first_layer_map(net, astro_field.feat)
     g = torch.rand(1, 2001, 2) * 2 - 1
     cell = torch.full_like(g, 0.02)
     with torch.inference_mode():
-        monkeypatch.setattr(fast, "PARALLEL_CHUNKS", False)
+        monkeypatch.setattr(decoder, "PARALLEL_CHUNKS", False)
         one = query_fast(net, pre, g, cell, astro_field.full_shape, chunk=64)
-        monkeypatch.setattr(fast, "PARALLEL_CHUNKS", True)
+        monkeypatch.setattr(decoder, "PARALLEL_CHUNKS", True)
         old = torch.get_num_threads()
         torch.set_num_threads(2)
         try:

@@ -1,13 +1,13 @@
 """Numerics: the authors' output, and every fast path against the readable reference."""
+
 import numpy as np
 import pytest
 import torch
+from conftest import GOLDEN
 
 import liif_plugin as liif
 from liif_plugin import models
 from liif_plugin.api import LiifModel
-
-from conftest import GOLDEN
 
 
 def test_golden_astronaut_x2(model):
@@ -58,16 +58,26 @@ def test_fast_equals_reference(model, photo, shape, region):
     assert np.abs(fast - ref).max() <= 1e-4
 
 
-@pytest.mark.parametrize("flags", [
-    dict(local_ensemble=False), dict(feat_unfold=False), dict(cell_decode=False),
-    dict(local_ensemble=False, feat_unfold=False, cell_decode=False),
-])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        dict(local_ensemble=False),
+        dict(feat_unfold=False),
+        dict(cell_decode=False),
+        dict(local_ensemble=False, feat_unfold=False, cell_decode=False),
+    ],
+)
 def test_fast_equals_reference_for_every_flag(photo, flags):
     """The decoder flags come from the checkpoint; each combination must agree too."""
     torch.manual_seed(0)
-    spec = {"name": "liif", "args": {"encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True}},
-                                      "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [64, 64]}},
-                                      **flags}}
+    spec = {
+        "name": "liif",
+        "args": {
+            "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True}},
+            "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [64, 64]}},
+            **flags,
+        },
+    }
     net = models.make(spec).eval()
     m = LiifModel(net, spec, "random", device="cpu")
     field = m.encode(photo)

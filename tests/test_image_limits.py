@@ -1,5 +1,6 @@
 """Decompression bombs: a small file whose header declares a huge image is refused from the header,
-before any pixel is decoded, by `liif_plugin.imageio` and by the CLI (one line, exit 2, no output)."""
+before any pixel is decoded, by `liif_plugin.sources.imageio` and by the CLI (one line, exit 2, no output)."""
+
 import resource
 import struct
 import subprocess
@@ -11,20 +12,22 @@ import pytest
 import tifffile
 from PIL import Image
 
-from liif_plugin import arrays
-from liif_plugin.imageio import read_image
+from liif_plugin.sources import arrays
+from liif_plugin.sources.imageio import read_image
 
 BIG = 60000  # 60000 x 60000 = 3600 megapixels; decoded as RGB that would be 10.8 GB
 
 
 def png_declaring(path, w, h):
     """A valid PNG header for w x h RGB with a tiny IDAT (the file is ~100 bytes)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -33,7 +36,7 @@ def jpeg_declaring(path, w, h):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path, quality=90)
     data = bytearray(path.read_bytes())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", h, w)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", h, w)
     path.write_bytes(bytes(data))
     return path
 
@@ -69,8 +72,12 @@ def test_cli_refuses_bombs_without_decoding(tmp_path, kind):
     path = MAKERS[kind](tmp_path / f"bomb.{kind}", BIG, BIG)
     out = tmp_path / "out.tif"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    r = subprocess.run([sys.executable, "-m", "liif_plugin.cli", "upscale", str(path), "-o", str(out), "--scale", "2"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "liif_plugin.cli", "upscale", str(path), "-o", str(out), "--scale", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr

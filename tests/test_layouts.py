@@ -6,7 +6,9 @@ saves them: its modules are mirrored below from mmagic/models/editors/liif/liif_
 rdn/rdn_net.py (RDB, DenseLayer), attribute names included, with random weights, and saved as
 ``{"meta": ..., "state_dict": {"generator." + key: tensor}}``.
 """
+
 import re
+
 import numpy as np
 import pytest
 import torch
@@ -14,15 +16,18 @@ from skimage import data
 from torch import nn
 
 import liif_plugin as liif
-from liif_plugin import layouts, models, weights
-from liif_plugin.checkpoint import CheckpointError, save_checkpoint
-from liif_plugin.tiles import TiledField
+from liif_plugin import models
+from liif_plugin.engine.tiles import TiledField
+from liif_plugin.hub import cache
+from liif_plugin.models import families
+from liif_plugin.models.checkpoint import CheckpointError, load_network, save_checkpoint
 
 TOL = 1e-4
 DIV2K_MEAN = torch.tensor([0.4488, 0.4371, 0.4040])
 
 
 # -- MMagic's modules, mirrored (names are what its state dicts carry) --------------------------
+
 
 class MLPRefiner(nn.Module):
     def __init__(self, in_dim, out_dim=3, hidden_list=(256, 256, 256, 256)):
@@ -79,13 +84,16 @@ class LIIFRDNNet(nn.Module):
 
 def save_mmagic(path, generator):
     sd = {"generator." + k: v.detach().clone() for k, v in generator.state_dict().items()}
-    torch.save({"meta": {"mmedit_version": "0.9.0", "iter": 1000000, "config": "model = dict(type='LIIF')"},
-                "state_dict": sd}, path)
+    torch.save(
+        {"meta": {"mmedit_version": "0.9.0", "iter": 1000000, "config": "model = dict(type='LIIF')"}, "state_dict": sd},
+        path,
+    )
     return path
 
 
 def copy_authors_weights(net, generator):
     """Our (authors'-layout) tensors into MMagic's modules, matched by order, not by our name table."""
+
     def encoder_part(module):
         return [p for n, p in module.named_parameters() if not n.startswith(("imnet.", "sub_mean.", "add_mean."))]
 
@@ -101,8 +109,13 @@ def copy_authors_weights(net, generator):
 
 def authors_net(encoder):
     torch.manual_seed(1)
-    spec = {"name": "liif", "args": {"encoder_spec": {"name": encoder, "args": {"no_upsampling": True}},
-                                      "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256] * 4}}}}
+    spec = {
+        "name": "liif",
+        "args": {
+            "encoder_spec": {"name": encoder, "args": {"no_upsampling": True}},
+            "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256] * 4}},
+        },
+    }
     return models.make(spec).eval(), spec
 
 
@@ -116,28 +129,36 @@ def edsr_pair(tmp_path_factory):
     """(authors'-layout file, MMagic EDSR file) of the same random network."""
     d = tmp_path_factory.mktemp("edsr")
     net, spec = authors_net("edsr-baseline")
-    return save_checkpoint(d / "edsr-authors.pth", net, spec), save_mmagic(d / "edsr-mmagic.pth", copy_authors_weights(net, LIIFEDSRNet())), net
+    return (
+        save_checkpoint(d / "edsr-authors.pth", net, spec),
+        save_mmagic(d / "edsr-mmagic.pth", copy_authors_weights(net, LIIFEDSRNet())),
+        net,
+    )
 
 
 @pytest.fixture(scope="module")
 def rdn_pair(tmp_path_factory):
     d = tmp_path_factory.mktemp("rdn")
     net, spec = authors_net("rdn")
-    return save_checkpoint(d / "rdn-authors.pth", net, spec), save_mmagic(d / "rdn-mmagic.pth", copy_authors_weights(net, LIIFRDNNet()))
+    return save_checkpoint(d / "rdn-authors.pth", net, spec), save_mmagic(
+        d / "rdn-mmagic.pth", copy_authors_weights(net, LIIFRDNNet())
+    )
 
 
 def test_each_family_is_detected_and_records_its_normalization(edsr_pair, rdn_pair):
     a_edsr, m_edsr, _ = edsr_pair
     a_rdn, m_rdn = rdn_pair
-    for path, family, encoder, norm in [(a_edsr, "authors", "edsr-baseline", layouts.AUTHORS_NORM),
-                                        (m_edsr, "mmagic-edsr", "edsr-baseline", layouts.DIV2K_MEAN_NORM),
-                                        (a_rdn, "authors", "rdn", layouts.AUTHORS_NORM),
-                                        (m_rdn, "mmagic-rdn", "rdn", layouts.AUTHORS_NORM)]:
-        net, ckpt = liif.checkpoint.load_network(path)
+    for path, family, encoder, norm in [
+        (a_edsr, "authors", "edsr-baseline", families.AUTHORS_NORM),
+        (m_edsr, "mmagic-edsr", "edsr-baseline", families.DIV2K_MEAN_NORM),
+        (a_rdn, "authors", "rdn", families.AUTHORS_NORM),
+        (m_rdn, "mmagic-rdn", "rdn", families.AUTHORS_NORM),
+    ]:
+        net, ckpt = load_network(path)
         assert ckpt.family.name == family and ckpt.normalization == norm
         m = liif.load_model(path, device="cpu")
         assert m.encoder_name == encoder and m.normalization == norm
-    assert layouts.DIV2K_MEAN_NORM.mean == (0.4488, 0.4371, 0.4040) and layouts.DIV2K_MEAN_NORM.std == (1, 1, 1)
+    assert families.DIV2K_MEAN_NORM.mean == (0.4488, 0.4371, 0.4040) and families.DIV2K_MEAN_NORM.std == (1, 1, 1)
 
 
 def test_mmagic_rdn_renders_exactly_like_the_same_weights_in_the_authors_layout(rdn_pair):
@@ -173,7 +194,7 @@ def test_mmagic_edsr_with_folded_units_renders_the_same_away_from_the_border(eds
     a_path, _, net = edsr_pair
     m_path = save_mmagic(tmp_path / "folded.pth", copy_authors_weights(fold_into_mmagic_units(net), LIIFEDSRNet()))
     a, m = liif.load_model(a_path, device="cpu"), liif.load_model(m_path, device="cpu")
-    assert m.normalization == layouts.DIV2K_MEAN_NORM
+    assert m.normalization == families.DIV2K_MEAN_NORM
     out_a, out_m = (mod.encode(image).render_planes((208, 208)) for mod in (a, m))
     # Features within the encoder's receptive radius of the border see the zero padding, plus 2 latent
     # codes for the 3x3 unfold and the ensemble's neighbour: x2 output pixels beyond that are exact.
@@ -191,17 +212,17 @@ def test_mmagic_edsr_with_folded_units_renders_the_same_away_from_the_border(eds
 
 
 def test_training_keeps_the_mmagic_units_and_saves_them(edsr_pair, tmp_path):
-    from liif_plugin.train import train
+    from liif_plugin.training.train import train
 
     _, m_path, _ = edsr_pair
     out = tmp_path / "tuned.pth"
     img = data.immunohistochemistry()[:120, :120]
     res = train([img], out=out, init=m_path, steps=1, batch_size=2, val_fraction=0, progress=False)
-    assert res.normalization == layouts.DIV2K_MEAN_NORM
+    assert res.normalization == families.DIV2K_MEAN_NORM
     raw = torch.load(out, weights_only=True)
     assert raw["normalization"] == {"mean": [0.4488, 0.4371, 0.4040], "std": [1.0, 1.0, 1.0]}
     reloaded = liif.load_model(out, device="cpu")
-    assert reloaded.normalization == layouts.DIV2K_MEAN_NORM
+    assert reloaded.normalization == families.DIV2K_MEAN_NORM
     x = img[:40, :40]
     in_memory = liif.LiifModel(res.net, res.spec, "t", device="cpu", normalization=res.normalization)
     np.testing.assert_array_equal(in_memory.encode(x).render((60, 60)), reloaded.encode(x).render((60, 60)))
@@ -215,14 +236,29 @@ def mutated(path, tmp_path, change):
     return p
 
 
-@pytest.mark.parametrize("which, change, words", [
-    ("rdn", lambda sd: sd.update({"generator.rdbs.3.lff.weight": torch.zeros(64, 100, 1, 1)}),
-     r"mmagic-rdn layout.*1 tensors of the wrong shape \(e.g. generator.rdbs.3.lff.weight: \(64, 100, 1, 1\) != \(64, 576, 1, 1\)\)"),
-    ("rdn", lambda sd: sd.pop("generator.gff.1.bias"), r"missing 1 keys \(e.g. generator.gff.1.bias\)"),
-    ("edsr", lambda sd: sd.pop("generator.body.5.conv2.bias"), r"mmagic-edsr layout.*missing 1 keys \(e.g. generator.body.5.conv2.bias\)"),
-    ("edsr", lambda sd: sd.update({"generator.upsample.0.weight": torch.zeros(1)}), r"1 unexpected keys \(e.g. generator.upsample.0.weight\)"),
-    ("edsr", lambda sd: sd.update({"generator.imnet.layers.0.weight": torch.zeros(256, 10)}), "wrong shape"),
-])
+@pytest.mark.parametrize(
+    "which, change, words",
+    [
+        (
+            "rdn",
+            lambda sd: sd.update({"generator.rdbs.3.lff.weight": torch.zeros(64, 100, 1, 1)}),
+            r"mmagic-rdn layout.*1 tensors of the wrong shape "
+            r"\(e.g. generator.rdbs.3.lff.weight: \(64, 100, 1, 1\) != \(64, 576, 1, 1\)\)",
+        ),
+        ("rdn", lambda sd: sd.pop("generator.gff.1.bias"), r"missing 1 keys \(e.g. generator.gff.1.bias\)"),
+        (
+            "edsr",
+            lambda sd: sd.pop("generator.body.5.conv2.bias"),
+            r"mmagic-edsr layout.*missing 1 keys \(e.g. generator.body.5.conv2.bias\)",
+        ),
+        (
+            "edsr",
+            lambda sd: sd.update({"generator.upsample.0.weight": torch.zeros(1)}),
+            r"1 unexpected keys \(e.g. generator.upsample.0.weight\)",
+        ),
+        ("edsr", lambda sd: sd.update({"generator.imnet.layers.0.weight": torch.zeros(256, 10)}), "wrong shape"),
+    ],
+)
 def test_damaged_mmagic_files_are_refused_with_a_sentence(edsr_pair, rdn_pair, tmp_path, which, change, words):
     src = edsr_pair[1] if which == "edsr" else rdn_pair[1]
     with pytest.raises(CheckpointError, match=words):
@@ -243,29 +279,29 @@ def test_published_files_are_added_by_name_and_used(edsr_pair, rdn_pair, tmp_pat
     monkeypatch.setenv("LIIF_WEIGHTS_DIR", str(tmp_path / "w"))
     # MMagic's RDN under the authors' name is refused with the right command.
     with pytest.raises(ValueError, match="add it as `liif weights add rdn-mmagic"):
-        weights.add("rdn", rdn_pair[1])
+        cache.add("rdn", rdn_pair[1])
     # These synthetic files are not the published ones (their sha256 differ): custom stand-ins.
-    _, message = weights.add("edsr-mmagic", edsr_pair[1])
-    assert "not the published file" in message and weights.status("edsr-mmagic") == "custom"
+    _, message = cache.add("edsr-mmagic", edsr_pair[1])
+    assert "not the published file" in message and cache.status("edsr-mmagic") == "custom"
     m = liif.load_model("edsr-mmagic", device="cpu")
-    assert m.normalization == layouts.DIV2K_MEAN_NORM and m.encoder_name == "edsr-baseline"
+    assert m.normalization == families.DIV2K_MEAN_NORM and m.encoder_name == "edsr-baseline"
     assert liif.upscale(data.camera()[:20, :20], 2, model=m).shape == (40, 40)
 
 
 def test_published_file_is_verified(model, tmp_path, monkeypatch):
     monkeypatch.setenv("LIIF_WEIGHTS_DIR", str(tmp_path / "w"))
-    dest, message = weights.add("edsr-baseline", model.path)
+    dest, message = cache.add("edsr-baseline", model.path)
     assert message.startswith("edsr-baseline: verified: the LIIF authors' file")
-    assert weights.status("edsr-baseline") == "present" and dest.name == "edsr-baseline-liif.pth"
+    assert cache.status("edsr-baseline") == "present" and dest.name == "edsr-baseline-liif.pth"
     # OpenMMLab names its files with the first 8 hex digits of their sha256; that prefix is what is pinned.
-    e = weights.entry("rdn-mmagic")
+    e = cache.entry("rdn-mmagic")
     assert e.matches("22d6fdc8" + "0" * 56) and not e.matches("22d6fdc9" + "0" * 56)
 
 
 def test_cli_add_then_upscale_by_name(edsr_pair, tmp_path, monkeypatch, capsys):
     from PIL import Image
 
-    from liif_plugin.cli import main
+    from liif_plugin.cli.main import main
 
     monkeypatch.setenv("LIIF_WEIGHTS_DIR", str(tmp_path / "w"))
     assert main(["weights", "add", "edsr-mmagic", str(edsr_pair[1])]) == 0

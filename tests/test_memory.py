@@ -1,4 +1,5 @@
 """A long viewer session gives freed memory back: encodes of ever new window sizes do not pile up."""
+
 import subprocess
 import sys
 import textwrap
@@ -8,7 +9,7 @@ import pytest
 SCRIPT = textwrap.dedent("""
     import numpy as np, torch
     import liif_plugin as liif
-    from liif_plugin.memory import release_freed_memory
+    from liif_plugin.runtime.memory import release_freed_memory
     torch.set_num_threads(1)
 
     def rss_mb():
@@ -41,7 +42,11 @@ def test_encodes_of_new_window_sizes_do_not_keep_their_memory(model):
 def test_render_threads_run_at_background_priority_and_their_torch_workers_too():
     """The widget's render thread lowers its own priority (not the process's), and PyTorch's OpenMP
     workers that it starts inherit it, so the GUI or kernel thread is served first."""
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
         import os, threading, torch
         from liif_plugin.notebook.worker import LatestWorker
         torch.set_num_threads(2)
@@ -63,7 +68,12 @@ def test_render_threads_run_at_background_priority_and_their_torch_workers_too()
         w.close()
         print(os.getpriority(os.PRIO_PROCESS, main), seen["render"], min(seen["others"], default=99),
               len(seen["others"]), torch.get_num_threads())
-    """)], capture_output=True, text=True, timeout=120)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     main, render, workers_min, workers, threads = map(int, r.stdout.split())
     # The render thread is niced, the process's main thread not; every thread the render started

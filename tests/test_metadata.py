@@ -1,5 +1,6 @@
 """Metadata survives resampling: pixel size (ImageJ, OME-TIFF, resolution tags, OME-Zarr), DPI,
-EXIF and ICC profiles, through the CLI and liif_plugin.imageio, scaled per axis."""
+EXIF and ICC profiles, through the CLI and liif_plugin.sources.imageio, scaled per axis."""
+
 import json
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms
 
-from liif_plugin.cli import main
-from liif_plugin.imageio import ImageMeta, read_image, read_image_meta, scaled_meta, write_image
+from liif_plugin.cli.main import main
+from liif_plugin.sources.imageio import ImageMeta, read_image, read_image_meta, scaled_meta, write_image
 
 
 def liif(*args):
@@ -36,10 +37,23 @@ def test_scaling_rule_divides_pixel_size_per_axis():
 
 
 def test_imagej_tiff_pixel_size_halves_at_x2(tmp_path, gray16, tiny_model_path):
-    tifffile.imwrite(tmp_path / "ij.tif", gray16, imagej=True, resolution=(1 / 0.3, 1 / 0.3),
-                     metadata={"unit": "um", "spacing": 2.0})
-    assert liif("upscale", tmp_path / "ij.tif", "-o", tmp_path / "out.tif", "--scale", "2",
-                "--model", tiny_model_path, "--quiet") == 0
+    tifffile.imwrite(
+        tmp_path / "ij.tif", gray16, imagej=True, resolution=(1 / 0.3, 1 / 0.3), metadata={"unit": "um", "spacing": 2.0}
+    )
+    assert (
+        liif(
+            "upscale",
+            tmp_path / "ij.tif",
+            "-o",
+            tmp_path / "out.tif",
+            "--scale",
+            "2",
+            "--model",
+            tiny_model_path,
+            "--quiet",
+        )
+        == 0
+    )
     y, meta = read_image_meta(tmp_path / "out.tif")
     assert y.shape == (48, 64) and y.dtype == np.uint16
     assert meta.flavour == "imagej" and meta.unit == "um" and meta.imagej["spacing"] == 2.0
@@ -49,10 +63,32 @@ def test_imagej_tiff_pixel_size_halves_at_x2(tmp_path, gray16, tiny_model_path):
 
 
 def test_ome_tiff_anisotropic_scale_divides_each_axis(tmp_path, gray16, tiny_model_path):
-    tifffile.imwrite(tmp_path / "in.ome.tif", gray16, ome=True, metadata={
-        "axes": "YX", "PhysicalSizeX": 0.4, "PhysicalSizeY": 0.5, "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"})
-    assert liif("upscale", tmp_path / "in.ome.tif", "-o", tmp_path / "out.ome.tif", "--scale", "2,4",
-                "--model", tiny_model_path, "--quiet") == 0
+    tifffile.imwrite(
+        tmp_path / "in.ome.tif",
+        gray16,
+        ome=True,
+        metadata={
+            "axes": "YX",
+            "PhysicalSizeX": 0.4,
+            "PhysicalSizeY": 0.5,
+            "PhysicalSizeXUnit": "µm",
+            "PhysicalSizeYUnit": "µm",
+        },
+    )
+    assert (
+        liif(
+            "upscale",
+            tmp_path / "in.ome.tif",
+            "-o",
+            tmp_path / "out.ome.tif",
+            "--scale",
+            "2,4",
+            "--model",
+            tiny_model_path,
+            "--quiet",
+        )
+        == 0
+    )
     with tifffile.TiffFile(tmp_path / "out.ome.tif") as tif:
         assert tif.is_ome and tif.series[0].shape == (48, 128)
         assert 'PhysicalSizeX="0.1"' in tif.ome_metadata and 'PhysicalSizeY="0.25"' in tif.ome_metadata
@@ -62,8 +98,22 @@ def test_ome_tiff_anisotropic_scale_divides_each_axis(tmp_path, gray16, tiny_mod
 def test_region_keeps_the_pixel_size_rule(tmp_path, gray16, tiny_model_path):
     tifffile.imwrite(tmp_path / "ij.tif", gray16, imagej=True, resolution=(1 / 0.3, 1 / 0.2), metadata={"unit": "um"})
     # A 10 x 16 window rendered at 30 x 32: x3 in y, x2 in x.
-    assert liif("upscale", tmp_path / "ij.tif", "-o", tmp_path / "r.tif", "--region", "4,8,14,24", "--size", "32x30",
-                "--model", tiny_model_path, "--quiet") == 0
+    assert (
+        liif(
+            "upscale",
+            tmp_path / "ij.tif",
+            "-o",
+            tmp_path / "r.tif",
+            "--region",
+            "4,8,14,24",
+            "--size",
+            "32x30",
+            "--model",
+            tiny_model_path,
+            "--quiet",
+        )
+        == 0
+    )
     y, meta = read_image_meta(tmp_path / "r.tif")
     assert y.shape == (30, 32) and meta.pixel_size == pytest.approx((0.2 / 3, 0.3 / 2), rel=1e-6)
 
@@ -88,8 +138,20 @@ def test_jpeg_exif_survives_with_orientation_applied_once(tmp_path, photo, srgb,
     Image.fromarray(photo).save(tmp_path / "cam.jpg", exif=exif.tobytes(), icc_profile=srgb, dpi=(240, 240), quality=95)
     upright = read_image(tmp_path / "cam.jpg")
     assert upright.shape == (56, 48, 3)  # the 48 x 56 stored pixels, turned
-    assert liif("upscale", tmp_path / "cam.jpg", "-o", tmp_path / "out.jpg", "--scale", "2",
-                "--model", tiny_model_path, "--quiet") == 0
+    assert (
+        liif(
+            "upscale",
+            tmp_path / "cam.jpg",
+            "-o",
+            tmp_path / "out.jpg",
+            "--scale",
+            "2",
+            "--model",
+            tiny_model_path,
+            "--quiet",
+        )
+        == 0
+    )
     with Image.open(tmp_path / "out.jpg") as im:
         assert im.size == (96, 112)  # upright, and not turned a second time by a viewer:
         got = im.getexif()
@@ -103,14 +165,38 @@ def test_jpeg_exif_survives_with_orientation_applied_once(tmp_path, photo, srgb,
 
 def test_png_icc_and_dpi_survive_dpi_doubled(tmp_path, photo, srgb, tiny_model_path):
     Image.fromarray(photo).save(tmp_path / "p.png", icc_profile=srgb, dpi=(300, 150))
-    assert liif("upscale", tmp_path / "p.png", "-o", tmp_path / "out.png", "--scale", "2",
-                "--model", tiny_model_path, "--quiet") == 0
+    assert (
+        liif(
+            "upscale",
+            tmp_path / "p.png",
+            "-o",
+            tmp_path / "out.png",
+            "--scale",
+            "2",
+            "--model",
+            tiny_model_path,
+            "--quiet",
+        )
+        == 0
+    )
     with Image.open(tmp_path / "out.png") as im:
         assert im.info["icc_profile"] == srgb
         assert im.info["dpi"] == pytest.approx((600, 300), abs=0.1)  # printed size unchanged
     # to TIFF: resolution tags in inches, and the profile
-    assert liif("upscale", tmp_path / "p.png", "-o", tmp_path / "out.tif", "--scale", "2",
-                "--model", tiny_model_path, "--quiet") == 0
+    assert (
+        liif(
+            "upscale",
+            tmp_path / "p.png",
+            "-o",
+            tmp_path / "out.tif",
+            "--scale",
+            "2",
+            "--model",
+            tiny_model_path,
+            "--quiet",
+        )
+        == 0
+    )
     meta = read_image_meta(tmp_path / "out.tif")[1]
     assert meta.icc == srgb and meta.dpi == pytest.approx((600, 300), abs=0.1)  # PNG stores whole pixels per metre
 
@@ -124,7 +210,7 @@ def test_write_image_without_meta_writes_none(tmp_path, photo):
 
 def test_failed_write_with_meta_leaves_no_file(tmp_path, photo):
     bad = ImageMeta(icc=b"not a profile" * 3, exif=b"garbage")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - PIL's error for a bad profile varies by version
         write_image(tmp_path / "x.jpg", photo, bad)
     assert list(tmp_path.iterdir()) == []
 
@@ -135,10 +221,18 @@ def _ome_zarr(path, data, scale, zarr_format=2):
     g = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
     a = g.create_array("0", shape=data.shape, chunks=data.shape, dtype=data.dtype)
     a[:] = data
-    ms = [{"version": "0.4", "name": "img", "axes": [{"name": "c", "type": "channel"},
-                                                      {"name": "y", "type": "space", "unit": "micrometer"},
-                                                      {"name": "x", "type": "space", "unit": "micrometer"}],
-           "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]}]
+    ms = [
+        {
+            "version": "0.4",
+            "name": "img",
+            "axes": [
+                {"name": "c", "type": "channel"},
+                {"name": "y", "type": "space", "unit": "micrometer"},
+                {"name": "x", "type": "space", "unit": "micrometer"},
+            ],
+            "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
+        }
+    ]
     g.attrs["multiscales"] = ms
     return g
 
@@ -148,8 +242,20 @@ def test_ome_zarr_multiscales_scale_in_cli(tmp_path, tiny_model_path):
 
     data = (np.random.default_rng(1).random((2, 20, 24)) * 3000).astype(np.uint16)
     _ome_zarr(tmp_path / "in.zarr", data, [1.0, 0.6, 0.4])
-    assert liif("upscale", tmp_path / "in.zarr", "-o", tmp_path / "out.zarr", "--scale", "2,4",
-                "--model", tiny_model_path, "--quiet") == 0
+    assert (
+        liif(
+            "upscale",
+            tmp_path / "in.zarr",
+            "-o",
+            tmp_path / "out.zarr",
+            "--scale",
+            "2,4",
+            "--model",
+            tiny_model_path,
+            "--quiet",
+        )
+        == 0
+    )
     g = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
     assert g["0"].shape == (2, 40, 96) and g["0"].dtype == np.uint16
     level = g.attrs["multiscales"][0]["datasets"][0]
@@ -163,7 +269,7 @@ def test_ome_zarr_multiscales_scale_in_cli(tmp_path, tiny_model_path):
 def test_zarr_array_attributes_travel(tmp_path, tiny_model_path):
     import zarr
 
-    import liif_plugin.dask as ld
+    import liif_plugin.sources.dask as ld
 
     z = zarr.open_array(str(tmp_path / "a.zarr"), mode="w", shape=(16, 20), chunks=(16, 20), dtype=np.float32)
     z[:] = np.random.default_rng(2).random((16, 20))

@@ -1,13 +1,13 @@
 """The networks we build have exactly the official checkpoints' keys and shapes."""
+
 import json
 
 import pytest
 import torch
+from conftest import GOLDEN
 
 from liif_plugin import models
-from liif_plugin.checkpoint import read_checkpoint, build_network
-
-from conftest import GOLDEN
+from liif_plugin.models.checkpoint import build_network, read_checkpoint
 
 LAYOUTS = json.loads((GOLDEN / "official_checkpoint_layouts.json").read_text())
 
@@ -41,4 +41,4 @@ def test_receptive_radius_covers_encoder(model):
     with torch.inference_mode():
         d = (enc(x) - enc(y)).abs().amax(dim=1)[0]
     assert d.max() > 0
-    assert d[r + 1:, :].max() == 0 and d[:, r + 1:].max() == 0
+    assert d[r + 1 :, :].max() == 0 and d[:, r + 1 :].max() == 0

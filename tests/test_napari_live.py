@@ -3,6 +3,7 @@
 A real headless viewer (pytest-qt + Xvfb); the live view's pixels are checked against the engine's
 `liif_plugin.upscale` of the same window.
 """
+
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ import dask.array as da  # noqa: E402
 from skimage import data  # noqa: E402
 
 import liif_plugin  # noqa: E402
-from liif_plugin import tiles  # noqa: E402
+from liif_plugin.engine import tiles  # noqa: E402
 from napari_plugin import _resample as rs  # noqa: E402
 from napari_plugin import resample_layer  # noqa: E402
 
@@ -33,8 +34,9 @@ def test_multiscale_layer_resamples_from_level_0(make_napari_viewer, tiny_model)
     np.testing.assert_array_equal(new.data, liif_plugin.upscale(img, scale=2, model=tiny_model))
     np.testing.assert_allclose(new.scale, (0.25, 0.25))
     part = resample_layer(pyr, shape=(40, 30), region=(10, 20, 30, 35), model=tiny_model)
-    np.testing.assert_array_equal(part.data, liif_plugin.upscale(img, shape=(40, 30), region=(10, 20, 30, 35),
-                                                                 model=tiny_model))
+    np.testing.assert_array_equal(
+        part.data, liif_plugin.upscale(img, shape=(40, 30), region=(10, 20, 30, 35), model=tiny_model)
+    )
 
 
 def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qtbot, tiny_model_path):
@@ -58,9 +60,11 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
         assert np.abs(overlay.data.astype(int) - want.astype(int)).max() <= 1
         # It sits on the source: its first pixel centre is the region's first output centre.
         y0, x0, y1, x1 = region
-        np.testing.assert_allclose(overlay.data_to_world((0, 0)),
-                                   layer.data_to_world((y0 - 0.5 + 0.5 * (y1 - y0) / shape[0],
-                                                        x0 - 0.5 + 0.5 * (x1 - x0) / shape[1])), atol=1e-6)
+        np.testing.assert_allclose(
+            overlay.data_to_world((0, 0)),
+            layer.data_to_world((y0 - 0.5 + 0.5 * (y1 - y0) / shape[0], x0 - 0.5 + 0.5 * (x1 - x0) / shape[1])),
+            atol=1e-6,
+        )
 
     viewer.camera.center = (3950.0, 3930.0)  # the far corner
     viewer.camera.zoom = 4.0
@@ -70,7 +74,7 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
     field = next(iter(w._live._fields.values()))
     t = field.tile
 
-    def needed():  # the tiles under the current view's reach (liif_plugin.tiles)
+    def needed():  # the tiles under the current view's reach (liif_plugin.engine.tiles)
         region, shape = rs.view_region(layer, viewer)
         a, b = tiles._reach(shape[0], region[0], region[2], 0, shape[0], 4000, tiles.MARGIN)
         c, d = tiles._reach(shape[1], region[1], region[3], 0, shape[1], 4000, tiles.MARGIN)
@@ -111,7 +115,7 @@ def test_live_view_stops_when_its_layer_is_removed(make_napari_viewer, qtbot, ti
 
 def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
     viewer = make_napari_viewer()
-    stack = np.stack([data.camera()[100 + 8 * k:132 + 8 * k, 200:240] for k in range(6)]).astype(np.uint16) * 16
+    stack = np.stack([data.camera()[100 + 8 * k : 132 + 8 * k, 200:240] for k in range(6)]).astype(np.uint16) * 16
     layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5), translate=(1.0, 0.0, 0.0))
     w = open_widget(viewer)
     w.add_model_path(tiny_model_path)
@@ -134,7 +138,7 @@ def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path)
 
 def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
     viewer = make_napari_viewer()
-    stack = np.stack([data.camera()[100 + 8 * k:124 + 8 * k, 200:230] for k in range(5)])
+    stack = np.stack([data.camera()[100 + 8 * k : 124 + 8 * k, 200:230] for k in range(5)])
     layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
     w = open_widget(viewer)
     w.add_model_path(tiny_model_path)
@@ -147,8 +151,9 @@ def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     new = viewer.layers["stack (LIIF zx plane)"]
     model = liif_plugin.load_model(tiny_model_path, device="cpu")
-    want = liif_plugin.resample_planes(stack, (4.0, 1.0), plane="zx", spacing=(2.0, 0.5, 0.5), model=model,
-                                       precision=w.precision("run"))
+    want = liif_plugin.resample_planes(
+        stack, (4.0, 1.0), plane="zx", spacing=(2.0, 0.5, 0.5), model=model, precision=w.precision("run")
+    )
     np.testing.assert_array_equal(new.data, want.data)
     np.testing.assert_allclose(new.scale, (0.5, 0.5, 0.5))
     np.testing.assert_allclose(new.data_to_world((0, 0, 0)), layer.data_to_world((-0.375, 0, 0)), atol=1e-9)
@@ -213,7 +218,7 @@ def test_live_view_finds_the_value_range_while_zoomed_out(make_napari_viewer, qt
     from napari_plugin._live import LiveView
 
     viewer = make_napari_viewer(show=True)
-    base = (data.camera().astype(np.uint16) * 13 + 400)
+    base = data.camera().astype(np.uint16) * 13 + 400
     layer = viewer.add_image(da.from_array(np.stack([base, base[::-1]]), chunks=(1, 64, 64)), name="u16")
     viewer.window._qt_viewer.canvas.native.resize(160, 120)
     qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)

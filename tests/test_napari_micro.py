@@ -3,6 +3,7 @@
 A real viewer under Xvfb. The released weights where the user sees the numbers (time, progress),
 the tiny random-weights model where only the plumbing matters (memory, metadata, layers, settings).
 """
+
 import ctypes
 import gc
 import json
@@ -18,7 +19,7 @@ from qtpy.QtWidgets import QMessageBox  # noqa: E402
 from skimage import data  # noqa: E402
 
 import liif_plugin  # noqa: E402
-from liif_plugin import calibrate  # noqa: E402
+from liif_plugin.runtime import speed as speeds  # noqa: E402
 from napari_plugin import _metadata  # noqa: E402
 from napari_plugin._estimate import Work  # noqa: E402
 from napari_plugin._progress import Tracker  # noqa: E402
@@ -35,9 +36,9 @@ def model():
 
 @pytest.fixture
 def speed_store(model, tiny_model, tmp_path, monkeypatch):
-    """An empty speed store (calibrate.STORE lives in the weights cache dir), after the models loaded."""
+    """An empty speed store (speeds.STORE lives in the weights cache dir), after the models loaded."""
     monkeypatch.setenv("LIIF_WEIGHTS_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache" / calibrate.STORE
+    return tmp_path / "cache" / speeds.STORE
 
 
 def open_widget(viewer, loaded=None):
@@ -148,7 +149,7 @@ def test_progress_moves_during_encoding_and_resets_on_confirm(make_napari_viewer
 def test_tracker_fills_encodes_by_time_and_decodes_by_pixels():
     clock = [0.0]
     wk = Work((("encode", 100), ("decode", 400), ("encode", 100), ("decode", 400)), 1, 0, 0)
-    t = Tracker([wk], calibrate.Speed(100.0, 400.0), clock=lambda: clock[0])  # 1 s per step, 4 s in all
+    t = Tracker([wk], speeds.Speed(100.0, 400.0), clock=lambda: clock[0])  # 1 s per step, 4 s in all
     t.begin(0)
     clock[0] = 0.5
     assert t.fraction() == pytest.approx(0.125)  # half of the first encode, by time
@@ -234,9 +235,16 @@ def test_shape_boxes_show_seven_digits(make_napari_viewer, qtbot):
 # -- defect 7: physical-size metadata ----------------------------------------------------------------
 def test_physical_size_metadata_is_scaled_or_dropped(make_napari_viewer, qtbot, tiny_model):
     viewer = make_napari_viewer()
-    meta = {"PhysicalSizeX": 0.4, "PhysicalSizeY": 0.4, "PhysicalSizeXUnit": "µm", "pixel_size": (0.4, 0.4),
-            "spacing": 2.0, "ome_xml": '<OME><Pixels PhysicalSizeX="0.4"/></OME>', "dpi": (300, 300),
-            "acquisition": {"objective": "60x", "voxel_size": [2.0, 0.4, 0.4]}}
+    meta = {
+        "PhysicalSizeX": 0.4,
+        "PhysicalSizeY": 0.4,
+        "PhysicalSizeXUnit": "µm",
+        "pixel_size": (0.4, 0.4),
+        "spacing": 2.0,
+        "ome_xml": '<OME><Pixels PhysicalSizeX="0.4"/></OME>',
+        "dpi": (300, 300),
+        "acquisition": {"objective": "60x", "voxel_size": [2.0, 0.4, 0.4]},
+    }
     viewer.add_image(data.camera()[:24, :32], name="cells", metadata=meta, scale=(0.4, 0.4))
     w = open_widget(viewer, tiny_model)
     w.scale_y.value = 2.0
@@ -269,13 +277,13 @@ def test_time_estimate_is_calibrated_and_within_2x_of_a_real_run(make_napari_vie
     w.run_btn.native.click()  # first use: measures, then renders
     wait_idle(qtbot, w)
     stored = json.loads(speed_store.read_text())
-    assert list(stored) == [calibrate.key(model, "fp32")]
-    assert calibrate.stored(model, "fp32") == calibrate.Speed(**stored[calibrate.key(model, "fp32")])
+    assert list(stored) == [speeds.key(model, "fp32")]
+    assert speeds.stored(model, "fp32") == speeds.Speed(**stored[speeds.key(model, "fp32")])
     viewer.layers.remove(small)
     viewer.add_image(data.camera()[200:264, 200:264], name="cam")
     w.scale_y.value = 3.0
     works, speed, rough = w.last_estimate
-    assert not rough and speed == calibrate.stored(model, "fp32")
+    assert not rough and speed == speeds.stored(model, "fp32")
     estimate = sum(wk.seconds(speed) for wk in works)
     assert f"about {estimate:.0f} s" in w.estimate_label.value
     t0 = time.perf_counter()
@@ -287,10 +295,10 @@ def test_time_estimate_is_calibrated_and_within_2x_of_a_real_run(make_napari_vie
 
 
 def test_speed_is_measured_once_per_precision(model, speed_store):
-    first = calibrate.speed(model, "fp32")
+    first = speeds.speed(model, "fp32")
     mtime = speed_store.stat().st_mtime_ns
-    assert calibrate.speed(model, "fp32") == first and speed_store.stat().st_mtime_ns == mtime  # read back
-    assert calibrate.stored(model, "bf16") is None  # another precision is its own measurement
+    assert speeds.speed(model, "fp32") == first and speed_store.stat().st_mtime_ns == mtime  # read back
+    assert speeds.stored(model, "bf16") is None  # another precision is its own measurement
     assert first.encode_px_per_s > 0 and first.decode_px_per_s > 0
 
 

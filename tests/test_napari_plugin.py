@@ -1,23 +1,27 @@
 """napari plugin tests: a real headless viewer (pytest-qt + pytest-xvfb), real weights, small images."""
+
 import numpy as np
 import pytest
 
 napari = pytest.importorskip("napari")
 
 import dask.array as da  # noqa: E402
+import torch  # noqa: E402
 from napari.layers import Image, Labels, Shapes  # noqa: E402
 from napari.utils.notifications import notification_manager  # noqa: E402
 from skimage import data  # noqa: E402
 
 import liif_plugin  # noqa: E402
-import liif_plugin.data  # noqa: E402
-import torch  # noqa: E402
-from liif_plugin.hardware import auto_precision  # noqa: E402
-from napari_plugin import resample_layer  # noqa: E402
-from napari_plugin import _hooks  # noqa: E402
+import liif_plugin.hub.sample_data  # noqa: E402
+from liif_plugin.runtime.hardware import auto_precision  # noqa: E402
+from napari_plugin import (
+    _hooks,  # noqa: E402
+    resample_layer,  # noqa: E402
+)
 
 pytestmark = pytest.mark.napari
-WAIT = 120_000  # ms; a generous ceiling for a render (and a first-use speed measurement) on a busy 2-core machine, not a speed check
+# ms; a generous ceiling for a render (and a first-use speed measurement) on a busy 2-core machine, not a speed check
+WAIT = 120_000
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,10 @@ def test_fluorescence_samples_are_fetched_pinned_and_open(make_napari_viewer, tm
     nuclei = viewer.layers["nuclei"].data
     assert nuclei.shape == (512, 512) and nuclei.dtype == np.uint16 and nuclei.max() > nuclei.min()
     assert viewer.layers["nuclei 3D"].data.shape == (31, 61, 57)
-    assert liif_plugin.data.sha256_of(tmp_path / "stardist-img2d.tif") == liif_plugin.data.entry("nuclei-2d").sha256
+    assert (
+        liif_plugin.hub.sample_data.sha256_of(tmp_path / "stardist-img2d.tif")
+        == liif_plugin.hub.sample_data.entry("nuclei-2d").sha256
+    )
 
 
 # -- the function under both faces ----------------------------------------------------------------
@@ -129,7 +136,7 @@ def test_resample_layer_region_alignment(model):
 
 
 def test_big_planes_go_block_by_block_with_the_same_result(model, monkeypatch):
-    from liif_plugin import tiles
+    from liif_plugin.engine import tiles
 
     img = data.astronaut()[100:140, 150:186]
     region = (0.0, 0.0, 40.0, 36.0)
@@ -163,8 +170,9 @@ def test_resample_layer_refuses_labels_and_shapes():
 def test_widget_gray_2d_keeps_display_settings(make_napari_viewer, qtbot, model):
     viewer = make_napari_viewer()
     img = data.camera()[150:182, 180:220]
-    src = viewer.add_image(img, name="cam", colormap="magma", contrast_limits=(20, 220), blending="additive",
-                           opacity=0.7)
+    src = viewer.add_image(
+        img, name="cam", colormap="magma", contrast_limits=(20, 220), blending="additive", opacity=0.7
+    )
     _, w = open_widget(viewer)
     assert w.layer is src
     w.scale_y.value = 2.5
@@ -437,7 +445,7 @@ def test_missing_weights_error_leaves_viewer_unchanged(make_napari_viewer, qtbot
     viewer.add_image(np.zeros((16, 16), np.uint8), name="img")
     _, w = open_widget(viewer)
     w.model_combo.value = "rdn"  # registered, but its weights are not installed here
-    assert liif_plugin.weights.status("rdn") == "missing"
+    assert liif_plugin.hub.cache.status("rdn") == "missing"
     n = len(notification_manager.records)
     w.run_btn.native.click()
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
@@ -519,8 +527,8 @@ def test_noisy_layer_warns_once_and_clean_layer_never(make_napari_viewer, qtbot,
 
 
 def test_detail_control_blends_with_bicubic(make_napari_viewer, qtbot, model):
-    from liif_plugin import arrays
-    from liif_plugin.bicubic import ClassicResampler
+    from liif_plugin.engine.classic import ClassicResampler
+    from liif_plugin.sources import arrays
 
     viewer = make_napari_viewer()
     img = noisy_cells()
@@ -540,6 +548,8 @@ def test_detail_control_blends_with_bicubic(make_napari_viewer, qtbot, model):
     half = run_and_wait(qtbot, w)
     np.testing.assert_array_equal(half.data, model.encode(img).render((64, 80), detail=0.5))
     assert half.metadata["liif"]["detail"] == 0.5
+
+
 def test_precision_picker_reaches_the_render(make_napari_viewer, qtbot, model):
     viewer = make_napari_viewer()
     viewer.add_image(data.astronaut()[100:116, 180:196], name="face", rgb=True)
@@ -557,7 +567,6 @@ def test_precision_picker_reaches_the_render(make_napari_viewer, qtbot, model):
         results[choice] = new.data.astype(int)
     assert results["fp32"].shape == (32, 32, 3)
     assert np.abs(results["fp32"] - results["bf16"]).max() <= 2  # 2/255: the bound auto keeps
-
 
 
 # -- nothing raises into napari's event loop (issue 14, defect 1) -------------------------------------

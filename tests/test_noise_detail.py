@@ -1,15 +1,18 @@
 """Noise estimate, the released model's noise warning, and the detail control (LIIF vs bicubic)."""
+
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
 
 import liif_plugin as liif
-from liif_plugin import api, arrays, tiles
-from liif_plugin.bicubic import ClassicResampler
-from liif_plugin.cli import main
-from liif_plugin.coords import axis_centres
-from liif_plugin.noise import NOISE_THRESHOLD, estimate_noise, noise_warning
+from liif_plugin import api
+from liif_plugin.cli.main import main
+from liif_plugin.engine import tiles
+from liif_plugin.engine.classic import ClassicResampler
+from liif_plugin.engine.coords import axis_centres
+from liif_plugin.quality.noise import NOISE_THRESHOLD, estimate_noise, noise_warning
+from liif_plugin.sources import arrays
 
 
 def noisy(x, sigma, seed=0):
@@ -69,7 +72,9 @@ def gray():
 def test_detail_one_is_bit_identical_to_the_plain_render(tiny_model, gray):
     f = tiny_model.encode(gray)
     assert np.array_equal(f.render((70, 90), (3, 4.5, 35, 44), detail=1.0), f.render((70, 90), (3, 4.5, 35, 44)))
-    assert np.array_equal(liif.upscale(gray, 1.7, model=tiny_model, detail=1), liif.upscale(gray, 1.7, model=tiny_model))
+    assert np.array_equal(
+        liif.upscale(gray, 1.7, model=tiny_model, detail=1), liif.upscale(gray, 1.7, model=tiny_model)
+    )
 
 
 def test_detail_zero_is_the_engines_bicubic_and_half_is_the_mean(model, photo):
@@ -80,8 +85,9 @@ def test_detail_zero_is_the_engines_bicubic_and_half_is_the_mean(model, photo):
     bic = ClassicResampler(planes, layout.kind).render(region, shape)
     assert np.array_equal(f.render_planes(shape, region, detail=0.0), bic)
     assert np.abs(f.render_planes(shape, region, detail=0.5) - (sr + bic) / 2).max() < 1e-6
-    assert np.array_equal(liif.upscale(photo, shape=shape, region=region, model=model, detail=0),
-                          arrays.from_planes(bic, layout))
+    assert np.array_equal(
+        liif.upscale(photo, shape=shape, region=region, model=model, detail=0), arrays.from_planes(bic, layout)
+    )
     assert np.abs(sr - bic).max() > 0.05  # LIIF and bicubic really differ here
 
 
@@ -112,7 +118,7 @@ def test_bad_detail_says_what_to_give(tiny_model, gray, bad):
 
 
 def test_window_field_without_the_image_refuses_detail(tiny_model, gray):
-    from liif_plugin.field import ImageField
+    from liif_plugin.engine.field import ImageField
 
     f = ImageField(tiny_model, tiny_model.encode(gray).feat, None)
     with pytest.raises(ValueError, match="input image"):
@@ -127,10 +133,26 @@ def test_cli_warns_once_for_a_noisy_image_and_not_for_a_clean_one(tmp_path, phot
     assert "warning" not in capsys.readouterr().err
     assert main(["upscale", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "n.png"), "--scale", "2", "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert err.count("warning:") == 1 and "noisy.png" in err and "--detail" in err and len(err.strip().splitlines()) == 1
+    assert (
+        err.count("warning:") == 1 and "noisy.png" in err and "--detail" in err and len(err.strip().splitlines()) == 1
+    )
     # Following the advice: no warning, and the output is bicubic-like (smoother than full LIIF).
-    assert main(["upscale", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "d.png"), "--scale", "2", "--detail", "0",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "noisy.png"),
+                "-o",
+                str(tmp_path / "d.png"),
+                "--scale",
+                "2",
+                "--detail",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err
     planes, layout = arrays.to_planes(np.asarray(Image.open(tmp_path / "noisy.png")))
     bic = arrays.from_planes(ClassicResampler(planes, layout.kind).render((0, 0, 48, 56), (96, 112)), layout)
@@ -139,13 +161,15 @@ def test_cli_warns_once_for_a_noisy_image_and_not_for_a_clean_one(tmp_path, phot
 
 def test_cli_bad_detail_is_one_line_and_exit_2(tmp_path, photo, capsys):
     Image.fromarray(photo).save(tmp_path / "p.png")
-    assert main(["upscale", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--scale", "2", "--detail", "3"]) == 2
+    assert (
+        main(["upscale", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--scale", "2", "--detail", "3"]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "detail" in err and len(err.splitlines()) == 1 and not (tmp_path / "o.png").exists()
 
 
 def test_big_images_are_measured_on_a_subset_with_the_same_result(monkeypatch):
-    from liif_plugin import noise
+    from liif_plugin.quality import noise
 
     img = noisy(data.camera(), 0.04)
     whole = estimate_noise(img)

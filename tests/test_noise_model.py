@@ -1,5 +1,6 @@
 """The committed noise-robust model: it loads offline from the repository, is what the registry
 pins, reproduces its recorded benchmark numbers, and the noise warning points to it."""
+
 import importlib.util
 import json
 import shutil
@@ -10,8 +11,8 @@ import pytest
 import torch
 
 import liif_plugin as liif
-from liif_plugin import weights
-from liif_plugin.noise import RELEASED_MODEL, ROBUST_MODEL, noise_warning
+from liif_plugin.hub import cache
+from liif_plugin.quality.noise import RELEASED_MODEL, ROBUST_MODEL, noise_warning
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,16 +36,16 @@ def offline(tmp_path, monkeypatch):
     def no_network(*a, **k):
         raise AssertionError("the committed model must not be downloaded")
 
-    monkeypatch.setattr(weights, "fetch_member", no_network)
+    monkeypatch.setattr(cache, "fetch_member", no_network)
     return tmp_path
 
 
 def test_loads_from_the_repository_offline_as_fp32(offline):
-    e = weights.entry(ROBUST_MODEL)
-    path = weights.path_of(ROBUST_MODEL)
-    assert e.committed and path.parent == weights.committed_dir() and path.exists()
-    assert path.stat().st_size == e.size <= 10 * 2 ** 20 and weights.sha256_of(path) == e.sha256
-    assert weights.status(ROBUST_MODEL) == "present" and weights.fetch(ROBUST_MODEL) == path
+    e = cache.entry(ROBUST_MODEL)
+    path = cache.path_of(ROBUST_MODEL)
+    assert e.committed and path.parent == cache.committed_dir() and path.exists()
+    assert path.stat().st_size == e.size <= 10 * 2**20 and cache.sha256_of(path) == e.sha256
+    assert cache.status(ROBUST_MODEL) == "present" and cache.fetch(ROBUST_MODEL) == path
     sd = torch.load(path, map_location="cpu", weights_only=True)["model"]["sd"]
     assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())  # stored as fp16
     m = liif.load_model(ROBUST_MODEL, device="cpu")
@@ -63,15 +64,15 @@ def test_reproduces_its_recorded_numbers():
 
 
 def test_damaged_or_missing_committed_file_gives_one_sentence(tmp_path, monkeypatch):
-    e = weights.entry(ROBUST_MODEL)
-    monkeypatch.setattr(weights, "committed_dir", lambda: tmp_path)
+    e = cache.entry(ROBUST_MODEL)
+    monkeypatch.setattr(cache, "committed_dir", lambda: tmp_path)
     with pytest.raises(FileNotFoundError, match="reinstall liif-plugin or restore"):
         liif.load_model(ROBUST_MODEL, device="cpu")
     shutil.copy(Path(str(resources.files("liif_plugin._registry"))) / e.file, tmp_path / e.file)
     with open(tmp_path / e.file, "r+b") as f:
         f.seek(1000)
         f.write(b"\0" * 16)
-    assert weights.status(ROBUST_MODEL) == "corrupt"
+    assert cache.status(ROBUST_MODEL) == "corrupt"
     with pytest.raises(ValueError, match="git checkout weights/"):
         liif.load_model(ROBUST_MODEL, device="cpu")
 
@@ -79,7 +80,7 @@ def test_damaged_or_missing_committed_file_gives_one_sentence(tmp_path, monkeypa
 def test_its_name_cannot_be_taken_by_another_file(tmp_path, monkeypatch):
     monkeypatch.setenv("LIIF_WEIGHTS_DIR", str(tmp_path))
     with pytest.raises(ValueError, match="add your file under another name"):
-        weights.add(ROBUST_MODEL, weights.path_of(ROBUST_MODEL))
+        cache.add(ROBUST_MODEL, cache.path_of(ROBUST_MODEL))
 
 
 def test_the_noise_warning_points_to_it():

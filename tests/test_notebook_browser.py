@@ -6,6 +6,7 @@ the canvas, then checks that the kernel saw the new view and that a new LIIF ima
 that view reached the page. Server, kernel and browser are stopped at the end.
 A screenshot goes to the test's temporary folder; with LIIF_UPDATE_DOCS=1 also to docs/jupyter.png.
 """
+
 import base64
 import json
 import os
@@ -27,8 +28,15 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port():
@@ -97,8 +105,12 @@ def warm_kernel(runtime_dir, kernel_id):
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=300)
-        reply = kc.execute_interactive("import torch, skimage.data, liif_plugin.notebook", store_history=False,
-                                       timeout=300, output_hook=lambda msg: None)
+        reply = kc.execute_interactive(
+            "import torch, skimage.data, liif_plugin.notebook",
+            store_history=False,
+            timeout=300,
+            output_hook=lambda msg: None,
+        )
         assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         kc.stop_channels()
@@ -107,8 +119,9 @@ def warm_kernel(runtime_dir, kernel_id):
 def start_warm_kernel(server, runtime_dir, notebook):
     """Create the notebook's session (kernel python3) through the REST API and warm its kernel, so
     that the page can attach to a ready kernel (and any kernel started later imports from a warm cache)."""
-    _, session = server.call("/api/sessions", "POST", {
-        "path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}})
+    _, session = server.call(
+        "/api/sessions", "POST", {"path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}}
+    )
     warm_kernel(runtime_dir, session["kernel"]["id"])
     return session["kernel"]["id"]
 
@@ -130,8 +143,7 @@ def settled_kernel(page, server, runtime_dir, notebook, quiet_s=5.0, timeout=300
         now = time.monotonic()
         if kernel_id != last:
             last, since = kernel_id, now
-        elif (kernel_id and now - since >= quiet_s and page.evaluate(idle)
-              and not page.locator(".jp-Dialog").count()):
+        elif kernel_id and now - since >= quiet_s and page.evaluate(idle) and not page.locator(".jp-Dialog").count():
             warm_kernel(runtime_dir, kernel_id)
             if session_kernel(server, notebook) == kernel_id:
                 return kernel_id
@@ -168,14 +180,32 @@ def lab(tmp_path_factory):
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, folder)
     port = free_port()
     runtime = folder / ".runtime"
-    env = dict(os.environ, JUPYTERLAB_WORKSPACES_DIR=str(folder / ".workspaces"), JUPYTER_RUNTIME_DIR=str(runtime),
-               JUPYTERLAB_SETTINGS_DIR=str(lab_settings(folder)))
+    env = dict(
+        os.environ,
+        JUPYTERLAB_WORKSPACES_DIR=str(folder / ".workspaces"),
+        JUPYTER_RUNTIME_DIR=str(runtime),
+        JUPYTERLAB_SETTINGS_DIR=str(lab_settings(folder)),
+    )
     log = open(folder / "server.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
-         f"--ServerApp.root_dir={folder}", "--LabApp.news_url=None"],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--allow-root",
+            f"--ServerApp.root_dir={folder}",
+            "--LabApp.news_url=None",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     server = Server(f"http://127.0.0.1:{port}")
     try:
@@ -216,8 +246,9 @@ def screenshot(page, folder, name):
 
 def run_all(page):
     """Run > Run All Cells, again if a kernel that was still starting let the first request go."""
-    wait_js(page, "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")",
-            timeout=120_000)
+    wait_js(
+        page, "() => document.querySelector(\".jp-Notebook-ExecutionIndicator[data-status='idle']\")", timeout=120_000
+    )
     started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText))"
     for attempt in range(4):
         accept_kernel_dialog(page)
@@ -271,9 +302,13 @@ def test_js_viewport_rule_matches_python(browser):
     """zoom.js repeats view.fit_viewport so the page reacts at once; both must agree."""
     src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
     url = "data:text/javascript;base64," + base64.b64encode(src).decode()
-    cases = [([10, 10, 20, 20], [100, 200], [64, 64]), ([-500, -500, 900, 900], [100, 200], [64, 32]),
-             ([-5, 50, 5, 70], [100, 100], [64, 64]), ([30, 30, 30.0001, 30.0001], [100, 100], [64, 64]),
-             ([3.3, 1.7, 9.1, 40.2], [256, 384], [128, 96])]
+    cases = [
+        ([10, 10, 20, 20], [100, 200], [64, 64]),
+        ([-500, -500, 900, 900], [100, 200], [64, 32]),
+        ([-5, 50, 5, 70], [100, 100], [64, 64]),
+        ([30, 30, 30.0001, 30.0001], [100, 100], [64, 64]),
+        ([3.3, 1.7, 9.1, 40.2], [256, 384], [128, 96]),
+    ]
     page = browser.new_page()
     try:
         got = page.evaluate(
@@ -304,15 +339,20 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         n_cells = page.locator(".jp-Notebook .jp-Cell").count() - 2
         # The last cell prints what the kernel knows once the first render is done.
         wait_js(
-            page, "n => document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
+            page,
+            "n => document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
             "?.querySelector('.jp-OutputArea-output')?.innerText.includes('viewport')",
-            arg=n_cells, timeout=240_000,
+            arg=n_cells,
+            timeout=240_000,
         )
         before = cell_output(page, n_cells - 1)
         assert "viewport [20.0, 40.0, 60.0, 100.0]" in before, before
         wait_js(
-            page, "() => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
-            " && r.dataset.finalViewport === r.dataset.viewport; }", timeout=240_000)
+            page,
+            "() => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
+            " && r.dataset.finalViewport === r.dataset.viewport; }",
+            timeout=240_000,
+        )
         first_id = int(root.get_attribute("data-final-id"))
         zoom0 = float(root.get_attribute("data-zoom"))
 
@@ -334,7 +374,9 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
             page,
             "id => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
             " && +r.dataset.finalId > id && r.dataset.finalViewport === r.dataset.viewport; }",
-            arg=first_id, timeout=240_000)
+            arg=first_id,
+            timeout=240_000,
+        )
         shown = json.loads(root.get_attribute("data-viewport"))
         zoom1 = float(root.get_attribute("data-zoom"))
         assert zoom1 > 1.8 * zoom0  # exp(0.72) ~ 2.05
@@ -352,7 +394,10 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
             page,
             "([n, old]) => { const o = document.querySelectorAll('.jp-Notebook .jp-Cell')[n - 1]"
             ".querySelector('.jp-OutputArea-output'); return o && o.innerText.includes('viewport')"
-            " && o.innerText !== old; }", arg=[n_cells, before], timeout=120_000)
+            " && o.innerText !== old; }",
+            arg=[n_cells, before],
+            timeout=120_000,
+        )
         after = cell_output(page, n_cells - 1)
         seen = json.loads(re.search(r"viewport (\[[^\]]*\])", after).group(1))
         assert seen == pytest.approx(shown, abs=2e-3)
@@ -372,7 +417,10 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         wait_js(
             page,
             "id => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalMode === 'compare'"
-            " && r.dataset.finalLayer === 'liif' && +r.dataset.finalId > id; }", arg=last_id, timeout=240_000)
+            " && r.dataset.finalLayer === 'liif' && +r.dataset.finalId > id; }",
+            arg=last_id,
+            timeout=240_000,
+        )
         assert json.loads(root.get_attribute("data-final-viewport")) == pytest.approx(shown, abs=1e-6)
         screenshot(page, folder, "jupyter-compare.png")
 
@@ -401,9 +449,14 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
                 "() => { const r = document.querySelectorAll('.liif-zoom')[1]; if (r.dataset.finalLayer !== 'liif')"
                 " return false; const v = JSON.parse(r.dataset.viewport), f = JSON.parse(r.dataset.finalViewport);"
                 " return v.every((a, i) => Math.abs(a - f[i]) < 1e-6) && v[2] > 7800 && v[3] > 7800"
-                " && +r.dataset.zoom > 1; }", timeout=240_000)
+                " && +r.dataset.zoom > 1; }",
+                timeout=240_000,
+            )
         except Exception:
-            print("second widget:", page.evaluate("() => JSON.stringify(document.querySelectorAll('.liif-zoom')[1].dataset)"))
+            print(
+                "second widget:",
+                page.evaluate("() => JSON.stringify(document.querySelectorAll('.liif-zoom')[1].dataset)"),
+            )
             raise
         screenshot(page, folder, "jupyter-big-corner.png")
     except Exception:

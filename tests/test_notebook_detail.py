@@ -1,4 +1,5 @@
 """ZoomWidget: the noise warning and the detail trait (real weights, the real widget class)."""
+
 import io
 import re
 import threading
@@ -10,9 +11,9 @@ from PIL import Image
 from skimage import data
 
 import liif_plugin as liif
-from liif_plugin import arrays
-from liif_plugin.bicubic import ClassicResampler
+from liif_plugin.engine.classic import ClassicResampler
 from liif_plugin.notebook import ZoomWidget
+from liif_plugin.sources import arrays
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,9 @@ def test_detail_trait_blends_with_the_engines_bicubic(model, noisy):
         bic = ClassicResampler(planes, layout.kind).render((10, 10, 20, 25), (40, 60))
         np.testing.assert_array_equal(w.render_viewport(), arrays.from_planes(bic, layout))
         w.detail = 1.0
-        np.testing.assert_array_equal(w.render_viewport(), model.encode(noisy, precision=w.precision).render((40, 60), (10, 10, 20, 25)))
+        np.testing.assert_array_equal(
+            w.render_viewport(), model.encode(noisy, precision=w.precision).render((40, 60), (10, 10, 20, 25))
+        )
         w.detail = 0.5
         half = model.encode(noisy, precision=w.precision).render_planes((40, 60), (10, 10, 20, 25), detail=0.5)
         np.testing.assert_array_equal(w.render_viewport(), arrays.from_planes(half, layout))

@@ -1,4 +1,5 @@
 """The example notebooks: stored clean, and each runs top to bottom in a real kernel (nbclient)."""
+
 import shutil
 from pathlib import Path
 
@@ -42,8 +43,9 @@ def test_notebook_runs(name, tmp_path):
         assert "LIIF output (192, 192, 3) uint8" in text
         gain = float(text.split("gain ")[1].split(" dB")[0])
         assert gain > 1.0  # LIIF beats bicubic on this photo, as in the paper's tables
-        assert any(o.output_type == "display_data" and "image/png" in o.data
-                   for c in nb.cells for o in c.get("outputs", []))
+        assert any(
+            o.output_type == "display_data" and "image/png" in o.data for c in nb.cells for o in c.get("outputs", [])
+        )
     elif name.startswith("02"):
         assert "((256, 384, 3), dtype('uint8'))" in text
         assert "viewport [20.0, 40.0, 60.0, 100.0]" in text and "last liif" in text

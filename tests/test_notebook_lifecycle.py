@@ -3,6 +3,7 @@
 Each case runs in a fresh Python process, as a user's script or kernel would: exit status,
 stderr, the threads left and the resident memory are what is checked.
 """
+
 import subprocess
 import sys
 import textwrap
@@ -13,8 +14,9 @@ from liif_plugin.notebook.worker import LatestWorker
 
 
 def run_script(code, *args, timeout=300):
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_script_exits_cleanly_while_a_big_render_runs():
@@ -43,7 +45,8 @@ def test_dropped_widgets_leave_no_threads_and_return_memory(tiny_model_path):
     re-running a notebook cell that closes the old one does): no thread remains, no widget stays
     alive, memory comes back. 5 more are dropped without close(): ipywidgets and its comm keep
     those (by design), but no render thread stays behind for them."""
-    r = run_script("""
+    r = run_script(
+        """
         import gc, sys, threading, time, weakref
         import numpy as np
         import liif_plugin as liif
@@ -84,7 +87,9 @@ def test_dropped_widgets_leave_no_threads_and_return_memory(tiny_model_path):
         closed = (wait_no_threads(), sum(r() is not None for r in refs), round(rss_mb() - base, 1))
         kept = [rendered_widget() for _ in range(5)]
         print(*closed, wait_no_threads())
-    """, tiny_model_path)
+    """,
+        tiny_model_path,
+    )
     assert r.returncode == 0, r.stderr
     n_threads, n_alive, grown, n_threads_unclosed = r.stdout.split()
     assert int(n_threads) == 0, r.stdout

@@ -2,6 +2,7 @@
 
 Real weights and the real widget class; what the browser does is covered by test_notebook_browser.py.
 """
+
 import io
 import threading
 
@@ -16,6 +17,7 @@ from liif_plugin.notebook import ZoomWidget
 from liif_plugin.notebook.pixels import ClassicResampler, to_display
 from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
 from liif_plugin.notebook.worker import LatestWorker
+from liif_plugin.sources import arrays
 
 
 @pytest.fixture(scope="module")
@@ -276,15 +278,15 @@ def big_zarr(tmp_path_factory):
     tile = (data.camera().astype(np.uint16) * 9 + 300)[:500, :500]
     for y in range(0, 3000, 500):
         for x in range(0, 4000, 500):
-            z[y:y + 500, x:x + 500] = np.rot90(tile, (x + y) // 500) + (y // 500) * 7
+            z[y : y + 500, x : x + 500] = np.rot90(tile, (x + y) // 500) + (y // 500) * 7
     return path
 
 
 def test_a_view_without_a_reduced_pass_encodes_its_window_once(tiny_model):
     """At x2 there is no reduced pass; the full pass renders in bands of rows, and each band must not
     encode its own strip of tiles with a whole halo (that was 4.5x the encoder input at 1:1)."""
+    from liif_plugin.engine.tiles import TiledField
     from liif_plugin.notebook.widget import BAND_PIXELS, reduced_shape
-    from liif_plugin.tiles import TiledField
 
     img = np.ascontiguousarray(data.camera()[:256, :256])
     w = ZoomWidget(img, model=tiny_model, height=128, canvas_shape=[128, 128], precision="fp32")
@@ -336,9 +338,8 @@ def test_big_zarr_opens_and_renders_only_the_window(tiny_model, big_zarr):
 def test_a_big_image_without_levels_shows_its_rows_while_they_are_read(tiny_model, big_zarr, monkeypatch):
     import zarr
 
+    from liif_plugin.engine import overview
     from liif_plugin.notebook import widget as widget_module
-
-    from liif_plugin import overview
 
     monkeypatch.setattr(widget_module, "PARTIAL_OVERVIEW_S", 0.0)  # every band of the pass (3 of 1040 rows)
     monkeypatch.setattr(overview, "OVERVIEW_BYTES", 32 << 20)  # too big to keep whole: no pass at open
@@ -352,12 +353,14 @@ def test_a_big_image_without_levels_shows_its_rows_while_they_are_read(tiny_mode
         overviews = [(c["region"], Image.open(io.BytesIO(b[0]))) for c, b in sent if c["layer"] == "overview"]
         rows = [r[2] for r, _ in overviews]
         assert rows == [1040, 2080, 3000]  # the first frame fills as the rows are read, then the whole
-        kind = liif.arrays.plane_groups(None)[0]
+        kind = arrays.plane_groups(None)[0]
         for region, img in overviews[:-1]:
             part = np.asarray(img)
             assert region[:2] == [0, 0] and region[3] == 4000 and part.shape[1] == 128
             # What the finished overview shows there, but for the last rows (their bicubic reach ends there).
-            _, shape = visible_part(fit_viewport([0, 0, 3000, 4000], [96, 128], (3000, 4000)), [96, 128], (region[2], 4000))
+            _, shape = visible_part(
+                fit_viewport([0, 0, 3000, 4000], [96, 128], (3000, 4000)), [96, 128], (region[2], 4000)
+            )
             done = to_display(w._overview.planes(tuple(region), shape), kind)
             assert part.shape == done.shape
             assert np.abs(part[:-3].astype(int) - done[:-3].astype(int)).max() <= 1
@@ -373,7 +376,9 @@ def test_stack_gets_an_index_and_renders_that_image(tiny_model, rgb):
         w.viewport = [10, 10, 20, 25]
         w.index = [2]
         region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
-        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(stack[2], precision=w.precision).render(shape, region))
+        np.testing.assert_array_equal(
+            w.render_viewport(), tiny_model.encode(stack[2], precision=w.precision).render(shape, region)
+        )
         with pytest.raises(traitlets.TraitError, match="index"):
             w.index = [3]
     finally:
@@ -388,9 +393,16 @@ def test_ome_zarr_levels_give_the_overview_without_a_pass(tiny_model, tmp_path):
     levels = [img, img[::2, ::2], img[::4, ::4]]
     for k, lv in enumerate(levels):
         g.create_array(str(k), data=np.ascontiguousarray(lv), chunks=(64, 64))
-    g.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
-                               "datasets": [{"path": str(k), "coordinateTransformations": [
-                                   {"type": "scale", "scale": [2 ** k, 2 ** k]}]} for k in range(3)]}]
+    g.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+            "datasets": [
+                {"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [2**k, 2**k]}]}
+                for k in range(3)
+            ],
+        }
+    ]
     w = ZoomWidget(str(tmp_path / "img.ome.zarr"), model=tiny_model, height=64, canvas_shape=[50, 60])
     sent = collect(w)
     try:
@@ -400,13 +412,18 @@ def test_ome_zarr_levels_give_the_overview_without_a_pass(tiny_model, tmp_path):
         planes = ov.planes(region, shape)  # from level "2" (x4), with a provisional display range
         assert planes.shape == (1, 50, 60, 3) and ov.ranges is None
         w._render_job(list(w.viewport), list(w.canvas_shape), "bicubic", lambda: False)
-        assert [c["layer"] for c, _ in sent] == ["overview", "bicubic"] and w.field._ranges is None  # no pass waited for
+        assert [c["layer"] for c, _ in sent] == [
+            "overview",
+            "bicubic",
+        ] and w.field._ranges is None  # no pass waited for
         sent.clear()
         w.viewport = [100, 100, 110, 112]
         assert w.wait(60)
         assert sent[-1][0]["layer"] == "liif"
         assert ov.ranges == [(float(img.min()), float(img.max()))]  # found before LIIF ran
         region, shape = visible_part(w.viewport, w.canvas_shape, w.image_shape)
-        np.testing.assert_array_equal(w.render_viewport(), tiny_model.encode(img, precision=w.precision).render(shape, region))
+        np.testing.assert_array_equal(
+            w.render_viewport(), tiny_model.encode(img, precision=w.precision).render(shape, region)
+        )
     finally:
         w.close()

@@ -4,6 +4,7 @@ bf16 runs on every CPU (emulated, slowly, without AVX512-BF16/AMX), so its error
 is tested here on small inputs with the real weights. fp16 runs only on CUDA; no GPU is needed to
 test the selection logic, and the fp16 decoder arithmetic itself runs on the CPU too.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -11,9 +12,9 @@ from PIL import Image
 from skimage import data
 
 import liif_plugin as liif
-from liif_plugin import hardware, layout
-from liif_plugin.cli import main
-from liif_plugin.fast import first_layer_map, query_fast
+from liif_plugin.cli.main import main
+from liif_plugin.engine.decoder import first_layer_map, query_fast
+from liif_plugin.runtime import hardware, memory_format
 
 # The bound `auto` must keep on the reference photos (max abs difference on [0, 1] output).
 AUTO_MAX_DIFF = 2 / 255
@@ -72,11 +73,14 @@ def test_cuda_selection_logic():
         hardware.resolve_precision("bf16", CUDA, gpu=turing)
 
 
-@pytest.mark.parametrize("precision, device, match", [
-    ("fp16", "cpu", "only on a CUDA GPU"),
-    ("fp8", "cpu", "unknown precision"),
-    ("bf16", "mps", "CPU and CUDA only"),
-])
+@pytest.mark.parametrize(
+    "precision, device, match",
+    [
+        ("fp16", "cpu", "only on a CUDA GPU"),
+        ("fp8", "cpu", "unknown precision"),
+        ("bf16", "mps", "CPU and CUDA only"),
+    ],
+)
 def test_refused_precisions_say_what_to_use(precision, device, match):
     with pytest.raises(ValueError, match=match):
         hardware.resolve_precision(precision, torch.device(device))
@@ -107,7 +111,7 @@ def test_bf16_stays_within_the_auto_bound(model, crop):
     assert f16._pre.dtype == torch.bfloat16  # the MLP really ran in bf16
     diff = np.abs(low - exact)
     assert 0 < diff.max() <= AUTO_MAX_DIFF
-    psnr = 10 * np.log10(1 / np.mean(diff ** 2))
+    psnr = 10 * np.log10(1 / np.mean(diff**2))
     assert psnr > 55  # measured 65 dB on 96x96 photo crops (docs/speed.md)
 
 
@@ -136,7 +140,7 @@ def test_fp16_decoder_arithmetic_on_the_cpu(model, crop):
 
 # -- convolution layout -------------------------------------------------------------------------
 def test_channels_last_encoder_gives_the_same_features(model, crop):
-    assert model.layout == layout.LAYOUTS["cpu"]
+    assert model.layout == memory_format.LAYOUTS["cpu"]
     assert model.net.encoder.head[0].weight.is_contiguous(memory_format=model.layout)
     x = torch.from_numpy(crop.transpose(2, 0, 1)[None].astype(np.float32) / 255) * 2 - 1
     with torch.inference_mode():
@@ -151,21 +155,24 @@ def test_channels_last_encoder_gives_the_same_features(model, crop):
 def test_fused_encoder_equals_the_module(model, crop):
     """The CPU encoder's fused convolutions (conv + ReLU, conv + residual add) give the module's
     features: real weights in both layouts, and an EDSR with res_scale 0.1 (the unfused branch)."""
-    from liif_plugin import encode
+    from liif_plugin.engine import encoder
     from liif_plugin.models.edsr import EDSR
 
     x = torch.from_numpy(crop.transpose(2, 0, 1)[None].astype(np.float32) / 255) * 2 - 1
     torch.manual_seed(0)
     scaled = EDSR(n_resblocks=3, n_feats=16, res_scale=0.1).eval()
     with torch.inference_mode():
-        for enc, fmt in ((model.net.encoder, torch.channels_last), (model.net.encoder, torch.contiguous_format),
-                         (scaled, torch.contiguous_format)):
+        for enc, fmt in (
+            (model.net.encoder, torch.channels_last),
+            (model.net.encoder, torch.contiguous_format),
+            (scaled, torch.contiguous_format),
+        ):
             xf = x.contiguous(memory_format=fmt)
-            fused, plain = encode.run_encoder(enc, xf), enc(xf)
+            fused, plain = encoder.run_encoder(enc, xf), enc(xf)
             assert fused.shape == plain.shape and plain.abs().max() > 0.1
             assert (fused - plain).abs().max() <= 1e-5
     # With gradients on (training) the module itself runs.
-    assert encode.run_encoder(scaled, x).requires_grad
+    assert encoder.run_encoder(scaled, x).requires_grad
 
 
 def test_layout_choice_is_the_measured_faster_one():
@@ -174,25 +181,57 @@ def test_layout_choice_is_the_measured_faster_one():
     def probe(fmt):  # contiguous is made slower: the measurement must notice
         time.sleep(0.02 if fmt == torch.contiguous_format else 0.0)
 
-    assert layout.fastest(probe, "cpu") == torch.channels_last
+    assert memory_format.fastest(probe, "cpu") == torch.channels_last
 
     def probe2(fmt):
         time.sleep(0.02 if fmt == torch.channels_last else 0.0)
 
-    assert layout.fastest(probe2, "cpu") == torch.contiguous_format
+    assert memory_format.fastest(probe2, "cpu") == torch.contiguous_format
 
 
 # -- the faces ------------------------------------------------------------------------------------
 def test_cli_precision(tmp_path, photo, capsys):
     Image.fromarray(photo[:16, :16]).save(tmp_path / "in.png")
-    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "fp16.png"), "--scale", "2",
-                 "--device", "cpu", "--precision", "fp16", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "in.png"),
+                "-o",
+                str(tmp_path / "fp16.png"),
+                "--scale",
+                "2",
+                "--device",
+                "cpu",
+                "--precision",
+                "fp16",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "only on a CUDA GPU" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "fp16.png").exists()
     for p in ("fp32", "bf16"):
-        assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / f"{p}.png"), "--scale", "2",
-                     "--device", "cpu", "--precision", p, "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "upscale",
+                    str(tmp_path / "in.png"),
+                    "-o",
+                    str(tmp_path / f"{p}.png"),
+                    "--scale",
+                    "2",
+                    "--device",
+                    "cpu",
+                    "--precision",
+                    p,
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     a = np.asarray(Image.open(tmp_path / "fp32.png")).astype(int)
     b = np.asarray(Image.open(tmp_path / "bf16.png")).astype(int)
     assert a.shape == b.shape == (32, 32, 3) and np.abs(a - b).max() <= 2
@@ -208,7 +247,7 @@ def test_liif_info(capsys):
 
 
 def test_dask_precision(tiny_model, crop):
-    import liif_plugin.dask as ld
+    import liif_plugin.sources.dask as ld
 
     x = crop.astype(np.float32) / 255
     got = ld.upscale(x, scale=2, model=tiny_model, block=16, precision="bf16").compute()

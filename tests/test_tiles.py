@@ -1,13 +1,17 @@
 """The tiled field: any window of any source, equal to the whole-image render; bounded memory."""
+
 import numpy as np
 import pytest
 import torch
 from skimage import data
 
 import liif_plugin as liif
-from liif_plugin import api, arrays, tiles
-from liif_plugin.tiles import TiledField, block_bounds, output_ranges, output_spans
-from liif_plugin.encode import encode_tiled
+from liif_plugin import api
+from liif_plugin.engine import tiles
+from liif_plugin.engine.encoder import encode_tiled
+from liif_plugin.engine.field import check_region
+from liif_plugin.engine.tiles import TiledField, block_bounds, output_ranges, output_spans
+from liif_plugin.sources import arrays
 
 TOL = 1e-4
 
@@ -44,9 +48,15 @@ def test_upscale_switches_to_blocks_with_equal_output(monkeypatch, model, small)
     assert np.abs(blocked - whole).max() <= TOL
 
 
-@pytest.mark.parametrize("n_out, lo, hi, n_in, block", [
-    (100, 0.0, 37.0, 37, 10), (13, 0.0, 50.0, 50, 8), (250, 5.5, 30.0, 40, 16), (1, 0.0, 9.0, 9, 4),
-])
+@pytest.mark.parametrize(
+    "n_out, lo, hi, n_in, block",
+    [
+        (100, 0.0, 37.0, 37, 10),
+        (13, 0.0, 50.0, 50, 8),
+        (250, 5.5, 30.0, 40, 16),
+        (1, 0.0, 9.0, 9, 4),
+    ],
+)
 def test_output_ranges_tile_the_output(n_out, lo, hi, n_in, block):
     bounds = block_bounds(n_in, block)
     ranges = output_ranges(n_out, lo, hi, bounds)
@@ -72,10 +82,12 @@ def test_block_bounds_merges_a_thin_last_block():
 
 @pytest.mark.parametrize("kind", ["uint8-rgb", "uint16-gray", "rgba"])
 def test_render_blockwise_equals_upscale(model, small, kind):
-    x = {"uint8-rgb": small,
-         "uint16-gray": (small[..., 1].astype(np.uint16) * 37 + 1000),
-         "rgba": np.dstack([small, small[..., :1][::-1]])}[kind]
-    region = liif.field.check_region(None, x.shape[:2])
+    x = {
+        "uint8-rgb": small,
+        "uint16-gray": (small[..., 1].astype(np.uint16) * 37 + 1000),
+        "rgba": np.dstack([small, small[..., :1][::-1]]),
+    }[kind]
+    region = check_region(None, x.shape[:2])
     seen = []
     field = TiledField(model, x, cache_bytes=0, block=24)
     got = api.render_blockwise(field, (90, 101), region, progress=lambda d, t: seen.append((d, t)))
@@ -87,10 +99,11 @@ def test_render_blockwise_equals_upscale(model, small, kind):
 
 # -- the lazy tiled field: sources, windows, cache -----------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def u16():
     """A 12-bit-like gray image whose range is not the dtype's (the range pass matters)."""
-    return (data.camera()[100:230, 140:290].astype(np.uint16) * 13 + 400)
+    return data.camera()[100:230, 140:290].astype(np.uint16) * 13 + 400
 
 
 CASES = [((260, 300), None), ((97, 131), (10.5, 20.25, 80.0, 150.5)), ((40, 45), None), ((301, 77), (0, 0, 130, 20))]
@@ -99,15 +112,22 @@ CASES = [((260, 300), None), ((97, 131), (10.5, 20.25, 80.0, 150.5)), ((40, 45),
 @pytest.mark.parametrize("tile", [32, 57, 256])
 @pytest.mark.parametrize("shape, region", CASES)
 def test_tiled_field_equals_the_whole_render_for_every_dtype(tiny_model, small, u16, tile, shape, region):
-    images = {"uint8-rgb": small, "uint16": u16, "float": u16.astype(np.float32) / 7.0 - 300.0,
-              "rgba": np.dstack([small, small[..., 1:2]]), "channels": np.dstack([u16[:64, :72]] * 2)}
+    images = {
+        "uint8-rgb": small,
+        "uint16": u16,
+        "float": u16.astype(np.float32) / 7.0 - 300.0,
+        "rgba": np.dstack([small, small[..., 1:2]]),
+        "channels": np.dstack([u16[:64, :72]] * 2),
+    }
     for name, x in images.items():
         if region is not None and (region[2] > x.shape[0] or region[3] > x.shape[1]):
             continue
         whole = tiny_model.encode(x).render(shape, region)
         tiled = TiledField(tiny_model, x, tile=tile, block=48).render(shape, region)
         assert tiled.dtype == whole.dtype and tiled.shape == whole.shape, name
-        assert np.abs(tiled.astype(np.float64) - whole.astype(np.float64)).max() <= (1 if whole.dtype.kind in "ui" else 1e-3), name
+        assert np.abs(tiled.astype(np.float64) - whole.astype(np.float64)).max() <= (
+            1 if whole.dtype.kind in "ui" else 1e-3
+        ), name
 
 
 def test_released_model_tiles_equal_whole_to_1e4(model, small):
@@ -198,7 +218,7 @@ def test_a_stopped_range_pass_resumes_where_it_left_off(monkeypatch, tiny_model,
     import dask.array as da
     import zarr
 
-    from liif_plugin import sources
+    from liif_plugin.sources import source as sources
 
     monkeypatch.setattr(sources, "RANGE_BAND_PIXELS", 40 * u16.shape[1])  # several bands of this image
     z = zarr.open_array(str(tmp_path / "a.zarr"), mode="w", shape=u16.shape, chunks=(16, 32), dtype=u16.dtype)
@@ -239,11 +259,24 @@ def test_sources_zarr_dask_memmap_tiff_and_ome_zarr(tiny_model, u16, tmp_path):
     g = zarr.open_group(str(tmp_path / "ome.zarr"), mode="w")
     g.create_array("0", data=u16, chunks=(32, 32))
     g.create_array("1", data=u16[::2, ::2], chunks=(32, 32))
-    g.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
-                               "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]},
-                                            {"path": "1", "coordinateTransformations": [{"type": "scale", "scale": [2, 2]}]}]}]
-    sources = {"zarr array": z, "dask": da.from_array(u16, chunks=40), "memmap": mm, "zarr path": tmp_path / "a.zarr",
-               "tiff path": tmp_path / "t.tif", "ome-zarr path": str(tmp_path / "ome.zarr")}
+    g.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+            "datasets": [
+                {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]},
+                {"path": "1", "coordinateTransformations": [{"type": "scale", "scale": [2, 2]}]},
+            ],
+        }
+    ]
+    sources = {
+        "zarr array": z,
+        "dask": da.from_array(u16, chunks=40),
+        "memmap": mm,
+        "zarr path": tmp_path / "a.zarr",
+        "tiff path": tmp_path / "t.tif",
+        "ome-zarr path": str(tmp_path / "ome.zarr"),
+    }
     for name, src in sources.items():
         f = tiny_model.encode(src)  # anything but an in-memory array: the lazy field
         assert isinstance(f, TiledField), name

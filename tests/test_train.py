@@ -1,4 +1,5 @@
 """Fine-tuning with the real network: loss goes down, checkpoints are official-format and round-trip."""
+
 import argparse
 import json
 from pathlib import Path
@@ -10,18 +11,21 @@ import torch
 from PIL import Image
 
 import liif_plugin as liif
-from liif_plugin import cli_train, weights
 from liif_plugin.api import LiifModel
-from liif_plugin.train import load_planes, make_batch, train
+from liif_plugin.cli import train as cli_train
+from liif_plugin.hub import cache
+from liif_plugin.training.train import load_planes, make_batch, train
 
 LAYOUTS = Path(__file__).resolve().parent / "data" / "official_checkpoint_layouts.json"
 
 
 def small_images():
     """A handful of packaged images, small so a CPU step stays short: RGB, gray uint8 and 16-bit."""
-    return [skimage.data.immunohistochemistry()[:120, :120],
-            skimage.data.cell()[200:320, 200:320],
-            skimage.data.camera()[:120, :120].astype(np.uint16) * 257]
+    return [
+        skimage.data.immunohistochemistry()[:120, :120],
+        skimage.data.cell()[200:320, 200:320],
+        skimage.data.camera()[:120, :120].astype(np.uint16) * 257,
+    ]
 
 
 def run_cli(argv):
@@ -51,8 +55,21 @@ def test_gray_and_16_bit_become_rgb_planes_like_at_inference():
 def test_training_lowers_the_loss_and_checkpoint_reloads_to_same_output(tmp_path):
     # From random weights the loss must fall fast; a real decrease, not noise.
     out = tmp_path / "scratch.pth"
-    res = train(small_images(), out=out, steps=12, init=None, encoder="edsr-baseline", batch_size=2,
-                lr=1e-3, log_every=3, val_every=0, save_every=0, val_scales=(2,), progress=False, seed=1)
+    res = train(
+        small_images(),
+        out=out,
+        steps=12,
+        init=None,
+        encoder="edsr-baseline",
+        batch_size=2,
+        lr=1e-3,
+        log_every=3,
+        val_every=0,
+        save_every=0,
+        val_scales=(2,),
+        progress=False,
+        seed=1,
+    )
     first, last = res.losses[0][1], res.losses[-1][1]
     assert last < 0.7 * first, res.losses
     assert res.validation and res.validation[-1][0] == 12
@@ -77,21 +94,30 @@ def test_fine_tune_resume_and_register(tmp_path, monkeypatch):
     (tmp_path / "cache").mkdir()
     out = tmp_path / "ft.pth"
     pretrained = liif.load_model("edsr-baseline", device="cpu")
-    res = train(small_images()[:1], out=out, steps=2, init=pretrained.path, batch_size=2, val_every=0,
-                val_scales=(2,), progress=False)
+    res = train(
+        small_images()[:1],
+        out=out,
+        steps=2,
+        init=pretrained.path,
+        batch_size=2,
+        val_every=0,
+        val_scales=(2,),
+        progress=False,
+    )
     before = {k: v.clone() for k, v in pretrained.net.state_dict().items()}
     after = torch.load(out, weights_only=True)["model"]["sd"]
     assert any(not torch.equal(before[k], after[k]) for k in before)  # it moved from the pretrained weights
     # Fine-tuning for 2 steps at 1e-4 stays close to where it started.
     assert res.validation[-1][1]["clean"][2] > 0.5  # still well above bicubic on held-out data (gain in dB)
 
-    res2 = train(small_images()[:1], out=out, steps=2, resume=out, batch_size=2, val_every=0, val_fraction=0,
-                 progress=False)
+    res2 = train(
+        small_images()[:1], out=out, steps=2, resume=out, batch_size=2, val_every=0, val_fraction=0, progress=False
+    )
     ck = torch.load(out, weights_only=True)
     assert res2.steps == 4 and ck["epoch"] == 4
     assert all(int(s["step"]) == 4 for s in ck["optimizer"]["sd"]["state"].values())  # Adam state carried on
 
-    weights.add("my-ihc", out)
+    cache.add("my-ihc", out)
     m = liif.load_model("my-ihc", device="cpu")
     assert m.name == "my-ihc" and m.encoder_name == "edsr-baseline"
 
@@ -102,8 +128,10 @@ def test_cli_trains_writes_and_refuses_to_overwrite(tmp_path, capsys):
     Image.fromarray(skimage.data.coffee()[:150, :150]).save(d / "coffee.png")
     Image.fromarray(skimage.data.moon()[:150, :150]).save(d / "moon.png")
     out = tmp_path / "cli.pth"
-    assert run_cli(["--data", str(d), "--out", str(out), "--steps", "2", "--batch", "2", "--quiet",
-                    "--val-every", "0"]) == 0
+    assert (
+        run_cli(["--data", str(d), "--out", str(out), "--steps", "2", "--batch", "2", "--quiet", "--val-every", "0"])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "liif weights add" in text and "gain over bicubic" in text
     assert liif.load_model(out, device="cpu").encoder_name == "edsr-baseline"
@@ -111,11 +139,14 @@ def test_cli_trains_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--data", "{d}/nothing"], "does not exist"),
-    (["--data", "{d}", "--steps", "0"], "at least 1"),
-    (["--data", "{d}", "--resume", "{d}/none.pth"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--data", "{d}/nothing"], "does not exist"),
+        (["--data", "{d}", "--steps", "0"], "at least 1"),
+        (["--data", "{d}", "--resume", "{d}/none.pth"], "does not exist"),
+    ],
+)
 def test_cli_bad_input_gives_one_line_error(tmp_path, capsys, argv, words):
     Image.fromarray(skimage.data.camera()[:80, :80]).save(tmp_path / "cam.png")
     rc = run_cli([a.format(d=tmp_path) for a in argv] + ["--out", str(tmp_path / "o.pth"), "--quiet"])

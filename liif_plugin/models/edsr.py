@@ -1,7 +1,8 @@
 """EDSR encoders (Lim et al. 2017) without the upsampling tail, as LIIF uses them."""
+
 from torch import nn
 
-from .registry import register
+from liif_plugin.models.builders import register
 
 
 def conv3x3(cin, cout):

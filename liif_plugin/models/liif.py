@@ -1,12 +1,13 @@
 """The LIIF network: an encoder plus an MLP decoder (``imnet``).
 
 Only the parameters and flags live here; how queries are answered is in
-``liif_plugin.query`` (readable reference) and ``liif_plugin.fast`` (fast path). ``forward``,
+``liif_plugin.engine.reference`` (readable reference) and ``liif_plugin.engine.decoder`` (fast path). ``forward``,
 ``gen_feat`` and ``query_rgb`` keep the authors' calling convention for users of their code.
 """
+
 from torch import nn
 
-from .registry import make, register
+from liif_plugin.models.builders import make, register
 
 
 class LIIF(nn.Module):
@@ -28,7 +29,7 @@ class LIIF(nn.Module):
 
     def query_rgb(self, feat, coord, cell):
         """Values (B, Q, 3) in the network's units at `coord` with cell sizes `cell` ((B, Q, 2), y-x, [-1, 1])."""
-        from ..query import query_reference
+        from liif_plugin.engine.reference import query_reference
 
         return query_reference(self, feat, coord, cell)
 

@@ -1,7 +1,8 @@
 """The decoder MLP: Linear/ReLU pairs, named ``layers.{0,2,4,...}`` like the official files."""
+
 from torch import nn
 
-from .registry import register
+from liif_plugin.models.builders import register
 
 
 class MLP(nn.Module):

@@ -1,8 +1,9 @@
 """RDN encoder (Zhang et al. 2018, configuration B) without the upsampling tail."""
+
 import torch
 from torch import nn
 
-from .registry import register
+from liif_plugin.models.builders import register
 
 
 class DenseLayer(nn.Module):

@@ -2,6 +2,7 @@
 
 Needs the ``notebook`` extra (anywidget). Importing this package loads no GUI toolkit.
 """
-from .widget import MODES, ZoomWidget
+
+from liif_plugin.notebook.widget import MODES, ZoomWidget
 
 __all__ = ["ZoomWidget", "MODES"]

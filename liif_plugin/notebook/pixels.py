@@ -1,14 +1,15 @@
-"""Pixels for the widget: conversion to 8-bit and PNG bytes (classic resampling is the engine's, liif_plugin.bicubic).
+"""Pixels for the widget: conversion to 8-bit and PNG bytes (classic resampling: liif_plugin.engine.classic).
 
-Everything works on the engine's float planes (B, h, w, 3) in [0, 1] (see liif_plugin.arrays), so
+Everything works on the engine's float planes (B, h, w, 3) in [0, 1] (see liif_plugin.sources.arrays), so
 bicubic, nearest and LIIF windows of an image go back to the user's dtype the same way.
 """
+
 import io
 
 import numpy as np
 from PIL import Image
 
-from ..bicubic import ClassicResampler  # noqa: F401  (the widget and its tests import it from here)
+from liif_plugin.engine.classic import ClassicResampler  # noqa: F401  (the widget and its tests import it from here)
 
 
 def to_display(planes, kind):

@@ -3,9 +3,8 @@
 A viewport is (y0, x0, y1, x1) in input pixel-edge units; it may reach past the image on one axis
 when the canvas and the image have different aspect ratios. The canvas is (h, w) device pixels.
 """
-import math
 
-from ..coords import parse_box
+from liif_plugin.engine.coords import parse_box
 
 MAX_ZOOM = 256.0  # device pixels per input pixel; beyond this LIIF only draws smooth ramps
 

@@ -7,11 +7,12 @@ window (instant), then a reduced-resolution LIIF render (where it is finer than 
 the full one; a newer view cancels the render in progress.
 
 The image may be any size and any source (array, memmap, zarr, dask, TIFF / zarr / OME-Zarr path):
-LIIF works on a lazy tiled field (liif_plugin.tiles) that encodes only the tiles under the view,
+LIIF works on a lazy tiled field (liif_plugin.engine.tiles) that encodes only the tiles under the view,
 and zoomed out (a screen pixel covering an image pixel or more) the widget shows an area-averaged
-overview (liif_plugin.overview) instead: the file's own levels, or levels built in one pass whose
+overview (liif_plugin.engine.overview) instead: the file's own levels, or levels built in one pass whose
 rows are shown as they are read. Leading axes of a stack get a slider (trait `index`).
 """
+
 import math
 import threading
 import time
@@ -22,17 +23,18 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from .. import api, arrays
-from ..bicubic import check_detail
-from ..field import Cancelled
-from ..hardware import resolve_precision
-from ..noise import warning_for
-from ..overview import Overview
-from ..sources import open_source
-from ..tiles import TiledField
-from .pixels import png_bytes, to_display
-from .view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
-from .worker import LatestWorker
+from liif_plugin import api
+from liif_plugin.engine.classic import check_detail
+from liif_plugin.engine.field import Cancelled
+from liif_plugin.engine.overview import Overview
+from liif_plugin.engine.tiles import TiledField
+from liif_plugin.notebook.pixels import png_bytes, to_display
+from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
+from liif_plugin.notebook.worker import LatestWorker
+from liif_plugin.quality.noise import warning_for
+from liif_plugin.runtime.hardware import resolve_precision
+from liif_plugin.sources import arrays
+from liif_plugin.sources.source import open_source
 
 HERE = Path(__file__).parent
 MODES = ("liif", "bicubic", "nearest", "compare")
@@ -55,6 +57,8 @@ def reduced_shape(shape, region):
     if small[0] < region[2] - region[0] - 1e-6 or small[1] < region[3] - region[1] - 1e-6:
         return None
     return small
+
+
 BAND_PIXELS = 8_192  # a newer view can stop a render after any band of this many output pixels
 NOISE_WINDOW = 512  # the noise warning measures a central window of at most this many pixels a side
 
@@ -64,15 +68,15 @@ class ZoomWidget(anywidget.AnyWidget):
 
     `image` is an HxW or HxWxC array (uint8, uint16, float, as in ``liif_plugin.upscale``), a
     stack (..., H, W[, C]), or any big source: zarr / dask array, memmap, or a path to a TIFF,
-    zarr or OME-Zarr (see liif_plugin.sources); `index` picks the image of a stack;
+    zarr or OME-Zarr (see liif_plugin.sources.source); `index` picks the image of a stack;
     `model` a LiifModel, a registry name or a checkpoint path (None: the default model);
     `height` the widget's height in CSS pixels; `width` its width (None: the cell's width);
     `precision` of the LIIF renders ('auto': the fastest this hardware runs natively within 2/255 of
-    fp32, which is fp32 on CPUs without bf16; see liif_plugin.hardware).
+    fp32, which is fp32 on CPUs without bf16; see liif_plugin.runtime.hardware).
     `detail` (0..1, a trait) keeps that much of LIIF's difference from bicubic; `warning` says,
     in one sentence shown over the image, when the released model meets a noisy image.
     `value_range` (lo, hi) of non-8-bit data spares the pass that finds it; `cache_bytes` bounds
-    the latent tile cache (liif_plugin.tiles.CACHE_BYTES by default).
+    the latent tile cache (liif_plugin.engine.tiles.CACHE_BYTES by default).
     """
 
     # The files' text, not their paths: anywidget watches a path for hot reloading through a
@@ -93,8 +97,19 @@ class ZoomWidget(anywidget.AnyWidget):
     lead_shape = t.List(t.Int(), read_only=True).tag(sync=True)  # the stack's leading axes ([] for one image)
     index = t.List(t.Int(), default_value=[]).tag(sync=True)  # which image of the stack is shown
 
-    def __init__(self, image, model=None, height=512, width=None, precision="auto", *, index=None,
-                 value_range=None, cache_bytes=None, **kwargs):
+    def __init__(
+        self,
+        image,
+        model=None,
+        height=512,
+        width=None,
+        precision="auto",
+        *,
+        index=None,
+        value_range=None,
+        cache_bytes=None,
+        **kwargs,
+    ):
         source = open_source(image, index=index or ())
         if not isinstance(height, int) or height < 32:
             raise ValueError(f"height must be a whole number of pixels (at least 32), got {height!r}")
@@ -130,8 +145,13 @@ class ZoomWidget(anywidget.AnyWidget):
         """Field and overview of one image of the source (small images get their overview now)."""
         with self._field_lock:
             self._source = source
-            self._field = TiledField(self._model, source, value_range=self._value_range, precision=self.precision,
-                                     cache_bytes=self._cache_bytes)
+            self._field = TiledField(
+                self._model,
+                source,
+                value_range=self._value_range,
+                precision=self.precision,
+                cache_bytes=self._cache_bytes,
+            )
             # Encoded tiles serve every later view, so only closing the widget interrupts an encode.
             self._field.interrupt = self._stop_if_closed
             self._overview = Overview(source, ranges=self._field._ranges)
@@ -222,7 +242,7 @@ class ZoomWidget(anywidget.AnyWidget):
 
     @property
     def field(self):
-        """The lazy tiled field of the image shown (liif_plugin.tiles.TiledField)."""
+        """The lazy tiled field of the image shown (liif_plugin.engine.tiles.TiledField)."""
         return self._field
 
     def _ready_overview(self, progress=None, exact=True, on_rows=None):
@@ -304,7 +324,9 @@ class ZoomWidget(anywidget.AnyWidget):
             if rows < H and time.perf_counter() - shown[0] >= PARTIAL_OVERVIEW_S:
                 shown[0] = time.perf_counter()
                 region, shape = visible_part(whole, canvas, (rows, W))
-                self._send_image("overview", self._overview.planes_so_far(region, shape), region, None, mode, False, 0.0)
+                self._send_image(
+                    "overview", self._overview.planes_so_far(region, shape), region, None, mode, False, 0.0
+                )
 
         try:
             ov = self._ready_overview(progress=self._stop_if_closed, exact=False, on_rows=show_rows)
@@ -355,8 +377,9 @@ class ZoomWidget(anywidget.AnyWidget):
         step = max(1, BAND_PIXELS // w)
         bands = []
         for r0 in range(0, h, step):
-            bands.append(field.render_planes(shape, region, rows=(r0, min(h, r0 + step)), progress=check,
-                                             detail=detail))
+            bands.append(
+                field.render_planes(shape, region, rows=(r0, min(h, r0 + step)), progress=check, detail=detail)
+            )
             check()
         return np.concatenate(bands, axis=1)
 
@@ -365,8 +388,15 @@ class ZoomWidget(anywidget.AnyWidget):
         img = to_display(planes, arrays.plane_groups(self._source.channels)[0])
         self._ids += 1
         msg = {
-            "type": "image", "id": self._ids, "layer": layer, "region": list(region), "viewport": view,
-            "mode": mode, "final": final, "ms": ms, "shape": list(img.shape[:2]),
+            "type": "image",
+            "id": self._ids,
+            "layer": layer,
+            "region": list(region),
+            "viewport": view,
+            "mode": mode,
+            "final": final,
+            "ms": ms,
+            "shape": list(img.shape[:2]),
         }
         if final:
             self.last_render = dict(msg)

@@ -11,13 +11,14 @@ Lifetime rules, so that a notebook or script never leaks threads or aborts at ex
 - at interpreter exit every open worker is closed and its thread joined, because a daemon thread
   still inside torch while the interpreter shuts down aborts the process.
 """
+
 import atexit
 import threading
 import traceback
 import weakref
 
-from ..field import Cancelled
-from ..memory import background_priority, release_freed_memory
+from liif_plugin.engine.field import Cancelled
+from liif_plugin.runtime.memory import background_priority, release_freed_memory
 
 _open_workers = weakref.WeakSet()
 EXIT_JOIN_S = 30.0  # a running job reaches its next staleness check well within this
@@ -47,8 +48,9 @@ class LatestWorker:
             self._pending = job
             if self._thread is None:
                 # The thread gets the condition and a weak reference, never the worker itself.
-                self._thread = threading.Thread(target=_loop, args=(weakref.ref(self), self._cond),
-                                                name=self._name, daemon=True)
+                self._thread = threading.Thread(
+                    target=_loop, args=(weakref.ref(self), self._cond), name=self._name, daemon=True
+                )
                 self._thread.start()
             self._cond.notify_all()
 

@@ -1,0 +1,5 @@
+import sys
+
+from liif_plugin.cli.main import main
+
+sys.exit(main())

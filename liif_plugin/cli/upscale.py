@@ -1,0 +1,208 @@
+"""`liif upscale IN... (-o OUT | --out-dir DIR) (--scale S | --size WxH | --width W | --height H)`.
+
+Everything is checked before any pixel is rendered: inputs readable, outputs writable and not
+already there (unless --overwrite), sizes sane. Outputs are written atomically, so an error or
+Ctrl-C never leaves a partial file.
+"""
+
+from pathlib import Path
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "upscale",
+        help="resample images to a new size with LIIF",
+        description="Resample images with LIIF. Sizes are given as a scale, an exact size, or one side.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="IN",
+        help="PNG, JPEG or TIFF files, or one .zarr array (written chunk by chunk to -o OUT.zarr)",
+    )
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
+    out.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (same file names)")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--scale", metavar="S", help="scale factor, e.g. 3.5, or SY,SX for per-axis scales")
+    size.add_argument("--size", metavar="WxH", help="exact output size in pixels, e.g. 1920x1080")
+    size.add_argument("--width", metavar="W", type=int, help="output width; height keeps the aspect ratio")
+    size.add_argument("--height", metavar="H", type=int, help="output height; width keeps the aspect ratio")
+    p.add_argument("--region", metavar="Y0,X0,Y1,X1", help="render only this window of the input (pixel edges)")
+    p.add_argument(
+        "--model", default=None, metavar="NAME|PATH", help="registry name or .pth file (default edsr-baseline)"
+    )
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument(
+        "--detail",
+        default=1.0,
+        type=float,
+        metavar="D",
+        help="0..1: how much of LIIF's difference from bicubic to keep (default 1: all of it; "
+        "lower it for noisy images)",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "auto", "bf16", "fp16"],
+        help="fp32: exact (default); bf16/fp16: the MLP in 16 bits on hardware that has them "
+        "(fp16: CUDA only); auto: the fastest within 2/255 of fp32 (see `liif info`)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_numbers(text, n, what):
+    parts = [t for t in text.replace("x", ",").split(",") if t.strip()]
+    try:
+        values = [float(t) for t in parts]
+    except ValueError:
+        values = []
+    if len(values) not in n:
+        raise ValueError(f"{what} '{text}' is not valid; see `liif upscale --help`")
+    return values
+
+
+def target(args, in_shape):
+    """(scale, shape) for output_shape(), from the size options."""
+    H, W = in_shape
+    region = args.region_t
+    rh, rw = (region[2] - region[0], region[3] - region[1]) if region else (H, W)
+    if args.scale is not None:
+        s = parse_numbers(args.scale, (1, 2), "--scale")
+        return (s[0] if len(s) == 1 else tuple(s)), None
+    if args.size is not None:
+        w, h = parse_numbers(args.size, (2,), "--size (WxH)")
+        if w != int(w) or h != int(h):
+            raise ValueError(f"--size '{args.size}' must be whole pixels, e.g. 1920x1080")
+        return None, (int(h), int(w))
+    if args.width is not None:
+        if args.width < 1:
+            raise ValueError("--width must be at least 1")
+        return None, (max(1, round(rh * args.width / rw)), args.width)
+    if args.height < 1:
+        raise ValueError("--height must be at least 1")
+    return None, (args.height, max(1, round(rw * args.height / rh)))
+
+
+def plan(args):
+    """Check every input and output up front; returns [(in_path, out_path, image, scale, shape, meta)]."""
+    from liif_plugin.api import output_shape
+    from liif_plugin.engine.classic import check_detail
+    from liif_plugin.sources.arrays import check_image
+    from liif_plugin.sources.imageio import check_writable, read_image_meta
+
+    if args.output and len(args.inputs) > 1:
+        raise ValueError(f"-o takes one input but {len(args.inputs)} were given; use --out-dir DIR for several")
+    args.region_t = tuple(parse_numbers(args.region, (4,), "--region (y0,x0,y1,x1)")) if args.region else None
+    args.detail = check_detail(args.detail)
+    if args.out_dir:
+        out_dir = Path(args.out_dir)
+        if not out_dir.is_dir():
+            raise FileNotFoundError(f"output folder {out_dir} does not exist; create it first")
+    jobs, seen = [], set()
+    for src in map(Path, args.inputs):
+        dst = Path(args.output) if args.output else Path(args.out_dir) / src.name
+        if dst.resolve() == src.resolve():
+            raise ValueError(f"{dst} is the input itself; choose another output name or folder")
+        if dst.resolve() in seen:
+            raise ValueError(f"two inputs would both be written to {dst}")
+        seen.add(dst.resolve())
+        if dst.exists() and not args.overwrite:
+            raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
+        x, meta = read_image_meta(src)
+        x = check_image(x)
+        scale, shape = target(args, x.shape[:2])
+        out_shape = output_shape(x.shape[:2], scale, shape, args.region_t)
+        check_writable(dst, x.dtype, 1 if x.ndim == 2 else x.shape[2])
+        jobs.append((src, dst, x, scale, out_shape, meta))
+    return jobs
+
+
+def is_zarr(path):
+    return str(path).rstrip("/").endswith(".zarr")
+
+
+def run(args):
+    from tqdm import tqdm
+
+    from liif_plugin.api import load_model, upscale
+    from liif_plugin.sources.imageio import scaled_meta, write_image
+
+    if any(map(is_zarr, args.inputs)) or (args.output and is_zarr(args.output)):
+        return run_zarr(args)
+    jobs = plan(args)
+    model = load_model(args.model, device=args.device, precision=args.precision)
+    for src, dst, x, _scale, out_shape, meta in jobs:
+        warn_if_noisy(model, x, src, args.detail)
+        with tqdm(
+            total=out_shape[0] * out_shape[1],
+            unit="px",
+            unit_scale=True,
+            disable=args.quiet,
+            desc=f"{src.name} -> {out_shape[1]}x{out_shape[0]}",
+        ) as bar:
+
+            def progress(done, total):
+                bar.n = done
+                bar.refresh()
+
+            y = upscale(x, shape=out_shape, region=args.region_t, model=model, progress=progress, detail=args.detail)
+        y0, x0, y1, x1 = args.region_t or (0, 0, x.shape[0], x.shape[1])
+        write_image(dst, y, meta=scaled_meta(meta, out_shape[0] / (y1 - y0), out_shape[1] / (x1 - x0)))
+        if not args.quiet:
+            print(f"wrote {dst} ({out_shape[1]}x{out_shape[0]}, {y.dtype})")
+    return 0
+
+
+def warn_if_noisy(model, x, src, detail):
+    """One line on stderr when the released model meets a noisy image and detail was left at 1."""
+    import sys
+
+    from liif_plugin.quality.noise import warning_for
+
+    if detail == 1.0:
+        msg = warning_for(model, x, how="pass e.g. --detail 0.3")
+        if msg:
+            print(f"warning: {src}: {msg}", file=sys.stderr)
+
+
+def run_zarr(args):
+    """Arrays larger than memory: zarr in, zarr out, through liif_plugin.sources.dask (stacks included)."""
+    from tqdm import tqdm
+
+    from liif_plugin.api import load_model, output_shape
+
+    if len(args.inputs) != 1 or not args.output or not is_zarr(args.inputs[0]) or not is_zarr(args.output):
+        raise ValueError("a .zarr input takes exactly one input and -o OUT.zarr")
+    if args.region:
+        raise ValueError("--region is not supported for .zarr arrays; resample the whole array")
+    if args.detail != 1.0:
+        raise ValueError(
+            "--detail is not supported for .zarr arrays yet; resample a TIFF or PNG, or leave --detail at 1"
+        )
+    from liif_plugin.sources.dask import open_zarr_source, upscale_zarr
+
+    src, dst = Path(args.inputs[0]), Path(args.output)
+    if not src.exists():
+        raise FileNotFoundError(f"input {src} does not exist")
+    if dst.exists() and not args.overwrite:
+        raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
+    shape = open_zarr_source(src)[0].shape  # an array, or an OME-Zarr image group
+    hw = shape[-3:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:]
+    args.region_t = None
+    scale, out = target(args, hw)
+    out = output_shape(hw, scale, out)  # validate before any work
+    model = load_model(args.model, device=args.device, precision=args.precision)
+    with tqdm(unit="task", disable=args.quiet, desc=f"{src.name} -> {dst.name}") as bar:
+
+        def progress(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        result = upscale_zarr(src, dst, shape=out, model=model, progress=progress, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"wrote {dst} (shape {tuple(result)})")
+    return 0

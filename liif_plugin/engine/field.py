@@ -1,0 +1,174 @@
+"""ImageField: an encoded image, rendered at any resolution over any window.
+
+A field holds the latent feature map of a window of the image's latent grid (the whole grid when
+it comes from ``LiifModel.encode``; a tile plus margin in the block-wise and dask paths) and the
+layout needed to give results back in the user's dtype and channels.
+
+Rendering goes in bands of output rows, so memory is bounded by the band, not the output.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from liif_plugin.engine.classic import ClassicResampler, blend, check_detail
+from liif_plugin.engine.coords import axis_centres, cell_size, parse_box, region_ranges
+from liif_plugin.engine.decoder import first_layer_map, query_fast
+from liif_plugin.engine.reference import query_reference
+from liif_plugin.runtime.hardware import DTYPES, resolve_precision
+from liif_plugin.sources import arrays
+
+MAX_OUTPUT_PIXELS = 1 << 28  # 268 M pixels per plane; beyond that use liif_plugin.sources.dask
+QUERY_BATCH = 1 << 16  # output pixels (all planes together) decoded per step
+PRE_CACHE_BYTES = 512 << 20  # keep the first-layer map of the whole window when it fits
+
+
+class Cancelled(Exception):
+    """Raised inside a render when its progress callback asks to stop."""
+
+
+def check_region(region, in_shape):
+    H, W = in_shape
+    if region is None:
+        return (0.0, 0.0, float(H), float(W))
+    y0, x0, y1, x1 = parse_box(region, "region")
+    if y0 < 0 or x0 < 0 or y1 > H or x1 > W:
+        raise ValueError(f"region {region!r} reaches outside the {H}x{W} image; keep it within (0, 0, {H}, {W})")
+    return (y0, x0, y1, x1)
+
+
+def check_out_shape(shape):
+    try:
+        h, w = shape
+        if isinstance(h, float) and not h.is_integer() or isinstance(w, float) and not w.is_integer():
+            raise TypeError
+        h, w = int(h), int(w)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be two whole numbers (height, width), got {shape!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"output shape {shape!r} is empty; height and width must be at least 1")
+    if h * w > MAX_OUTPUT_PIXELS:
+        raise ValueError(
+            f"an output of {h}x{w} ({h * w / 1e6:.0f} megapixels) is too large to hold in memory; "
+            "render it in windows (region=...) or use liif_plugin.sources.dask.upscale"
+        )
+    return h, w
+
+
+class ImageField:
+    def __init__(self, model, feat, layout, full_shape=None, offset=(0, 0), planes=None, precision=None, classic=None):
+        self.model = model
+        self.planes = planes  # the input planes (B, 3, H, W), for the bicubic that detail < 1 blends
+        self._classic = classic  # a ClassicResampler of `planes` the caller already has, or None
+        # 'fp32' decodes exactly; 'bf16'/'fp16' run the MLP in 16 bits (see liif_plugin.runtime.hardware).
+        self.precision = model.precision if precision is None else resolve_precision(precision, feat.device)
+        self.feat = feat  # (B, C, h, w) window of the latent grid
+        self.layout = layout
+        self.full_shape = tuple(full_shape or feat.shape[-2:])
+        self.offset = tuple(offset)
+        self._pre = None
+
+    @property
+    def shape(self):
+        """(H, W) of the encoded image, in input pixels."""
+        return self.full_shape
+
+    # -- public ------------------------------------------------------------------------------
+    def render(self, shape, region=None, *, progress=None, reference=False, detail=1.0):
+        """Render the window `region` (y0, x0, y1, x1; default whole image) at `shape` (h, w).
+
+        Returns an array in the input's dtype and channel layout. `progress(done, total)` is
+        called after each batch; raising ``Cancelled`` from it stops the render. `detail` (0..1)
+        keeps that much of LIIF's difference from bicubic on the same grid (1: LIIF as it is).
+        """
+        planes = self.render_planes(shape, region, progress=progress, reference=reference, detail=detail)
+        return arrays.from_planes(planes, self.layout)
+
+    def render_planes(self, shape, region=None, *, rows=None, cols=None, progress=None, reference=False, detail=1.0):
+        """Like render, but returns float32 planes (B, h, w, 3) in [0, 1].
+
+        `rows` and `cols` ((start, stop)) pick a part of the output grid; its values are the same
+        as in the whole render. This is how blocks and dask chunks are made.
+        """
+        h, w = check_out_shape(shape)
+        region = check_region(region, self.full_shape)
+        detail = check_detail(detail)
+        if detail != 1.0 and self.planes is None:
+            raise ValueError("detail below 1 needs the input image; render a field from LiifModel.encode(x)")
+        r_a, r_b = rows or (0, h)
+        c_a, c_b = cols or (0, w)
+        B = self.feat.shape[0]
+        out = np.empty((B, r_b - r_a, c_b - c_a, 3), dtype=np.float32)
+        step = max(1, QUERY_BATCH // ((c_b - c_a) * B))
+        total = (r_b - r_a) * (c_b - c_a)
+        for r0 in range(r_a, r_b, step):
+            r1 = min(r_b, r0 + step)
+            out[:, r0 - r_a : r1 - r_a] = self._render_part(h, w, region, (r0, r1), (c_a, c_b), reference)
+            if progress is not None:
+                progress((r1 - r_a) * (c_b - c_a), total)
+        if detail != 1.0:
+            out = blend(out, self.bicubic.render(region, (h, w), rows=(r_a, r_b), cols=(c_a, c_b)), detail)
+        return out
+
+    @property
+    def bicubic(self):
+        """The engine's bicubic resampler of the encoded image (same grid as the LIIF render)."""
+        if self._classic is None:
+            self._classic = ClassicResampler(self.planes, self.layout.kind if self.layout else None)
+        return self._classic
+
+    # -- internals -----------------------------------------------------------------------------
+    def query_grid(self, h, w, region, rows, cols):
+        """Normalized coordinates (rows, cols, 2) of a part of the output grid, and the cell (2,)."""
+        (vy0, vy1), (vx0, vx1) = region_ranges(region, self.full_shape)
+        ys = axis_centres(h, vy0, vy1)[rows[0] : rows[1]]
+        xs = axis_centres(w, vx0, vx1)[cols[0] : cols[1]]
+        grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
+        return grid, cell_size((h, w), self.full_shape, region)
+
+    @torch.inference_mode()
+    def _render_part(self, h, w, region, rows, cols, reference):
+        net = self.model.net
+        dev = self.feat.device
+        grid, (cy, cx) = self.query_grid(h, w, region, rows, cols)
+        B = self.feat.shape[0]
+        coord = grid.reshape(1, -1, 2).expand(B, -1, -1).to(dev)
+        cell = torch.tensor([cy, cx], dtype=torch.float32, device=dev).expand_as(coord)
+        if reference:
+            if self.offset != (0, 0) or tuple(self.feat.shape[-2:]) != self.full_shape:
+                raise ValueError("the reference path needs the whole latent grid, not a window")
+            pred = query_reference(net, self.feat.float(), coord, cell)
+        else:
+            pre, off = self._first_layer_window(grid)
+            # Coordinates stay float32 (half would pick wrong latent codes on big images).
+            pred = query_fast(net, pre, coord, cell, self.full_shape, off)
+        pred = self.model.normalization.from_net(pred.float()).clamp_(0, 1)
+        return pred.view(B, rows[1] - rows[0], cols[1] - cols[0], 3).cpu().numpy()
+
+    def _first_layer_window(self, grid):
+        """First-layer map over the latent codes a band of queries can reach, and its offset."""
+        fh, fw = self.feat.shape[-2:]
+        oy, ox = self.offset
+        if fh * fw * self.feat.shape[0] * self.model.hidden * 4 <= PRE_CACHE_BYTES:
+            if self._pre is None:
+                self._pre = self._first_layer_map(self.feat)
+            return self._pre, self.offset
+        H, W = self.full_shape
+        # The ensemble looks one latent code away from the nearest one at most.
+        ya = max(int(math.floor((grid[..., 0].min().item() + 1) * H / 2)) - 1, oy)
+        yb = min(int(math.ceil((grid[..., 0].max().item() + 1) * H / 2)) + 1, oy + fh)
+        xa = max(int(math.floor((grid[..., 1].min().item() + 1) * W / 2)) - 1, ox)
+        xb = min(int(math.ceil((grid[..., 1].max().item() + 1) * W / 2)) + 1, ox + fw)
+        # One more latent code each side feeds the 3x3 unfold; the window edge itself is zero padded
+        # only where it is the image edge, which the crop below guarantees.
+        a, b = max(ya - 1, oy), min(yb + 1, oy + fh)
+        c, d = max(xa - 1, ox), min(xb + 1, ox + fw)
+        pre = self._first_layer_map(self.feat[:, :, a - oy : b - oy, c - ox : d - ox])
+        pre = pre[:, ya - a : pre.shape[1] - (b - yb), xa - c : pre.shape[2] - (d - xb)].contiguous()
+        return pre, (ya, xa)
+
+    def _first_layer_map(self, feat):
+        # Computed in fp32 from fp32 features, then stored in the MLP's dtype (half the memory traffic).
+        pre = first_layer_map(self.model.net, feat, memory_format=self.model.layout)
+        return pre.to(DTYPES[self.precision])

@@ -1,0 +1,108 @@
+"""How noisy is an image? A robust estimate, and the warning the faces show for the released model.
+
+The estimate is Donoho's: the median absolute value of the finest diagonal Haar wavelet
+coefficients, (a - b - c + d) / 2 over 2x2 blocks, divided by 0.6745, taken over the flattest
+part of the image. For white Gaussian noise of
+standard deviation sigma those coefficients are Gaussian with the same sigma (the transform is
+orthonormal), while smooth image content cancels in them, and the median ignores the edges that
+do not. The result is in units of each plane's [0, 1] range as liif_plugin.sources.arrays makes it (uint8
+/ 255; other integers stretched by the image's own min..max), i.e. the numbers the model sees.
+"""
+
+import numpy as np
+
+from liif_plugin.sources import arrays
+
+# The released model (trained on clean DIV2K photos) turns noise into worm-like texture. Measured
+# with benchmarks/noise_threshold.py (six scikit-image images, four of them microscopy, x2,
+# Poisson-Gaussian noise): LIIF's mean PSNR gain over bicubic against the clean image is +0.76 dB
+# where this estimate reads 0.008 and -0.47 dB where it reads 0.013, crossing zero near 0.011
+# (microscopy alone loses from about 0.005, the photos from about 0.03). Clean images read
+# 0.000-0.006, a few small, finely textured crops up to about 0.016 (see docs/microscopy.md).
+NOISE_THRESHOLD = 0.011
+RELEASED_MODEL = "edsr-baseline"
+ROBUST_MODEL = "edsr-baseline-denoise"  # fine-tuned on noisy inputs (docs/cache.md); the warning points to it
+ROBUST_MODEL = "edsr-baseline-denoise"  # fine-tuned on noisy inputs (docs/cache.md); the warning points to it
+MAX_BLOCKS = 1 << 20  # 2x2 blocks measured at most (a regular subset of a bigger image): plenty for a median
+FLAT_FRACTION = 0.25  # the share of the image (its flattest part) the estimate looks at
+
+
+def _diagonal_mad(p):
+    """Noise sigma of one 2D float plane from its finest diagonal Haar coefficients.
+
+    Only the flattest quarter of the image counts: where the other two finest bands (horizontal
+    and vertical detail, summed over 3x3 blocks) are smallest. For white noise those bands are
+    independent of the diagonal one, so the choice does not bias the estimate; for an image it
+    leaves out the fine texture that would otherwise read as noise. Blocks touching 0 or 1 are
+    left out too: clipping there removes part of the noise.
+    """
+    h, w = p.shape[0] // 2 * 2, p.shape[1] // 2 * 2
+    if h < 2 or w < 2:
+        return 0.0
+    a, b, c, d = (p[i:h:2, j:w:2].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    hh = (a - b - c + d) / 2
+    activity = np.pad(np.abs(a + b - c - d) + np.abs(a - b + c - d), 1, mode="edge")
+    n, m = hh.shape
+    activity = sum(activity[i : i + n, j : j + m] for i in range(3) for j in range(3))
+    inside = (np.minimum(np.minimum(a, b), np.minimum(c, d)) > 0) & (np.maximum(np.maximum(a, b), np.maximum(c, d)) < 1)
+    if inside.sum() < 16:
+        return 0.0  # all at the range's ends: nothing to measure
+    keep = inside & (activity <= np.quantile(activity[inside], FLAT_FRACTION))
+    return float(np.median(np.abs(hh[keep])) / 0.6745)
+
+
+def estimate_noise(x):
+    """Noise sigma of image `x` (HxW or HxWxC array) in units of its [0, 1] range.
+
+    Each colour channel and plane is measured on its own; the noisiest one is returned, since
+    noise in any of them becomes texture in the output.
+    """
+    x = arrays.check_image(x)
+    H, W = x.shape[:2]
+    stride = int(np.ceil(np.sqrt(H * W / 4 / MAX_BLOCKS)))
+    if stride > 1:  # keep whole 2x2 blocks, every stride-th one along each axis
+
+        def pairs(n):
+            starts = np.arange(0, n - 1, 2 * stride)
+            return np.stack([starts, starts + 1], axis=1).ravel()
+
+        x = x[pairs(H)][:, pairs(W)]
+    planes, layout = arrays.to_planes(x)
+    sigmas = []
+    for b, p in enumerate(planes):
+        colour = layout.kind == "rgb" or (layout.kind == "rgba" and b == 0)
+        sigmas += [_diagonal_mad(p[c]) for c in (range(3) if colour else (0,))]
+    return max(sigmas)
+
+
+def is_released_model(model):
+    """True for the released EDSR-baseline weights: a LiifModel (by name or the file's sha256) or a
+    registry name."""
+    from liif_plugin.hub import cache
+
+    if getattr(model, "name", model) == RELEASED_MODEL:
+        return True
+    try:
+        return getattr(model, "sha256", None) == cache.entry(RELEASED_MODEL).sha256
+    except ValueError:
+        return False
+
+
+def warning_for(model, x, how="lower detail"):
+    """noise_warning for image `x`; the image is only measured when `model` is the released one."""
+    return noise_warning(model, estimate_noise(x), how) if is_released_model(model) else None
+
+
+def noise_warning(model, sigma, how="lower detail"):
+    """One sentence for a noisy image met by the released model, or None when there is nothing to say.
+
+    `how` names the face's control, e.g. "pass --detail 0.3".
+    """
+    if sigma < NOISE_THRESHOLD or not is_released_model(model):
+        return None
+    return (
+        f"this image looks noisy (noise sigma {sigma:.3f} of its range) and the released model "
+        f"'{RELEASED_MODEL}' turns noise into worm-like texture: {how} to keep less of LIIF's "
+        f"difference from bicubic, or use the noise-robust model '{ROBUST_MODEL}' (--model {ROBUST_MODEL} "
+        f"on the command line, model='{ROBUST_MODEL}' in Python, the model list in napari)"
+    )

@@ -1,0 +1,195 @@
+"""What this machine computes natively, and which precision each device may use.
+
+The facts come from PyTorch (``torch.backends.cpu.get_cpu_capability()``: the SIMD level its CPU
+kernels were dispatched to; CUDA's compute capability) and, on Linux, the CPU flags in
+/proc/cpuinfo (``avx512_bf16``, ``amx_bf16``): bf16 matrix products are several times faster than
+fp32 only with those instructions; without them PyTorch emulates bf16 and it is slower than fp32.
+
+Precisions: ``fp32`` is exact (the authors' numbers to 1e-4); ``bf16`` and ``fp16`` run the MLP
+in 16 bits (coordinates, lookups and the ensemble blend stay fp32); ``auto`` picks the fastest
+precision the device runs natively that stays within 2/255 max abs difference and 0.01 dB PSNR
+of fp32 on the reference photos (benchmarks/speed.py measures both).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from dataclasses import dataclass, field
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Compute capability from which a GPU has tensor cores for fp16 (Volta) and bf16 (Ampere).
+CUDA_FP16_FAST = (7, 0)
+CUDA_BF16_FAST = (8, 0)
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    name: str
+    capability: str  # torch's dispatch level: "AVX2", "AVX512", "DEFAULT", ...
+    flags: frozenset = field(default_factory=frozenset)
+
+    @property
+    def avx512(self) -> bool:
+        return "avx512f" in self.flags or self.capability.startswith("AVX512")
+
+    @property
+    def avx512_bf16(self) -> bool:
+        return "avx512_bf16" in self.flags
+
+    @property
+    def amx(self) -> bool:
+        return "amx_bf16" in self.flags and "amx_tile" in self.flags
+
+    @property
+    def native_bf16(self) -> bool:
+        return self.avx512_bf16 or self.amx
+
+    def summary(self) -> str:
+        feats = [
+            f
+            for f, on in (
+                ("AVX2", "avx2" in self.flags),
+                ("AVX-512", self.avx512),
+                ("AVX512-BF16", self.avx512_bf16),
+                ("AMX", self.amx),
+            )
+            if on
+        ]
+        return f"{self.name} (torch kernels: {self.capability}; {', '.join(feats) or 'no AVX2'})"
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    capability: tuple  # (major, minor)
+    bf16: bool  # torch.cuda.is_bf16_supported()
+
+
+def parse_cpuinfo(text: str) -> tuple[str, frozenset]:
+    """(model name, flags) of the first processor in /proc/cpuinfo's text."""
+    name, flags = "", frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not name:
+            name = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = frozenset(value.split())
+    return name, flags
+
+
+@functools.cache
+def cpu() -> CpuInfo:
+    name, flags = "", frozenset()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name, flags = parse_cpuinfo(f.read())
+    except OSError:  # not Linux: torch's own checks of the same instructions
+        extra = [
+            ("avx512_bf16", "_is_avx512_bf16_supported"),
+            ("amx_bf16", "_is_amx_tile_supported"),
+            ("amx_tile", "_is_amx_tile_supported"),
+        ]
+        flags = frozenset(f for f, fn in extra if getattr(torch.cpu, fn, lambda: False)())
+    return CpuInfo(name or platform.processor() or platform.machine(), torch.backends.cpu.get_cpu_capability(), flags)
+
+
+@functools.cache
+def gpus() -> tuple:
+    if not torch.cuda.is_available():
+        return ()
+    out = []
+    for i in range(torch.cuda.device_count()):
+        out.append(
+            GpuInfo(
+                torch.cuda.get_device_name(i), torch.cuda.get_device_capability(i), bool(torch.cuda.is_bf16_supported())
+            )
+        )
+    return tuple(out)
+
+
+def mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def native_precisions(device: torch.device, cpu_info: CpuInfo | None = None, gpu: GpuInfo | None = None) -> list[str]:
+    """Precisions the device runs at full speed, fastest first (fp32 always last)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return (["bf16"] if (cpu_info or cpu()).native_bf16 else []) + ["fp32"]
+    if device.type == "cuda":
+        g = gpu or gpus()[device.index or 0]
+        out = []
+        if g.capability >= CUDA_FP16_FAST:
+            out.append("fp16")  # as fast as bf16 on tensor cores, with 3 more mantissa bits
+        if g.bf16 and g.capability >= CUDA_BF16_FAST:
+            out.append("bf16")
+        return out + ["fp32"]
+    return ["fp32"]  # MPS and others: only the exact path is measured
+
+
+def auto_precision(device: torch.device, cpu_info: CpuInfo | None = None, gpu: GpuInfo | None = None) -> str:
+    return native_precisions(device, cpu_info, gpu)[0]
+
+
+def resolve_precision(
+    precision: str, device: torch.device, cpu_info: CpuInfo | None = None, gpu: GpuInfo | None = None
+) -> str:
+    """'auto' | 'fp32' | 'bf16' | 'fp16' -> the concrete precision for `device`; refuses what it cannot run."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    device = torch.device(device)
+    if precision == "auto":
+        return auto_precision(device, cpu_info, gpu)
+    if precision == "fp32":
+        return precision
+    if device.type == "cpu":
+        if precision == "fp16":
+            raise ValueError("precision 'fp16' runs only on a CUDA GPU; on the CPU use 'bf16', 'fp32' or 'auto'")
+        return precision  # bf16 runs on every CPU; without AVX512-BF16/AMX it is slower than fp32
+    if device.type == "cuda":
+        g = gpu or gpus()[device.index or 0]
+        if precision == "bf16" and not g.bf16:
+            raise ValueError(f"this GPU ({g.name}) has no bf16 support; use 'fp16', 'fp32' or 'auto'")
+        return precision
+    raise ValueError(f"precision {precision!r} is supported on CPU and CUDA only; use 'fp32' on {device.type}")
+
+
+def report() -> list[tuple[str, str]]:
+    """(what, value) rows for `liif info` and the benchmark headers."""
+    c = cpu()
+    rows = [
+        ("torch", torch.__version__),
+        ("python", platform.python_version()),
+        ("cpu", c.summary()),
+        ("threads", f"{torch.get_num_threads()} torch threads, {os.cpu_count()} logical CPUs"),
+        (
+            "cpu precision",
+            f"auto -> {auto_precision(torch.device('cpu'), c)}; native: "
+            f"{', '.join(native_precisions(torch.device('cpu'), c))}",
+        ),
+    ]
+    for i, g in enumerate(gpus()):
+        dev = torch.device("cuda", i)
+        rows.append(
+            (
+                f"cuda:{i}",
+                f"{g.name}, compute capability {g.capability[0]}.{g.capability[1]}, bf16 {'yes' if g.bf16 else 'no'}",
+            )
+        )
+        rows.append(
+            (
+                f"cuda:{i} precision",
+                f"auto -> {auto_precision(dev, gpu=g)}; native: {', '.join(native_precisions(dev, gpu=g))}",
+            )
+        )
+    if not gpus():
+        rows.append(("cuda", "no GPU visible to PyTorch"))
+    rows.append(("mps", "available (fp32)" if mps_available() else "not available"))
+    return rows

@@ -1,0 +1,1 @@
+"""Fine-tuning LIIF: training degradations (``degradations``) and the training loop (``train``)."""

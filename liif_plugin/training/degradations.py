@@ -1,0 +1,286 @@
+"""Training degradations: how a clean high-resolution crop becomes the low-resolution input.
+
+The released model saw only one degradation, antialiased bicubic. Real inputs are also blurred,
+noisy and JPEG-compressed, and a model that never saw those enlarges them as detail. Each
+`Degradation` here turns an HR crop (3, H, W) in [0, 1] into an LR patch (3, n, n) in [0, 1];
+every random choice comes from the `random.Random` it is given, so a seeded run is reproducible.
+
+- ``bicubic``: the authors' recipe (antialiased bicubic), nothing else.
+- ``photo``: a second-order degradation in the spirit of Real-ESRGAN (Wang et al. 2021) and
+  BSRGAN (Zhang et al. 2021): one or two stages of blur / resize / noise in shuffled order, each
+  ending in JPEG, with a share of clean (bicubic-only) patches so clean images lose little.
+- ``microscopy``: Poisson-Gaussian sensor noise (photon counts over three decades plus read
+  noise), mild optical blur, a clean share. Gray patches stay gray.
+
+Blur sigmas are given in LR pixels of the final patch (Real-ESRGAN's 0.2-3 HR pixels at x4 is
+0.05-0.75 here), so a degradation means the same softness at every training scale.
+"""
+
+import io
+import math
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DegradeName = Literal["bicubic", "photo", "microscopy"]
+RESIZE_METHODS = ("bicubic", "bilinear", "area")
+
+
+# -- steps, each usable (and tested) alone ----------------------------------------------------------
+
+
+def blur_kernel(sigma_y: float, sigma_x: float, theta: float) -> torch.Tensor:
+    """Normalised anisotropic Gaussian kernel (odd size, 3 sigma each side), rotated by theta (radians)."""
+    r = max(1, math.ceil(3 * max(sigma_y, sigma_x)))
+    t = torch.arange(-r, r + 1, dtype=torch.float64)
+    yy, xx = torch.meshgrid(t, t, indexing="ij")
+    c, s = math.cos(theta), math.sin(theta)
+    u, v = c * xx + s * yy, -s * xx + c * yy  # coordinates along the kernel's own axes
+    k = torch.exp(-0.5 * ((u / sigma_x) ** 2 + (v / sigma_y) ** 2))
+    return (k / k.sum()).float()
+
+
+def blur(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Convolve each plane of (C, H, W) with `kernel`, reflecting at the edges."""
+    r = kernel.shape[-1] // 2
+    pad = min(r, img.shape[-1] - 1, img.shape[-2] - 1)
+    k = kernel
+    if pad < r:  # a kernel wider than the patch: keep its centre (the tails carry almost nothing)
+        k = kernel[r - pad : r + pad + 1, r - pad : r + pad + 1]
+        k = k / k.sum()
+    x = F.pad(img[:, None], (pad,) * 4, mode="reflect")
+    return F.conv2d(x, k[None, None].to(img.dtype))[:, 0]
+
+
+def resize(img: torch.Tensor, size: int, method: str = "bicubic") -> torch.Tensor:
+    """(C, H, W) -> (C, size, size) by antialiased bicubic / bilinear or area averaging, clipped to [0, 1]."""
+    if method == "area":
+        out = F.interpolate(img[None], size=(size, size), mode="area")[0]
+    elif method in ("bicubic", "bilinear"):
+        out = F.interpolate(img[None], size=(size, size), mode=method, antialias=True, align_corners=False)[0]
+    else:
+        raise ValueError(f"unknown resize method {method!r}; choose one of {', '.join(RESIZE_METHODS)}")
+    return out.clamp(0, 1)
+
+
+def is_gray(img: torch.Tensor) -> bool:
+    return img.shape[0] == 1 or bool(torch.equal(img[0], img[1]) and torch.equal(img[0], img[2]))
+
+
+def add_noise(lr: torch.Tensor, photons: float, read: float, seed: int) -> torch.Tensor:
+    """Poisson noise with `photons` at value 1 plus Gaussian noise of sigma `read`; gray stays gray.
+
+    A sensor counts about v * P photons at value v, so shot noise has variance v / P; the
+    read-out adds Gaussian noise of a fixed sigma. photons=inf gives Gaussian noise alone.
+    """
+    g = torch.Generator().manual_seed(seed)
+    gray = is_gray(lr)
+    x = lr[:1] if gray else lr
+    y = x.clamp(0, 1)
+    if math.isfinite(photons):
+        y = torch.poisson(y * photons, generator=g) / photons
+    y = (y + read * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    return y.expand_as(lr).clone() if gray else y
+
+
+def jpeg(img: torch.Tensor, quality: int, phase: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """JPEG-compress (C, H, W) in [0, 1] with PIL (its default 4:2:0 chroma for colour) and decode.
+
+    `phase` shifts the 8x8 block grid: the patch is reflect-padded by (py, px) at the top-left
+    before compression and cropped back after, as a crop of a bigger JPEG would be.
+    """
+    from PIL import Image
+
+    py, px = phase
+    x = F.pad(img[None], (px, 0, py, 0), mode="reflect")[0] if (py or px) else img
+    u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    gray = is_gray(u8)
+    arr = u8[0].numpy() if gray else u8.permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr), "L" if gray else "RGB").save(buf, "JPEG", quality=int(quality))
+    out = np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+    t = torch.from_numpy(out.copy()).float() / 255
+    t = t[None].expand(img.shape[0], -1, -1) if gray else t.permute(2, 0, 1)
+    return t[:, py:, px:].contiguous()
+
+
+# -- degradations ----------------------------------------------------------------------------------
+
+
+class Degradation:
+    """HR crop (3, H, W) in [0, 1] -> LR patch (3, n, n) in [0, 1]."""
+
+    name: str = "bicubic"
+
+    def apply(self, hr: torch.Tensor, size: int, rng: random.Random) -> torch.Tensor:
+        return resize(hr, size, "bicubic")
+
+    def describe(self) -> str:
+        return "antialiased bicubic (the authors' recipe)"
+
+
+@dataclass(frozen=True)
+class NoiseModel(Degradation):
+    """Bicubic, then Poisson-Gaussian noise of random strength (the edsr-baseline-denoise recipe)."""
+
+    photons: tuple[float, float] = (10.0, 10000.0)  # range of photons at value 1 (log-uniform)
+    read: float = 0.01  # largest Gaussian read-noise sigma, [0, 1] units (uniform in [0, read])
+    clean: float = 0.25  # share of patches left without noise
+    name = "noise"
+
+    def __post_init__(self):
+        lo, hi = self.photons
+        if not 0 < lo <= hi:
+            raise ValueError(f"the photon range must be two positive numbers, low <= high; got {lo:g}, {hi:g}")
+        if self.read < 0:
+            raise ValueError(f"the read noise must be >= 0, got {self.read:g}")
+        if not 0 <= self.clean <= 1:
+            raise ValueError(f"the clean share must be in [0, 1], got {self.clean:g}")
+
+    def draw(self, rng: random.Random) -> tuple[float, float] | None:
+        """(photons at value 1, read-noise sigma) for one patch, or None for a clean patch."""
+        if rng.random() < self.clean:
+            return None
+        lo, hi = self.photons
+        return math.exp(rng.uniform(math.log(lo), math.log(hi))), rng.uniform(0.0, self.read)
+
+    def noisy(self, lr: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        strength = self.draw(rng)
+        return lr if strength is None else add_noise(lr, *strength, seed=rng.getrandbits(63))
+
+    def apply(self, hr, size, rng):
+        return self.noisy(resize(hr, size, "bicubic"), rng)
+
+    def describe(self):
+        lo, hi = self.photons
+        return (
+            f"bicubic, then Poisson noise with {lo:g}-{hi:g} photons at the peak (log-uniform) and Gaussian "
+            f"read noise up to {self.read:g}; {self.clean:.0%} of patches clean"
+        )
+
+
+def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+def _random_kernel(rng: random.Random, sigma: tuple[float, float], scale: float, aniso: float) -> torch.Tensor:
+    """An isotropic or (with probability `aniso`) anisotropic Gaussian; sigmas in LR px times `scale`."""
+    sy = rng.uniform(*sigma)
+    sx = rng.uniform(*sigma) if rng.random() < aniso else sy
+    return blur_kernel(sy * scale, sx * scale, rng.uniform(0, math.pi))
+
+
+@dataclass(frozen=True)
+class PhotoDegradation(Degradation):
+    """Real-ESRGAN / BSRGAN-style second-order degradation for photographs and scans.
+
+    Per patch: with probability `clean` plain bicubic. Otherwise one stage, or two with
+    probability `second`; a stage applies blur, resize and noise in shuffled order (each with its
+    probability), then JPEG. The first of two stages resizes to 1-2x the final size, the last to it.
+    """
+
+    clean: float = 0.25
+    second: float = 0.4
+    blur_p: tuple[float, float] = (0.5, 0.3)  # per stage
+    blur_sigma: tuple[float, float] = (0.05, 0.75)  # LR px of the final patch
+    aniso: float = 0.5
+    noise_p: tuple[float, float] = (0.5, 0.3)
+    gauss_sigma: tuple[float, float] = (0.002, 0.06)  # [0, 1] units, log-uniform
+    poisson_share: float = 0.4  # of noisy stages: shot noise (plus a little read noise) instead of Gaussian
+    photons: tuple[float, float] = (30.0, 3000.0)
+    gray_noise: float = 0.4  # share of noisy stages with one noise field on all planes (luma noise)
+    jpeg_p: tuple[float, float] = (0.85, 0.85)
+    quality: tuple[int, int] = (30, 95)
+    name = "photo"
+
+    def apply(self, hr, size, rng):
+        if rng.random() < self.clean:
+            return resize(hr, size, "bicubic")
+        n = 2 if rng.random() < self.second else 1
+        sizes = [min(round(size * rng.uniform(1.0, 2.0)), min(hr.shape[1:])), size] if n == 2 else [size]
+        x = hr
+        for k, out in enumerate(sizes):
+            ops = ["blur", "resize", "noise"]
+            rng.shuffle(ops)
+            for op in ops:
+                if op == "resize":
+                    x = resize(x, out, rng.choice(RESIZE_METHODS))
+                elif op == "blur" and rng.random() < self.blur_p[k]:
+                    x = blur(x, _random_kernel(rng, self.blur_sigma, x.shape[-1] / size, self.aniso))
+                elif op == "noise" and rng.random() < self.noise_p[k]:
+                    x = self._noise(x, rng, weaker=k > 0)
+            if rng.random() < self.jpeg_p[k]:
+                x = jpeg(x, rng.randint(*self.quality), (rng.randrange(8), rng.randrange(8)))
+        return x
+
+    def _noise(self, x, rng, weaker):
+        f = 0.5 if weaker else 1.0
+        mono = rng.random() < self.gray_noise
+        target = x.mean(0, keepdim=True) if mono else x
+        if rng.random() < self.poisson_share:
+            noisy = add_noise(target, _log_uniform(rng, *self.photons) / f, rng.uniform(0, 0.005), rng.getrandbits(63))
+        else:
+            noisy = add_noise(target, math.inf, f * _log_uniform(rng, *self.gauss_sigma), rng.getrandbits(63))
+        return (x + (noisy - target)).clamp(0, 1) if mono else noisy
+
+    def describe(self):
+        return (
+            f"second-order (two stages with probability {self.second:g}): blur (sigma "
+            f"{self.blur_sigma[0]:g}-{self.blur_sigma[1]:g} LR px, iso/aniso), resize (bicubic, bilinear, area), "
+            f"Gaussian ({self.gauss_sigma[0]:g}-{self.gauss_sigma[1]:g}) or Poisson ({self.photons[0]:g}-"
+            f"{self.photons[1]:g} photons) noise in shuffled order, then JPEG quality {self.quality[0]}-"
+            f"{self.quality[1]}; {self.clean:.0%} of patches clean (bicubic only)"
+        )
+
+
+@dataclass(frozen=True)
+class MicroscopyDegradation(Degradation):
+    """Fluorescence: mild optical blur, bicubic or area resize, Poisson-Gaussian noise; a clean share."""
+
+    clean: float = 0.25
+    blur_p: float = 0.3
+    blur_sigma: tuple[float, float] = (0.05, 0.5)
+    photons: tuple[float, float] = (5.0, 5000.0)
+    read: float = 0.02
+    name = "microscopy"
+
+    def apply(self, hr, size, rng):
+        if rng.random() < self.clean:
+            return resize(hr, size, "bicubic")
+        x = hr
+        if rng.random() < self.blur_p:
+            x = blur(x, _random_kernel(rng, self.blur_sigma, x.shape[-1] / size, 0.0))
+        x = resize(x, size, rng.choice(("bicubic", "area")))
+        return add_noise(x, _log_uniform(rng, *self.photons), rng.uniform(0, self.read), rng.getrandbits(63))
+
+    def describe(self):
+        return (
+            f"mild blur (probability {self.blur_p:g}, sigma {self.blur_sigma[0]:g}-{self.blur_sigma[1]:g} LR px), "
+            f"bicubic or area resize, Poisson noise with {self.photons[0]:g}-{self.photons[1]:g} photons "
+            f"(log-uniform) plus read noise up to {self.read:g}; {self.clean:.0%} of patches clean"
+        )
+
+
+def make_degradation(name: DegradeName | str) -> Degradation:
+    """The training degradation called `name` (``liif train --degrade NAME``)."""
+    table = {"bicubic": Degradation, "photo": PhotoDegradation, "microscopy": MicroscopyDegradation}
+    if name not in table:
+        raise ValueError(f"unknown degradation {name!r}; choose one of {', '.join(table)}")
+    return table[name]()
+
+
+def parse_photons(text: str) -> tuple[float, float]:
+    """'10,10000' -> (10.0, 10000.0); one number means a fixed photon count."""
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) == 1:
+        vals *= 2
+    if len(vals) != 2:
+        raise ValueError(f"--noise takes the photon range as LOW,HIGH (e.g. 10,10000), got {text!r}")
+    return vals[0], vals[1]
