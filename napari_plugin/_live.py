@@ -200,7 +200,7 @@ class LiveView:
             self._hide_overlay()  # napari's own pixels are the picture
             self.on_status("live view: zoom in past 1:1 for LIIF detail")
             known = self._fields.get((plane, self.precision))
-            if known is not None and known._ranges is not None:
+            if known is not None and known.value_range is not None:
                 return
             # Meanwhile load the model and make the plane's one pass for its value range, so the
             # first zoom in renders at once (a 20000^2 uint16 plane: seconds).

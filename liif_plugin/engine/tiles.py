@@ -208,6 +208,19 @@ class TiledField:
             )
         return [(float(a), float(b)) for a, b in v]
 
+    @property
+    def value_range(self) -> list[tuple[float, float]] | None:
+        """(lo, hi) per plane once known (given, found by ``ranges()``, or set by a viewer's own
+        pass over the image); None while unknown. Nothing is read to answer."""
+        return self._ranges
+
+    @value_range.setter
+    def value_range(self, value_range) -> None:
+        """Set the range found elsewhere (one pass over the image serving both a viewer's overview
+        and the field); a known range is kept."""
+        if self._ranges is None and value_range is not None:
+            self._ranges = self._check_range(value_range)
+
     def ranges(self, progress=None):
         """(lo, hi) per plane, found once (a streaming pass with `progress(done, total)` rows)."""
         for done, total in self.range_steps():

@@ -154,10 +154,10 @@ class ZoomWidget(anywidget.AnyWidget):
             )
             # Encoded tiles serve every later view, so only closing the widget interrupts an encode.
             self._field.interrupt = self._stop_if_closed
-            self._overview = Overview(source, ranges=self._field._ranges)
+            self._overview = Overview(source, ranges=self._field.value_range)
             if not self._overview.lazy and min(self._overview.factors) == 1:
-                self._overview.build(ranges=self._field._ranges)
-                self._field._ranges = self._field._ranges or self._overview.ranges
+                self._overview.build(ranges=self._field.value_range)
+                self._field.value_range = self._overview.ranges
 
     def _warn(self):
         H, W = self._source.shape
@@ -253,9 +253,8 @@ class ZoomWidget(anywidget.AnyWidget):
         if not (ov.built if exact else ov.displayable):
             with self._field_lock:
                 if not (ov.built if exact else ov.displayable):
-                    ov.build(progress=progress, ranges=self._field._ranges, on_rows=on_rows)
-                    if self._field._ranges is None:
-                        self._field._ranges = ov.ranges
+                    ov.build(progress=progress, ranges=self._field.value_range, on_rows=on_rows)
+                    self._field.value_range = ov.ranges
         return ov
 
     def render_viewport(self, mode=None):
