@@ -1,22 +1,34 @@
 """liif-plugin: resample images to any size with LIIF (Local Implicit Image Function).
 
 import liif_plugin as liif
-m = liif.load_model("edsr-baseline")
-y = liif.upscale(x, scale=2.5, model=m)
+y = liif.upscale(x, scale=2.5)                 # model "auto": chosen for x (liif.choose_model(x))
+y = liif.upscale(x, scale=2.5, model="edsr-baseline")
+print(liif.list_models())
 """
 
-from liif_plugin.api import LiifModel, get_model, load_model, output_shape, pick_device, upscale
-from liif_plugin.engine.field import Cancelled, ImageField
+from liif_plugin.api import (
+    LiifModel,
+    choose_model,
+    get_model,
+    list_models,
+    load_model,
+    output_shape,
+    pick_device,
+    upscale,
+)
+from liif_plugin.engine.field import ImageField
 from liif_plugin.engine.tiles import TiledField
-from liif_plugin.engine.volume import Resampled, isotropic, resample_planes
-from liif_plugin.models.checkpoint import CheckpointError
+from liif_plugin.engine.volume import Resampled, isotropic, iter_isotropic, iter_resample_planes, resample_planes
+from liif_plugin.errors import Cancelled, CheckpointError, Hint, LiifError
 from liif_plugin.sources.source import Source, open_source
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "load_model",
     "get_model",
+    "choose_model",
+    "list_models",
     "upscale",
     "LiifModel",
     "ImageField",
@@ -25,10 +37,14 @@ __all__ = [
     "open_source",
     "Cancelled",
     "CheckpointError",
+    "LiifError",
+    "Hint",
     "output_shape",
     "pick_device",
     "resample_planes",
     "isotropic",
+    "iter_isotropic",
+    "iter_resample_planes",
     "Resampled",
     "__version__",
 ]

@@ -7,7 +7,7 @@ from conftest import GOLDEN
 
 import liif_plugin as liif
 from liif_plugin import models
-from liif_plugin.api import LiifModel
+from liif_plugin.engine.model import LiifModel
 
 
 def test_golden_astronaut_x2(model):

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 import liif_plugin as liif
-from liif_plugin.api import LiifModel
 from liif_plugin.cli import train as cli_train
+from liif_plugin.engine.model import LiifModel
 from liif_plugin.hub import cache
 from liif_plugin.training.train import load_planes, make_batch, train
 

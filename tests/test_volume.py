@@ -100,18 +100,41 @@ def test_already_isotropic_is_a_copy(tiny_model):
     assert r.spacing == (0.3, 0.3, 0.3) and r.origin == (0.0, 0.0, 0.0)
 
 
-def test_progress_counts_slices_and_can_stop(tiny_model):
+def test_progress_counts_output_pixels_and_can_stop(tiny_model):
     seen = []
     liif.isotropic(_stack((3, 5, 4)), (2.0, 1.0, 1.0), model=tiny_model, progress=lambda d, t: seen.append((d, t)))
     done = [d for d, _ in seen]
-    assert {t for _, t in seen} == {9} and done == sorted(done) and done[-1] == 9  # 5 zx + 4 zy slices
-    assert 5 in done  # the zx pass reports before the zy pass starts
+    # zx: 5 slices of 6 x 4 output pixels; zy: 4 slices of 6 x 5.
+    assert {t for _, t in seen} == {240} and done == sorted(done) and done[-1] == 240
+    assert 120 in done  # the zx pass reports its end before the zy pass starts
 
     def stop(done, total):
         raise liif.Cancelled()
 
     with pytest.raises(liif.Cancelled):
         liif.resample_planes(_stack((3, 5, 4)), 2, model=tiny_model, progress=stop)
+
+
+def test_closing_the_generator_stops_the_work(tiny_model, monkeypatch):
+    """Cancel in a viewer closes the generator: no band is rendered after the one in flight."""
+    from liif_plugin.engine import tiles
+
+    rendered = []
+    real = tiles.TiledField.window_field
+
+    def counting(self, *a, **k):
+        rendered.append(1)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(tiles.TiledField, "window_field", counting)
+    steps = liif.iter_isotropic(_stack((4, 12, 10)), (3.0, 1.0, 1.0), model=tiny_model)
+    done, total = next(steps)
+    assert 0 < done < total
+    steps.close()
+    n = len(rendered)
+    with pytest.raises(StopIteration):
+        next(steps)
+    assert len(rendered) == n  # nothing ran after close
 
 
 # -- errors --------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from liif_plugin.api import load_model
+    from liif_plugin.models.loading import load_model
     from liif_plugin.quality import evaluate as ev
 
     try:

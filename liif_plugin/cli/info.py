@@ -12,8 +12,8 @@ def add_parser(sub):
 
 def run(args):
     from liif_plugin import __version__
-    from liif_plugin.api import pick_device
     from liif_plugin.runtime import hardware
+    from liif_plugin.runtime.hardware import pick_device
     from liif_plugin.runtime.memory_format import LAYOUTS
 
     device = pick_device("auto")

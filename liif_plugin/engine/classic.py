@@ -48,6 +48,12 @@ class ClassicResampler:
         return np.clip(out, 0.0, 1.0, out=out)
 
 
+def bicubic_reach(step: float) -> int:
+    """Input pixels a bicubic window must read beyond its edges, for `step` input pixels per output
+    pixel: PIL's bicubic reaches 2 input pixels, times the shrink factor when shrinking (+2 slack)."""
+    return math.ceil(2 * max(1.0, step)) + 2
+
+
 def check_detail(detail):
     """`detail` as a float in [0, 1], or a ValueError that says what to give."""
     try:

@@ -21,6 +21,7 @@ and the matrix products run at about a third of the CPU's peak. The fast path:
 The feature map may be a window of a larger image (``offset``), which is how tiles are rendered.
 """
 
+import functools
 import threading
 
 import torch
@@ -144,15 +145,10 @@ def query_fast(net, pre, coord, cell, full_shape, offset=(0, 0), chunk=None):
     Every queried latent code must lie inside the window. Returns (B, Q, out_dim).
     """
     n_threads = torch.get_num_threads()
-    if pre.device.type != "cpu" or n_threads < 2 or not PARALLEL_CHUNKS:
+    if pre.device.type != "cpu" or n_threads < 2 or not PARALLEL_CHUNKS or not _single_thread_kernels_available():
         return _query(net, pre, coord, cell, full_shape, offset, chunk, 1)
-    # Every kernel single-threaded, the chunks spread over threads (see _run_parallel).
-    with _THREADS_LOCK:
-        torch.set_num_threads(1)
-        try:
-            return _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads)
-        finally:
-            torch.set_num_threads(n_threads)
+    # Every kernel single-threaded, the chunks spread over helper threads (see _run_parallel).
+    return _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads)
 
 
 def _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads):
@@ -224,16 +220,57 @@ def _dealer(starts):
 
 
 def _run_parallel(run, next_start, n_threads):
-    """Each thread decodes whole chunks with single-threaded kernels, taking the next free chunk.
+    """Each helper thread decodes whole chunks with single-threaded kernels, taking the next free chunk.
 
     Splitting every small matrix product over threads makes the threads meet after each of the
     ~10 kernels of a chunk; when the cores are shared with other work, a descheduled thread stalls
     the others at every meeting (measured: 2-4x slower under load). Whole chunks per thread never
     wait, and dealing them out one at a time (not a fixed half each) lets a thread that got more
-    CPU take more chunks. The caller has set torch to one thread per kernel.
+    CPU take more chunks. The helpers are this module's own threads, each set to one OpenMP thread
+    for its own kernels (a per-thread setting): the process's thread count, and every other
+    thread's, stay as they are.
     """
+    pool = _pool(n_threads)
+    futures = [pool.submit(run, next_start) for _ in range(n_threads)]
+    for f in futures:
+        f.result()
+
+
+_POOLS: dict[int, object] = {}
+
+
+def _pool(n_threads):
+    """A persistent pool of n helper threads whose ATen/OpenMP kernels run single-threaded."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(n_threads) as pool:
-        for f in [pool.submit(run, next_start) for _ in range(n_threads)]:
-            f.result()
+    with _THREADS_LOCK:
+        pool = _POOLS.get(n_threads)
+        if pool is None:
+            pool = ThreadPoolExecutor(n_threads, thread_name_prefix="liif-decode", initializer=_one_thread_kernels)
+            _POOLS[n_threads] = pool
+    return pool
+
+
+@functools.lru_cache(maxsize=1)
+def _libgomp():
+    """PyTorch's OpenMP runtime, when it is libgomp loaded in this process (Linux wheels); else None."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL(None)
+        lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+        lib.omp_get_max_threads.restype = ctypes.c_int
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+def _single_thread_kernels_available() -> bool:
+    return torch.__config__.parallel_info().find("OpenMP") >= 0 and _libgomp() is not None
+
+
+def _one_thread_kernels():
+    """In a helper thread: ATen's per-thread set-up first (it would reset the count), then one
+    OpenMP thread for this thread only (omp_set_num_threads sets the calling thread's count)."""
+    torch.get_num_threads()  # ATen's lazy per-thread initialisation
+    _libgomp().omp_set_num_threads(1)

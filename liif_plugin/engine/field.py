@@ -16,16 +16,13 @@ from liif_plugin.engine.classic import ClassicResampler, blend, check_detail
 from liif_plugin.engine.coords import axis_centres, cell_size, parse_box, region_ranges
 from liif_plugin.engine.decoder import first_layer_map, query_fast
 from liif_plugin.engine.reference import query_reference
+from liif_plugin.errors import Cancelled, Hint, LiifError  # noqa: F401  (Cancelled re-exported)
 from liif_plugin.runtime.hardware import DTYPES, resolve_precision
 from liif_plugin.sources import arrays
 
 MAX_OUTPUT_PIXELS = 1 << 28  # 268 M pixels per plane; beyond that use liif_plugin.sources.dask
 QUERY_BATCH = 1 << 16  # output pixels (all planes together) decoded per step
 PRE_CACHE_BYTES = 512 << 20  # keep the first-layer map of the whole window when it fits
-
-
-class Cancelled(Exception):
-    """Raised inside a render when its progress callback asks to stop."""
 
 
 def check_region(region, in_shape):
@@ -49,9 +46,13 @@ def check_out_shape(shape):
     if h < 1 or w < 1:
         raise ValueError(f"output shape {shape!r} is empty; height and width must be at least 1")
     if h * w > MAX_OUTPUT_PIXELS:
-        raise ValueError(
-            f"an output of {h}x{w} ({h * w / 1e6:.0f} megapixels) is too large to hold in memory; "
-            "render it in windows (region=...) or use liif_plugin.sources.dask.upscale"
+        raise LiifError(
+            f"an output of {h}x{w} ({h * w / 1e6:.0f} megapixels) is too large to hold in memory",
+            Hint(
+                "render it in windows (region=...) or use liif_plugin.sources.dask.upscale",
+                cli="write it to a zarr (`-o out.zarr`), which is rendered block by block",
+                napari="tick 'current view only' to render a part, or choose a smaller scale or output shape",
+            ),
         )
     return h, w
 

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from liif_plugin.engine.classic import ClassicResampler
+from liif_plugin.engine.classic import ClassicResampler, bicubic_reach
 from liif_plugin.sources import arrays
 from liif_plugin.sources.source import RANGE_BAND_PIXELS, RangeFinder, Source
 
@@ -134,7 +134,7 @@ class Overview:
         step = max((y1 - y0) / h, (x1 - x0) / w)
         H, W = self.source.shape
         Hf, Wf = -(-H // f), -(-W // f)
-        m = math.ceil(2 * max(1.0, step / f)) + 2  # PIL's bicubic reach, times the shrink factor
+        m = bicubic_reach(step / f)
         a, b = max(math.floor(y0 / f) - m, 0), min(math.ceil(y1 / f) + m, Hf)
         c, d = max(math.floor(x0 / f) - m, 0), min(math.ceil(x1 / f) + m, Wf)
         win = self.source.read(a, b, c, d) if level is None else _as_image(level[a:b, c:d], self.source)

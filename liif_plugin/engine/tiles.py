@@ -29,7 +29,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from liif_plugin.engine.classic import ClassicResampler, blend, check_detail
+from liif_plugin.engine.classic import ClassicResampler, bicubic_reach, blend, check_detail
 from liif_plugin.engine.field import Cancelled, ImageField, check_out_shape, check_region  # noqa: F401  (Cancelled re-exported)
 from liif_plugin.runtime.hardware import resolve_precision
 from liif_plugin.sources import arrays
@@ -51,18 +51,10 @@ BAND_PIXELS = 1 << 16  # output pixels (all planes) rendered between two progres
 
 
 def output_spans(n_out, lo, hi, n_in, block):
-    """For each input block [a, b) along one axis, the output index range whose centres fall in it."""
-    step = (hi - lo) / n_out
-    spans = []
-    for a in range(0, n_in, block):
-        b = min(a + block, n_in)
-        # Output j has its centre at lo + (j + 0.5) * step; find the first j with centre >= a.
-        j0 = 0 if a == 0 else max(0, math.ceil((a - lo) / step - 0.5))
-        j1 = n_out if b >= n_in else max(0, math.ceil((b - lo) / step - 0.5))
-        j0, j1 = min(j0, n_out), min(j1, n_out)
-        if j1 > j0:
-            spans.append(((a, b), (j0, j1)))
-    return spans
+    """For each input block [a, b) along one axis, the output index range whose centres fall in it
+    (blocks that no output centre falls in are left out)."""
+    bounds = [(a, min(a + block, n_in)) for a in range(0, n_in, block)]
+    return [(bd, r) for bd, r in zip(bounds, output_ranges(n_out, lo, hi, bounds)) if r[1] > r[0]]
 
 
 def block_bounds(n, block, min_size=1):
@@ -327,9 +319,7 @@ class TiledField:
         h, w = shape
         H, W = self.full_shape
         y0, x0, y1, x1 = region
-        # PIL's bicubic reaches 2 input pixels, times the shrink factor when shrinking.
-        my = math.ceil(2 * max(1.0, (y1 - y0) / h)) + 2
-        mx = math.ceil(2 * max(1.0, (x1 - x0) / w)) + 2
+        my, mx = bicubic_reach((y1 - y0) / h), bicubic_reach((x1 - x0) / w)
         a, b = _reach(h, y0, y1, rows[0], rows[1], H, my)
         c, d = _reach(w, x0, x1, cols[0], cols[1], W, mx)
         cls = ClassicResampler(self.read_planes(a, b, c, d), self.source.layout(self.ranges()).kind)
@@ -341,7 +331,7 @@ class TiledField:
         t = self.tile
         tys = range(a // t, (b - 1) // t + 1)
         txs = range(c // t, (d - 1) // t + 1)
-        if self.cache_bytes <= 0 or len(tys) * len(txs) * self._tile_bytes() > self.cache_bytes // 2:
+        if not self._fits_cache(len(tys) * len(txs)):
             return self._encode_window(a, b, c, d)
         with self._lock:
             have = {k: self._cache[k] for k in ((ty, tx) for ty in tys for tx in txs) if k in self._cache}
@@ -373,7 +363,7 @@ class TiledField:
         c, d = max(0, math.floor(x0) - MARGIN), min(W, math.ceil(x1) + MARGIN)
         t = self.tile
         n = ((b - 1) // t - a // t + 1) * ((d - 1) // t - c // t + 1)
-        if 0 < self.cache_bytes and n * self._tile_bytes() <= self.cache_bytes // 2:
+        if self._fits_cache(n):
             self.latents(a, b, c, d)
 
     def _encode_tiles(self, keys):
@@ -417,6 +407,11 @@ class TiledField:
             self.read_planes(ia, ib, ic, id_), progress=None if stop is None else (lambda done, total: stop())
         )
         return feat[:, :, a - ia : b - ia, c - ic : d - ic]
+
+    def _fits_cache(self, n_tiles: int) -> bool:
+        """Whether a window of n tiles goes through the cache: at most half of it, so that a view's
+        tiles and the ones around it stay (a bigger window is encoded on its own, uncached)."""
+        return 0 < n_tiles * self._tile_bytes() <= self.cache_bytes // 2
 
     def _tile_bytes(self):
         width = self.model.net.encoder.out_dim

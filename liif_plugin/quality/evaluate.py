@@ -212,7 +212,7 @@ def parse_scales(text):
 
 def evaluate_image(hr, scales, *, model=None, name="image", y_channel=False, crops_dir=None, progress=None):
     """Rows of PSNR/SSIM for LIIF and bicubic on one ground-truth array, per scale."""
-    from liif_plugin.api import get_model
+    from liif_plugin.models.loading import get_model
 
     hr = arrays.check_image(hr)
     m = get_model(model)
@@ -271,7 +271,7 @@ def evaluate(inputs, scales=(2, 3, 4, 6, 12), *, model=None, y_channel=False, cr
     inputs: a path, a folder, a list of them, or a dict {name: array}. crop: evaluate the central
     crop x crop of each image (None: the whole image). progress: show a tqdm bar over all renders.
     """
-    from liif_plugin.api import get_model
+    from liif_plugin.models.loading import get_model
 
     m = get_model(model)
     if isinstance(inputs, dict):

@@ -22,7 +22,6 @@ from liif_plugin.sources import arrays
 NOISE_THRESHOLD = 0.011
 RELEASED_MODEL = "edsr-baseline"
 ROBUST_MODEL = "edsr-baseline-denoise"  # fine-tuned on noisy inputs (docs/cache.md); the warning points to it
-ROBUST_MODEL = "edsr-baseline-denoise"  # fine-tuned on noisy inputs (docs/cache.md); the warning points to it
 MAX_BLOCKS = 1 << 20  # 2x2 blocks measured at most (a regular subset of a bigger image): plenty for a median
 FLAT_FRACTION = 0.25  # the share of the image (its flattest part) the estimate looks at
 

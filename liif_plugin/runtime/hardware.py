@@ -17,10 +17,15 @@ import functools
 import os
 import platform
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from liif_plugin.errors import Hint, LiifError
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+Device = Literal["auto", "cpu", "cuda", "mps"]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Compute capability from which a GPU has tensor cores for fp16 (Volta) and bf16 (Ampere).
 CUDA_FP16_FAST = (7, 0)
@@ -139,11 +144,11 @@ def auto_precision(device: torch.device, cpu_info: CpuInfo | None = None, gpu: G
 
 
 def resolve_precision(
-    precision: str, device: torch.device, cpu_info: CpuInfo | None = None, gpu: GpuInfo | None = None
+    precision: Precision | str, device: torch.device, cpu_info: CpuInfo | None = None, gpu: GpuInfo | None = None
 ) -> str:
     """'auto' | 'fp32' | 'bf16' | 'fp16' -> the concrete precision for `device`; refuses what it cannot run."""
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        raise LiifError(f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
     device = torch.device(device)
     if precision == "auto":
         return auto_precision(device, cpu_info, gpu)
@@ -151,14 +156,53 @@ def resolve_precision(
         return precision
     if device.type == "cpu":
         if precision == "fp16":
-            raise ValueError("precision 'fp16' runs only on a CUDA GPU; on the CPU use 'bf16', 'fp32' or 'auto'")
+            raise LiifError(
+                "precision 'fp16' runs only on a CUDA GPU",
+                Hint(
+                    "on the CPU use 'bf16', 'fp32' or 'auto'",
+                    napari="on the CPU choose 'fp32' or 'auto' under precision",
+                ),
+            )
         return precision  # bf16 runs on every CPU; without AVX512-BF16/AMX it is slower than fp32
     if device.type == "cuda":
         g = gpu or gpus()[device.index or 0]
         if precision == "bf16" and not g.bf16:
-            raise ValueError(f"this GPU ({g.name}) has no bf16 support; use 'fp16', 'fp32' or 'auto'")
+            raise LiifError(
+                f"this GPU ({g.name}) has no bf16 support",
+                Hint("use 'fp16', 'fp32' or 'auto'", napari="choose 'fp16', 'fp32' or 'auto' under precision"),
+            )
         return precision
-    raise ValueError(f"precision {precision!r} is supported on CPU and CUDA only; use 'fp32' on {device.type}")
+    raise LiifError(
+        f"precision {precision!r} is supported on CPU and CUDA only",
+        Hint(f"use 'fp32' on {device.type}", napari=f"choose 'fp32' under precision on {device.type}"),
+    )
+
+
+def pick_device(device: Device | str | torch.device | None = "auto") -> torch.device:
+    """'auto' (CUDA, else MPS, else the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps' -> a torch.device."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise LiifError(
+            f"device {device!r} was asked for but PyTorch sees no CUDA GPU",
+            Hint(
+                "use device='cpu' or 'auto'",
+                cli="use --device cpu or auto",
+                napari="choose 'cpu' or 'auto' under device",
+            ),
+        )
+    if device not in ("cpu", "cuda", "mps") and not str(device).startswith("cuda:"):
+        raise LiifError(
+            f"unknown device {device!r}",
+            Hint("use 'auto', 'cpu', 'cuda' or 'mps'", napari="choose a device from the device list"),
+        )
+    return torch.device(device)
 
 
 def report() -> list[tuple[str, str]]:

@@ -25,8 +25,9 @@ import dask.array as da
 import dask.callbacks
 import numpy as np
 
-from liif_plugin.api import load_model, output_shape
+from liif_plugin.api import output_shape
 from liif_plugin.engine.tiles import MARGIN, TiledField, block_bounds, output_ranges
+from liif_plugin.models.loading import load_model
 from liif_plugin.runtime.hardware import resolve_precision
 from liif_plugin.sources import arrays
 from liif_plugin.sources.source import Source, _multiscales, open_zarr_source
@@ -55,23 +56,6 @@ class _ModelRef:
         return _models[self.path]
 
 
-def _image_ranges(x, lead, n_channels):
-    """(lo, hi) per image and plane, array (*lead, n_planes, 2), computed as arrays._range does."""
-    slices = arrays.plane_groups(n_channels)[1]
-    if x.dtype == np.uint8:
-        return np.broadcast_to(np.array([0.0, 255.0]), (*lead, len(slices), 2))
-    axes = tuple(range(len(lead), len(lead) + 2)) + ((len(lead) + 2,) if n_channels else ())
-    stats = []
-    for sl in slices:
-        part = x[..., sl] if n_channels else x
-        stats += [part.min(axis=axes), part.max(axis=axes)]
-    values = dask.compute(*stats)
-    out = np.empty((*lead, len(slices), 2))
-    for i in range(len(slices)):
-        out[..., i, 0], out[..., i, 1] = arrays.finish_range(values[2 * i], values[2 * i + 1], x.dtype)
-    return out
-
-
 def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK, precision=None):
     """A lazy dask array: `array` (numpy, zarr or dask; (..., H, W) or (..., H, W, 3|4)) resampled.
 
@@ -80,8 +64,7 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
     `precision`: None uses the model's (fp32 unless load_model was given another).
     """
     x = array if isinstance(array, da.Array) else da.from_array(array, chunks="auto")
-    if x.dtype == bool or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise TypeError(f"image dtype {x.dtype} is not supported; convert it to uint8, uint16 or float32 first")
+    arrays.check_dtype(x.dtype)
     if rgb is None:
         rgb = x.ndim >= 3 and x.shape[-1] in (3, 4)
     if x.ndim < (3 if rgb else 2):
@@ -106,7 +89,7 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
     chunks = (1,) * sp + (tuple(b - a for a, b in rows), tuple(b - a for a, b in cols))
     chunks += ((n_channels,),) if rgb else ()
     x = x.rechunk(chunks)
-    ranges = _image_ranges(x, lead, n_channels)
+    ranges = arrays.value_range(x, n_channels, lead=len(lead))
     # An axis cut in one block needs no halo (and dask refuses a halo wider than the block).
     halo = {sp: depth if len(rows) > 1 else 0, sp + 1: depth if len(cols) > 1 else 0}
     xo = da.overlap.overlap(x, depth=halo, boundary="none") if any(halo.values()) else x

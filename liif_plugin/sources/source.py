@@ -42,9 +42,7 @@ class Source:
     ):
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
-        dtype = np.dtype(data.dtype)
-        if dtype.kind == "b" or not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
-            raise TypeError(f"image dtype {dtype} is not supported; convert it to uint8, uint16 or float32 first")
+        dtype = arrays.check_dtype(data.dtype)
         if channels is None:
             channels = (
                 data.ndim == 3 and data.shape[-1] <= arrays.MAX_CHANNELS or data.ndim > 3 and data.shape[-1] in (3, 4)
@@ -150,14 +148,14 @@ class Source:
 
 
 class RangeFinder:
-    """Accumulates (lo, hi) per plane over bands of an image, as liif_plugin.sources.arrays._range does."""
+    """The value range of a Source found band by band (resumable): arrays.value_range, streamed."""
 
     def __init__(self, source: Source):
         self.source = source
         self.dtype = source.dtype
-        self.slices = arrays.plane_groups(source.channels)[1]
-        self.lo = np.full(len(self.slices), np.inf)
-        self.hi = np.full(len(self.slices), -np.inf)
+        n = len(arrays.plane_groups(source.channels)[1])
+        self.lo = np.full(n, np.inf)
+        self.hi = np.full(n, -np.inf)
         self.bands = source.range_bands()
         self.bands_done = 0
 
@@ -177,12 +175,10 @@ class RangeFinder:
             yield got
 
     def add(self, band: np.ndarray):
-        band = band if band.ndim == 3 else band[..., None]
-        for i, sl in enumerate(self.slices):
-            part = band[..., sl]
-            if np.issubdtype(self.dtype, np.floating) and not np.isfinite(part).all():
-                raise ValueError("the image contains NaN or infinite values; replace them first (e.g. np.nan_to_num)")
-            self.lo[i], self.hi[i] = min(self.lo[i], float(part.min())), max(self.hi[i], float(part.max()))
+        """Take a band (h, w) or (h, w, C) of the image into the range."""
+        for i, (lo, hi) in enumerate(arrays.plane_min_max(band, self.source.channels)):
+            self.lo[i], self.hi[i] = np.minimum(self.lo[i], lo), np.maximum(self.hi[i], hi)
+        arrays.check_finite(np.stack([self.lo, self.hi]))  # min and max carry a NaN through
 
     def result(self) -> list[tuple[float, float]]:
         lo, hi = arrays.finish_range(self.lo, self.hi, self.dtype)

@@ -192,7 +192,7 @@ def validate(
     tiles (10 log10(MSE_bicubic / MSE_LIIF)), so a flat tile that both reproduce exactly counts
     as a zero error instead of an infinite PSNR.
     """
-    from liif_plugin.api import LiifModel
+    from liif_plugin.engine.model import LiifModel
 
     conditions = {"clean": Degradation()}
     if degradation is not None and type(degradation) is not Degradation:
@@ -238,7 +238,7 @@ def _start(init, encoder, resume):
         opt, step = (raw.get("optimizer"), int(raw.get("epoch") or 0)) if "model" in raw else (None, 0)
         return net, ckpt.spec, ckpt.normalization, opt, step
     if init is not None:
-        from liif_plugin.api import load_model
+        from liif_plugin.models.loading import load_model
 
         m = load_model(init, device="cpu")
         return m.net, m.spec, m.normalization, None, 0
@@ -292,8 +292,7 @@ def train(
     side and the sampled pixels per patch (the authors' 48 and 2304; smaller is cheaper per step on
     a small CPU). Returns a TrainResult.
     """
-    from liif_plugin.api import pick_device
-    from liif_plugin.runtime.hardware import native_precisions
+    from liif_plugin.runtime.hardware import native_precisions, pick_device
 
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")

@@ -1,0 +1,142 @@
+"""LiifModel: a loaded LIIF network on a device, and the two ways into the engine.
+
+``encode(x)`` encodes an in-memory image whole (an ImageField); ``open(x)`` gives the lazy tiled
+field of any source (zarr, dask, memmap, path). Both render any window at any size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from liif_plugin.engine.encoder import encode_tiled
+from liif_plugin.engine.field import ImageField
+from liif_plugin.errors import LiifError
+from liif_plugin.models.families import AUTHORS_NORM, Normalization
+from liif_plugin.runtime import hardware
+from liif_plugin.runtime.hardware import Precision, pick_device
+from liif_plugin.runtime.memory_format import layout_for
+from liif_plugin.sources import arrays
+from liif_plugin.sources.source import open_source
+
+if TYPE_CHECKING:
+    from liif_plugin.engine.tiles import TiledField
+
+ENCODE_TILE = 256  # input pixels per side of one encoder tile of a whole-image encode
+Progress = Callable[[int, int], None]
+
+
+class LiifModel:
+    """A loaded LIIF network with what is known about its weights."""
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        spec: dict,
+        name: str,
+        path: Path | None = None,
+        sha256: str | None = None,
+        device: str | torch.device = "auto",
+        precision: Precision | str = "fp32",
+        half: bool = False,
+        normalization: Normalization = AUTHORS_NORM,
+    ):
+        self.device = pick_device(device)
+        # The precision of renders: the MLP's dtype (the encoder, coordinates and lookups stay fp32).
+        self.precision = hardware.resolve_precision(half_alias(precision, half), self.device)
+        self.net = net.to(self.device)
+        self.spec = spec
+        self.name = name
+        self.path = path
+        self.sha256 = sha256
+        self.normalization = normalization  # the pixel units its weights were trained in
+        self.hidden = self.net.imnet.layers[0].weight.shape[0]
+        self.layout = self._measure_layout()
+
+    def _measure_layout(self):
+        """Memory format of the convolutions on this device (liif_plugin.runtime.memory_format); sets the encoder's."""
+        enc = self.net.encoder
+
+        def probe(fmt):
+            x = torch.zeros((1, 3, 48, 48), device=self.device).contiguous(memory_format=fmt)
+            with torch.inference_mode():
+                enc.to(memory_format=fmt)(x)
+
+        fmt = layout_for(self.device, probe)
+        enc.to(memory_format=fmt)
+        return fmt
+
+    @property
+    def encoder_name(self) -> str:
+        return self.spec["args"]["encoder_spec"]["name"]
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.net.encoder.receptive_radius
+
+    def __repr__(self):
+        return f"LiifModel({self.name!r}, encoder={self.encoder_name!r}, device={str(self.device)!r})"
+
+    def encode_planes(self, planes: np.ndarray, progress: Progress | None = None) -> torch.Tensor:
+        """Float planes (B, 3, H, W) in [0, 1] (numpy) -> latent features (B, C, H, W).
+
+        `progress(done, total)` is called after each encoder tile; raising from it stops the work.
+        """
+        x = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device)
+        x = self.normalization.to_net(x)
+        with torch.inference_mode():
+            return encode_tiled(self.net.encoder, x, tile=ENCODE_TILE, memory_format=self.layout, progress=progress)
+
+    def encode(self, x, precision: Precision | str | None = None) -> ImageField | TiledField:
+        """Encode an image once; render it many times with the field.
+
+        An in-memory HxW or HxWxC numpy array is encoded now, whole (an ``ImageField``). Anything
+        else (zarr, dask, memmap, a path) gives the lazy ``TiledField`` of ``open``.
+        `precision` ('auto', 'fp32', 'bf16', 'fp16') is the field's; None: the model's.
+        """
+        if not isinstance(x, np.ndarray) or isinstance(x, np.memmap):
+            return self.open(x, precision=precision)
+        planes, layout = arrays.to_planes(x)
+        return ImageField(self, self.encode_planes(planes), layout, planes=planes, precision=precision)
+
+    def open(
+        self,
+        x,
+        *,
+        index: tuple[int, ...] = (),
+        channels: bool | None = None,
+        value_range=None,
+        precision: Precision | str | None = None,
+        cache_bytes: int | None = None,
+    ) -> TiledField:
+        """A lazy field of any image: array, memmap, zarr, dask array or path (TIFF, zarr, OME-Zarr).
+
+        Nothing is encoded until a render asks; then only the tiles under its window are, and kept
+        in a cache of `cache_bytes` (default liif_plugin.engine.tiles.CACHE_BYTES). `index` picks one image
+        of a stack (leading axes); `channels` whether the last axis is colour/channels (None: see
+        liif_plugin.sources.source); `value_range` (lo, hi) spares the pass that finds it.
+        """
+        from liif_plugin.engine.tiles import TiledField
+
+        return TiledField(
+            self,
+            open_source(x, index=index, channels=channels),
+            value_range=value_range,
+            precision=precision,
+            cache_bytes=cache_bytes,
+        )
+
+
+def half_alias(precision: Precision | str, half: bool) -> Precision | str:
+    """`half=True` is the older spelling of precision='fp16'."""
+    if not half:
+        return precision
+    if precision not in ("fp32", "fp16"):
+        raise LiifError(
+            f"half=True means precision='fp16' but precision={precision!r} was given", "pass only precision"
+        )
+    return "fp16"
