@@ -8,6 +8,7 @@ import importlib
 import sys
 
 from liif_plugin import __version__
+from liif_plugin.errors import message_for
 
 SUBCOMMANDS = [
     "liif_plugin.cli.upscale",
@@ -45,8 +46,7 @@ def main(argv=None):
         print("liif: interrupted; no partial output was written", file=sys.stderr)
         return 130
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, OSError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"liif: error: {msg}", file=sys.stderr)
+        print(f"liif: error: {message_for(e, 'cli')}", file=sys.stderr)
         return EXIT_USAGE
 
 

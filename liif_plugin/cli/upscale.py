@@ -30,7 +30,11 @@ def add_parser(sub):
     size.add_argument("--height", metavar="H", type=int, help="output height; width keeps the aspect ratio")
     p.add_argument("--region", metavar="Y0,X0,Y1,X1", help="render only this window of the input (pixel edges)")
     p.add_argument(
-        "--model", default=None, metavar="NAME|PATH", help="registry name or .pth file (default edsr-baseline)"
+        "--model",
+        default="auto",
+        metavar="NAME|PATH",
+        help="auto (default: the model that suits each image, chosen from the image and printed), a registry "
+        "name (`liif weights list`) or a .pth file",
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument(
@@ -127,15 +131,14 @@ def is_zarr(path):
 def run(args):
     from tqdm import tqdm
 
-    from liif_plugin.api import load_model, upscale
+    from liif_plugin.api import upscale
     from liif_plugin.sources.imageio import scaled_meta, write_image
 
     if any(map(is_zarr, args.inputs)) or (args.output and is_zarr(args.output)):
         return run_zarr(args)
     jobs = plan(args)
-    model = load_model(args.model, device=args.device, precision=args.precision)
     for src, dst, x, _scale, out_shape, meta in jobs:
-        warn_if_noisy(model, x, src, args.detail)
+        model = pick_model(args, x, src)
         with tqdm(
             total=out_shape[0] * out_shape[1],
             unit="px",
@@ -156,23 +159,35 @@ def run(args):
     return 0
 
 
-def warn_if_noisy(model, x, src, detail):
-    """One line on stderr when the released model meets a noisy image and detail was left at 1."""
+def pick_model(args, image, src):
+    """The model for one input: `--model auto` chooses from the image (and a JPEG file's tables) and
+    says which and why in one line; a named model is used as it is, with a warning when it is the
+    released model and the image is noisy."""
     import sys
 
+    from liif_plugin.models.loading import AUTO, get_model
+    from liif_plugin.quality.choose import choose_model
     from liif_plugin.quality.noise import warning_for
 
-    if detail == 1.0:
-        msg = warning_for(model, x, how="pass e.g. --detail 0.3")
+    name = args.model
+    if name == AUTO:
+        choice = choose_model(image, path=None if is_zarr(src) else src)
+        name = choice.name
+        if not args.quiet:
+            print(f"{src.name}: model {name} ({choice.reason})", file=sys.stderr)
+    model = get_model(name, device=args.device, precision=args.precision)
+    if args.model != AUTO and args.detail == 1.0 and not is_zarr(src):
+        msg = warning_for(model, image, how="pass e.g. --detail 0.3, or leave --model at auto")
         if msg:
             print(f"warning: {src}: {msg}", file=sys.stderr)
+    return model
 
 
 def run_zarr(args):
     """Arrays larger than memory: zarr in, zarr out, through liif_plugin.sources.dask (stacks included)."""
     from tqdm import tqdm
 
-    from liif_plugin.api import load_model, output_shape
+    from liif_plugin.api import output_shape
 
     if len(args.inputs) != 1 or not args.output or not is_zarr(args.inputs[0]) or not is_zarr(args.output):
         raise ValueError("a .zarr input takes exactly one input and -o OUT.zarr")
@@ -194,7 +209,7 @@ def run_zarr(args):
     args.region_t = None
     scale, out = target(args, hw)
     out = output_shape(hw, scale, out)  # validate before any work
-    model = load_model(args.model, device=args.device, precision=args.precision)
+    model = pick_model(args, src, src)  # auto: one choice from a window of the whole array
     with tqdm(unit="task", disable=args.quiet, desc=f"{src.name} -> {dst.name}") as bar:
 
         def progress(done, total):
