@@ -152,3 +152,48 @@ def test_cli_bad_input_gives_one_line_error(tmp_path, capsys, argv, words):
     rc = run_cli([a.format(d=tmp_path) for a in argv] + ["--out", str(tmp_path / "o.pth"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and words in err and len(err.splitlines()) == 1
+
+
+def test_bf16_off_stays_off_from_python(monkeypatch, tmp_path):
+    """train(bf16="off") must not autocast (a non-empty string used to count as True)."""
+    from liif_plugin.training.train import resolve_bf16
+
+    assert resolve_bf16("off", ["bf16", "fp32"]) is False
+    assert resolve_bf16(False, ["bf16"]) is False
+    assert resolve_bf16("on", ["fp32"]) is True
+    assert resolve_bf16("auto", ["bf16", "fp32"]) is True and resolve_bf16("auto", ["fp32"]) is False
+    with pytest.raises(ValueError, match="bf16 must be"):
+        resolve_bf16("yes", ["fp32"])
+    seen = []
+    real = torch.autocast
+
+    def spy(device_type, dtype=None, enabled=True, **k):
+        seen.append(enabled)
+        return real(device_type, dtype=dtype, enabled=enabled, **k)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    train(
+        small_images()[:1],
+        out=tmp_path / "x.pth",
+        steps=1,
+        batch_size=1,
+        val_fraction=0,
+        progress=False,
+        bf16="off",
+        lr_size=16,
+        n_query=32,
+    )
+    assert seen and not any(seen)
+
+
+def test_a_flat_validation_tile_gives_a_finite_gain():
+    """Both LIIF and bicubic reproduce a flat tile exactly; the gain is taken from the summed error."""
+    from liif_plugin.training.train import validate
+
+    m = liif.load_model("edsr-baseline", device="cpu")
+    flat = (torch.full((3, 64, 64), 0.5), 255)
+    textured = (torch.from_numpy(skimage.data.astronaut()[:64, :64].transpose(2, 0, 1).copy()).float() / 255, 255)
+    v = validate(m.net, m.spec, [flat, textured], (2,), torch.device("cpu"))
+    assert np.isfinite(v["clean"][2]) and v["clean"][2] > 0
+    v = validate(m.net, m.spec, [flat], (2,), torch.device("cpu"))
+    assert np.isfinite(v["clean"][2])

@@ -175,7 +175,10 @@ class RangeFinder:
             yield got
 
     def add(self, band: np.ndarray):
-        """Take a band (h, w) or (h, w, C) of the image into the range."""
+        """Take a band (h, w) or (h, w, C) of the image into the range (an overview level of a gray
+        image may carry a channel axis of 1)."""
+        if self.source.channels is None and band.ndim == 3:
+            band = band[..., 0]
         for i, (lo, hi) in enumerate(arrays.plane_min_max(band, self.source.channels)):
             self.lo[i], self.hi[i] = np.minimum(self.lo[i], lo), np.maximum(self.hi[i], hi)
         arrays.check_finite(np.stack([self.lo, self.hi]))  # min and max carry a NaN through

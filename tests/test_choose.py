@@ -1,0 +1,174 @@
+"""model="auto": the chooser's signals, its one-line reasons, and one choice per image everywhere."""
+
+import io
+import logging
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+import liif_plugin as liif
+from liif_plugin.quality import choose
+from liif_plugin.quality.choose import blockiness, choose_model, image_kind, jpeg_quality, measure
+
+
+def jpeg_bytes(x, quality):
+    buf = io.BytesIO()
+    Image.fromarray(x).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def decoded(x, quality):
+    return np.asarray(Image.open(io.BytesIO(jpeg_bytes(x, quality))))
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return skimage.data.astronaut()
+
+
+@pytest.mark.parametrize("quality", [30, 50, 75, 90])
+def test_jpeg_quality_is_read_from_the_files_tables(tmp_path, photo, quality):
+    path = tmp_path / f"q{quality}.jpg"
+    path.write_bytes(jpeg_bytes(photo, quality))
+    assert abs(jpeg_quality(path) - quality) <= 1
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    assert jpeg_quality(tmp_path / "p.png") is None
+
+
+def test_a_jpeg_file_gets_the_photo_condition_and_says_its_quality(tmp_path, photo):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(jpeg_bytes(photo, 60))
+    s = measure(None, path=path)
+    assert s.condition == "jpeg" and s.jpeg_quality == 60
+    name, reason = choose_model(path)
+    assert "JPEG quality about 60" in reason and name in reason
+    # A high-quality JPEG is as good as clean.
+    path.write_bytes(jpeg_bytes(photo, 97))
+    assert measure(None, path=path).condition == "clean"
+
+
+def test_blockiness_sees_the_8x8_grid_of_decoded_arrays(photo):
+    gray = photo.mean(axis=2)
+    clean = blockiness(gray)
+    assert 0.95 < clean < choose.BLOCKINESS
+    for q in (30, 50):
+        b = blockiness(decoded(photo, q).mean(axis=2))
+        assert b > choose.BLOCKINESS, (q, b)
+    assert measure(decoded(photo, 40)).condition == "jpeg"
+    assert measure(photo).condition == "clean"
+
+
+def test_noise_makes_an_image_noisy_per_kind():
+    rng = np.random.default_rng(0)
+    cam = skimage.data.camera()
+    noisy = np.clip(cam / 255 + rng.normal(0, 0.03, cam.shape), 0, 1)
+    s = measure((noisy * 255).round().astype(np.uint8))
+    assert s.kind == "photo" and s.condition == "noisy-photo" and s.noise > choose.NOISE["photo"]
+    # 16-bit fluorescence: dark background, Poisson noise at 50 photons at the peak.
+    cell = skimage.data.cell().astype(np.float64) / 255
+    fluo = (rng.poisson(cell * 50) / 50 * 4000).astype(np.uint16)
+    s = measure(fluo)
+    assert s.kind == "microscopy" and s.condition == "noisy-microscopy"
+    name, reason = choose_model(fluo)
+    assert name == choose.model_for("noisy-microscopy") and "microscopy model" in reason and "noise about" in reason
+
+
+def test_kinds():
+    assert image_kind(skimage.data.astronaut()) == "photo"
+    assert image_kind(skimage.data.camera()) == "photo"
+    assert image_kind(np.zeros((64, 64), np.uint16)) == "microscopy"
+    dark = np.zeros((128, 128), np.uint8)
+    dark[40:60, 40:60] = 200  # a bright nucleus on a dark background
+    assert image_kind(dark) == "microscopy"
+
+
+def test_clean_images_keep_the_released_model(photo):
+    name, reason = choose_model(photo)
+    assert name == "edsr-baseline" and reason.startswith("clean photo") and "released model" in reason
+
+
+def test_the_choice_comes_from_the_registry(monkeypatch, photo):
+    """Which model serves a condition is the registry's auto_for, not a branch in code."""
+    from dataclasses import replace
+
+    from liif_plugin.hub import cache
+
+    real = cache.registry()
+    swapped = {
+        n: replace(
+            e, auto_for=("jpeg",) if n == "edsr-baseline-denoise" else tuple(a for a in e.auto_for if a != "jpeg")
+        )
+        for n, e in real.items()
+    }
+    monkeypatch.setattr(cache, "registry", lambda: swapped)
+    assert choose_model(decoded(photo, 30)).name == "edsr-baseline-denoise"
+
+
+def test_one_choice_per_image_for_every_window_and_tile(monkeypatch, tmp_path):
+    """The chooser looks at the image once, not per tile: a JPEG-blocky image whose corner is clean
+    still gets one model for every window of it."""
+    import zarr
+
+    rng = np.random.default_rng(1)
+    img = decoded((rng.random((512, 512, 3)) * 40 + 100).astype(np.uint8), 40)
+    z = zarr.open_array(str(tmp_path / "a.zarr"), mode="w", shape=img.shape, chunks=(64, 64, 3), dtype=img.dtype)
+    z[:] = img
+    calls = []
+    real = choose.measure
+
+    def counting(image, path=None):
+        calls.append(1)
+        return real(image, path=path)
+
+    monkeypatch.setattr(choose, "measure", counting)
+    m = liif.get_model("auto", z)
+    assert len(calls) == 1 and m.name == (choose.model_for("jpeg") or "edsr-baseline")
+    assert real(img).condition == "jpeg"
+    field = m.open(z)
+    a = field.render((32, 32), (0, 0, 16, 16))
+    b = field.render((32, 32), (300, 300, 316, 316))
+    assert a.shape == b.shape == (32, 32, 3) and len(calls) == 1  # rendering windows chose nothing again
+
+
+def test_upscale_auto_logs_its_choice(caplog, photo):
+    with caplog.at_level(logging.INFO, logger="liif_plugin"):
+        liif.upscale(photo[:32, :32], 2)
+    assert any("model auto: edsr-baseline" in r.getMessage() for r in caplog.records)
+
+
+def test_named_model_wins(photo):
+    jpeg = decoded(photo, 30)[:48, :48]
+    m = liif.get_model("edsr-baseline", jpeg)
+    assert m.name == "edsr-baseline"
+
+
+def test_choose_is_cheap_on_a_4k_image():
+    """The chooser reads one central window (SAMPLE_SIDE), whatever the image's size."""
+    reads = []
+
+    from liif_plugin.sources.source import Source
+
+    big = np.zeros((4096, 4096), np.uint16)
+    src = Source(big)
+    real = src.read
+    src.read = lambda *w: reads.append(w) or real(*w)
+    choose_model(src)
+    assert len(reads) == 1
+    y0, y1, x0, x1 = reads[0]
+    assert (y1 - y0) <= choose.SAMPLE_SIDE and (x1 - x0) <= choose.SAMPLE_SIDE
+
+
+def test_list_models_says_what_each_is_for():
+    models = {m.name: m for m in liif.list_models()}
+    base = models["edsr-baseline"]
+    assert base.architecture.startswith("edsr-baseline") and base.parameters == 1567323
+    assert "DIV2K" in base.trained_on and "clean" in base.auto_for
+    assert any("noisy-microscopy" in m.auto_for for m in models.values())
+
+
+def test_auto_without_an_image_is_refused_by_load_model_only():
+    with pytest.raises(ValueError, match="pass the image"):
+        liif.load_model("auto")
+    assert liif.get_model("auto").name == "edsr-baseline"  # no image: the default
