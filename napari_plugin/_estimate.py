@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from liif_plugin.engine.model import ENCODE_TILE
 from liif_plugin.engine.decoder import CPU_CHUNK
 from liif_plugin.engine.field import PRE_CACHE_BYTES
+from liif_plugin.engine.model import ENCODE_TILE
 from liif_plugin.engine.tiles import BLOCK, MARGIN, output_spans
 from liif_plugin.runtime.speed import Speed
 
