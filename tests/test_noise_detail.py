@@ -131,7 +131,13 @@ def test_cli_warns_once_for_a_noisy_image_and_not_for_a_clean_one(tmp_path, phot
     Image.fromarray(noisy(photo, 0.06)).save(tmp_path / "noisy.png")
     assert main(["upscale", str(tmp_path / "clean.png"), "-o", str(tmp_path / "c.png"), "--scale", "2", "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
-    assert main(["upscale", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "n.png"), "--scale", "2", "--quiet"]) == 0
+    # The default, model auto, says in one line what it chose and why (not quiet) and warns of nothing.
+    assert main(["upscale", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "a.png"), "--scale", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "noisy.png: model " in err and "noise about" in err and "warning" not in err
+    # The released model named on purpose: one warning line.
+    named = ["--model", "edsr-baseline", "--quiet"]
+    assert main(["upscale", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "n.png"), "--scale", "2", *named]) == 0
     err = capsys.readouterr().err
     assert (
         err.count("warning:") == 1 and "noisy.png" in err and "--detail" in err and len(err.strip().splitlines()) == 1
@@ -148,6 +154,8 @@ def test_cli_warns_once_for_a_noisy_image_and_not_for_a_clean_one(tmp_path, phot
                 "2",
                 "--detail",
                 "0",
+                "--model",
+                "edsr-baseline",
                 "--quiet",
             ]
         )
