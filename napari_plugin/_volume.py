@@ -15,7 +15,7 @@ import numpy as np
 from napari.layers import Image
 
 import liif_plugin
-from liif_plugin.engine.field import Cancelled
+from liif_plugin import Cancelled
 
 from . import _resample as rs
 
