@@ -31,6 +31,7 @@ from liif_plugin.runtime.memory import background_priority, release_freed_memory
 from liif_plugin.sources.source import Source
 
 from . import _resample as rs
+from . import _threads
 
 DEBOUNCE_MS = 150
 MAX_FIELDS = 2  # planes whose tile caches are kept (the ones last looked at); they share the default bound
@@ -209,7 +210,7 @@ class LiveView:
             # first zoom in renders at once (a 20000^2 uint16 plane: seconds).
 
         def job():
-            background_priority()  # the viewer's own thread (drawing, events) goes first
+            background_priority()  # the viewer's own thread goes first (this pool's threads render only live views)
             model = self.model_for()
             field = self._field(model, plane)
             for done, total in field.range_steps():  # resumes where a cancelled job left it
@@ -244,7 +245,7 @@ class LiveView:
         self._trim.stop()
         if not zoomed_out:
             self.on_status(f"live view: rendering {shape[1]} x {shape[0]} …")
-        worker.start()
+        _threads.start(worker, "live")
 
     def _on_yielded(self, value):
         if value and value[0] == "range":

@@ -4,7 +4,7 @@
 whose ``__init__`` takes ``napari_viewer``, so napari (npe2) builds and docks it like the plugin
 template's widgets, and calls its ``reset_choices`` whenever layers are added, removed, moved or
 renamed: the layer picker follows. This module only wires: the controls' values go to the
-controller as ``Choices``; its jobs run on napari ``thread_worker``s; a
+controller as ``Choices``; its jobs run on napari ``thread_worker``s (napari_plugin._threads); a
 QTimer redraws the progress while a run goes; a Qt message box asks before a big run; a file
 dialog adds a checkpoint. What to resample, the estimate, the runs, cancelling and what is added to
 the viewer are the controller's.
@@ -18,7 +18,7 @@ from napari.viewer import Viewer
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QMessageBox
 
-from . import _choices, _settings
+from . import _choices, _settings, _threads
 from . import _resample as rs
 from ._choices import Choices, real
 from ._controller import ResampleController
@@ -289,7 +289,7 @@ class ResampleWidget(Controls):
             },
         )()
         self.worker = worker
-        worker.start()
+        _threads.start(worker, "panel")
 
     def _on_finished(self, worker, job):
         if self.worker is worker:

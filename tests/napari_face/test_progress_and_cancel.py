@@ -6,6 +6,8 @@ first on a busy machine. No test here checks how fast anything is.
 """
 
 import json
+import os
+import threading
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from skimage import data
 from liif_plugin.runtime import cost
 from liif_plugin.runtime import speed as speeds
 from liif_plugin.runtime.progress import Tracker
+from napari_plugin import _threads
 
 pytestmark = pytest.mark.napari
 
@@ -154,3 +157,30 @@ def test_removing_the_source_layer_cancels_its_run(make_napari_viewer, qtbot, mo
     assert [ly.name for ly in viewer.layers] == ["other"]
     assert w.status.value == "'big' was removed, so its run was cancelled; no layer added"
     assert w.run_btn.enabled and w.progress.value == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread nice values are Linux's")
+def test_runs_never_inherit_the_live_views_lowered_priority(make_napari_viewer, qtbot, tiny_model):
+    """The live view's render thread runs at background priority for good. The panel's runs must
+    not land on such a thread (they did on Qt's shared pool, and then waited behind everything else
+    on a busy machine): the live view and the panel have thread pools of their own."""
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(data.camera()[:128, :128], name="cam")
+    w = open_widget(viewer, tiny_model)
+    viewer.camera.zoom = 6.0
+    w.live.value = True
+    qtbot.waitUntil(lambda: w._live.renders >= 1 and w._live.idle, timeout=WAIT)
+    w.live.value = False
+    main = os.getpriority(os.PRIO_PROCESS, threading.main_thread().native_id)
+    seen, load = [], w.controller.model_for
+
+    def model_for(key):  # called on the run's worker thread
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return load(key)
+
+    w.controller.model_for = model_for
+    for _ in range(3):
+        w.run_btn.native.click()
+        wait_idle(qtbot, w)
+    assert seen == [main] * 3
+    assert _threads.pool("panel") is not _threads.pool("live")
