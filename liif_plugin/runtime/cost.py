@@ -143,8 +143,8 @@ class Bands:
     output pixels each band held with ``rendered``.
     """
 
-    def __init__(self, first: int = FIRST_BAND, clock: Callable[[], float] = time.perf_counter):
-        self.size = int(first)
+    def __init__(self, first: int | None = None, clock: Callable[[], float] = time.perf_counter):
+        self.size = int(FIRST_BAND if first is None else first)
         self.clock = clock
         self._since: float | None = None
         self._pixels = 0
