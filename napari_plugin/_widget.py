@@ -25,6 +25,7 @@ from ._controller import ResampleController
 from ._controls import Controls, set_clamped
 
 TICK_MS = 200  # how often the progress bar and the time left are redrawn while a run goes
+CHECKPOINTS = "PyTorch checkpoint (*.pth *.pt)"
 # Choices field -> the control that holds it (scale and shape are two controls each)
 CONTROLS = {
     "plane": "plane_combo",
@@ -105,19 +106,14 @@ class ResampleWidget(Controls):
         self._update_estimate()
 
     def _browse(self):
-        path, _ = QFileDialog.getOpenFileName(
-            self.native, "LIIF checkpoint", str(Path.home()), "PyTorch checkpoint (*.pth *.pt)"
-        )
+        path, _ = QFileDialog.getOpenFileName(self.native, "LIIF checkpoint", str(Path.home()), CHECKPOINTS)
         if path:
             self.add_model_path(path)
 
     # -- the viewer and the layer picker ------------------------------------------------------
     def _connect_viewer(self):
-        ev, selection, camera = (
-            self.viewer.layers.events,
-            self.viewer.layers.selection.events,
-            self.viewer.camera.events,
-        )
+        v = self.viewer
+        ev, selection, camera = v.layers.events, v.layers.selection.events, v.camera.events
         self._hooks = [
             (ev.removed, lambda event: self.controller.layer_removed(real(getattr(event, "value", None)))),
             (selection.changed, lambda event=None: self.all_selected.value and self._update_estimate()),
@@ -252,24 +248,16 @@ class ResampleWidget(Controls):
             self.confirm_box.reject()
 
     def _ask(self, job, question):
-        # Non-modal, so the viewer keeps running while the question is open. (magicgui has no
-        # message box; a Qt one it is.)
-        yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
-        box = QMessageBox(QMessageBox.Icon.Question, "Resample with LIIF", question, yes | no, self.native)
-        box.setDefaultButton(no)
-
-        def answered(result):
+        def answered(yes):
             self.confirm_box = None
-            if result == yes.value or box.clickedButton() is box.button(yes):
+            if yes:
                 self._start(job)
             else:
                 self._say("not run")
 
-        box.finished.connect(answered)
-        self.confirm_box = box
         self.controller.set_progress(0)  # not the previous run's 100 %
         self._say("waiting for confirmation")
-        box.open()
+        self.confirm_box = confirm(self.native, question, answered)
 
     def _start(self, job):
         if job is not None:
@@ -352,3 +340,14 @@ class ResampleWidget(Controls):
     def close(self) -> None:
         self._teardown()
         super().close()
+
+
+def confirm(parent, question: str, answered) -> QMessageBox:
+    """Ask a yes/no `question`; answered(yes) is called with the answer. Non-modal, so the viewer keeps
+    running while the question is open (magicgui has no message box; a Qt one it is)."""
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    box = QMessageBox(QMessageBox.Icon.Question, "Resample with LIIF", question, yes | no, parent)
+    box.setDefaultButton(no)
+    box.finished.connect(lambda result: answered(result == yes.value or box.clickedButton() is box.button(yes)))
+    box.open()
+    return box
