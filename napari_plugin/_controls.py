@@ -1,11 +1,10 @@
 """The controls of the "Resample with LIIF" panel: magicgui widgets in one Container.
 
 Only what the panel shows and the rules between its own controls live here (which size controls
-a mode enables; x follows y unless 'y / x separately'). What the controls do with the viewer and
-the model is napari_plugin._widget, a subclass.
+a mode enables; x follows y unless 'y / x separately'). napari_plugin._widget, a subclass, wires
+them to the viewer and to the panel's logic (napari_plugin._controller); the choices they offer
+are napari_plugin._choices'.
 """
-
-import functools
 
 from magicgui.widgets import (
     CheckBox,
@@ -26,29 +25,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from liif_plugin.hub import cache
 
-SCALE_MODE, SHAPE_MODE, SIZE_MODE = "scale factor", "output shape", "pixel size"
-PLANES = ("yx", "zx", "zy")
-# Precision choices: label -> (Preview's, Run's). The default keeps Run's layers exact.
-PRECISIONS = {
-    "auto for Preview, fp32 for Run": ("auto", "fp32"),
-    "auto": ("auto", "auto"),
-    "fp32": ("fp32", "fp32"),
-    "bf16": ("bf16", "bf16"),
-    "fp16": ("fp16", "fp16"),
-}
-
-
-@functools.cache
-def devices() -> list:
-    import torch
-
-    devs = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devs.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devs.append("mps")
-    return devs
+from ._choices import PLANES, PRECISIONS, SCALE_MODE, SHAPE_MODE, SIZE_MODE, devices
 
 
 def set_clamped(box: RangedWidget, value: float) -> None:

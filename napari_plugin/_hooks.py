@@ -27,7 +27,7 @@ def open_for_layer(layer: Layer, viewer: Viewer):
     reason = widget.why_not(layer)
     if reason is not None:  # a menu command: say why in one line, never raise into napari
         show_warning(f"LIIF: {reason}")
-        widget.status.value = reason
+        widget.controller.say(reason)
         return widget
     widget.set_layer(layer)
     return widget

@@ -24,14 +24,17 @@ import numpy as np
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QTimer
 
-from liif_plugin.engine import tiles
+from liif_plugin import TiledField
+from liif_plugin.errors import message_for
+from liif_plugin.runtime import cost
 from liif_plugin.runtime.memory import background_priority, release_freed_memory
 from liif_plugin.sources.source import Source
 
 from . import _resample as rs
+from . import _threads
 
 DEBOUNCE_MS = 150
-MAX_FIELDS = 2  # planes whose tile caches are kept (the ones last looked at); they share tiles.CACHE_BYTES
+MAX_FIELDS = 2  # planes whose tile caches are kept (the ones last looked at); they share the default bound
 TRIM_MS = 700  # freed memory goes back to the OS once the view has been still this long
 
 
@@ -171,7 +174,8 @@ class LiveView:
         f = self._fields.pop(key, None)
         if f is None:
             src = Source(rs.level0(self.layer), channels=self.layer.rgb, index=idx, dask_scheduler="synchronous")
-            f = tiles.TiledField(model, src, precision=self.precision, cache_bytes=tiles.CACHE_BYTES // MAX_FIELDS)
+            cache_bytes = cost.tuning().tile_cache_bytes // MAX_FIELDS
+            f = TiledField(model, src, precision=self.precision, cache_bytes=cache_bytes)
         self._fields[key] = f  # most recent last
         while len(self._fields) > MAX_FIELDS:
             self._fields.pop(next(iter(self._fields)))
@@ -187,7 +191,7 @@ class LiveView:
         try:
             view = rs.view_region(self.layer, self.viewer)
         except ValueError as e:  # e.g. the 3D view
-            self.on_status(f"live view paused: {e}")
+            self.on_status(f"live view paused: {message_for(e, 'napari')}")
             self._hide_overlay()
             return
         if view is None:
@@ -206,7 +210,7 @@ class LiveView:
             # first zoom in renders at once (a 20000^2 uint16 plane: seconds).
 
         def job():
-            background_priority()  # the viewer's own thread (drawing, events) goes first
+            background_priority()  # the viewer's own thread goes first (this pool's threads render only live views)
             model = self.model_for()
             field = self._field(model, plane)
             for done, total in field.range_steps():  # resumes where a cancelled job left it
@@ -241,7 +245,7 @@ class LiveView:
         self._trim.stop()
         if not zoomed_out:
             self.on_status(f"live view: rendering {shape[1]} x {shape[0]} …")
-        worker.start()
+        _threads.start(worker, "live")
 
     def _on_yielded(self, value):
         if value and value[0] == "range":
@@ -288,7 +292,7 @@ class LiveView:
         ov.metadata = new.metadata
 
     def _on_error(self, exc):
-        self.on_status(f"live view failed: {exc}")
+        self.on_status(f"live view failed: {message_for(exc, 'napari')}")
 
     def _release_memory(self):
         # Freed pages back to the OS (liif_plugin.runtime.memory; 10-25 ms), on the main thread: called from

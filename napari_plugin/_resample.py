@@ -11,28 +11,22 @@ of a second; ``resample_layer`` runs it to the end.
 
 import itertools
 import math
-import time
 
 import numpy as np
 from napari.layers import Image
 
 import liif_plugin
+from liif_plugin import TiledField
 from liif_plugin.api import output_shape
 from liif_plugin.engine.classic import check_detail
 from liif_plugin.engine.field import check_region
-from liif_plugin.engine.tiles import TiledField
+from liif_plugin.runtime import cost
 from liif_plugin.runtime.hardware import resolve_precision
 from liif_plugin.sources import arrays
 from liif_plugin.sources.source import Source
 
 from ._metadata import rescale as rescale_metadata
 
-# Output pixels (all planes of one band) rendered between two yields. Bands are sized from the
-# measured speed to take about BAND_SECONDS, so Cancel answers well within a second on a slow CPU
-# while a GPU still gets large, efficient batches.
-BAND_PIXELS = 4096  # the first band
-BAND_SECONDS = 0.25
-BAND_LIMITS = (1024, 1 << 18)
 # A lazy (dask, zarr) plane up to this size, or any plane resampled whole, is read once into memory;
 # a window of a bigger plane (Preview, current view) reads only the window and its halo.
 PLANE_PIXELS = 1 << 24
@@ -71,14 +65,21 @@ def plan(layer, scale=None, shape=None, region=None):
     return check_region(region, (H, W)), out, int(np.prod(lead_shape(layer), dtype=np.int64))
 
 
-def estimate(layer, scale=None, shape=None, region=None, model=None, speed=None, lead_index=None):
-    """The cost of a resample before it runs (napari_plugin._estimate.Work): output and working
+def layer_work(layer, region, out_shape, planes, arch=cost.Arch(), speed=None) -> cost.Work:
+    """The engine's cost model (liif_plugin.runtime.cost.work) for a napari Image layer: gray is one
+    3-channel sub-plane, RGB one, RGBA two (colour and alpha)."""
+    chans = layer.data.shape[-1] if layer.rgb else 1
+    itemsize = np.dtype(layer.dtype).itemsize
+    sub = 2 if chans == 4 else 1
+    return cost.work(spatial_shape(layer), out_shape, region, planes, sub, chans, itemsize, arch, speed)
+
+
+def estimate(layer, scale=None, shape=None, region=None, model=None, speed=None, lead_index=None) -> cost.Work:
+    """The cost of a resample before it runs (liif_plugin.runtime.cost.Work): output and working
     bytes, and its steps; ``.seconds(speed)`` is its time at a measured speed (liif_plugin.runtime.speed).
     model: the LiifModel (its sizes), or None for the released EDSR-baseline's; lead_index: one plane."""
-    from ._estimate import Arch, layer_work
-
     region, out, n = plan(layer, scale, shape, region)
-    return layer_work(layer, region, out, 1 if lead_index is not None else n, Arch.of(model), speed)
+    return layer_work(layer, region, out, 1 if lead_index is not None else n, cost.Arch.of(model), speed)
 
 
 def geometry(layer, region, out_shape, lead_offset=None):
@@ -163,21 +164,6 @@ def placeholder_layer(layer, name):
     return Image(data, **{**_like(layer), "opacity": 0.0}, name=name, scale=layer.scale, translate=layer.translate)
 
 
-def _band(state):
-    """Output pixels for the next band: sized from the measured speed to take about BAND_SECONDS."""
-
-    def size():
-        now = time.perf_counter()
-        if state["t"] is not None and state["n"]:
-            rate = state["n"] / max(now - state["t"], 1e-3)
-            state["band"] = int(min(max(rate * BAND_SECONDS, BAND_LIMITS[0]), BAND_LIMITS[1]))
-        state["t"] = now
-        state["n"] = 0
-        return state["band"]
-
-    return size
-
-
 def level0(layer):
     """The full-resolution data of a layer (level 0 of a multiscale one): read lazily, by windows."""
     return layer.data[0] if layer.multiscale else layer.data
@@ -224,7 +210,7 @@ def iter_resample(
     total = len(indices) * h * w
     done = 0
     data = level0(layer)
-    state = {"band": BAND_PIXELS, "t": None, "n": 0}
+    bands = cost.Bands()  # each band sized to take about cost.BAND_SECONDS
     whole = tuple(region) == (0.0, 0.0) + tuple(float(n) for n in spatial_shape(layer))
     for idx in indices:
         src = Source(data, channels=layer.rgb, index=idx)
@@ -241,9 +227,9 @@ def iter_resample(
             on_plane = None
         dest = out[idx if lead_index is None else (0,) * len(lead)]
         layout = field.layout
-        for (r0, r1), (c0, c1), part in field.parts((h, w), region, detail=detail, band=_band(state)):
+        for (r0, r1), (c0, c1), part in field.parts((h, w), region, detail=detail, band=bands):
             dest[r0:r1, c0:c1] = arrays.from_planes(part, layout)
-            state["n"] = (r1 - r0) * (c1 - c0) * part.shape[0]
+            bands.rendered((r1 - r0) * (c1 - c0) * part.shape[0])
             done += (r1 - r0) * (c1 - c0)
             yield done, total
     # A single plane sits where it was taken from along the non-spatial axes.

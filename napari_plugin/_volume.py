@@ -9,13 +9,10 @@ progress and stops when the run is cancelled.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from napari.layers import Image
 
 import liif_plugin
-from liif_plugin.engine.field import Cancelled
 
 from . import _resample as rs
 
@@ -79,66 +76,40 @@ def volume_layer(layer, result, model, precision, operation, name) -> Image:
 def iter_isotropic(layer, model, precision=None):
     """Generator for the dock widget: isotropic z of a 3D layer (see iter_volume)."""
     spacing = check_stack(layer)
-    return iter_volume(
-        layer,
-        model,
-        precision,
-        "isotropic z",
-        lambda data, progress: liif_plugin.isotropic(
-            data, spacing, model=model, precision=precision, progress=progress
-        ),
-    )
+    data = np.asarray(rs.level0(layer))
+    steps = liif_plugin.iter_isotropic(data, spacing, model=model, precision=precision)
+    return iter_volume(layer, model, precision, "isotropic z", steps)
 
 
 def iter_plane(layer, model, plane, scale=None, shape=None, precision=None):
     """Generator for the dock widget: every slice of the `plane` ("zx" or "zy") of a 3D layer resampled;
     scale / shape are for the plane's two axes in that order."""
     spacing = check_3d(layer, f"the {plane} plane")
-    return iter_volume(
-        layer,
-        model,
-        precision,
-        f"{plane} plane",
-        lambda data, progress: liif_plugin.resample_planes(
-            data, scale, shape=shape, plane=plane, spacing=spacing, model=model, precision=precision, progress=progress
-        ),
-    )
-
-
-def iter_volume(layer, model, precision, operation, call):
-    """Yields ("status", text) and ("fraction", f); returns [the new layer].
-
-    The engine call runs on a helper thread so this generator can report between slices; closing
-    the generator (Cancel) makes the next slice raise Cancelled there.
-    """
     data = np.asarray(rs.level0(layer))
-    state = {"p": (0, 1), "out": None, "err": None, "stop": False}
+    steps = liif_plugin.iter_resample_planes(
+        data, scale, shape=shape, plane=plane, spacing=spacing, model=model, precision=precision
+    )
+    return iter_volume(layer, model, precision, f"{plane} plane", steps)
 
-    def progress(done, total):
-        state["p"] = (done, total)
-        if state["stop"]:
-            raise Cancelled()
 
-    def work():
-        try:
-            state["out"] = call(data, progress)
-        except BaseException as e:  # handed to the worker thread, which reports it
-            state["err"] = e
+def iter_volume(layer, model, precision, operation, steps):
+    """Yields ("fraction", f) and ("status", text) after every band of the engine's generator
+    (liif_plugin.iter_isotropic / iter_resample_planes); returns [the new layer].
 
-    th = threading.Thread(target=work, name="liif-volume", daemon=True)
-    th.start()
+    The work runs in the caller's thread, between these yields: when the worker stops asking
+    (Cancel closes this generator), the engine's generator is closed too and nothing computes on.
+    """
     try:
-        while th.is_alive():
-            th.join(0.1)
-            done, total = state["p"]
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as end:
+                result = end.value
+                break
             yield ("fraction", done / max(total, 1))
-            yield ("status", f"{operation} … {done} / {total} slices")
+            yield ("status", f"{operation} … {100 * done / max(total, 1):.0f} %")
     finally:
-        state["stop"] = True
-    if state["err"] is not None:
-        raise state["err"]
+        steps.close()
     return [
-        volume_layer(
-            layer, state["out"], model, precision or model.precision, operation, f"{layer.name} (LIIF {operation})"
-        )
+        volume_layer(layer, result, model, precision or model.precision, operation, f"{layer.name} (LIIF {operation})")
     ]

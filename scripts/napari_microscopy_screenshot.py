@@ -27,7 +27,7 @@ def main():
     import napari
 
     from liif_plugin.hub import sample_data
-    from napari_plugin._controls import SIZE_MODE
+    from napari_plugin._choices import SIZE_MODE
 
     stack = sample_data.load("nuclei-3d")
     viewer = napari.Viewer(show=True, title="liif-plugin")

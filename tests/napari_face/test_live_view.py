@@ -1,42 +1,37 @@
-"""napari: multiscale layers resample from level 0, the live LIIF view follows the camera, isotropic z.
+"""The live LIIF view follows the camera: the overlay's pixels are the engine's `liif_plugin.upscale`
+of the same window, only tiles around the view are encoded, the overlay is one layer updated in
+place, and a zoomed-out view prepares the plane's value range in the background."""
 
-A real headless viewer (pytest-qt + Xvfb); the live view's pixels are checked against the engine's
-`liif_plugin.upscale` of the same window.
-"""
+import math
 
+import dask.array as da
 import numpy as np
 import pytest
 
 napari = pytest.importorskip("napari")
 
-import dask.array as da  # noqa: E402
-from skimage import data  # noqa: E402
+from panel_helpers import WAIT, open_widget
+from skimage import data
 
-import liif_plugin  # noqa: E402
-from liif_plugin.engine import tiles  # noqa: E402
-from napari_plugin import _resample as rs  # noqa: E402
-from napari_plugin import resample_layer  # noqa: E402
+import liif_plugin
+from liif_plugin.runtime import cost
+from napari_plugin import _resample as rs
+from napari_plugin._live import LiveView
 
 pytestmark = pytest.mark.napari
-WAIT = 120_000  # ms; a ceiling for a busy 2-core machine, not a speed check
 
 
-def open_widget(viewer):
-    return viewer.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")[1]
+def reach(n_out, lo, hi, n_in, margin):
+    """Input index range [a, b) that n_out output pixels over [lo, hi) need, `margin` beyond their centres."""
+    step = (hi - lo) / n_out
+    a = math.floor(lo + 0.5 * step) - margin
+    b = math.floor(lo + (n_out - 0.5) * step) + margin + 1
+    return max(a, 0), min(b, n_in)
 
 
-def test_multiscale_layer_resamples_from_level_0(make_napari_viewer, tiny_model):
-    viewer = make_napari_viewer()
-    img = data.camera()[:96, :80]
-    pyr = viewer.add_image([img, img[::2, ::2], img[::4, ::4]], multiscale=True, name="pyr", scale=(0.5, 0.5))
-    new = resample_layer(pyr, scale=2, model=tiny_model)
-    assert not new.multiscale and new.data.shape == (192, 160)
-    np.testing.assert_array_equal(new.data, liif_plugin.upscale(img, scale=2, model=tiny_model))
-    np.testing.assert_allclose(new.scale, (0.25, 0.25))
-    part = resample_layer(pyr, shape=(40, 30), region=(10, 20, 30, 35), model=tiny_model)
-    np.testing.assert_array_equal(
-        part.data, liif_plugin.upscale(img, shape=(40, 30), region=(10, 20, 30, 35), model=tiny_model)
-    )
+def small_canvas(viewer, qtbot):
+    viewer.window._qt_viewer.canvas.native.resize(160, 120)
+    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)
 
 
 def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qtbot, tiny_model_path):
@@ -47,8 +42,7 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
     w = open_widget(viewer)
     w.add_model_path(tiny_model_path)
     model = liif_plugin.load_model(tiny_model_path, device="cpu")
-    viewer.window._qt_viewer.canvas.native.resize(160, 120)
-    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)
+    small_canvas(viewer, qtbot)
     whole = big.compute()
 
     def check(expected_renders):
@@ -72,21 +66,20 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
     check(1)
     assert len(w._live._fields) == 1
     field = next(iter(w._live._fields.values()))
-    t = field.tile
+    t, margin = field.tile, cost.tuning().margin
 
-    def needed():  # the tiles under the current view's reach (liif_plugin.engine.tiles)
+    def needed():  # the tiles under the current view's reach
         region, shape = rs.view_region(layer, viewer)
-        a, b = tiles._reach(shape[0], region[0], region[2], 0, shape[0], 4000, tiles.MARGIN)
-        c, d = tiles._reach(shape[1], region[1], region[3], 0, shape[1], 4000, tiles.MARGIN)
+        a, b = reach(shape[0], region[0], region[2], 4000, margin)
+        c, d = reach(shape[1], region[1], region[3], 4000, margin)
         return {(ty, tx) for ty in range(a // t, (b - 1) // t + 1) for tx in range(c // t, (d - 1) // t + 1)}
 
-    tiles_before = field.tiles_encoded
-    assert tiles_before and set(field._cache) == needed()  # around the view only
-    cached = set(field._cache)
+    first = needed()
+    assert field.tiles_encoded == len(first)  # the tiles around the view, and only those
     viewer.camera.center = (3944.0, 3936.0)  # a small pan: only tiles not seen yet are encoded
     check(2)
-    needed = needed()
-    assert field.tiles_encoded - tiles_before == len(needed - cached) < len(needed)
+    now = needed()
+    assert field.tiles_encoded - len(first) == len(now - first) < len(now)
     viewer.camera.center = (500.0, 700.0)  # far away
     check(3)
     overlay = viewer.layers["big (LIIF live)"]
@@ -109,69 +102,17 @@ def test_live_view_stops_when_its_layer_is_removed(make_napari_viewer, qtbot, ti
     w.live.value = True
     qtbot.waitUntil(lambda: w._live.renders >= 1 and w._live.idle, timeout=WAIT)
     viewer.layers.remove(layer)
-    qtbot.wait(300)
-    assert not w._live.active and [ly.name for ly in viewer.layers] == []
-
-
-def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
-    viewer = make_napari_viewer()
-    stack = np.stack([data.camera()[100 + 8 * k : 132 + 8 * k, 200:240] for k in range(6)]).astype(np.uint16) * 16
-    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5), translate=(1.0, 0.0, 0.0))
-    w = open_widget(viewer)
-    w.add_model_path(tiny_model_path)
-    w.set_layer(layer)
-    w.iso_btn.native.click()
-    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
-    new = viewer.layers["stack (LIIF isotropic z)"]
-    model = liif_plugin.load_model(tiny_model_path, device="cpu")
-    want = liif_plugin.isotropic(stack, (2.0, 0.5, 0.5), model=model, precision=w.precision("run"))
-    np.testing.assert_array_equal(new.data, want.data)
-    assert new.data.shape == (24, 32, 40) and new.data.dtype == np.uint16
-    np.testing.assert_allclose(new.scale, (0.5, 0.5, 0.5))
-    # Output slice j sits at input z index -0.5 + (j + 0.5) * 6 / 24: the first at -0.375.
-    np.testing.assert_allclose(new.data_to_world((0, 0, 0)), layer.data_to_world((-0.375, 0, 0)), atol=1e-9)
-    assert new.metadata["liif"]["operation"] == "isotropic z"
-    w.set_layer(viewer.add_image(data.camera()[:32, :32], name="flat"))
-    w.iso_btn.native.click()  # a 2D layer: one sentence, nothing added
-    assert "3D" in w.status.value and len(viewer.layers) == 3
-
-
-def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
-    viewer = make_napari_viewer()
-    stack = np.stack([data.camera()[100 + 8 * k : 124 + 8 * k, 200:230] for k in range(5)])
-    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
-    w = open_widget(viewer)
-    w.add_model_path(tiny_model_path)
-    w.set_layer(layer)
-    w.plane_combo.value = "zx"
-    w.mode_combo.value = "pixel size"
-    w.pixel_size.value = 0.5  # z: 2.0 -> 0.5 (x4), x stays at 0.5
-    assert w.estimate_label.value == "zx sections: 20 × 30 × 24"
-    w.run_btn.native.click()
-    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
-    new = viewer.layers["stack (LIIF zx plane)"]
-    model = liif_plugin.load_model(tiny_model_path, device="cpu")
-    want = liif_plugin.resample_planes(
-        stack, (4.0, 1.0), plane="zx", spacing=(2.0, 0.5, 0.5), model=model, precision=w.precision("run")
-    )
-    np.testing.assert_array_equal(new.data, want.data)
-    np.testing.assert_allclose(new.scale, (0.5, 0.5, 0.5))
-    np.testing.assert_allclose(new.data_to_world((0, 0, 0)), layer.data_to_world((-0.375, 0, 0)), atol=1e-9)
-    w.view_only.value = True  # a yx-only option: one sentence, nothing runs
-    w.run_btn.native.click()
-    assert "untick" in w.status.value and not w.busy
+    qtbot.waitUntil(lambda: not w._live.active, timeout=5_000)
+    assert [ly.name for ly in viewer.layers] == [] and "removed" in w.status.value
 
 
 def test_live_overlay_is_updated_in_place_without_reslicing_the_source(make_napari_viewer, qtbot, tiny_model):
     """New zooms and an edge view (another shape) reuse the one overlay layer, and its new pixel size
     does not make napari re-slice the source layer (a read of a whole plane of a big lazy layer)."""
-    from napari_plugin._live import LiveView
-
     viewer = make_napari_viewer(show=True)
     img = data.camera()
     layer = viewer.add_image(img, name="cam")
-    viewer.window._qt_viewer.canvas.native.resize(160, 120)
-    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)
+    small_canvas(viewer, qtbot)
     live = LiveView(viewer, lambda: tiny_model)
     viewer.camera.center, viewer.camera.zoom = (200.0, 250.0), 3.0
     live.start(layer)
@@ -215,13 +156,10 @@ def test_live_overlay_is_updated_in_place_without_reslicing_the_source(make_napa
 def test_live_view_finds_the_value_range_while_zoomed_out(make_napari_viewer, qtbot, tiny_model):
     """Turned on while zoomed out, the live view loads the model and makes the plane's one value-range
     pass in the background (with its progress in the status line), so the first zoom in only renders."""
-    from napari_plugin._live import LiveView
-
     viewer = make_napari_viewer(show=True)
     base = data.camera().astype(np.uint16) * 13 + 400
     layer = viewer.add_image(da.from_array(np.stack([base, base[::-1]]), chunks=(1, 64, 64)), name="u16")
-    viewer.window._qt_viewer.canvas.native.resize(160, 120)
-    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)
+    small_canvas(viewer, qtbot)
     viewer.camera.zoom = 0.1
     status = []
     live = LiveView(viewer, lambda: tiny_model, on_status=status.append)
@@ -229,7 +167,7 @@ def test_live_view_finds_the_value_range_while_zoomed_out(make_napari_viewer, qt
     qtbot.waitUntil(lambda: bool(live._fields) and live.idle, timeout=WAIT)
     field = next(iter(live._fields.values()))
     assert field.source.dask_scheduler == "synchronous"  # read on the low-priority render thread
-    assert field.ranges() == [(400.0, 255 * 13 + 400.0)] and not live.overlay_shown and live.renders == 0
+    assert field.value_range == [(400.0, 255 * 13 + 400.0)] and not live.overlay_shown and live.renders == 0
     assert any("value range" in s for s in status)
     reads = field.pixels_encoded
     viewer.camera.center, viewer.camera.zoom = (300.0, 200.0), 4.0

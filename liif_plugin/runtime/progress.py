@@ -1,23 +1,31 @@
-"""Progress of a run over one or more layers, encoding included, and the time it still needs.
+"""Progress of a run over one or more images, encoding included, and the time it still needs.
 
 The render reports only output pixels, between bands of decoding; an encode (seconds on a big
-plane) reports nothing until it ends. Each layer's ``Work`` lists its steps in the order they
-run, with a cost from the measured speed, so the output pixels reported tell which step is
-running: when they stop at the end of a decode step the next encode is under way, and its share
-of the bar fills with the time it has taken (up to 95 % of its estimate until it reports).
+plane) reports nothing until it ends. Each image's ``Work`` (liif_plugin.runtime.cost) lists its
+steps in the order they run, with a cost from the measured speed, so the output pixels reported
+tell which step is running: when they stop at the end of a decode step the next encode is under
+way, and its share of the bar fills with the time it has taken (up to 95 % of its estimate until
+it reports).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from liif_plugin.runtime.speed import Speed
+
+if TYPE_CHECKING:
+    from liif_plugin.runtime.cost import Work
 
 ENCODE_FILL_CAP = 0.95  # an encode that runs over its estimate waits here until it reports
 
 
 class Tracker:
-    def __init__(self, works, speed: Speed, clock=time.monotonic):
+    """Where a run over ``works`` (one per image, in order) is, from what it reported and the clock."""
+
+    def __init__(self, works: Sequence[Work], speed: Speed, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self.layers = []  # per layer: (step costs (s), cumulative output px at each step's end, kinds)
         for wk in works:
@@ -36,14 +44,14 @@ class Tracker:
         self.layer, self.done_px, self.since = 0, 0, None
         self.started = None
 
-    def begin(self, layer: int):
-        """Layer `layer` starts rendering now (its first step, an encode, is under way)."""
+    def begin(self, layer: int) -> None:
+        """Image `layer` (an index into ``works``) starts rendering now (its first step, an encode, is under way)."""
         now = self.clock()
         self.started = now if self.started is None else self.started
         self.layer, self.done_px, self.since = layer, 0, now
 
-    def update(self, done_px: int):
-        """The render of the current layer reported `done_px` output pixels (of each of its planes)."""
+    def update(self, done_px: int) -> None:
+        """The render of the current image reported `done_px` output pixels (of each of its planes)."""
         self.done_px, self.since = done_px, self.clock()
 
     def spent(self) -> float:
@@ -66,6 +74,7 @@ class Tracker:
         return spent
 
     def fraction(self) -> float:
+        """The share of the estimated work done, 0..1."""
         return min(1.0, self.spent() / self.total) if self.total > 0 else 0.0
 
     def seconds_left(self) -> float | None:
