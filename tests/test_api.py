@@ -6,7 +6,6 @@ import torch
 
 import liif_plugin as liif
 from liif_plugin import api
-from liif_plugin.engine import encoder, tiles
 
 
 @pytest.mark.parametrize(
@@ -74,39 +73,6 @@ def test_progress_reaches_total_and_cancel_stops(model, photo):
         liif.upscale(photo, shape=(300, 300), model=model, progress=cancel)
 
 
-def test_tiled_encoder_equals_untiled(model, photo):
-    x = torch.from_numpy(photo.transpose(2, 0, 1)[None].astype(np.float32) / 255 * 2 - 1)
-    with torch.inference_mode():
-        whole = model.net.encoder(x)
-        tiled = encoder.encode_tiled(model.net.encoder, x, tile=16)
-    assert np.abs((whole - tiled).numpy()).max() <= 1e-4
-
-
-def test_blockwise_equals_whole(model, photo, monkeypatch):
-    """Bounded-memory block-wise rendering gives the whole-image result."""
-    x = photo.astype(np.float32) / 255
-    whole = liif.upscale(x, scale=1.7, model=model)
-    monkeypatch.setattr(api, "BLOCKWISE_LATENTS", 0)  # force the block-wise path in upscale()
-    monkeypatch.setattr(tiles, "BLOCK", 16)
-    assert np.abs(liif.upscale(x, scale=1.7, model=model) - whole).max() <= 1e-4
-    region = (3.0, 4.0, 40.0, 50.0)
-    a = tiles.TiledField(model, photo.astype(np.float32) / 255, cache_bytes=0, block=12).render_planes((55, 61), region)
-    b = model.encode(photo.astype(np.float32) / 255).render_planes((55, 61), region)
-    assert np.abs(a - b).max() <= 1e-4
-
-
-def test_output_spans_cover_every_pixel_once():
-    for n_out, lo, hi, n_in, block in [
-        (100, 0, 37, 37, 8),
-        (7, 3.5, 20, 40, 5),
-        (300, 0, 64, 64, 64),
-        (5, 0, 64, 64, 16),
-    ]:
-        spans = tiles.output_spans(n_out, lo, hi, n_in, block)
-        covered = [j for _, (a, b) in spans for j in range(a, b)]
-        assert covered == list(range(n_out))
-
-
 def test_device_choice():
     assert api.pick_device("auto").type in ("cpu", "cuda", "mps")
     assert api.pick_device("cpu").type == "cpu"
@@ -117,6 +83,8 @@ def test_device_choice():
             api.pick_device("cuda")
 
 
-def test_default_model_is_used_when_none_given(photo):
+def test_auto_model_is_used_when_none_given(photo):
+    """model=None is "auto": a clean photo gets the released model, chosen once and kept."""
     y = liif.upscale(photo, 1.25)
     assert y.shape == (60, 70, 3)
+    assert liif.get_model(None, photo) is liif.get_model("auto", photo) is liif.get_model("edsr-baseline")

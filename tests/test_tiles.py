@@ -55,6 +55,8 @@ def test_upscale_switches_to_blocks_with_equal_output(monkeypatch, model, small)
         (13, 0.0, 50.0, 50, 8),
         (250, 5.5, 30.0, 40, 16),
         (1, 0.0, 9.0, 9, 4),
+        (7, 3.5, 20.0, 40, 5),  # a region inside the image
+        (5, 0.0, 64.0, 64, 16),  # fewer outputs than blocks
     ],
 )
 def test_output_ranges_tile_the_output(n_out, lo, hi, n_in, block):
