@@ -181,19 +181,22 @@ class PhotoDegradation(Degradation):
     Per patch: with probability `clean` plain bicubic. Otherwise one stage, or two with
     probability `second`; a stage applies blur, resize and noise in shuffled order (each with its
     probability), then JPEG. The first of two stages resizes to 1-2x the final size, the last to it.
+    The mix leans on JPEG (the degradation real photos carry most): a first recipe with blur in
+    half the patches and two stages in 40 % gained less on JPEG inputs (+0.35 / +0.24 dB at JPEG
+    75 / 50, x2, after 750 steps) than a JPEG-only probe did in half the steps (+0.62 / +0.47).
     """
 
-    clean: float = 0.25
-    second: float = 0.4
-    blur_p: tuple[float, float] = (0.5, 0.3)  # per stage
-    blur_sigma: tuple[float, float] = (0.05, 0.75)  # LR px of the final patch
+    clean: float = 0.2
+    second: float = 0.2
+    blur_p: tuple[float, float] = (0.2, 0.1)  # per stage
+    blur_sigma: tuple[float, float] = (0.05, 0.6)  # LR px of the final patch
     aniso: float = 0.5
-    noise_p: tuple[float, float] = (0.5, 0.3)
-    gauss_sigma: tuple[float, float] = (0.002, 0.06)  # [0, 1] units, log-uniform
+    noise_p: tuple[float, float] = (0.35, 0.2)
+    gauss_sigma: tuple[float, float] = (0.002, 0.05)  # [0, 1] units, log-uniform
     poisson_share: float = 0.4  # of noisy stages: shot noise (plus a little read noise) instead of Gaussian
     photons: tuple[float, float] = (30.0, 3000.0)
     gray_noise: float = 0.4  # share of noisy stages with one noise field on all planes (luma noise)
-    jpeg_p: tuple[float, float] = (0.85, 0.85)
+    jpeg_p: tuple[float, float] = (0.9, 0.9)
     quality: tuple[int, int] = (30, 95)
     name = "photo"
 
