@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 SYSSTAMP := $(VENV)/.system-deps
 APT_PKGS := xvfb xauth libxcb-icccm4 libxcb-keysyms1 chromium
 
-.PHONY: all demo test weights system-deps install clean bench
+.PHONY: all demo test lint weights system-deps install clean bench
 
 all: test
 
@@ -39,7 +39,13 @@ weights: $(STAMP)
 demo: install weights
 	$(PY) -m liif_plugin.demo
 
-test: install weights
+# Lint and format check (ruff) and static types (pyright, basic mode, on liif_plugin): part of `make test`.
+LINT_DIRS := liif_plugin napari_plugin tests benchmarks scripts
+lint: install
+	$(PY) -m ruff check $(LINT_DIRS)
+	$(PY) -m ruff format --check $(LINT_DIRS)
+
+test: install weights lint
 	$(PY) -m pytest -ra
 
 bench: install weights
