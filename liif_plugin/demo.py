@@ -31,19 +31,22 @@ def main(out_dir="demo_output"):
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
     truth = data.astronaut()[0:448, 40:488]
-    small = np.asarray(Image.fromarray(truth).resize((128, 128), Image.BICUBIC))
+    small = np.asarray(Image.fromarray(truth).resize((128, 128), Image.Resampling.BICUBIC))
     Image.fromarray(small).save(out / "sample_128.png")
 
     model = load_model("edsr-baseline")
     t = time.perf_counter()
     big = upscale(small, scale=SCALE, model=model)
     dt = time.perf_counter() - t
-    bicubic = np.asarray(Image.fromarray(small).resize((big.shape[1], big.shape[0]), Image.BICUBIC))
+    bicubic = np.asarray(Image.fromarray(small).resize((big.shape[1], big.shape[0]), Image.Resampling.BICUBIC))
     Image.fromarray(big).save(out / f"sample_x{SCALE}_liif.png")
 
     p_liif, p_bic = psnr(big, truth), psnr(bicubic, truth)
     panels = [
-        labelled(np.asarray(Image.fromarray(small).resize(big.shape[1::-1], Image.NEAREST)), "input 128x128 (nearest)"),
+        labelled(
+            np.asarray(Image.fromarray(small).resize(big.shape[1::-1], Image.Resampling.NEAREST)),
+            "input 128x128 (nearest)",
+        ),
         labelled(bicubic, f"bicubic x{SCALE}: {p_bic:.2f} dB"),
         labelled(big, f"LIIF x{SCALE}: {p_liif:.2f} dB"),
         labelled(truth, "original 448x448"),

@@ -31,7 +31,7 @@ def nearest(grid_values, coord):
     return sampled[:, :, 0, :].permute(0, 2, 1)
 
 
-def query_reference(net, feat, coord, cell):
+def query_reference(net, feat: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
     """Decode values at `coord` with cell sizes `cell` (both (B, Q, 2), normalized units)."""
     if net.feat_unfold:
         feat = unfold3x3(feat)
@@ -71,7 +71,7 @@ def query_reference(net, feat, coord, cell):
     if net.local_ensemble:
         # Each prediction is weighted by the area opposite to its latent code.
         areas = areas[::-1]
-    out = 0
+    out = torch.zeros_like(preds[0])  # 0 + x is x exactly: the same sums as the authors' `ret = 0`
     for pred, area in zip(preds, areas):
         out = out + pred * (area / total).unsqueeze(-1)
     return out

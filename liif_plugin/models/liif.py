@@ -11,6 +11,9 @@ from liif_plugin.models.builders import make, register
 
 
 class LIIF(nn.Module):
+    encoder: nn.Module  # (B, 3, H, W) -> latent grid (B, C, H, W); has `out_dim` and `receptive_radius`
+    imnet: nn.Module  # the MLP: its `layers` are Linear / ReLU pairs
+
     def __init__(self, encoder_spec, imnet_spec=None, local_ensemble=True, feat_unfold=True, cell_decode=True):
         super().__init__()
         self.local_ensemble = bool(local_ensemble)

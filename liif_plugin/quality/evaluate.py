@@ -45,9 +45,9 @@ def bicubic_resize(x, shape):
     for c in range(chans.shape[2]):
         ch = chans[..., c]
         if x.dtype == np.uint8:
-            out.append(np.asarray(Image.fromarray(ch, "L").resize((w, h), Image.BICUBIC)))
+            out.append(np.asarray(Image.fromarray(ch, "L").resize((w, h), Image.Resampling.BICUBIC)))
         else:
-            r = np.asarray(Image.fromarray(ch.astype(np.float32), "F").resize((w, h), Image.BICUBIC))
+            r = np.asarray(Image.fromarray(ch.astype(np.float32), "F").resize((w, h), Image.Resampling.BICUBIC))
             if np.issubdtype(x.dtype, np.integer):
                 info = np.iinfo(x.dtype)
                 r = np.clip(np.rint(r), info.min, info.max)

@@ -42,7 +42,7 @@ def _diagonal_mad(p):
     hh = (a - b - c + d) / 2
     activity = np.pad(np.abs(a + b - c - d) + np.abs(a - b + c - d), 1, mode="edge")
     n, m = hh.shape
-    activity = sum(activity[i : i + n, j : j + m] for i in range(3) for j in range(3))
+    activity = np.sum([activity[i : i + n, j : j + m] for i in range(3) for j in range(3)], axis=0)
     inside = (np.minimum(np.minimum(a, b), np.minimum(c, d)) > 0) & (np.maximum(np.maximum(a, b), np.maximum(c, d)) < 1)
     if inside.sum() < 16:
         return 0.0  # all at the range's ends: nothing to measure

@@ -46,4 +46,4 @@ def fastest(probe, device, repeats=2):
             sync()
             times.append(time.perf_counter() - t)
         best[fmt] = min(times)
-    return min(best, key=best.get)
+    return min(best, key=lambda f: best[f])

@@ -181,9 +181,9 @@ def value_range(x, channels: int | None = None, lead: int = 0) -> np.ndarray:
         return np.broadcast_to(np.array([0.0, 255.0]), shape).copy()
     pairs = plane_min_max(x, channels, lead)
     if hasattr(x, "dask"):
-        import dask
+        from dask.base import compute
 
-        pairs = dask.compute(*pairs)
+        pairs = compute(*pairs)
     out = np.empty(shape)
     for i, (lo, hi) in enumerate(pairs):
         out[..., i, 0], out[..., i, 1] = finish_range(lo, hi, x.dtype)

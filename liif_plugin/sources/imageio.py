@@ -53,11 +53,11 @@ _ORIENTATION, _EXIF_IFD = 0x0112, 0x8769
 class ImageMeta:
     """What an image file says about its pixels besides their values."""
 
-    pixel_size: tuple = None  # (y, x) physical size of one pixel, in `unit`; None: not given
-    unit: str = None  # "inch", "cm", "mm", "um", "nm", "m", or a file's own word; None: no unit
+    pixel_size: tuple[float, float] | None = None  # (y, x) physical size of one pixel, in `unit`
+    unit: str | None = None  # "inch", "cm", "mm", "um", "nm", "m", or a file's own word; None: no unit
     flavour: str = "plain"  # "imagej" or "ome" for TIFFs written by/for those readers
-    exif: bytes = None  # EXIF block; its orientation is already applied to the pixels and reset to 1
-    icc: bytes = None  # ICC colour profile
+    exif: bytes | None = None  # EXIF block; its orientation is already applied to the pixels and reset to 1
+    icc: bytes | None = None  # ICC colour profile
     imagej: dict = dataclasses.field(default_factory=dict)  # ImageJ entries kept as they are (spacing)
 
     @property
@@ -236,7 +236,7 @@ def _pillow_meta(im):
         exif = Image.Exif()  # a copy: the image's own must keep its orientation for exif_transpose
         exif.load(im.getexif().tobytes())
         if exif.get(_ORIENTATION, 1) in (5, 6, 7, 8) and meta.pixel_size:  # turned by 90 degrees
-            meta.pixel_size = meta.pixel_size[::-1]
+            meta.pixel_size = (meta.pixel_size[1], meta.pixel_size[0])
         if _ORIENTATION in exif:
             exif[_ORIENTATION] = 1  # the pixels are turned upright on reading
         meta.exif = exif.tobytes()

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 
 from liif_plugin.engine.reference import query_reference
 from liif_plugin.models.checkpoint import build_network, read_checkpoint, save_checkpoint
-from liif_plugin.models.families import AUTHORS_NORM
+from liif_plugin.models.families import AUTHORS_NORM, Normalization
+from liif_plugin.models.liif import LIIF
 from liif_plugin.sources import arrays
 from liif_plugin.training.degradations import Degradation, DegradeName, make_degradation
 
@@ -176,8 +177,8 @@ class TrainResult:
     losses: list = field(default_factory=list)  # (step, mean L1 over the log interval)
     validation: list = field(default_factory=list)  # (step, {condition: {scale: gain over bicubic, dB}})
     seconds: float = 0.0
-    net: object = None  # the trained network (in eval mode) and its spec, for use without reloading
-    spec: dict = None
+    net: torch.nn.Module | None = None  # the trained network (in eval mode) and its spec, for use without reloading
+    spec: dict | None = None
     normalization: object = AUTHORS_NORM
 
 
@@ -229,7 +230,7 @@ def format_validation(v: dict) -> str:
     )
 
 
-def _start(init, encoder, resume):
+def _start(init, encoder, resume) -> tuple[LIIF, dict, Normalization, dict | None, int]:
     """(net, spec, normalization, optimizer spec or None, first step) for a new, fine-tuned or resumed run."""
     if resume is not None:
         ckpt = read_checkpoint(resume)  # validates and gives a clear error for bad files
