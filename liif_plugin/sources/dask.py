@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any, cast
 
-import dask
 import dask.array as da
 import dask.callbacks
 import numpy as np
+from dask.base import compute, tokenize
 
 from liif_plugin.api import output_shape
 from liif_plugin.engine.tiles import MARGIN, TiledField, block_bounds, output_ranges
@@ -69,10 +70,10 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
         rgb = x.ndim >= 3 and x.shape[-1] in (3, 4)
     if x.ndim < (3 if rgb else 2):
         raise ValueError(f"expected an image (..., H, W) or (..., H, W, 3|4), got an array of shape {x.shape}")
-    n_channels = x.shape[-1] if rgb else None
+    n_channels = int(x.shape[-1]) if rgb else None
     sp = x.ndim - (3 if rgb else 2)  # index of the H axis
     lead = x.shape[:sp]
-    H, W = x.shape[sp], x.shape[sp + 1]
+    H, W = int(x.shape[sp]), int(x.shape[sp + 1])
     if H == 0 or W == 0 or 0 in lead:
         raise ValueError(f"the array is empty (shape {x.shape}); give images with at least one pixel")
     h, w = output_shape((H, W), scale, shape)
@@ -86,15 +87,16 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
     cols = block_bounds(W, block, min_size=depth)
     out_rows = output_ranges(h, 0.0, H, rows)
     out_cols = output_ranges(w, 0.0, W, cols)
-    chunks = (1,) * sp + (tuple(b - a for a, b in rows), tuple(b - a for a, b in cols))
+    chunks: tuple = (1,) * sp + (tuple(b - a for a, b in rows), tuple(b - a for a, b in cols))
     chunks += ((n_channels,),) if rgb else ()
-    x = x.rechunk(chunks)
+    x = x.rechunk(chunks)  # pyright: ignore[reportArgumentType]  (dask accepts a tuple of chunk sizes)
     ranges = arrays.value_range(x, n_channels, lead=len(lead))
     # An axis cut in one block needs no halo (and dask refuses a halo wider than the block).
     halo = {sp: depth if len(rows) > 1 else 0, sp + 1: depth if len(cols) > 1 else 0}
     xo = da.overlap.overlap(x, depth=halo, boundary="none") if any(halo.values()) else x
 
     def render_block(blk, block_id=None):
+        assert block_id is not None  # dask passes it to map_blocks functions that take it
         i, j = block_id[sp], block_id[sp + 1]
         (a, b), (c, d) = rows[i], cols[j]
         img = blk.reshape(blk.shape[sp:])
@@ -115,7 +117,7 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
     out_chunks += ((n_channels,),) if rgb else ()
     # One key per distinct piece of work (same inputs, same key): a fixed name made a scheduler mix
     # up the blocks of two different resamplings.
-    name = "liif-upscale-" + dask.base.tokenize(xo.name, (h, w), vars(ref), rows, cols, np.asarray(ranges))
+    name = "liif-upscale-" + tokenize(xo.name, (h, w), vars(ref), rows, cols, np.asarray(ranges))
     return da.map_blocks(
         render_block,
         xo,
@@ -166,6 +168,7 @@ def upscale_zarr(
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} already exists; choose another output or pass overwrite=True")
     z, group = open_zarr_source(src, component)
+    z = cast("zarr.Array", z)  # open_zarr_source gives an array (a group's first level for OME-Zarr)
     y = upscale(da.from_zarr(z), scale, shape=shape, model=model, block=block, precision=precision)
     # zarr needs regular chunks; output blocks differ by a pixel where the scale is not whole.
     sp = y.ndim - (3 if z.ndim >= 3 and z.shape[-1] in (3, 4) else 2)
@@ -182,23 +185,15 @@ def upscale_zarr(
             hw = y.shape[sp : sp + 2]
             out = zarr.open_group(str(tmp), mode="w", zarr_format=group.metadata.zarr_format)
             out.attrs.update(scaled_ome_attrs(dict(group.attrs), z.shape[sp : sp + 2], hw))
-            arr = out.create_array(
-                "0",
-                shape=y.shape,
-                chunks=regular,
-                dtype=y.dtype,
-                **(
-                    {"dimension_names": z.metadata.dimension_names}
-                    if getattr(z.metadata, "dimension_names", None)
-                    else {}
-                ),
-            )
+            dims = getattr(z.metadata, "dimension_names", None)
+            extra: dict[str, Any] = {"dimension_names": dims} if dims else {}
+            arr = out.create_array("0", shape=y.shape, chunks=regular, dtype=y.dtype, **extra)
             store = da.to_zarr(y, arr, compute=False)
         if progress is not None:
             with _TaskProgress(progress):
-                dask.compute(store)
+                compute(store)
         else:
-            dask.compute(store)
+            compute(store)
         if dst.exists():
             shutil.rmtree(dst) if dst.is_dir() else os.remove(dst)
         os.replace(tmp, dst)
