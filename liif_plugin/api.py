@@ -8,7 +8,7 @@ or ``open`` returns a field that renders any window (liif_plugin.engine). ``mode
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -36,14 +36,14 @@ __all__ = [
 # Above this many latent codes (all planes), upscale() works block by block through the tiled
 # field, so the feature map of the whole image is never held at once (64 x 4 bytes x 2 M = 512 MB).
 BLOCKWISE_LATENTS = 2_000_000
-Scale = float | tuple[float, float]
+Scale = float | Sequence[float]  # one factor, or (sy, sx)
 Region = tuple[float, float, float, float]
 
 
 def output_shape(
     in_shape: tuple[int, int],
     scale: Scale | None = None,
-    shape: tuple[int, int] | None = None,
+    shape: Sequence[int] | None = None,
     region: Region | None = None,
 ) -> tuple[int, int]:
     """The output (h, w) for upscale's arguments; raises a clear error for bad ones."""
@@ -58,14 +58,12 @@ def output_shape(
         )
     if shape is not None:
         return check_out_shape(shape)
-    if isinstance(scale, (tuple, list, np.ndarray)):
-        if len(scale) != 2:
-            raise ValueError(f"scale must be a number or a pair (sy, sx), got {scale!r}")
-        sy, sx = scale
-    else:
-        sy = sx = scale
+    assert scale is not None  # exactly one of scale and shape was given (checked above)
+    pair = list(scale) if isinstance(scale, (tuple, list, np.ndarray)) else [scale, scale]
+    if len(pair) != 2:
+        raise ValueError(f"scale must be a number or a pair (sy, sx), got {scale!r}")
     try:
-        sy, sx = float(sy), float(sx)
+        sy, sx = float(pair[0]), float(pair[1])
     except (TypeError, ValueError):
         raise ValueError(f"scale must be a number or a pair (sy, sx), got {scale!r}") from None
     if not (math.isfinite(sy) and math.isfinite(sx)) or sy <= 0 or sx <= 0:
@@ -81,7 +79,7 @@ def upscale(
     x,
     scale: Scale | None = None,
     *,
-    shape: tuple[int, int] | None = None,
+    shape: Sequence[int] | None = None,
     region: Region | None = None,
     model: str | LiifModel | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -132,4 +130,5 @@ def render_blockwise(field, out_shape, region, progress=None, detail=1.0):
         done += (rb - ra) * (cb - ca)
         if progress is not None:
             progress(done, h * w)
+    assert out is not None  # a render has at least one part
     return out

@@ -197,7 +197,7 @@ def iter_resample_planes(
     for ax, src, dst in ((a, n[0], h), (b, n[1], w)):
         new_d[ax] = d[ax] * src / dst
         origin[ax] = d[ax] * (0.5 * src / dst - 0.5)
-    return Resampled(_from_unit(y, ranges, stack), tuple(new_d), tuple(origin))
+    return Resampled(_from_unit(y, ranges, stack), (new_d[0], new_d[1], new_d[2]), (origin[0], origin[1], origin[2]))
 
 
 def resample_planes(
