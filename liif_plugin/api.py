@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def output_shape(
     if shape is not None:
         return check_out_shape(shape)
     assert scale is not None  # exactly one of scale and shape was given (checked above)
-    pair = list(scale) if isinstance(scale, (tuple, list, np.ndarray)) else [scale, scale]
+    pair: list[Any] = list(scale) if isinstance(scale, (tuple, list, np.ndarray)) else [scale, scale]
     if len(pair) != 2:
         raise ValueError(f"scale must be a number or a pair (sy, sx), got {scale!r}")
     try:
