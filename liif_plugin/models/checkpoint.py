@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -39,11 +40,11 @@ class Checkpoint:
     normalization: Normalization
 
 
-def _fail(path, what):
+def _fail(path, what) -> NoReturn:
     raise CheckpointError(f"{path}: {what}")
 
 
-def read_checkpoint(path):
+def read_checkpoint(path) -> Checkpoint:
     """Load a checkpoint file of any known family -> Checkpoint; never unpickles code."""
     path = Path(path)
     if not path.exists():
@@ -70,7 +71,7 @@ def read_checkpoint(path):
     return parse_checkpoint(ckpt, path)
 
 
-def parse_checkpoint(ckpt, path="checkpoint"):
+def parse_checkpoint(ckpt, path: str | Path = "checkpoint") -> Checkpoint:
     """Validate the structure of a loaded checkpoint dict -> Checkpoint."""
     family = families.detect(ckpt)
     if family is None:
@@ -78,6 +79,7 @@ def parse_checkpoint(ckpt, path="checkpoint"):
     if family is families.AUTHORS:
         spec, sd = _authors_parts(ckpt, path)
     else:
+        assert family.spec is not None  # every family without a spec in its files names one
         spec, sd = copy.deepcopy(family.spec), ckpt["state_dict"]
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
         _fail(path, "has a state dict with entries that are not tensors; the file is damaged or not a LIIF checkpoint")
@@ -127,7 +129,7 @@ def _normalization(ckpt, family, path):
             "has a malformed 'normalization' entry (want {'mean': [3 numbers], 'std': [3 positive "
             "numbers]}); the file is damaged",
         )
-    return Normalization(mean, std)
+    return Normalization((mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
 
 
 # Bounds on what a spec may ask for, so a hostile file cannot make us build something huge.
