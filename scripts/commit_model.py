@@ -1,0 +1,111 @@
+"""Put a model this project trained into weights/: fp16 file, sha256, and its registry entry with the recipe.
+
+    .venv/bin/python scripts/commit_model.py NAME CHECKPOINT --log RUN.log.jsonl --auto-for jpeg noisy-photo \
+        --trained-on "..." --recipe "..." --description "..."
+
+The checkpoint is written as fp16 weights (``liif_plugin.training.train.export_half``) to
+``weights/NAME.pth`` (refused above 10 MB), and ``weights/registry.json`` gets (or updates) the
+entry: file, sha256, size, parameters, what it is for, what it was trained on, the degradation
+recipe, steps, seed, wall time and CPU of the run (read from the run's JSON-lines log and the
+values given), and which image conditions model="auto" gives it. A later session resumes
+training from the committed file (``liif train --resume weights/NAME.pth``: weights and step
+count; a fresh optimizer).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_BYTES = 10 * 2**20
+
+
+def run_summary(log: Path) -> dict:
+    """Steps, training seconds and the last validation of a run's JSON-lines log (all its sessions)."""
+    steps, seconds, last_val = 0, 0.0, None
+    prev = 0.0
+    for line in log.read_text().splitlines():
+        e = json.loads(line)
+        s = float(e.get("seconds", 0.0))
+        if s < prev:  # a resumed session starts its clock again
+            seconds += prev
+        prev = s
+        steps = max(steps, int(e.get("step", 0)))
+        if "validation" in e:
+            last_val = {"step": e["step"], **e["validation"]}
+    return {"steps": steps, "seconds": round(seconds + prev), "validation": last_val}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("name")
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--log", type=Path, required=True, help="the run's JSON-lines log (liif train --log)")
+    ap.add_argument("--auto-for", nargs="*", default=[], help="conditions auto gives it (jpeg, noisy-photo, ...)")
+    ap.add_argument("--take-auto-from", nargs="*", default=[], help="models that stop serving those conditions")
+    ap.add_argument("--trained-on", required=True)
+    ap.add_argument("--recipe", required=True, help="degradation and training settings, in words")
+    ap.add_argument("--description", required=True)
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--cpu", required=True, help="the CPU(s) the run used (lscpu)")
+    ap.add_argument("--from-model", default="edsr-baseline", help="what the fine-tuning started from")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from liif_plugin.hub.wheels import sha256_of
+    from liif_plugin.training.train import export_half
+
+    dst = ROOT / "weights" / f"{args.name}.pth"
+    export_half(args.checkpoint, dst)
+    size = dst.stat().st_size
+    if size > MAX_BYTES:
+        dst.unlink()
+        print(f"{dst} would be {size / 2**20:.1f} MB, over the 10 MB a committed model may take", file=sys.stderr)
+        return 2
+    sd = torch.load(dst, map_location="cpu", weights_only=True)["model"]["sd"]
+    params = sum(v.numel() for k, v in sd.items() if "mean" not in k)
+    run = run_summary(args.log)
+    reg_path = ROOT / "weights" / "registry.json"
+    reg = json.loads(reg_path.read_text())
+    for other in args.take_auto_from:
+        reg["models"][other]["auto_for"] = [
+            c for c in reg["models"][other].get("auto_for", []) if c not in args.auto_for
+        ]
+    reg["models"][args.name] = {
+        "family": "authors",
+        "encoder": "edsr-baseline",
+        "file": dst.name,
+        "sha256": sha256_of(dst),
+        "size": size,
+        "parameters": params,
+        "licence": "BSD-3-Clause (a derivative of the LIIF authors' BSD-3-Clause edsr-baseline weights, "
+        "fine-tuned by liif-plugin)",
+        "source": f"liif-plugin: {args.from_model} fine-tuned with `liif train` (docs/weights.md has the recipe)",
+        "get": {"committed": True},
+        "psnr": None,
+        "psnr_source": None,
+        "description": args.description,
+        "trained_on": args.trained_on,
+        "auto_for": args.auto_for,
+        "training": {
+            "from": args.from_model,
+            "recipe": args.recipe,
+            "steps": run["steps"],
+            "seed": args.seed,
+            "wall_seconds": run["seconds"],
+            "cpu": args.cpu,
+            "last_validation": run["validation"],
+        },
+    }
+    reg_path.write_text(json.dumps(reg, indent=2, ensure_ascii=False) + "\n")
+    print(
+        f"wrote {dst} ({size / 2**20:.1f} MB, sha256 {reg['models'][args.name]['sha256'][:12]}...), "
+        f"{run['steps']} steps; registry entry '{args.name}' auto_for {args.auto_for}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
