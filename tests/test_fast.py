@@ -111,3 +111,29 @@ def test_windowed_first_layer_equals_reference(monkeypatch, astro_field):
     ref = f.render_planes((61, 70), (2.0, 5.0, 37.0, 44.0), reference=True)
     assert f._pre is None
     assert np.abs(fast - ref).max() <= TOL
+
+
+def test_decoding_leaves_the_process_thread_count_alone(astro_field):
+    """The fast decoder's single-threaded kernels are its own helper threads' setting: a thread that
+    starts using torch while a decode runs (a viewer's worker, say) still gets the process's count."""
+    import threading
+
+    import torch
+
+    n = torch.get_num_threads()
+    seen, done = [], threading.Event()
+
+    def decode():
+        for _ in range(3):
+            astro_field.render_planes((160, 160))
+        done.set()
+
+    t = threading.Thread(target=decode)
+    t.start()
+    while not done.is_set():
+        probe = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        probe.start()
+        probe.join()
+    t.join()
+    assert seen and set(seen) == {n}, seen
+    assert torch.get_num_threads() == n
