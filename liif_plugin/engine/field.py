@@ -86,11 +86,14 @@ class ImageField:
         planes = self.render_planes(shape, region, progress=progress, reference=reference, detail=detail)
         return arrays.from_planes(planes, self.layout)
 
-    def render_planes(self, shape, region=None, *, rows=None, cols=None, progress=None, reference=False, detail=1.0):
+    def render_planes(
+        self, shape, region=None, *, rows=None, cols=None, progress=None, reference=False, detail=1.0, stop=None
+    ):
         """Like render, but returns float32 planes (B, h, w, 3) in [0, 1].
 
         `rows` and `cols` ((start, stop)) pick a part of the output grid; its values are the same
-        as in the whole render. This is how blocks and dask chunks are made.
+        as in the whole render. This is how blocks and dask chunks are made. `stop()` is called
+        before every decoder chunk (a few ms of work); raising from it stops the render at once.
         """
         h, w = check_out_shape(shape)
         region = check_region(region, self.full_shape)
@@ -105,7 +108,7 @@ class ImageField:
         total = (r_b - r_a) * (c_b - c_a)
         for r0 in range(r_a, r_b, step):
             r1 = min(r_b, r0 + step)
-            out[:, r0 - r_a : r1 - r_a] = self._render_part(h, w, region, (r0, r1), (c_a, c_b), reference)
+            out[:, r0 - r_a : r1 - r_a] = self._render_part(h, w, region, (r0, r1), (c_a, c_b), reference, stop)
             if progress is not None:
                 progress((r1 - r_a) * (c_b - c_a), total)
         if detail != 1.0:
@@ -129,7 +132,7 @@ class ImageField:
         return grid, cell_size((h, w), self.full_shape, region)
 
     @torch.inference_mode()
-    def _render_part(self, h, w, region, rows, cols, reference):
+    def _render_part(self, h, w, region, rows, cols, reference, stop=None):
         net = self.model.net
         dev = self.feat.device
         grid, (cy, cx) = self.query_grid(h, w, region, rows, cols)
@@ -143,7 +146,7 @@ class ImageField:
         else:
             pre, off = self._first_layer_window(grid)
             # Coordinates stay float32 (half would pick wrong latent codes on big images).
-            pred = query_fast(net, pre, coord, cell, self.full_shape, off)
+            pred = query_fast(net, pre, coord, cell, self.full_shape, off, stop=stop)
         pred = self.model.normalization.from_net(pred.float()).clamp_(0, 1)
         return pred.view(B, rows[1] - rows[0], cols[1] - cols[0], 3).cpu().numpy()
 
