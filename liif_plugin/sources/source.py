@@ -120,7 +120,10 @@ class Source:
 
     def read_level(self, k: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Pixels of overview level k (1 = the first lower level), in that level's coordinates."""
-        return np.asarray(self.levels[k - 1][self.index + (slice(y0, y1), slice(x0, x1))])
+        part = self.levels[k - 1][self.index + (slice(y0, y1), slice(x0, x1))]
+        if self.dask_scheduler is not None and hasattr(part, "dask"):
+            return np.asarray(part.compute(scheduler=self.dask_scheduler))
+        return np.asarray(part)
 
     def value_range(self, progress=None) -> list[tuple[float, float]]:
         """(lo, hi) per plane of this image as liif_plugin.sources.arrays finds them, read in bands.
