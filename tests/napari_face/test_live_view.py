@@ -199,3 +199,88 @@ def test_live_view_finds_the_value_range_while_zoomed_out(make_napari_viewer, qt
     got = overlay.data[0]
     assert got.shape == want.shape and np.abs(got.astype(int) - want.astype(int)).max() <= 1
     live.stop()
+
+
+class CountingPlane:
+    """A uint16 plane that records which of its chunks are read."""
+
+    def __init__(self, n, chunk):
+        self.shape, self.dtype, self.ndim, self.chunk = (n, n), np.dtype(np.uint16), 2, chunk
+        self.read = set()
+        self.tile = data.camera().astype(np.uint16) * 11 + 200
+
+    def __getitem__(self, key):
+        ys, xs = key
+        c = self.chunk
+        rows, cols = range(ys.start // c, -(-ys.stop // c)), range(xs.start // c, -(-xs.stop // c))
+        self.read |= {(ty, tx) for ty in rows for tx in cols}
+        return self.tile[np.ix_(np.arange(ys.start, ys.stop) % 512, np.arange(xs.start, xs.stop) % 512)]
+
+
+def test_live_view_draws_before_any_pass_and_pans_render_only_the_new_strip(make_napari_viewer, qtbot, tiny_model):
+    """On a 4096 x 4096 uint16 dask layer without a known range: the first overlay reads only the chunks under
+    the view (a provisional range from its window; the exact range is found after the frame), and a pan at
+    the same zoom renders only the newly exposed rows and columns, copying the rest."""
+    viewer = make_napari_viewer(show=True)
+    plane = CountingPlane(4096, 256)
+    layer = viewer.add_image(da.from_array(plane, chunks=256, asarray=False), name="u16", contrast_limits=(0, 3000))
+    small_canvas(viewer, qtbot)
+    viewer.camera.center, viewer.camera.zoom = (1000.0, 3000.0), 4.0
+    plane.read.clear()  # what napari itself read to show the layer
+    live = LiveView(viewer, lambda: tiny_model)
+    seen = {}
+    show = live._show
+
+    def first_show(new, full=True):
+        field = next(iter(live._fields.values()))
+        seen.setdefault("first", (set(plane.read), field.value_range, field.provisional_range))
+        return show(new, full)
+
+    live._show = first_show
+    live.start(layer)
+    qtbot.waitUntil(lambda: live.renders >= 1 and live.idle, timeout=WAIT)
+    read, exact, provisional = seen["first"]
+    # The view (40 x 30 image pixels) with the encoder's halo lies in chunks (3..4, 11..12) at most.
+    assert exact is None and provisional is not None
+    assert read <= {(ty, tx) for ty in (3, 4) for tx in (11, 12)}
+    field = next(iter(live._fields.values()))
+    assert field.value_range == [(200.0, 255 * 11 + 200.0)]  # found after the frame
+    # A pan by a few image pixels: the output grid is the last frame's shifted, so only the strip is new.
+    renders, before = live.renders, field.pixels_rendered
+    overlay = viewer.layers["u16 (LIIF live)"]
+    old_shape = tuple(overlay.metadata["liif"]["output_shape"])
+    viewer.camera.center = (1002.6, 2997.3)
+    qtbot.waitUntil(lambda: live.renders > renders and live.idle, timeout=WAIT)
+    h, w = old_shape
+    rendered = field.pixels_rendered - before
+    assert tuple(overlay.metadata["liif"]["output_shape"]) == old_shape
+    assert 0 < rendered <= h * w - (h - 11) * (w - 11)  # 2.6 and 2.7 image pixels at x4: about 11 output pixels
+    live.stop()
+
+
+def test_a_live_zoom_shows_a_reduced_frame_from_a_coarser_level_first(make_napari_viewer, qtbot, tiny_model):
+    viewer = make_napari_viewer(show=True)
+    img = np.tile(data.camera(), (4, 4))  # 2048 x 2048
+    layer = viewer.add_image(img, name="cam")
+    viewer.window._qt_viewer.canvas.native.resize(640, 480)
+    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (480, 640), timeout=5_000)
+    viewer.camera.center, viewer.camera.zoom = (1000.0, 1000.0), 1.5
+    live = LiveView(viewer, lambda: tiny_model)
+    shapes = []
+    show = live._show
+
+    def record(new, full=True):
+        shapes.append((full, new.data.shape))
+        return show(new, full)
+
+    live._show = record
+    live.start(layer)
+    qtbot.waitUntil(lambda: live.renders >= 1 and live.idle, timeout=WAIT)
+    (first_full, first), (last_full, last) = shapes[0], shapes[-1]
+    assert not first_full and first[0] * first[1] <= 2 * 16_384
+    assert last_full and last == rs.view_region(layer, viewer)[1]
+    coarse = [f for (plane, precision, level), (_, f) in live._coarse.items()]
+    assert len(coarse) == 1 and next(iter(live._coarse))[2] == 2  # x1.5: the x2 level
+    field = next(iter(live._fields.values()))
+    assert 0 < coarse[0].pixels_encoded * 2 < field.pixels_encoded  # the first frame's encode: under half
+    live.stop()
