@@ -36,9 +36,11 @@ def reduced_view(region, shape, pixels=REDUCED_PIXELS):
     """(reduced shape, level factor) of a viewer's first LIIF frame for a view of `region` at `shape`,
     or None when the view is small enough to render fully at once.
 
-    The reduced frame has about `pixels` output pixels; it is rendered from the coarsest power-of-two
-    level whose pixels are no bigger than the frame's (factor 1: the image itself, whose tiles the
-    full frame then reuses), so it is still LIIF's upsampling, from a window a fraction of the size.
+    The reduced frame has about `pixels` output pixels; it is rendered from the finest power-of-two
+    level whose pixels are at least as big as the frame's (factor 1 when the view is zoomed in that far:
+    the image itself, whose tiles the full frame then reuses), so it is still LIIF's upsampling, from a
+    window of at most the frame's size: its encode (window plus the encoder's halo) is a fraction of
+    the full frame's.
     """
     h, w = shape
     if h * w <= 4 * pixels:
@@ -48,7 +50,7 @@ def reduced_view(region, shape, pixels=REDUCED_PIXELS):
     y0, x0, y1, x1 = region
     step = min((y1 - y0) / small[0], (x1 - x0) / small[1])  # image pixels per reduced frame pixel
     level = 1
-    while level * 2 <= step:
+    while level < step * (1 - 1e-9):
         level *= 2
     return small, level
 

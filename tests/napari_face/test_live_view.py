@@ -280,7 +280,7 @@ def test_a_live_zoom_shows_a_reduced_frame_from_a_coarser_level_first(make_napar
     assert not first_full and first[0] * first[1] <= 2 * 16_384
     assert last_full and last == rs.view_region(layer, viewer)[1]
     coarse = [f for (plane, precision, level), (_, f) in live._coarse.items()]
-    assert len(coarse) == 1 and next(iter(live._coarse))[2] == 2  # x1.5: the x2 level
+    assert len(coarse) == 1 and next(iter(live._coarse))[2] == 4  # x1.5: 2.9 image pixels per reduced pixel
     field = next(iter(live._fields.values()))
     assert 0 < coarse[0].pixels_encoded * 2 < field.pixels_encoded  # the first frame's encode: under half
     live.stop()
