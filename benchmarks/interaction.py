@@ -122,10 +122,26 @@ def reset_peak():
 
 
 def peak_mb():
+    return _status("VmHWM")
+
+
+def _status(key):
     for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def stage(fields=(), dask_cache=False):
+    """The stage just played: peak RSS (VmHWM) during it, RSS at its end, the latent tile caches (MB) and
+    napari's opportunistic dask cache (MB, global: napari turns it on while it slices); then the peak is reset."""
+    out = {"peak": peak_mb(), "rss": _status("VmRSS"), "tiles": sum(f.cached_bytes for f in fields) / 2**20}
+    if dask_cache:
+        from napari.utils import _dask_utils
+
+        out["dask cache"] = _dask_utils._DASK_CACHE.cache.total_bytes / 2**20
+    reset_peak()
+    return out
 
 
 # -- the notebook ---------------------------------------------------------------------------------------
@@ -179,7 +195,8 @@ def notebook_case(case, path, n, canvas, precision):
 
     w._background_step = timed_step
     w._handle_custom_msg({"type": "hello"}, [])  # the widget is shown: the whole image
-    stages["open + whole view"] = wait_final(w, sent, None)
+    wait_final(w, sent, None)
+    stages["open + whole view"] = stage(notebook_fields(w))
     events = []
     for burst, evs in SESSION:
         for ev in evs:
@@ -190,10 +207,9 @@ def notebook_case(case, path, n, canvas, precision):
             time.sleep(ev[-1])
         t_last = events[-1][1]
         wait_final(w, sent, t_last)
-        stages[burst] = peak_mb()
-        reset_peak()
+        stages[burst] = stage(notebook_fields(w))
     w.wait(600)  # the background pass (the exact range is known: uint8; the overview levels)
-    stages["background pass (after the session)"] = peak_mb()
+    stages["background pass (after the session)"] = stage(notebook_fields(w))
     rows = []
     frames = {}
     for t, c in sent:
@@ -218,6 +234,10 @@ def notebook_case(case, path, n, canvas, precision):
     return out
 
 
+def notebook_fields(w):
+    return [w.field] + list(w._coarse.values())
+
+
 def wait_final(w, sent, after):
     """Block until a final frame answering a view changed at or after `after` came (or SETTLE_S)."""
     t0 = time.time()
@@ -225,7 +245,6 @@ def wait_final(w, sent, after):
         if any(c["final"] and (after is None or (c.get("view_changed_at") or 0) >= after - 1e-6) for _, c in sent):
             break
         time.sleep(0.01)
-    return peak_mb()
 
 
 # -- napari ---------------------------------------------------------------------------------------------
@@ -272,8 +291,7 @@ def _napari_case(case, path, n, canvas, precision):
     cam.center, cam.zoom = (n / 2, n / 2), min(viewer.canvas.size) / n
     live.start(layer)
     pump(app, 2.0)
-    stages["open + whole view"] = peak_mb()
-    reset_peak()
+    stages["open + whole view"] = stage(live_fields(live), dask_cache=True)
     events = []
     for burst, evs in SESSION:
         for ev in evs:
@@ -294,8 +312,7 @@ def _napari_case(case, path, n, canvas, precision):
         t0 = time.time()
         while time.time() - t0 < SETTLE_S and not (live.idle and any(t >= events[-1][1] and f for t, f, _ in shown)):
             pump(app, 0.02)
-        stages[burst] = peak_mb()
-        reset_peak()
+        stages[burst] = stage(live_fields(live), dask_cache=True)
     rows = []
     for i, (burst, t, ev, view) in enumerate(events):
         nxt = events[i + 1][1] if i + 1 < len(events) else float("inf")
@@ -309,6 +326,10 @@ def _napari_case(case, path, n, canvas, precision):
     live.stop()
     viewer.close()
     return {"rows": rows, "stops": [], "stages": stages}
+
+
+def live_fields(live):
+    return list(live._fields.values()) + [f for _, f in live._coarse.values()]
 
 
 def _same_view(region, view):
@@ -355,7 +376,11 @@ def report(face, case, out):
             f"\nstale render stopped after: median {np.median(s):.3f} s, max {s.max():.3f} s over {len(s)} "
             f"superseded renders (target {TARGETS['stop']:.1f} s)"
         )
-    print("\npeak RSS (VmHWM) per stage: " + ", ".join(f"{k} {v:.0f} MB" for k, v in out["stages"].items()))
+    keys = list(next(iter(out["stages"].values())))
+    print(f"\n### {face}, {case}: memory per stage (MB; peak = VmHWM during the stage, reset before it)\n")
+    print("| stage | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
+    for name, m in out["stages"].items():
+        print(f"| {name} | " + " | ".join(f"{m[k]:.0f}" for k in keys) + " |")
 
 
 def main(argv=None):

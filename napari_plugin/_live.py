@@ -38,7 +38,7 @@ from qtpy.QtCore import QTimer
 
 from liif_plugin import TiledField
 from liif_plugin.engine.overview import Overview, reduced_view
-from liif_plugin.engine.tiles import Frame, overlap, snap_to_frame
+from liif_plugin.engine.tiles import REUSE_SHARE, Frame, overlap, shared_share, snap_to_frame
 from liif_plugin.errors import Cancelled, message_for
 from liif_plugin.runtime import cost
 from liif_plugin.runtime.hardware import interactive_encoder_precision, resolve_precision
@@ -327,8 +327,10 @@ class LiveView:
         last = self._frame
         prev = last[1] if last is not None and last[0] == frame_key else None
         region, shape = snap_to_frame(prev, region, shape, field.full_shape)
-        if overlap(prev, region, shape) is None:
+        shared = overlap(prev, region, shape)
+        if shared is None:
             prev = None
+        if shared_share(shared, shape) < REUSE_SHARE:  # a zoom, or a pan that keeps little of the frame
             plan = reduced_view(region, shape)
             if plan is not None:  # the first frame of a zoom: reduced, from a coarser level
                 small, f = plan

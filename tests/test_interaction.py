@@ -305,3 +305,14 @@ def test_a_16_bit_encoder_on_cuda_stays_within_the_bound(model):  # pragma: no c
     exact = gpu.encode(crop).render_planes((128, 128))
     fast = gpu.encode(crop, precision="fp16", encoder_precision="fp16").render_planes((128, 128))
     assert np.abs(fast - exact).max() <= INTERACTIVE_MAX_DIFF
+
+
+def test_a_16_bit_first_layer_map_made_in_parts_equals_the_whole(model, monkeypatch):
+    """Made in parts of rows, a viewer's bf16 map never holds the window's fp32 map beside it; same numbers."""
+    from liif_plugin.engine import field as field_module
+
+    crop = np.ascontiguousarray(data.astronaut()[:64, :80])
+    whole = model.encode(crop, precision="bf16").render_planes((128, 160))
+    monkeypatch.setattr(field_module, "MAP_PART_BYTES", 1 << 20)  # parts of a few rows
+    parts = model.encode(crop, precision="bf16").render_planes((128, 160))
+    assert np.array_equal(parts, whole)

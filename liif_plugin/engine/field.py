@@ -23,6 +23,7 @@ from liif_plugin.sources import arrays
 MAX_OUTPUT_PIXELS = 1 << 28  # 268 M pixels per plane; beyond that use liif_plugin.sources.dask
 QUERY_BATCH = 1 << 16  # output pixels (all planes together) decoded per step
 PRE_CACHE_BYTES = 512 << 20  # keep the first-layer map of the whole window when it fits
+MAP_PART_BYTES = 32 << 20  # a 16-bit first-layer map is made in fp32 parts of about this size
 
 
 def check_region(region, in_shape):
@@ -174,5 +175,18 @@ class ImageField:
 
     def _first_layer_map(self, feat):
         # Computed in fp32 from fp32 features, then stored in the MLP's dtype (half the memory traffic).
-        pre = first_layer_map(self.model.net, feat, memory_format=self.model.layout)
-        return pre.to(DTYPES[self.precision])
+        dtype = DTYPES[self.precision]
+        B, _, h, w = feat.shape
+        rows = max(1, MAP_PART_BYTES // (B * w * self.model.hidden * 4))
+        if dtype == torch.float32 or rows >= h:
+            return first_layer_map(self.model.net, feat, memory_format=self.model.layout).to(dtype)
+        # A 16-bit map made in parts of rows (each with the row above and below that its 3x3 convolution
+        # reads), so the fp32 map of the whole window never exists beside its 16-bit copy: a viewer's
+        # render peaks at the 16-bit map plus one part, not at 1.5 times the fp32 map.
+        out = torch.empty((B, h, w, self.model.hidden), dtype=dtype, device=feat.device)
+        for a in range(0, h, rows):
+            b = min(h, a + rows)
+            ia, ib = max(0, a - 1), min(h, b + 1)
+            part = first_layer_map(self.model.net, feat[:, :, ia:ib], memory_format=self.model.layout)
+            out[:, a:b] = part[:, a - ia : a - ia + (b - a)]
+        return out

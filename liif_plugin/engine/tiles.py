@@ -203,6 +203,17 @@ def snap_to_frame(prev: Frame | None, region, shape, full_shape):
     return tuple(out), tuple(sizes)
 
 
+REUSE_SHARE = 0.5  # a pan that keeps at least this share of the frame renders only its new strips first
+
+
+def shared_share(shared, shape) -> float:
+    """The share of a view's output pixels that ``overlap`` found in the last frame (0 when None)."""
+    if shared is None:
+        return 0.0
+    (r0, r1, _), (c0, c1, _) = shared
+    return (r1 - r0) * (c1 - c0) / (shape[0] * shape[1])
+
+
 def overlap(prev: Frame | None, region, shape):
     """Where a view's output grid meets the previous frame's, when it is that grid shifted by whole
     pixels: ((r0, r1, dy), (c0, c1, dx)) with new pixel (j, i) = old pixel (j + dy, i + dx) for

@@ -40,7 +40,7 @@ from liif_plugin import api
 from liif_plugin.engine.classic import check_detail
 from liif_plugin.engine.field import Cancelled
 from liif_plugin.engine.overview import REDUCED_PIXELS, Overview, reduced_view
-from liif_plugin.engine.tiles import Frame, TiledField, overlap, snap_to_frame
+from liif_plugin.engine.tiles import REUSE_SHARE, Frame, TiledField, overlap, shared_share, snap_to_frame
 from liif_plugin.notebook.pixels import png_bytes, to_display
 from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
 from liif_plugin.notebook.worker import LatestWorker
@@ -442,15 +442,18 @@ class ZoomWidget(anywidget.AnyWidget):
 
     def _render_liif(self, region, shape, check, detail, send):
         """The view's LIIF frames: a pan renders only the newly exposed strips around the pixels it copies
-        from the last frame; any other view gets a reduced frame from a coarser level first, then the full one."""
+        from the last frame; any other view (or a pan that keeps less than half of the frame) gets a reduced
+        frame from a coarser level first, then the full one (reusing what the last frame has of it)."""
         field = self._field
         H, W = self.image_shape
         key = (tuple(self._source.index), detail, field.range_generation, tuple(field.ranges_in_use))
         last = self._frame
         prev = last[1] if last is not None and last[0] == key else None
         region, shape = snap_to_frame(prev, region, shape, (H, W))
-        if overlap(prev, region, shape) is None:
+        shared = overlap(prev, region, shape)
+        if shared is None:
             prev = None
+        if shared_share(shared, shape) < REUSE_SHARE:
             plan = reduced_view(region, shape, PREVIEW_PIXELS)
             t0 = time.perf_counter()
             if plan is not None and plan[1] > 1:  # from a coarser level: a fraction of the full frame's encode
