@@ -249,25 +249,27 @@ def test_a_zoom_gets_a_reduced_frame_from_a_coarser_level(tiny_model, monkeypatc
     w = ZoomWidget(img, model=tiny_model, height=256, canvas_shape=[512, 512], precision="fp32")
     sent = collect(w)
     try:
-        w.viewport = [256.0, 256.0, 512.0, 512.0]  # x2: the reduced frame comes from the x2 level
+        w.viewport = [256.0, 256.0, 512.0, 512.0]  # x2: the reduced frame comes from the x4 level (64 px)
         assert w.wait(300)
         frames = [c for c, _ in sent if c["layer"] == "liif"]
-        assert [(c["reduced"], c["final"], c["level"]) for c in frames] == [(True, False, 2), (False, True, None)]
+        assert [(c["reduced"], c["final"], c["level"]) for c in frames] == [(True, False, 4), (False, True, None)]
         assert frames[0]["shape"] == [128, 128] and frames[0]["scale"] == pytest.approx(0.5)
         assert frames[1]["scale"] == pytest.approx(2.0)
         assert all(c["view_changed_at"] is not None for c, _ in sent)
         coarse = next(iter(w._coarse.values()))
-        # (128 + 2 x 34)^2 level pixels against (256 + 2 x 34)^2 image pixels: the first frame encodes a third.
-        assert coarse.pixels_encoded * 2 < w.field.pixels_encoded
+        # (64 + 2 x 34)^2 level pixels against (256 + 2 x 34)^2 image pixels: the first frame encodes a sixth.
+        assert coarse.pixels_encoded * 5 < w.field.pixels_encoded
     finally:
         w.close()
 
 
 def test_reduced_view_levels():
+    """The reduced frame's window is at most 64 pixels of its level a side, whatever the zoom."""
     assert overview.reduced_view((0, 0, 128, 128), (256, 256)) is None  # small: rendered fully at once
-    assert overview.reduced_view((0, 0, 128, 128), (512, 512)) == ((128, 128), 1)  # x4: the image itself
-    assert overview.reduced_view((0, 0, 256, 256), (512, 512)) == ((128, 128), 2)  # x2
-    assert overview.reduced_view((0, 0, 512, 512), (512, 512)) == ((128, 128), 4)  # x1
+    assert overview.reduced_view((0, 0, 64, 64), (512, 512)) == ((128, 128), 1)  # x8: the image itself
+    assert overview.reduced_view((0, 0, 128, 128), (512, 512)) == ((128, 128), 2)  # x4
+    assert overview.reduced_view((0, 0, 256, 256), (512, 512)) == ((128, 128), 4)  # x2
+    assert overview.reduced_view((0, 0, 512, 512), (512, 512)) == ((128, 128), 8)  # x1
 
 
 # -- precision of interactive frames ----------------------------------------------------------------

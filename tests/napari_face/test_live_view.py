@@ -14,6 +14,7 @@ from panel_helpers import WAIT, open_widget
 from skimage import data
 
 import liif_plugin
+from liif_plugin.engine.overview import reduced_view
 from liif_plugin.runtime import cost
 from napari_plugin import _resample as rs
 from napari_plugin._live import LiveView
@@ -280,7 +281,8 @@ def test_a_live_zoom_shows_a_reduced_frame_from_a_coarser_level_first(make_napar
     assert not first_full and first[0] * first[1] <= 2 * 16_384
     assert last_full and last == rs.view_region(layer, viewer)[1]
     coarse = [f for (plane, precision, level), (_, f) in live._coarse.items()]
-    assert len(coarse) == 1 and next(iter(live._coarse))[2] == 4  # x1.5: 2.9 image pixels per reduced pixel
+    region, shape = rs.view_region(layer, viewer)
+    assert len(coarse) == 1 and next(iter(live._coarse))[2] == reduced_view(region, shape)[1] > 1
     field = next(iter(live._fields.values()))
     assert 0 < coarse[0].pixels_encoded * 2 < field.pixels_encoded  # the first frame's encode: under half
     live.stop()
