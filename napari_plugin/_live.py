@@ -353,7 +353,7 @@ class LiveView:
 
     def _render_frame(self, layer, plane, model, field, part, shape, region, at, reuse, kept=None):
         """rs.iter_resample of the view with `part` (the plane's field or a coarser level's) as its field."""
-        view = _View(part, field.layout, at, reuse, kept)
+        view = _View(part, field.layout, at, reuse, kept, stop=None if part is field else field.interrupt)
         new = yield from rs.iter_resample(
             layer,
             shape=shape,
@@ -457,17 +457,19 @@ class _Kept:
 class _View:
     """What rs.iter_resample asks of a field (`source`, `layout`, `parts`), for one live frame: `part` (the
     plane's field, or a coarser level's with `at` mapping the region into its coordinates) rendered into
-    the plane's `layout`, the last frame's pixels reused (`reuse`), the planes kept (`kept`)."""
+    the plane's `layout`, the last frame's pixels reused (`reuse`), the planes kept (`kept`), the job's
+    `stop` asked inside the work (also of a coarser level's field)."""
 
-    def __init__(self, part, layout, at=None, reuse=None, kept=None):
-        self.part, self.layout, self.at, self.reuse, self.kept = part, layout, at, reuse, kept
+    def __init__(self, part, layout, at=None, reuse=None, kept=None, stop=None):
+        self.part, self.layout, self.at, self.reuse, self.kept, self.stop = part, layout, at, reuse, kept, stop
         self.source = part.source
 
     def parts(self, shape, region, **kwargs):
         if self.kept is not None:
             self.kept.planes = np.empty((self.part.source.n_planes, *shape, 3), np.float32)
         region = self.at(region) if self.at is not None else region
-        for (r0, r1), (c0, c1), planes in self.part.parts(shape, region, reuse=self.reuse, **kwargs):
+        pieces = self.part.parts(shape, region, reuse=self.reuse, stop=self.stop, **kwargs)
+        for (r0, r1), (c0, c1), planes in pieces:
             if self.kept is not None:
                 self.kept.planes[:, r0:r1, c0:c1] = planes
             yield (r0, r1), (c0, c1), planes
