@@ -133,9 +133,15 @@ def _status(key):
 
 
 def stage(fields=(), dask_cache=False):
-    """The stage just played: peak RSS (VmHWM) during it, RSS at its end, the latent tile caches (MB) and
-    napari's opportunistic dask cache (MB, global: napari turns it on while it slices); then the peak is reset."""
-    out = {"peak": peak_mb(), "rss": _status("VmRSS"), "tiles": sum(f.cached_bytes for f in fields) / 2**20}
+    """The stage just played: peak RSS (VmHWM) during it, RSS at its end (and after returning freed heap to
+    the OS), the latent tile caches (MB) and napari's opportunistic dask cache (MB, global: napari turns it
+    on while it slices); then the peak is reset."""
+    from liif_plugin.runtime.memory import release_freed_memory
+
+    out = {"peak": peak_mb(), "rss": _status("VmRSS")}
+    release_freed_memory()  # what of the RSS is freed heap that glibc kept (viewers trim once still)
+    out["rss trimmed"] = _status("VmRSS")
+    out["tiles"] = sum(f.cached_bytes for f in fields) / 2**20
     if dask_cache:
         from napari.utils import _dask_utils
 
