@@ -224,9 +224,10 @@ def notebook_case(case, path, n, canvas, precision):
             key = "full" if c["final"] else "reduced"
             f.setdefault(key, t - c["view_changed_at"])
     changed = sorted(frames)
-    for burst, t, ev in events:
-        # The frames answering this event: the view change recorded by the widget at (or just after) it.
-        match = next((c for c in changed if 0 <= c - t < 0.05), None)
+    for i, (burst, t, ev) in enumerate(events):
+        # The frames answering this event: the view change the widget recorded as it took it (before the next).
+        nxt = events[i + 1][1] if i + 1 < len(events) else float("inf")
+        match = next((c for c in changed if t <= c < nxt), None)
         got = frames.get(match, {})
         rows.append((burst, ev[0], got.get("reduced"), got.get("full")))
     stops = []
