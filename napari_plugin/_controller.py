@@ -26,7 +26,7 @@ from typing import NamedTuple
 from napari.utils.events import EmitterGroup
 
 import liif_plugin
-from liif_plugin.errors import message_for
+from liif_plugin.errors import Cancelled, message_for
 from liif_plugin.hub import cache
 from liif_plugin.quality.noise import warning_for
 from liif_plugin.runtime import cost as cost_model
@@ -62,7 +62,7 @@ class Job:
 
     def events(self) -> Generator:
         """What a worker runs: the work's events; returns its new layers, or None once cancelled
-        (looked at between events)."""
+        (looked at between events, and within them where the work asks ``check``)."""
         gen = self.work()
         try:
             while not self.cancelled:
@@ -70,10 +70,18 @@ class Job:
                     event = next(gen)
                 except StopIteration as stop:
                     return stop.value
+                except Cancelled:
+                    return None
                 yield event
             return None
         finally:
             gen.close()
+
+    def check(self) -> None:
+        """Raise Cancelled once the job is cancelled: the engine asks this within its work (between encoder
+        convolutions, before decoder chunks), so Cancel stops a band under way."""
+        if self.cancelled:
+            raise Cancelled()
 
 
 def run_here(controller: ResampleController, job: Job) -> None:
@@ -120,10 +128,14 @@ def volume_start(kind: str, layer, choices: Choices) -> tuple[str, Callable]:
         raise ValueError("there is no image layer; open a 3D stack first")
     if kind == "isotropic":
         _volume.check_stack(layer)
-        return "isotropic z …", lambda model, precision: _volume.iter_isotropic(layer, model, precision)
+        return "isotropic z …", lambda model, precision, stop=None: _volume.iter_isotropic(
+            layer, model, precision, stop
+        )
     plane_output(layer, choices)
     (scale, shape), plane = plane_kwargs(layer, choices), choices.plane
-    return f"{plane} plane …", lambda model, precision: _volume.iter_plane(layer, model, plane, scale, shape, precision)
+    return f"{plane} plane …", lambda model, precision, stop=None: _volume.iter_plane(
+        layer, model, plane, scale, shape, precision, stop
+    )
 
 
 class NoiseCheck:
@@ -339,10 +351,11 @@ class ResampleController:
             return None
         key, precision = choices.model_key, choices.precision_for("run")
 
-        def work():
-            return (yield from start(self.model_for(key), precision))
+        def work():  # Cancel stops a band under way too (job.check, asked inside the engine's work)
+            return (yield from start(self.model_for(key), precision, job.check))
 
-        return Job(kind, [layer], work, text)
+        job = Job(kind, [layer], work, text)
+        return job
 
     # -- a run ---------------------------------------------------------------------------------
     def start(self, job: Job) -> None:

@@ -8,6 +8,10 @@ renders included, at the lowered priority (on a busy machine a Run then waited m
 pool of its own for each keeps the lowered threads to the live view, and a Run never queues behind a
 live render or a cancelled run that has yet to reach its next band. On quitting, the workers still
 running are asked to stop and waited for, as napari does for the global pool.
+
+The live view also yields to the panel: while a panel job runs (``busy("panel")``, read from any thread),
+a live render stops at its next engine check (between encoder convolutions, before a decoder chunk) and
+renders again once the panel is idle (``when_idle``). A Run never shares the CPU with a live render.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from qtpy.QtCore import QCoreApplication, QThreadPool
 THREADS = 4  # per pool: a cancelled worker finishing its current band leaves room for a new one
 _pools: dict[str, QThreadPool] = {}
 _running: set = set()
+_busy: dict[str, int] = {}  # pool name -> workers started there and not finished (read from any thread)
+_waiting: dict[str, list] = {}  # pool name -> callbacks for when it has no worker left
 
 
 def pool(name: str) -> QThreadPool:
@@ -33,13 +39,38 @@ def pool(name: str) -> QThreadPool:
 def start(worker, name: str) -> None:
     """Start a napari/superqt worker (made with start_thread=False) on pool `name`."""
     _running.add(worker)
-    worker.finished.connect(lambda: _running.discard(worker))
+    _busy[name] = _busy.get(name, 0) + 1
+    worker.finished.connect(lambda: _finished(worker, name))
     pool(name).start(worker)
+
+
+def _finished(worker, name: str) -> None:
+    if worker not in _running:
+        return
+    _running.discard(worker)
+    _busy[name] -= 1
+    if not _busy[name]:
+        for callback in _waiting.pop(name, []):
+            callback()
 
 
 def running() -> int:
     """Workers started here and not finished yet."""
     return len(_running)
+
+
+def busy(name: str) -> bool:
+    """Whether a worker started on pool `name` has not finished yet (safe to ask from any thread)."""
+    return _busy.get(name, 0) > 0
+
+
+def when_idle(name: str, callback) -> None:
+    """Call `callback()` (in the GUI thread) once pool `name` has no worker left: now, if it has none."""
+    if busy(name):
+        if callback not in _waiting.setdefault(name, []):
+            _waiting[name].append(callback)
+    else:
+        callback()
 
 
 def stop_all(msecs: int = 5000) -> bool:

@@ -73,21 +73,22 @@ def volume_layer(layer, result, model, precision, operation, name) -> Image:
     return Image(result.data, **kwargs)
 
 
-def iter_isotropic(layer, model, precision=None):
-    """Generator for the dock widget: isotropic z of a 3D layer (see iter_volume)."""
+def iter_isotropic(layer, model, precision=None, stop=None):
+    """Generator for the dock widget: isotropic z of a 3D layer (see iter_volume). `stop()` is asked within
+    every band (between encoder convolutions, before decoder chunks); raising from it (Cancel) stops at once."""
     spacing = check_stack(layer)
     data = np.asarray(rs.level0(layer))
-    steps = liif_plugin.iter_isotropic(data, spacing, model=model, precision=precision)
+    steps = liif_plugin.iter_isotropic(data, spacing, model=model, precision=precision, stop=stop)
     return iter_volume(layer, model, precision, "isotropic z", steps)
 
 
-def iter_plane(layer, model, plane, scale=None, shape=None, precision=None):
+def iter_plane(layer, model, plane, scale=None, shape=None, precision=None, stop=None):
     """Generator for the dock widget: every slice of the `plane` ("zx" or "zy") of a 3D layer resampled;
-    scale / shape are for the plane's two axes in that order."""
+    scale / shape are for the plane's two axes in that order; `stop` as in iter_isotropic."""
     spacing = check_3d(layer, f"the {plane} plane")
     data = np.asarray(rs.level0(layer))
     steps = liif_plugin.iter_resample_planes(
-        data, scale, shape=shape, plane=plane, spacing=spacing, model=model, precision=precision
+        data, scale, shape=shape, plane=plane, spacing=spacing, model=model, precision=precision, stop=stop
     )
     return iter_volume(layer, model, precision, f"{plane} plane", steps)
 

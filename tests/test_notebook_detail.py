@@ -58,10 +58,15 @@ def test_detail_trait_blends_with_the_engines_bicubic(model, noisy):
         np.testing.assert_array_equal(w.render_viewport(), arrays.from_planes(bic, layout))
         w.detail = 1.0
         np.testing.assert_array_equal(
-            w.render_viewport(), model.encode(noisy, precision=w.precision).render((40, 60), (10, 10, 20, 25))
+            w.render_viewport(),
+            model.encode(noisy, precision=w.precision, encoder_precision=w.encoder_precision).render(
+                (40, 60), (10, 10, 20, 25)
+            ),
         )
         w.detail = 0.5
-        half = model.encode(noisy, precision=w.precision).render_planes((40, 60), (10, 10, 20, 25), detail=0.5)
+        half = model.encode(noisy, precision=w.precision, encoder_precision=w.encoder_precision).render_planes(
+            (40, 60), (10, 10, 20, 25), detail=0.5
+        )
         np.testing.assert_array_equal(w.render_viewport(), arrays.from_planes(half, layout))
         with pytest.raises(traitlets.TraitError, match="detail"):
             w.detail = 1.5

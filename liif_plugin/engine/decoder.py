@@ -16,7 +16,11 @@ and the matrix products run at about a third of the CPU's peak. The fast path:
    at a third of it). The 256->3 last layer uses the weight's transposed view (a 4x faster kernel).
 4. On the CPU each thread decodes whole chunks with single-threaded kernels, taking the next free
    chunk, so threads never wait for each other (that waiting made the split-every-product
-   version 2-4x slower whenever other programs shared the cores).
+   version 2-4x slower whenever other programs shared the cores). The calling thread decodes
+   chunks too, so a render never waits for helper threads busy with another render (a viewer's
+   live view and a Run), and the helpers run at the caller's CPU priority (one pool per priority).
+5. `stop()` (optional) is called before every chunk; raising from it stops the decode after the
+   chunks already under way (one per thread, a few ms each): a viewer's stale view stops at once.
 
 The feature map may be a window of a larger image (``offset``), which is how tiles are rendered.
 """
@@ -138,20 +142,21 @@ class _Decoder:
 
 
 @torch.inference_mode()
-def query_fast(net, pre, coord, cell, full_shape, offset=(0, 0), chunk=None):
+def query_fast(net, pre, coord, cell, full_shape, offset=(0, 0), chunk=None, stop=None):
     """Decode values at `coord` (B, Q, 2) given `pre` = first_layer_map of a feature window.
 
     `full_shape` is the (H, W) of the whole latent grid; `offset` is where the window starts in it.
-    Every queried latent code must lie inside the window. Returns (B, Q, out_dim).
+    Every queried latent code must lie inside the window. Returns (B, Q, out_dim). `stop()` is
+    called before every chunk; raising from it stops the decode (see above).
     """
     n_threads = torch.get_num_threads()
     if pre.device.type != "cpu" or n_threads < 2 or not PARALLEL_CHUNKS or not _single_thread_kernels_available():
-        return _query(net, pre, coord, cell, full_shape, offset, chunk, 1)
-    # Every kernel single-threaded, the chunks spread over helper threads (see _run_parallel).
-    return _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads)
+        return _query(net, pre, coord, cell, full_shape, offset, chunk, 1, stop)
+    # Every kernel single-threaded, the chunks spread over the caller and helper threads (see _run_parallel).
+    return _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads, stop)
 
 
-def _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads):
+def _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads, stop=None):
     B, h, w, hidden = pre.shape
     H, W = full_shape
     Q = coord.shape[1]
@@ -199,7 +204,7 @@ def _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads):
                 acc = acc + pred[:, s] * weights[a:b, s : s + 1]
             out[a:b] = acc
 
-    next_start = _dealer(starts)
+    next_start = _dealer(starts, stop)
     if n_threads < 2 or len(starts) < 2:
         run(next_start)
     else:
@@ -207,12 +212,15 @@ def _query(net, pre, coord, cell, full_shape, offset, chunk, n_threads):
     return out.view(B, Q, -1)
 
 
-def _dealer(starts):
-    """A thread-safe 'next chunk, or None': threads take chunks as they become free."""
+def _dealer(starts, stop=None):
+    """A thread-safe 'next chunk, or None': threads take chunks as they become free. `stop()` is
+    called first each time; what it raises ends the thread that asked (and, raised again, the others)."""
     it = iter(starts)
     lock = threading.Lock()
 
     def next_start():
+        if stop is not None:
+            stop()
         with lock:
             return next(it, None)
 
@@ -220,35 +228,78 @@ def _dealer(starts):
 
 
 def _run_parallel(run, next_start, n_threads):
-    """Each helper thread decodes whole chunks with single-threaded kernels, taking the next free chunk.
+    """The calling thread and n - 1 helper threads decode whole chunks with single-threaded kernels,
+    each taking the next free chunk.
 
     Splitting every small matrix product over threads makes the threads meet after each of the
     ~10 kernels of a chunk; when the cores are shared with other work, a descheduled thread stalls
     the others at every meeting (measured: 2-4x slower under load). Whole chunks per thread never
     wait, and dealing them out one at a time (not a fixed half each) lets a thread that got more
     CPU take more chunks. The helpers are this module's own threads, each set to one OpenMP thread
-    for its own kernels (a per-thread setting): the process's thread count, and every other
-    thread's, stay as they are.
+    for its own kernels (a per-thread setting); the caller's own setting is restored afterwards.
+
+    The caller decodes too, so a render never waits for helpers that another render keeps busy:
+    helper tasks that have not started when the chunks run out are dropped, not waited for. Helpers
+    come from a pool of the caller's CPU priority (a niced live-view thread never lends its priority
+    to a Run's decode, and a Run's helpers never outrank the live view's).
     """
-    pool = _pool(n_threads)
-    futures = [pool.submit(run, next_start) for _ in range(n_threads)]
+    pool = _pool(n_threads - 1, _priority())
+    futures = [pool.submit(run, next_start) for _ in range(n_threads - 1)]
+    error = None
+    try:
+        with _one_thread_kernels_here():
+            run(next_start)
+    except BaseException as e:  # Cancelled from stop(), or an error: the helpers stop at their next chunk
+        error = e
     for f in futures:
-        f.result()
+        if not f.cancel():  # started: it ends after its chunk (the dealer is empty or stopped)
+            try:
+                f.result()
+            except BaseException as e:
+                error = error or e
+    if error is not None:
+        raise error
 
 
-_POOLS: dict[int, object] = {}
+_POOLS: dict[tuple[int, int], object] = {}
 
 
-def _pool(n_threads):
-    """A persistent pool of n helper threads whose ATen/OpenMP kernels run single-threaded."""
+def _priority() -> int:
+    """The calling thread's nice value (0 where it cannot be read)."""
+    import os
+
+    try:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (OSError, AttributeError):
+        return 0
+
+
+def _pool(n_threads, nice=0):
+    """A persistent pool of n helper threads at CPU priority `nice` whose ATen/OpenMP kernels run single-threaded."""
     from concurrent.futures import ThreadPoolExecutor
 
     with _THREADS_LOCK:
-        pool = _POOLS.get(n_threads)
+        pool = _POOLS.get((n_threads, nice))
         if pool is None:
-            pool = ThreadPoolExecutor(n_threads, thread_name_prefix="liif-decode", initializer=_one_thread_kernels)
-            _POOLS[n_threads] = pool
+            pool = ThreadPoolExecutor(
+                n_threads,
+                thread_name_prefix=f"liif-decode-n{nice}",
+                initializer=_helper_setup,
+                initargs=(nice,),
+            )
+            _POOLS[(n_threads, nice)] = pool
     return pool
+
+
+def _helper_setup(nice):
+    _one_thread_kernels()
+    if nice > _priority():  # lowering needs no privileges; raising cannot be done (nor is it needed)
+        import os
+
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except (OSError, AttributeError):
+            pass
 
 
 @functools.lru_cache(maxsize=1)
@@ -274,3 +325,15 @@ def _one_thread_kernels():
     OpenMP thread for this thread only (omp_set_num_threads sets the calling thread's count)."""
     torch.get_num_threads()  # ATen's lazy per-thread initialisation
     _libgomp().omp_set_num_threads(1)
+
+
+class _one_thread_kernels_here:
+    """In the calling thread, for a while: one OpenMP thread for its kernels, then its count as it was."""
+
+    def __enter__(self):
+        torch.get_num_threads()  # ATen's lazy per-thread initialisation, before the count is changed
+        self.before = _libgomp().omp_get_max_threads()
+        _libgomp().omp_set_num_threads(1)
+
+    def __exit__(self, *exc):
+        _libgomp().omp_set_num_threads(self.before)

@@ -23,6 +23,7 @@ from liif_plugin.sources import arrays
 MAX_OUTPUT_PIXELS = 1 << 28  # 268 M pixels per plane; beyond that use liif_plugin.sources.dask
 QUERY_BATCH = 1 << 16  # output pixels (all planes together) decoded per step
 PRE_CACHE_BYTES = 512 << 20  # keep the first-layer map of the whole window when it fits
+MAP_PART_BYTES = 32 << 20  # a 16-bit first-layer map is made in fp32 parts of about this size
 
 
 def check_region(region, in_shape):
@@ -86,11 +87,14 @@ class ImageField:
         planes = self.render_planes(shape, region, progress=progress, reference=reference, detail=detail)
         return arrays.from_planes(planes, self.layout)
 
-    def render_planes(self, shape, region=None, *, rows=None, cols=None, progress=None, reference=False, detail=1.0):
+    def render_planes(
+        self, shape, region=None, *, rows=None, cols=None, progress=None, reference=False, detail=1.0, stop=None
+    ):
         """Like render, but returns float32 planes (B, h, w, 3) in [0, 1].
 
         `rows` and `cols` ((start, stop)) pick a part of the output grid; its values are the same
-        as in the whole render. This is how blocks and dask chunks are made.
+        as in the whole render. This is how blocks and dask chunks are made. `stop()` is called
+        before every decoder chunk (a few ms of work); raising from it stops the render at once.
         """
         h, w = check_out_shape(shape)
         region = check_region(region, self.full_shape)
@@ -105,7 +109,7 @@ class ImageField:
         total = (r_b - r_a) * (c_b - c_a)
         for r0 in range(r_a, r_b, step):
             r1 = min(r_b, r0 + step)
-            out[:, r0 - r_a : r1 - r_a] = self._render_part(h, w, region, (r0, r1), (c_a, c_b), reference)
+            out[:, r0 - r_a : r1 - r_a] = self._render_part(h, w, region, (r0, r1), (c_a, c_b), reference, stop)
             if progress is not None:
                 progress((r1 - r_a) * (c_b - c_a), total)
         if detail != 1.0:
@@ -129,7 +133,7 @@ class ImageField:
         return grid, cell_size((h, w), self.full_shape, region)
 
     @torch.inference_mode()
-    def _render_part(self, h, w, region, rows, cols, reference):
+    def _render_part(self, h, w, region, rows, cols, reference, stop=None):
         net = self.model.net
         dev = self.feat.device
         grid, (cy, cx) = self.query_grid(h, w, region, rows, cols)
@@ -143,7 +147,7 @@ class ImageField:
         else:
             pre, off = self._first_layer_window(grid)
             # Coordinates stay float32 (half would pick wrong latent codes on big images).
-            pred = query_fast(net, pre, coord, cell, self.full_shape, off)
+            pred = query_fast(net, pre, coord, cell, self.full_shape, off, stop=stop)
         pred = self.model.normalization.from_net(pred.float()).clamp_(0, 1)
         return pred.view(B, rows[1] - rows[0], cols[1] - cols[0], 3).cpu().numpy()
 
@@ -171,5 +175,18 @@ class ImageField:
 
     def _first_layer_map(self, feat):
         # Computed in fp32 from fp32 features, then stored in the MLP's dtype (half the memory traffic).
-        pre = first_layer_map(self.model.net, feat, memory_format=self.model.layout)
-        return pre.to(DTYPES[self.precision])
+        dtype = DTYPES[self.precision]
+        B, _, h, w = feat.shape
+        rows = max(1, MAP_PART_BYTES // (B * w * self.model.hidden * 4))
+        if dtype == torch.float32 or rows >= h:
+            return first_layer_map(self.model.net, feat, memory_format=self.model.layout).to(dtype)
+        # A 16-bit map made in parts of rows (each with the row above and below that its 3x3 convolution
+        # reads), so the fp32 map of the whole window never exists beside its 16-bit copy: a viewer's
+        # render peaks at the 16-bit map plus one part, not at 1.5 times the fp32 map.
+        out = torch.empty((B, h, w, self.model.hidden), dtype=dtype, device=feat.device)
+        for a in range(0, h, rows):
+            b = min(h, a + rows)
+            ia, ib = max(0, a - 1), min(h, b + 1)
+            part = first_layer_map(self.model.net, feat[:, :, ia:ib], memory_format=self.model.layout)
+            out[:, a:b] = part[:, a - ia : a - ia + (b - a)]
+        return out

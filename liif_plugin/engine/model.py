@@ -2,10 +2,16 @@
 
 ``encode(x)`` encodes an in-memory image whole (an ImageField); ``open(x)`` gives the lazy tiled
 field of any source (zarr, dask, memmap, path). Both render any window at any size.
+
+Precision: `precision` is the MLP's (see liif_plugin.runtime.hardware); the encoder runs in fp32 unless
+asked otherwise (`encoder_precision`): the interactive faces ask for the 16-bit precision the device
+runs natively (hardware.interactive_encoder_precision), every exact path keeps fp32.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +62,8 @@ class LiifModel:
         self.normalization = normalization  # the pixel units its weights were trained in
         self.hidden = self.net.imnet.layers[0].weight.shape[0]
         self.layout = self._measure_layout()
+        self._encoders = {}  # precision -> a 16-bit copy of the encoder (made on first use)
+        self._encoders_lock = threading.Lock()
 
     def _measure_layout(self):
         """Memory format of the convolutions on this device (liif_plugin.runtime.memory_format); sets the encoder's."""
@@ -81,27 +89,66 @@ class LiifModel:
     def __repr__(self):
         return f"LiifModel({self.name!r}, encoder={self.encoder_name!r}, device={str(self.device)!r})"
 
-    def encode_planes(self, planes: np.ndarray, progress: Progress | None = None) -> torch.Tensor:
-        """Float planes (B, 3, H, W) in [0, 1] (numpy) -> latent features (B, C, H, W).
+    def encoder_for(self, precision: str = "fp32") -> torch.nn.Module:
+        """The encoder with its weights in `precision` ('fp32': the model's own; 'bf16' / 'fp16': a copy
+        made once, 3 MB for EDSR-baseline)."""
+        if precision == "fp32":
+            return self.net.encoder
+        with self._encoders_lock:
+            enc = self._encoders.get(precision)
+            if enc is None:
+                enc = copy.deepcopy(self.net.encoder).to(hardware.DTYPES[precision])
+                enc.to(memory_format=self.layout)
+                self._encoders[precision] = enc
+        return enc
+
+    def encode_planes(
+        self,
+        planes: np.ndarray,
+        progress: Progress | None = None,
+        *,
+        precision: str = "fp32",
+        check: Callable[[], None] | None = None,
+    ) -> torch.Tensor:
+        """Float planes (B, 3, H, W) in [0, 1] (numpy) -> latent features (B, C, H, W), float32.
 
         `progress(done, total)` is called after each encoder tile; raising from it stops the work.
+        `precision` is the encoder's ('fp32' exact; 'bf16' / 'fp16' for interactive frames);
+        `check()` is called between the encoder's convolutions (raising from it stops the work).
         """
         x = torch.from_numpy(np.ascontiguousarray(planes)).to(self.device)
         x = self.normalization.to_net(x)
+        enc = self.encoder_for(precision)
         with torch.inference_mode():
-            return encode_tiled(self.net.encoder, x, tile=ENCODE_TILE, memory_format=self.layout, progress=progress)
+            feat = encode_tiled(
+                enc,
+                x.to(hardware.DTYPES[precision]),
+                tile=ENCODE_TILE,
+                memory_format=self.layout,
+                progress=progress,
+                check=check,
+            )
+            return feat if feat.dtype == torch.float32 else feat.float()
 
-    def encode(self, x, precision: Precision | str | None = None) -> ImageField | TiledField:
+    def encode(
+        self, x, precision: Precision | str | None = None, *, encoder_precision: str = "fp32"
+    ) -> ImageField | TiledField:
         """Encode an image once; render it many times with the field.
 
         An in-memory HxW or HxWxC numpy array is encoded now, whole (an ``ImageField``). Anything
         else (zarr, dask, memmap, a path) gives the lazy ``TiledField`` of ``open``.
         `precision` ('auto', 'fp32', 'bf16', 'fp16') is the field's; None: the model's.
+        `encoder_precision` is the encoder's: 'fp32' (exact, the default) or what an interactive face
+        uses (see hardware.interactive_encoder_precision).
         """
         if not isinstance(x, np.ndarray) or isinstance(x, np.memmap):
-            return self.open(x, precision=precision)
+            return self.open(x, precision=precision, encoder_precision=encoder_precision)
         planes, layout = arrays.to_planes(x)
-        return ImageField(self, self.encode_planes(planes), layout, planes=planes, precision=precision)
+        feat = self.encode_planes(planes, precision=self._encoder_precision(encoder_precision))
+        return ImageField(self, feat, layout, planes=planes, precision=precision)
+
+    def _encoder_precision(self, precision: str) -> str:
+        return "fp32" if precision == "fp32" else hardware.resolve_precision(precision, self.device)
 
     def open(
         self,
@@ -112,13 +159,15 @@ class LiifModel:
         value_range=None,
         precision: Precision | str | None = None,
         cache_bytes: int | None = None,
+        encoder_precision: str = "fp32",
     ) -> TiledField:
         """A lazy field of any image: array, memmap, zarr, dask array or path (TIFF, zarr, OME-Zarr).
 
         Nothing is encoded until a render asks; then only the tiles under its window are, and kept
         in a cache of `cache_bytes` (default liif_plugin.engine.tiles.CACHE_BYTES). `index` picks one image
         of a stack (leading axes); `channels` whether the last axis is colour/channels (None: see
-        liif_plugin.sources.source); `value_range` (lo, hi) spares the pass that finds it.
+        liif_plugin.sources.source); `value_range` (lo, hi) spares the pass that finds it;
+        `encoder_precision` as in ``encode``.
         """
         from liif_plugin.engine.tiles import TiledField
 
@@ -128,6 +177,7 @@ class LiifModel:
             value_range=value_range,
             precision=precision,
             cache_bytes=cache_bytes,
+            encoder_precision=encoder_precision,
         )
 
 

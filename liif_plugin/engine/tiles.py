@@ -18,6 +18,17 @@ grid touches only the latent codes its pixels can reach:
 
 Large parts are cut by input blocks of BLOCK pixels, so memory is bounded by a block's latent
 map (and the cache), never by the image.
+
+For viewers (liif_plugin.notebook, napari's live view) the field also
+- stops at once when asked: `stop()` (per call) and `interrupt` (per field) are called between the
+  encoder's convolutions and before every decoder chunk, so a stale view's work ends within one of
+  those steps (tens of ms), counted in `encoder_steps` and `pixels_rendered`;
+- draws before the value range is known: a `provisional_range` stands in until the exact one is found
+  (see liif_plugin.sources.arrays: redrawn only when it really changes, `range_generation`);
+- reuses a pan's overlap: `snap_to_frame` moves a view by less than an output pixel so that its grid
+  is the previous frame's shifted by whole pixels, and `parts(reuse=frame)` renders only the newly
+  exposed strips around the pixels it copies;
+- encodes interactive frames with `encoder_precision` (16 bits where the device runs them natively).
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -146,12 +158,94 @@ def _clip(a, b, lo, hi):
     return max(a, lo), min(b, hi)
 
 
+# -- frames a pan can reuse ------------------------------------------------------------------------
+
+
+@dataclass
+class Frame:
+    """A rendered view: float planes (B, h, w, 3) of `region` (input pixel edges) at `shape` (h, w)."""
+
+    planes: np.ndarray
+    region: tuple
+    shape: tuple
+
+
+def snap_to_frame(prev: Frame | None, region, shape, full_shape):
+    """The view (`region`, `shape`) as the previous frame's grid shifted by whole output pixels, when
+    the zoom is the same (the new view has within one pixel as many output pixels at the old pixel
+    size); else (or without a previous frame) the view as it is.
+
+    The snapped region moves by less than half an output pixel and stays inside the image (at its
+    edges it may lose one output pixel); its output pixels then sit exactly where the previous
+    frame's did, so their values can be copied (``overlap``).
+    """
+    if prev is None:
+        return tuple(region), tuple(shape)
+    out = [None] * 4
+    sizes = [0, 0]
+    for ax in (0, 1):
+        p0, p1, n = prev.region[ax], prev.region[ax + 2], prev.shape[ax]
+        step = (p1 - p0) / n
+        r0, r1, m = region[ax], region[ax + 2], shape[ax]
+        if abs((r1 - r0) / step - m) > 1.0 + 1e-6:
+            return tuple(region), tuple(shape)  # another zoom
+        k = round((r0 - p0) / step)
+        m = round((r1 - r0) / step)
+        while p0 + k * step < -1e-6 * step:
+            k, m = k + 1, m - 1
+        while p0 + (k + m) * step > full_shape[ax] + 1e-6 * step:
+            m -= 1
+        if m < 1:
+            return tuple(region), tuple(shape)
+        out[ax] = max(0.0, p0 + k * step)
+        out[ax + 2] = min(float(full_shape[ax]), p0 + (k + m) * step)
+        sizes[ax] = m
+    return tuple(out), tuple(sizes)
+
+
+REUSE_SHARE = 0.5  # a pan that keeps at least this share of the frame renders only its new strips first
+
+
+def shared_share(shared, shape) -> float:
+    """The share of a view's output pixels that ``overlap`` found in the last frame (0 when None)."""
+    if shared is None:
+        return 0.0
+    (r0, r1, _), (c0, c1, _) = shared
+    return (r1 - r0) * (c1 - c0) / (shape[0] * shape[1])
+
+
+def overlap(prev: Frame | None, region, shape):
+    """Where a view's output grid meets the previous frame's, when it is that grid shifted by whole
+    pixels: ((r0, r1, dy), (c0, c1, dx)) with new pixel (j, i) = old pixel (j + dy, i + dx) for
+    r0 <= j < r1, c0 <= i < c1; None when the grids differ or do not meet."""
+    if prev is None:
+        return None
+    got = []
+    for ax in (0, 1):
+        p0, p1, n = prev.region[ax], prev.region[ax + 2], prev.shape[ax]
+        step = (p1 - p0) / n
+        r0, r1, m = region[ax], region[ax + 2], shape[ax]
+        if abs((r1 - r0) / m - step) > 1e-9 * step:
+            return None
+        d = (r0 - p0) / step
+        k = round(d)
+        if abs(d - k) > 1e-6:
+            return None
+        a, b = max(0, -k), min(m, n - k)
+        if a >= b:
+            return None
+        got.append((a, b, k))
+    return tuple(got)
+
+
 class TiledField:
     """An image (any Source) that renders like ``ImageField``, encoding only what a render needs.
 
     `value_range`: (lo, hi) for every plane, or one pair per plane; None finds it in one streaming
-    pass over the image on first need (``ranges()``; uint8 needs none). `cache_bytes` bounds the
-    latent tile cache (0: no cache, every window is encoded on its own).
+    pass over the image on first need (``ranges()``; uint8 needs none), unless a viewer set a
+    `provisional_range` to draw with meanwhile. `cache_bytes` bounds the latent tile cache (0: no
+    cache, every window is encoded on its own). `encoder_precision`: 'fp32' (exact, the default) or
+    the 16-bit precision of a viewer's frames (hardware.interactive_encoder_precision).
     """
 
     def __init__(
@@ -164,16 +258,22 @@ class TiledField:
         cache_bytes: int | None = None,
         tile: int | None = None,
         block: int | None = None,
+        encoder_precision: str = "fp32",
     ):
         self.model = model
         self.source = source if isinstance(source, Source) else open_source(source)
         self.precision = model.precision if precision is None else resolve_precision(precision, model.device)
+        self.encoder_precision = (
+            "fp32" if encoder_precision == "fp32" else resolve_precision(encoder_precision, model.device)
+        )
         self.full_shape = self.source.shape
         # Defaults are read here, not bound at import, so a test may shrink them.
         self.tile = int(TILE if tile is None else tile)
         self.block = int(BLOCK if block is None else block)
         self.cache_bytes = int(CACHE_BYTES if cache_bytes is None else cache_bytes)
         self._ranges = None if value_range is None else self._check_range(value_range)
+        self._provisional = None  # a viewer's range until the exact one is known (see provisional_range)
+        self.range_generation = 0  # goes up when the range renders use changes (frames drawn before are stale)
         self._cache = OrderedDict()  # (ty, tx) -> latent tile (B, C, th, tw)
         self._cached_bytes = 0
         self._lock = threading.Lock()
@@ -181,7 +281,10 @@ class TiledField:
         self._range_finder = None  # a value-range pass under way (resumable)
         self.tiles_encoded = 0  # how many tiles have been encoded (tests and benchmarks read it)
         self.pixels_encoded = 0  # input pixels through the encoder, halos included (the main cost)
-        # Called between encoder tiles; raising from it stops an encode (a viewer that closes).
+        self.encoder_steps = 0  # encoder convolutions run on windows of this field (checks passed)
+        self.pixels_rendered = 0  # output pixels decoded (all planes counted once), copied ones not
+        # Called between the encoder's convolutions and before every decoder chunk; raising from it
+        # stops the work (a viewer that closes, or whose view moved on).
         self.interrupt = None
 
     @property
@@ -211,7 +314,35 @@ class TiledField:
         """Set the range found elsewhere (one pass over the image serving both a viewer's overview
         and the field); a known range is kept."""
         if self._ranges is None and value_range is not None:
-            self._ranges = self._check_range(value_range)
+            self._found(self._check_range(value_range))
+
+    @property
+    def provisional_range(self) -> list[tuple[float, float]] | None:
+        """The range renders use until the exact one is known (None: none set)."""
+        return self._provisional
+
+    @provisional_range.setter
+    def provisional_range(self, value_range) -> None:
+        """A viewer's range from what it read anyway (see liif_plugin.sources.arrays); set once, and
+        only while the exact range is unknown."""
+        if self._ranges is None and self._provisional is None and value_range is not None:
+            self._provisional = self._check_range(value_range)
+
+    @property
+    def ranges_in_use(self) -> list[tuple[float, float]] | None:
+        """The range renders use now: the provisional one while the exact one is unknown (and after, when
+        the exact one did not really change it), else the exact one; None: neither is known yet."""
+        return self._provisional if self._provisional is not None else self._ranges
+
+    def _found(self, ranges):
+        """The exact range is known. A provisional range that it really changes (arrays.range_changed)
+        gives way: the tiles encoded with it go, and range_generation tells viewers to redraw. One it
+        does not change stays in use, so frames, tiles and pans stay consistent."""
+        self._ranges = ranges
+        if self._provisional is not None and arrays.range_changed(self._provisional, ranges):
+            self._provisional = None
+            self.clear_cache()
+            self.range_generation += 1
 
     def ranges(self, progress=None):
         """(lo, hi) per plane, found once (a streaming pass with `progress(done, total)` rows)."""
@@ -231,55 +362,92 @@ class TiledField:
                     self._range_finder = RangeFinder(self.source)
                 got = self._range_finder.step()
                 if got is None:
-                    self._ranges, self._range_finder = self._range_finder.result(), None
+                    found, self._range_finder = self._range_finder.result(), None
+                    self._found(found)
                     return
             yield got
 
+    def _use_ranges(self):
+        return self.ranges_in_use or self.ranges()
+
     @property
     def layout(self) -> arrays.Layout:
-        return self.source.layout(self.ranges())
+        return self.source.layout(self._use_ranges())
 
     def read_planes(self, a, b, c, d):
         """Float planes (B, 3, b-a, d-c) in [0, 1] of input window [a, b) x [c, d)."""
-        planes, _ = arrays.to_planes(self.source.read(a, b, c, d), ranges=self.ranges())
+        planes, _ = arrays.to_planes(self.source.read(a, b, c, d), ranges=self._use_ranges())
         return planes
 
     # -- rendering (the same contract as ImageField) --------------------------------------------------
-    def render(self, shape, region=None, *, progress=None, detail=1.0):
+    def render(self, shape, region=None, *, progress=None, detail=1.0, stop=None):
         """Render `region` (y0, x0, y1, x1; default the whole image) at `shape`, in the image's dtype."""
-        return arrays.from_planes(self.render_planes(shape, region, progress=progress, detail=detail), self.layout)
+        planes = self.render_planes(shape, region, progress=progress, detail=detail, stop=stop)
+        return arrays.from_planes(planes, self.layout)
 
-    def render_planes(self, shape, region=None, *, rows=None, cols=None, progress=None, detail=1.0):
+    def render_planes(
+        self, shape, region=None, *, rows=None, cols=None, progress=None, detail=1.0, stop=None, reuse=None
+    ):
         """Float32 planes (B, h, w, 3) in [0, 1] of a part (`rows`, `cols`) of the output grid.
 
         `progress(done, total)` (output pixels) is called after each band; raising Cancelled from
-        it stops the render.
+        it stops the render. `stop` and `reuse`: see ``parts``.
         """
         h, w = check_out_shape(shape)
         r_a, r_b = rows or (0, h)
         c_a, c_b = cols or (0, w)
         out = np.empty((self.source.n_planes, r_b - r_a, c_b - c_a, 3), dtype=np.float32)
         total, done = (r_b - r_a) * (c_b - c_a), 0
-        for (ra, rb), (ca, cb), part in self.parts(shape, region, rows=rows, cols=cols, detail=detail):
+        pieces = self.parts(shape, region, rows=rows, cols=cols, detail=detail, stop=stop, reuse=reuse)
+        for (ra, rb), (ca, cb), part in pieces:
             out[:, ra - r_a : rb - r_a, ca - c_a : cb - c_a] = part
             done += (rb - ra) * (cb - ca)
             if progress is not None:
                 progress(done, total)
         return out
 
-    def parts(self, shape, region=None, *, rows=None, cols=None, detail=1.0, band=BAND_PIXELS):
+    def parts(self, shape, region=None, *, rows=None, cols=None, detail=1.0, band=BAND_PIXELS, stop=None, reuse=None):
         """Yield ((r0, r1), (c0, c1), planes (B, r1-r0, c1-c0, 3)) covering the part, band by band.
 
         `band` (output pixels per piece, or a callable returning it before each piece) is how
         often a caller gets control back: the napari worker yields there, so Cancel answers fast.
+        `stop()` is called between the encoder's convolutions and before every decoder chunk (as is
+        the field's `interrupt`); raising from it stops the work there. `reuse`: a Frame rendered
+        by this field with the same detail and range (``range_generation``); where this view's grid
+        is its grid shifted by whole pixels (``overlap``), its pixels are yielded first, as they
+        are, and only the rest is rendered.
         """
         h, w = check_out_shape(shape)
         region = check_region(region, self.full_shape)
         detail = check_detail(detail)
-        H, W = self.full_shape
-        y0, x0, y1, x1 = region
         r_a, r_b = rows or (0, h)
         c_a, c_b = cols or (0, w)
+        stop = self._stopper(stop)
+        shared = overlap(reuse, region, (h, w))
+        if shared is not None:
+            (ra, rb, dy), (ca, cb, dx) = shared
+            ra, rb = _clip(ra, rb, r_a, r_b)
+            ca, cb = _clip(ca, cb, c_a, c_b)
+            if ra < rb and ca < cb and reuse.planes.shape[0] == self.source.n_planes:
+                yield (ra, rb), (ca, cb), reuse.planes[:, ra + dy : rb + dy, ca + dx : cb + dx]
+                # The newly exposed strips: above and below (whole width), left and right (between them).
+                for rows_, cols_ in (
+                    ((r_a, ra), (c_a, c_b)),
+                    ((rb, r_b), (c_a, c_b)),
+                    ((ra, rb), (c_a, ca)),
+                    ((ra, rb), (cb, c_b)),
+                ):
+                    if rows_[0] < rows_[1] and cols_[0] < cols_[1]:
+                        yield from self._parts((h, w), region, rows_, cols_, detail, band, stop)
+                return
+        yield from self._parts((h, w), region, (r_a, r_b), (c_a, c_b), detail, band, stop)
+
+    def _parts(self, shape, region, rows, cols, detail, band, stop):
+        h, w = shape
+        H, W = self.full_shape
+        y0, x0, y1, x1 = region
+        r_a, r_b = rows
+        c_a, c_b = cols
         B = self.source.n_planes
         for _, (ra, rb) in output_spans(h, y0, y1, H, self.block):
             ra, rb = _clip(ra, rb, r_a, r_b)
@@ -289,28 +457,41 @@ class TiledField:
                 ca, cb = _clip(ca, cb, c_a, c_b)
                 if ca >= cb:
                     continue
-                field = self.window_field(shape, region, (ra, rb), (ca, cb))
+                field = self.window_field(shape, region, (ra, rb), (ca, cb), stop=stop)
                 classic = self._classic_window(shape, region, (ra, rb), (ca, cb)) if detail != 1.0 else None
                 r0 = ra
                 while r0 < rb:
                     n = band() if callable(band) else band
                     r1 = min(rb, r0 + max(1, n // ((cb - ca) * B)))
-                    part = field.render_planes(shape, region, rows=(r0, r1), cols=(ca, cb))
+                    part = field.render_planes(shape, region, rows=(r0, r1), cols=(ca, cb), stop=stop)
                     if classic is not None:
                         cls, creg = classic
                         part = blend(part, cls.render(creg, shape, rows=(r0, r1), cols=(ca, cb)), detail)
+                    self.pixels_rendered += (r1 - r0) * (cb - ca)
                     yield (r0, r1), (ca, cb), part
                     r0 = r1
                 del field
 
-    def window_field(self, shape, region, rows, cols) -> ImageField:
+    def _stopper(self, stop=None):
+        """One callable for the field's `interrupt` and a call's `stop` (None when neither is set)."""
+        interrupt = self.interrupt
+        if stop is None or interrupt is None:
+            return stop or interrupt
+
+        def both():
+            interrupt()
+            stop()
+
+        return both
+
+    def window_field(self, shape, region, rows, cols, *, stop=None) -> ImageField:
         """An in-memory ImageField holding exactly the latent codes this part of the grid reaches."""
         h, w = shape
         H, W = self.full_shape
         y0, x0, y1, x1 = region
         a, b = _reach(h, y0, y1, rows[0], rows[1], H, MARGIN)
         c, d = _reach(w, x0, x1, cols[0], cols[1], W, MARGIN)
-        feat = self.latents(a, b, c, d)
+        feat = self.latents(a, b, c, d, stop=stop)
         return ImageField(self.model, feat, None, full_shape=(H, W), offset=(a, c), precision=self.precision)
 
     def _classic_window(self, shape, region, rows, cols):
@@ -322,24 +503,24 @@ class TiledField:
         my, mx = bicubic_reach((y1 - y0) / h), bicubic_reach((x1 - x0) / w)
         a, b = _reach(h, y0, y1, rows[0], rows[1], H, my)
         c, d = _reach(w, x0, x1, cols[0], cols[1], W, mx)
-        cls = ClassicResampler(self.read_planes(a, b, c, d), self.source.layout(self.ranges()).kind)
+        cls = ClassicResampler(self.read_planes(a, b, c, d), arrays.plane_groups(self.source.channels)[0])
         return cls, (y0 - a, x0 - c, y1 - a, x1 - c)
 
     # -- latent codes ------------------------------------------------------------------------------
-    def latents(self, a, b, c, d) -> torch.Tensor:
-        """Exact latent codes (B, C, b-a, d-c) of input window [a, b) x [c, d)."""
+    def latents(self, a, b, c, d, *, stop=None) -> torch.Tensor:
+        """Exact latent codes (B, C, b-a, d-c) of input window [a, b) x [c, d). `stop`: see ``parts``."""
         t = self.tile
         tys = range(a // t, (b - 1) // t + 1)
         txs = range(c // t, (d - 1) // t + 1)
         if not self._fits_cache(len(tys) * len(txs)):
-            return self._encode_window(a, b, c, d)
+            return self._encode_window(a, b, c, d, stop)
         with self._lock:
             have = {k: self._cache[k] for k in ((ty, tx) for ty in tys for tx in txs) if k in self._cache}
             for k in have:
                 self._cache.move_to_end(k)
         missing = [(ty, tx) for ty in tys for tx in txs if (ty, tx) not in have]
         if missing:
-            have.update(self._encode_tiles(missing))
+            have.update(self._encode_tiles(missing, stop))
         out = None
         for (ty, tx), f in have.items():
             if out is None:
@@ -350,7 +531,7 @@ class TiledField:
             out[:, :, ya - a : yb - a, xa - c : xb - c] = f[:, :, ya - ta : yb - ta, xa - tc : xb - tc]
         return out
 
-    def prefetch(self, region) -> None:
+    def prefetch(self, region, *, stop=None) -> None:
         """Encode (and cache) every tile that any render of `region` can reach, whatever its size.
 
         A viewer renders a region twice, at reduced and at full resolution; their reaches differ by
@@ -364,24 +545,24 @@ class TiledField:
         t = self.tile
         n = ((b - 1) // t - a // t + 1) * ((d - 1) // t - c // t + 1)
         if self._fits_cache(n):
-            self.latents(a, b, c, d)
+            self.latents(a, b, c, d, stop=self._stopper(stop))
 
-    def _encode_tiles(self, keys):
+    def _encode_tiles(self, keys, stop=None):
         """Encode the missing tiles in a few rectangles (one halo each, not one per tile), cache them."""
         got, left = {}, set(keys)
         for ty0, ty1, tx0, tx1 in tile_rectangles(left, self.tile, self.model.receptive_radius):
             if any((ty, tx) in left for ty in range(ty0, ty1) for tx in range(tx0, tx1)):  # merged boxes may overlap
-                new = self._encode_rect((ty0, ty1, tx0, tx1), left)
+                new = self._encode_rect((ty0, ty1, tx0, tx1), left, stop)
                 got.update(new)
                 left.difference_update(new)
         return got
 
-    def _encode_rect(self, rect, keys):
+    def _encode_rect(self, rect, keys, stop=None):
         H, W = self.full_shape
         t = self.tile
         ty0, ty1, tx0, tx1 = rect
         y0, y1, x0, x1 = ty0 * t, min(H, ty1 * t), tx0 * t, min(W, tx1 * t)
-        feat = self._encode_window(y0, y1, x0, x1)
+        feat = self._encode_window(y0, y1, x0, x1, stop)
         got = {}
         with self._lock:
             for ty, tx in ((ty, tx) for ty in range(ty0, ty1) for tx in range(tx0, tx1) if (ty, tx) in keys):
@@ -396,15 +577,27 @@ class TiledField:
                 self._cached_bytes -= old.element_size() * old.nelement()
         return got
 
-    def _encode_window(self, a, b, c, d):
+    def _encode_window(self, a, b, c, d, stop=None):
         H, W = self.full_shape
         R = self.model.receptive_radius
         ia, ib = max(a - R, 0), min(b + R, H)
         ic, id_ = max(c - R, 0), min(d + R, W)
-        stop = self.interrupt
+        stop = stop or self.interrupt
+
+        def check():
+            self.encoder_steps += 1
+            if stop is not None:
+                stop()
+
+        planes = self.read_planes(ia, ib, ic, id_)
+        if stop is not None:
+            stop()
         self.pixels_encoded += (ib - ia) * (id_ - ic)
         feat = self.model.encode_planes(
-            self.read_planes(ia, ib, ic, id_), progress=None if stop is None else (lambda done, total: stop())
+            planes,
+            progress=None if stop is None else (lambda done, total: stop()),
+            precision=self.encoder_precision,
+            check=check,
         )
         return feat[:, :, a - ia : b - ia, c - ic : d - ic]
 

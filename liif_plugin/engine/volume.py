@@ -126,9 +126,11 @@ def _batch(n_slices, per_slice, slice_pixels):
     return b
 
 
-def _walk(unit, plane, shape, region, model, precision, out_done=0, out_total=None):
+def _walk(unit, plane, shape, region, model, precision, out_done=0, out_total=None, stop=None):
     """Generator: LIIF on every 2D slice of `unit` (float32 [0, 1]) in `plane`, yielding (output pixels
-    done, total) after every band of every slice batch; returns float32, axes in stack order."""
+    done, total) after every band of every slice batch; returns float32, axes in stack order. `stop()`
+    is called inside the work too (between encoder convolutions, before decoder chunks; see
+    liif_plugin.engine.tiles): raising from it stops a band under way."""
     a, b = PLANES[plane]
     walk = 3 - a - b  # the one stack axis not in the plane
     slices = np.moveaxis(unit, walk, 0)  # (W, A, B[, C]); A, B keep their stack order
@@ -147,7 +149,7 @@ def _walk(unit, plane, shape, region, model, precision, out_done=0, out_total=No
         # bands waits for one band. The data is already in [0, 1]: no range pass.
         field = model.open(img, channels=img.ndim == 3, value_range=(0.0, 1.0), precision=precision, cache_bytes=0)
         y = np.empty((field.source.n_planes, *shape, 3), np.float32)
-        for (r0, r1), (c0, c1), part in field.parts(shape, region):
+        for (r0, r1), (c0, c1), part in field.parts(shape, region, stop=stop):
             y[:, r0:r1, c0:c1] = part
             out_done += (r1 - r0) * (c1 - c0) * (j - i)
             yield out_done, total
@@ -179,10 +181,13 @@ def iter_resample_planes(
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     model=None,
     precision: str | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> Generator[tuple[int, int], None, Resampled]:
     """``resample_planes`` as a generator: yields (output pixels done, total) after every band (a
     fraction of a second of work); its return value (StopIteration.value) is the Resampled.
-    Closing it (a viewer's Cancel) stops the work at once: nothing runs between yields."""
+    Closing it (a viewer's Cancel) stops the work at once: nothing runs between yields; `stop()`,
+    called within a band (between encoder convolutions, before decoder chunks), stops one under way
+    by raising (e.g. liif_plugin.Cancelled)."""
     stack = _check_stack(stack)
     d = _check_spacing(spacing)
     if plane not in PLANES:
@@ -192,7 +197,7 @@ def iter_resample_planes(
     h, w = output_shape(n, scale, shape)
     m = get_model(model, stack)
     ranges = _ranges(stack)
-    y = yield from _walk(_to_unit(stack, ranges), plane, (h, w), None, m, precision)
+    y = yield from _walk(_to_unit(stack, ranges), plane, (h, w), None, m, precision, stop=stop)
     new_d, origin = list(d), [0.0, 0.0, 0.0]
     for ax, src, dst in ((a, n[0], h), (b, n[1], w)):
         new_d[ax] = d[ax] * src / dst
@@ -256,9 +261,10 @@ def iter_isotropic(
     combine: str = "mean",
     model=None,
     precision: str | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> Generator[tuple[int, int], None, Resampled]:
     """``isotropic`` as a generator: yields (output pixels done, total) after every band; returns
-    the Resampled. Closing it stops the work at once (see iter_resample_planes)."""
+    the Resampled. Closing it, or `stop()` raising within a band, stops the work (see iter_resample_planes)."""
     stack = _check_stack(stack)
     dz, dy, dx = _check_spacing(spacing)
     if combine not in COMBINES:
@@ -291,7 +297,7 @@ def iter_isotropic(
     acc, done = None, 0
     for p, size in zip(passes, sizes):
         width = stack.shape[PLANES[p][1]]
-        y = yield from _walk(unit, p, (h, width), (z0, 0.0, z1, float(width)), m, precision, done, sum(sizes))
+        y = yield from _walk(unit, p, (h, width), (z0, 0.0, z1, float(width)), m, precision, done, sum(sizes), stop)
         done += size
         acc = y if acc is None else (acc + y) * np.float32(0.5)
     return Resampled(_from_unit(acc, ranges, stack), (new_dz, dy, dx), (shift, 0.0, 0.0))

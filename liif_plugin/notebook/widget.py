@@ -3,14 +3,27 @@
 The browser (zoom.js) owns the interaction and reports `viewport` and `canvas_shape`; the kernel
 renders the visible part of the image at the canvas's device resolution on a background thread
 and sends it back as PNG bytes in a binary buffer. For every new view it first sends a bicubic
-window (instant), then a reduced-resolution LIIF render (where it is finer than the image), then
-the full one; a newer view cancels the render in progress.
+window (instant), then a reduced LIIF frame (about 16 k pixels, rendered from a coarser level of the
+image, so it costs a fraction of the full frame), then the full one; a pan renders only the newly
+exposed strip and copies the rest from the frame before. A newer view stops the render in progress
+within one encoder convolution or decoder chunk (tens of ms).
+
+Nothing waits for a pass over the whole image: uint8, a given `value_range` or a file's declared
+range (OME-Zarr `omero` window) is known at once; other data are drawn with a provisional range from
+what the view reads, while the exact range (and, for an image without levels, the overview) is found
+in the background between views; a frame is redrawn only if the exact range really changes it
+(liif_plugin.sources.arrays). Interactive frames encode in 16 bits where the hardware runs them natively
+(hardware.interactive_encoder_precision); `liif_plugin.upscale` and every exact path stay fp32.
 
 The image may be any size and any source (array, memmap, zarr, dask, TIFF / zarr / OME-Zarr path):
 LIIF works on a lazy tiled field (liif_plugin.engine.tiles) that encodes only the tiles under the view,
 and zoomed out (a screen pixel covering an image pixel or more) the widget shows an area-averaged
 overview (liif_plugin.engine.overview) instead: the file's own levels, or levels built in one pass whose
 rows are shown as they are read. Leading axes of a stack get a slider (trait `index`).
+
+Each image message carries, besides its pixels and region: `level` (the level factor it was drawn from,
+or null for the image itself), `reduced` (a reduced LIIF frame), `scale` (output pixels per input pixel)
+and `view_changed_at` (time.time() of the view change it answers).
 """
 
 import math
@@ -26,37 +39,27 @@ import traitlets as t
 from liif_plugin import api
 from liif_plugin.engine.classic import check_detail
 from liif_plugin.engine.field import Cancelled
-from liif_plugin.engine.overview import Overview
-from liif_plugin.engine.tiles import TiledField
+from liif_plugin.engine.overview import REDUCED_PIXELS, Overview, reduced_view
+from liif_plugin.engine.tiles import REUSE_SHARE, Frame, TiledField, overlap, shared_share, snap_to_frame
 from liif_plugin.notebook.pixels import png_bytes, to_display
 from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
 from liif_plugin.notebook.worker import LatestWorker
 from liif_plugin.quality.noise import warning_for
-from liif_plugin.runtime.hardware import resolve_precision
+from liif_plugin.runtime.hardware import interactive_encoder_precision, resolve_precision
 from liif_plugin.sources import arrays
 from liif_plugin.sources.source import open_source
 
 HERE = Path(__file__).parent
 MODES = ("liif", "bicubic", "nearest", "compare")
 PARTIAL_OVERVIEW_S = 0.5  # while a big image without levels is read, its rows so far are shown this often
-PREVIEW_PIXELS = 16_384  # the reduced LIIF pass (its cost is mostly encoding the window's tiles)
+PREVIEW_PIXELS = REDUCED_PIXELS  # the reduced LIIF frame (liif_plugin.engine.overview.reduced_view)
 
 
 def reduced_shape(shape, region):
-    """The grid of the reduced LIIF pass for a view of `region` at `shape`, or None when there is none.
-
-    None when the view is small enough to render fully at once, and when the reduced grid would be
-    coarser than the image itself (zoom below 4 on a 512 x 512 canvas): such a frame shows less
-    than the bicubic frame already on screen, and its encode would delay the full one.
-    """
-    h, w = shape
-    if h * w <= 4 * PREVIEW_PIXELS:
-        return None
-    f = math.sqrt(PREVIEW_PIXELS / (h * w))
-    small = (max(1, round(h * f)), max(1, round(w * f)))
-    if small[0] < region[2] - region[0] - 1e-6 or small[1] < region[3] - region[1] - 1e-6:
-        return None
-    return small
+    """The grid of the reduced LIIF frame for a view of `region` at `shape`, or None when the view is
+    small enough to render fully at once (its level: liif_plugin.engine.overview.reduced_view)."""
+    plan = reduced_view(region, shape, PREVIEW_PIXELS)
+    return None if plan is None else plan[0]
 
 
 BAND_PIXELS = 8_192  # a newer view can stop a render after any band of this many output pixels
@@ -118,13 +121,15 @@ class ZoomWidget(anywidget.AnyWidget):
         H, W = source.shape
         self._model = api.get_model(model)  # a bad name or path fails here, not later in the thread
         self.precision = resolve_precision(precision, self._model.device)
+        # The encoder of interactive frames: 16 bits where the hardware runs them natively (else fp32).
+        self.encoder_precision = interactive_encoder_precision(self.precision, self._model.device)
         self._value_range, self._cache_bytes = value_range, cache_bytes
         self._field_lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._open(source)
         self._worker = LatestWorker()
         # Dropping the widget stops its worker; the worker holds the widget only while a job runs.
         weakref.finalize(self, self._worker.close)
+        self._open(source)
         self._overview_due = True
         self._ids = 0
         self._live = False  # the first view renders when a browser shows the widget ("hello")
@@ -142,22 +147,30 @@ class ZoomWidget(anywidget.AnyWidget):
         self._live = True
 
     def _open(self, source):
-        """Field and overview of one image of the source (small images get their overview now)."""
+        """Field and overview of one image of the source. An in-memory image gets its overview (and
+        exact value range) now; a lazy one (zarr, dask, memmap, file) is not read until a view asks."""
         with self._field_lock:
             self._source = source
+            given = self._value_range if self._value_range is not None else source.declared_range
             self._field = TiledField(
                 self._model,
                 source,
-                value_range=self._value_range,
+                value_range=given,
                 precision=self.precision,
                 cache_bytes=self._cache_bytes,
+                encoder_precision=self.encoder_precision,
             )
-            # Encoded tiles serve every later view, so only closing the widget interrupts an encode.
+            # Encoded tiles serve every later view, but a stale view's encode stops (see _render_job).
             self._field.interrupt = self._stop_if_closed
             self._overview = Overview(source, ranges=self._field.value_range)
-            if not self._overview.lazy and min(self._overview.factors) == 1:
+            self._coarse = {}  # (level factor, range generation) -> TiledField of that level: reduced frames
+            self._frame = None  # (key, Frame) of the last full LIIF frame: what a pan reuses
+            in_memory = isinstance(source.data, np.ndarray) and not isinstance(source.data, np.memmap)
+            if in_memory and not self._overview.lazy and min(self._overview.factors) == 1:
                 self._overview.build(ranges=self._field.value_range)
                 self._field.value_range = self._overview.ranges
+        # What the first view starts in the background (between views): the exact range, the levels.
+        self._prepare = not self._overview.built or self._field.value_range is None
 
     def _warn(self):
         H, W = self._source.shape
@@ -248,14 +261,51 @@ class ZoomWidget(anywidget.AnyWidget):
     def _ready_overview(self, progress=None, exact=True, on_rows=None):
         """The overview, built on first need: one pass over a big image without levels of its own,
         which also finds the value range LIIF needs (`exact`; a source with levels shows them first).
-        `on_rows(done)` is called during that pass (see Overview.build)."""
+        `on_rows(done)` is called during that pass (see Overview.build); raising from `progress` stops
+        it (the next call resumes)."""
         ov = self._overview
         if not (ov.built if exact else ov.displayable):
             with self._field_lock:
-                if not (ov.built if exact else ov.displayable):
+                if not ov.displayable:
                     ov.build(progress=progress, ranges=self._field.value_range, on_rows=on_rows)
-                    self._field.value_range = ov.ranges
+                if exact and not ov.built:
+                    for done, total in self._field.range_steps():
+                        if progress is not None:
+                            progress(done, total)
+                    ov.ranges = self._field.value_range
+                self._settled()
         return ov
+
+    def _settled(self):
+        """The overview's pass found the exact range: the field takes it (and says whether frames drawn
+        with a provisional range must be redrawn: range_generation)."""
+        ov, field = self._overview, self._field
+        if ov.ranges is not None:
+            field.value_range = ov.ranges
+        elif field.value_range is not None and ov.lazy:
+            ov.ranges = field.value_range
+
+    def _background_step(self, stale) -> bool:
+        """One step of idle-time preparation (a band of the one pass): the overview levels of an image
+        without its own, which also find the exact value range, or the range alone. Returns True while
+        more remains. When the exact range really changes what was drawn, the view is drawn again."""
+        ov, field = self._overview, self._field
+        before = field.range_generation
+        with self._field_lock:
+            if ov.lazy or ov.displayable:
+                steps = field.range_steps()
+            else:
+                steps = ov.build_steps(ranges=field.value_range)
+            more = next(steps, None) is not None
+            steps.close()
+            if not more:
+                self._settled()
+                self._prepare = False
+        if field.range_generation != before:  # the provisional range really differed: draw again
+            self._overview_due = True
+            if self._live:
+                self._schedule()
+        return more
 
     def render_viewport(self, mode=None):
         """The part of the image in the current view, rendered now at the canvas's resolution.
@@ -270,8 +320,9 @@ class ZoomWidget(anywidget.AnyWidget):
         return arrays.from_planes(self._planes_for(mode, region, shape), self._layout)
 
     def wait(self, timeout=None):
-        """Block until the background render of the current view has finished."""
-        return self._worker.wait_idle(timeout)
+        """Block until the current view is rendered and the background preparation (exact value range,
+        overview levels, and a redraw if the range changed the view) is done. False on timeout."""
+        return self._worker.wait_idle(timeout, background=True)
 
     def reset(self):
         """Show the whole image."""
@@ -294,70 +345,94 @@ class ZoomWidget(anywidget.AnyWidget):
 
     # -- rendering -------------------------------------------------------------------------------
     def _planes_for(self, mode, region, shape, progress=None):
+        self._ready_overview(exact=False) if not self._overview.direct(region, shape) else None
+        self._ready_overview(progress=self._stop_if_closed)  # the exact range (render_viewport is exact)
         if mode in ("bicubic", "nearest"):
-            return self._ready_overview().planes(region, shape, mode)
-        self._ready_overview()  # the value range (a pass over a big image), shared with the overview
+            return self._overview.planes(region, shape, mode, ranges=self._field.ranges_in_use)
         return self.field.render_planes(shape, region, progress=progress, detail=self.detail)
 
     def _schedule(self):
         view, canvas, mode, detail = list(self.viewport), list(self.canvas_shape), self.mode, self.detail
+        changed_at = time.time()
         ref = weakref.ref(self)  # a waiting job must not keep a dropped widget alive
 
         def job(stale):
             widget = ref()
             if widget is not None:
-                widget._render_job(view, canvas, mode, stale, detail)
+                widget._render_job(view, canvas, mode, stale, detail, changed_at)
 
         self._worker.submit(job)
+        if self._prepare:
+            self._worker.set_background(lambda stale: (w := ref()) is not None and w._background_step(stale))
 
-    def _render_job(self, view, canvas, mode, stale, detail=1.0):
+    def _display_range(self, region):
+        """The range frames are drawn with now: the exact one if known (or free: uint8), else the field's
+        provisional one, set on first need from what is at hand (the coarsest level, or this view's
+        window; liif_plugin.sources.arrays)."""
+        field = self._field
+        if field.ranges_in_use is None:
+            with self._field_lock:
+                if field.ranges_in_use is None:
+                    if not self._source.range_bands():  # uint8: known without reading
+                        field.ranges()
+                    else:
+                        H, W = self._source.shape
+                        y0, x0, y1, x1 = region
+                        window = (
+                            max(0, math.floor(y0) - 2),
+                            min(H, math.ceil(y1) + 2),
+                            max(0, math.floor(x0) - 2),
+                            min(W, math.ceil(x1) + 2),
+                        )
+                        field.provisional_range = self._overview.provisional_ranges(window)
+        return field.ranges_in_use
+
+    def _render_job(self, view, canvas, mode, stale, detail=1.0, changed_at=None):
         def check(done=None, total=None):
             if stale():
                 raise Cancelled()
 
+        changed_at = time.time() if changed_at is None else changed_at
         H, W = self.image_shape
         whole = fit_viewport([0, 0, H, W], canvas, (H, W))
         shown = [time.perf_counter() - PARTIAL_OVERVIEW_S]
+
+        def send(layer, planes, region, final, t0, **fields):
+            ms = (time.perf_counter() - t0) * 1e3
+            self._send_image(layer, planes, region, view, mode, final, ms, changed_at=changed_at, **fields)
 
         def show_rows(rows):  # a big image without levels: show its rows as the pass reads them
             if rows < H and time.perf_counter() - shown[0] >= PARTIAL_OVERVIEW_S:
                 shown[0] = time.perf_counter()
                 region, shape = visible_part(whole, canvas, (rows, W))
-                self._send_image(
-                    "overview", self._overview.planes_so_far(region, shape), region, None, mode, False, 0.0
-                )
+                planes = self._overview.planes_so_far(region, shape)
+                self._send_image("overview", planes, region, None, mode, False, 0.0, changed_at=changed_at)
 
         try:
-            ov = self._ready_overview(progress=self._stop_if_closed, exact=False, on_rows=show_rows)
-            if self._overview_due:
+            ov = self._overview
+            region, shape = visible_part(view, canvas, (H, W))
+            if not ov.displayable and not ov.direct(region, shape):
+                # Zoomed out on an image without levels: this view needs the pass (shown as it reads;
+                # a newer view stops it, the next one resumes it).
+                self._ready_overview(progress=self._stop_or(check), exact=False, on_rows=show_rows)
+            if self._overview_due and ov.displayable:
                 self._overview_due = False
-                region, shape = visible_part(whole, canvas, (H, W))
-                self._send_image("overview", ov.planes(region, shape), region, None, mode, False, 0.0)
-            region, shape = visible_part(view, canvas, self.image_shape)
+                t0 = time.perf_counter()
+                wregion, wshape = visible_part(whole, canvas, (H, W))
+                ranges = self._display_range(wregion)
+                send("overview", ov.planes(wregion, wshape, ranges=ranges), wregion, False, t0)
             classic = "nearest" if mode == "nearest" else "bicubic"
             t0 = time.perf_counter()
-            planes = ov.planes(region, shape, classic)
+            ranges = self._display_range(region)
+            planes = ov.planes(region, shape, classic, ranges=ranges)
             # Zoomed out, a screen pixel covers an image pixel or more: the area-averaged view is it.
             final = mode in ("bicubic", "nearest") or zoom_factor(view, canvas) < 1.0
-            self._send_image(classic, planes, region, view, mode, final, (time.perf_counter() - t0) * 1e3)
+            level = ov.level_for(region, shape) if not ov.direct(region, shape) else None
+            send(classic, planes, region, final, t0, level=level)
             if final:
                 return
             check()
-            self._ready_overview(progress=self._stop_if_closed)  # LIIF needs the exact value range
-            field = self._field
-            small = reduced_shape(shape, region)
-            t0 = time.perf_counter()
-            # Every tile either pass reaches, encoded at once in a few rectangles: the bands below
-            # would otherwise each encode their own strip of tiles with a whole halo (at 1:1 on a
-            # 512 x 512 canvas, 4.5x the encoder input).
-            field.prefetch(region)
-            if small is not None:
-                planes = self._render_bands(field, small, region, check, detail)
-                self._send_image("liif", planes, region, view, mode, False, (time.perf_counter() - t0) * 1e3)
-                check()
-                t0 = time.perf_counter()
-            planes = self._render_bands(field, shape, region, check, detail)
-            self._send_image("liif", planes, region, view, mode, True, (time.perf_counter() - t0) * 1e3)
+            self._render_liif(region, shape, check, detail, send)
         except Cancelled:
             raise
         except Exception as e:
@@ -365,24 +440,87 @@ class ZoomWidget(anywidget.AnyWidget):
                 self.send({"type": "error", "text": f"{type(e).__name__}: {e}"})
             raise
 
+    def _render_liif(self, region, shape, check, detail, send):
+        """The view's LIIF frames: a pan renders only the newly exposed strips around the pixels it copies
+        from the last frame; any other view (or a pan that keeps less than half of the frame) gets a reduced
+        frame from a coarser level first, then the full one (reusing what the last frame has of it)."""
+        field = self._field
+        H, W = self.image_shape
+        key = (tuple(self._source.index), detail, field.range_generation, tuple(field.ranges_in_use))
+        last = self._frame
+        prev = last[1] if last is not None and last[0] == key else None
+        region, shape = snap_to_frame(prev, region, shape, (H, W))
+        shared = overlap(prev, region, shape)
+        if shared is None:
+            prev = None
+        if shared_share(shared, shape) < REUSE_SHARE:
+            plan = reduced_view(region, shape, PREVIEW_PIXELS)
+            t0 = time.perf_counter()
+            if plan is not None and plan[1] > 1:  # from a coarser level: a fraction of the full frame's encode
+                small, f = plan
+                coarse = self._coarse_field(f)
+                planes = self._render_bands(coarse, small, self._overview.level_region(f, region), check, detail)
+                send("liif", planes, region, False, t0, level=f, reduced=True)
+            # Every tile the full frame (and a reduced frame at level 1) reaches, encoded at once in a few
+            # rectangles: the bands below would otherwise each encode their own strip of tiles with a
+            # whole halo (at 1:1 on a 512 x 512 canvas, 4.5x the encoder input).
+            field.prefetch(region, stop=check)
+            if plan is not None and plan[1] == 1:
+                small = plan[0]
+                planes = self._render_bands(field, small, region, check, detail)
+                send("liif", planes, region, False, t0, reduced=True)
+                check()
+        t0 = time.perf_counter()
+        planes = self._render_bands(field, shape, region, check, detail, reuse=prev)
+        self._frame = (key, Frame(planes, region, shape))
+        send("liif", planes, region, True, t0)
+
+    def _coarse_field(self, f):
+        """A tiled field of the image at level factor f (liif_plugin.engine.overview.level_source), drawn with
+        the range in use; kept per level (with a small tile cache) until the range changes."""
+        field = self._field
+        key = (f, field.range_generation, tuple(field.ranges_in_use))
+        coarse = self._coarse.get(key)
+        if coarse is None:
+            self._coarse = {k: v for k, v in self._coarse.items() if k[1:] == key[1:]}
+            coarse = TiledField(
+                self._model,
+                self._overview.level_source(f),
+                value_range=field.ranges_in_use,
+                precision=self.precision,
+                cache_bytes=field.cache_bytes // 8,
+                encoder_precision=self.encoder_precision,
+            )
+            coarse.interrupt = self._stop_if_closed
+            self._coarse[key] = coarse
+        return coarse
+
     def _stop_if_closed(self, done=None, total=None):
         if self._worker.closed:
             raise Cancelled()
 
+    def _stop_or(self, check):
+        def both(done=None, total=None):
+            self._stop_if_closed()
+            check()
+
+        return both
+
     @staticmethod
-    def _render_bands(field, shape, region, check, detail=1.0):
-        """LIIF planes of the window, rendered in bands of rows with a staleness check after each."""
+    def _render_bands(field, shape, region, check, detail=1.0, reuse=None):
+        """LIIF planes of the window, rendered in bands of rows with a staleness check after each (and
+        inside each, between the encoder's convolutions and before every decoder chunk)."""
         h, w = shape
         step = max(1, BAND_PIXELS // w)
         bands = []
         for r0 in range(0, h, step):
             bands.append(
-                field.render_planes(shape, region, rows=(r0, min(h, r0 + step)), progress=check, detail=detail)
+                field.render_planes(shape, region, rows=(r0, min(h, r0 + step)), detail=detail, stop=check, reuse=reuse)
             )
             check()
         return np.concatenate(bands, axis=1)
 
-    def _send_image(self, layer, planes, region, view, mode, final, ms):
+    def _send_image(self, layer, planes, region, view, mode, final, ms, *, level=None, reduced=False, changed_at=None):
         # The kind comes from the channels alone: asking the layout would wait for the value-range pass.
         img = to_display(planes, arrays.plane_groups(self._source.channels)[0])
         self._ids += 1
@@ -396,6 +534,10 @@ class ZoomWidget(anywidget.AnyWidget):
             "final": final,
             "ms": ms,
             "shape": list(img.shape[:2]),
+            "level": level if level is None or level > 1 else None,
+            "reduced": bool(reduced),
+            "scale": img.shape[0] / (region[2] - region[0]),
+            "view_changed_at": changed_at,
         }
         if final:
             self.last_render = dict(msg)

@@ -143,6 +143,22 @@ def auto_precision(device: torch.device, cpu_info: CpuInfo | None = None, gpu: G
     return native_precisions(device, cpu_info, gpu)[0]
 
 
+def interactive_encoder_precision(
+    precision: str, device: torch.device, cpu_info: CpuInfo | None = None, gpu: GpuInfo | None = None
+) -> str:
+    """The encoder's precision for an interactive frame whose MLP runs in `precision` (resolved).
+
+    The exact paths keep the encoder in fp32 (its bf16 copy moves PSNR by about -0.02 dB, outside
+    auto's bound; docs/speed.md). A viewer's frames are redrawn at every view and shown at 8 bits,
+    so there the encoder follows the MLP into 16 bits where the device runs them natively (bf16 on
+    CPUs with AVX512-BF16 or AMX, fp16 / bf16 on CUDA): 1.5-2x faster encodes, within 2/255 of fp32
+    (tests/test_precision.py). Emulated bf16 (CPUs without those units) and fp32 stay fp32.
+    """
+    if precision == "fp32":
+        return "fp32"
+    return precision if precision in native_precisions(torch.device(device), cpu_info, gpu) else "fp32"
+
+
 def resolve_precision(
     precision: Precision | str, device: torch.device, cpu_info: CpuInfo | None = None, gpu: GpuInfo | None = None
 ) -> str:

@@ -13,6 +13,14 @@ Value range: uint8 is divided by 255, and floats already inside [0, 1] are used 
 range) is stretched from its own min..max to [0, 1] per plane (jointly for the RGB triple) and
 mapped back afterwards, so a 12-bit microscope image uses the model's whole range.
 The output has the input's dtype; integers are rounded and clipped to the dtype's range.
+
+Without a pass: uint8, a range the caller gives, or one the file declares (OME-Zarr's `omero` window
+min..max) is known at once. For any other data a viewer does not read the whole image before its first
+frame: it applies the same rule (finish_range) to the min and max of what it reads anyway (the
+coarsest level of a pyramid, the window under the first view): a *provisional* range, used until the
+exact one is found by the pass in the background. A frame drawn with the provisional range is redrawn
+only when the exact range really changes it (``range_changed``: some value would move by more than
+half a display level). The exact paths (upscale, a named model, napari's Run) always use the exact range.
 """
 
 from dataclasses import dataclass, field
@@ -167,6 +175,19 @@ def finish_range(lo, hi, dtype):
         unit = (lo >= 0.0) & (hi <= 1.0)
         lo, hi = np.where(unit, 0.0, lo), np.where(unit, 1.0, hi)
     return lo, np.where(hi <= lo, lo + 1.0, hi)
+
+
+RANGE_TOLERANCE = 0.5 / 255  # half a display level of the [0, 1] planes
+
+
+def range_changed(old, new, tol: float = RANGE_TOLERANCE) -> bool:
+    """Whether stretching by `new` ((lo, hi) per plane) instead of `old` moves any value inside `new`
+    by more than `tol` on [0, 1]. The difference of two linear maps is largest at an end of the span,
+    so the ends decide: below `tol` a frame drawn with `old` looks the same and stays."""
+    for (a, b), (c, d) in zip(old, new):
+        if abs((c - a) / (b - a)) > tol or abs((d - a) / (b - a) - 1.0) > tol:
+            return True
+    return False
 
 
 def value_range(x, channels: int | None = None, lead: int = 0) -> np.ndarray:

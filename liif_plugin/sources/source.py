@@ -7,7 +7,8 @@ read whole). Nothing is read until a window is asked for, so a 20000 x 20000 zar
 Axes: the last two are the image (the two before a last colour axis of size 3 or 4, or any size
 for a 3D array: HxWxC, as liif_plugin.sources.arrays reads it); every other axis is a stack, and `index`
 picks one image of it. OME-Zarr and pyramidal TIFF levels other than the first are kept as
-``levels`` for overviews.
+``levels`` for overviews, and an OME-Zarr's `omero` window min..max as the image's ``declared_range``
+(what a viewer may use without a pass; see liif_plugin.sources.arrays).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Source:
         full_shape=None,
         name: str = "",
         dask_scheduler: str | None = None,
+        windows=None,
     ):
         if not hasattr(data, "shape") or not hasattr(data, "dtype"):
             data = np.asarray(data)
@@ -69,6 +71,8 @@ class Source:
         # viewer's background render passes "synchronous": the reads then run on its own low-priority
         # thread, not in dask's pool, which competes with the GUI thread at normal priority.
         self.dask_scheduler = dask_scheduler
+        # What the file declares: (axis of the stack that is the channel, or None; [(min, max)] per channel).
+        self.windows = windows
 
     def with_index(self, index) -> Source:
         """The same data, another image of the stack."""
@@ -81,7 +85,23 @@ class Source:
             full_shape=self.shape,
             name=self.name,
             dask_scheduler=self.dask_scheduler,
+            windows=self.windows,
         )
+
+    @property
+    def declared_range(self) -> list[tuple[float, float]] | None:
+        """(lo, hi) per plane as the file declares it (an OME-Zarr gray image's `omero` window min..max,
+        put through arrays.finish_range), or None. Read from metadata only: nothing is read."""
+        if self.windows is None or self.channels not in (None, 1):
+            return None
+        axis, windows = self.windows
+        if axis is not None and axis >= len(self.index):
+            return None
+        k = 0 if axis is None else self.index[axis]
+        if axis is None and len(windows) != 1 or k >= len(windows):
+            return None
+        lo, hi = arrays.finish_range(windows[k][0], windows[k][1], self.dtype)
+        return [(float(lo), float(hi))]
 
     @property
     def n_planes(self) -> int:
@@ -100,7 +120,10 @@ class Source:
 
     def read_level(self, k: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Pixels of overview level k (1 = the first lower level), in that level's coordinates."""
-        return np.asarray(self.levels[k - 1][self.index + (slice(y0, y1), slice(x0, x1))])
+        part = self.levels[k - 1][self.index + (slice(y0, y1), slice(x0, x1))]
+        if self.dask_scheduler is not None and hasattr(part, "dask"):
+            return np.asarray(part.compute(scheduler=self.dask_scheduler))
+        return np.asarray(part)
 
     def value_range(self, progress=None) -> list[tuple[float, float]]:
         """(lo, hi) per plane of this image as liif_plugin.sources.arrays finds them, read in bands.
@@ -203,7 +226,8 @@ def _open_path(path: Path, index, channels) -> Source:
     if path.is_dir() or path.suffix.lower() == ".zarr":
         z, group = open_zarr_source(path)
         levels = _ome_levels(group)
-        return Source(z, channels=channels, index=index, levels=levels, name=path.name)
+        windows = _omero_windows(group)
+        return Source(z, channels=channels, index=index, levels=levels, name=path.name, windows=windows)
     if path.suffix.lower() in (".tif", ".tiff"):
         import tifffile
         import zarr
@@ -219,6 +243,23 @@ def _open_path(path: Path, index, channels) -> Source:
     from liif_plugin.sources.imageio import read_image
 
     return Source(read_image(path), channels=channels, index=index, name=path.name)
+
+
+def _omero_windows(group):
+    """(channel axis among the stack axes or None, [(min, max)] per channel) from OME-Zarr `omero`
+    metadata whose every channel has a finite window min and max; None otherwise."""
+    if group is None:
+        return None
+    attrs = dict(group.attrs)
+    omero = attrs.get("omero") or attrs.get("ome", {}).get("omero")
+    try:
+        wins = [(float(c["window"]["min"]), float(c["window"]["max"])) for c in omero["channels"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not wins or not np.isfinite(wins).all():
+        return None
+    axes = [a.get("name") if isinstance(a, dict) else a for a in _multiscales(attrs)[0].get("axes", [])]
+    return (axes.index("c") if "c" in axes else None), wins
 
 
 def _ome_levels(group):

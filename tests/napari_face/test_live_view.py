@@ -14,6 +14,7 @@ from panel_helpers import WAIT, open_widget
 from skimage import data
 
 import liif_plugin
+from liif_plugin.engine.overview import reduced_view
 from liif_plugin.runtime import cost
 from napari_plugin import _resample as rs
 from napari_plugin._live import LiveView
@@ -27,6 +28,26 @@ def reach(n_out, lo, hi, n_in, margin):
     a = math.floor(lo + 0.5 * step) - margin
     b = math.floor(lo + (n_out - 0.5) * step) + margin + 1
     return max(a, 0), min(b, n_in)
+
+
+def drawn(overlay, layer, viewer):
+    """The region and output shape the overlay was rendered for: the camera's view, moved by less than an
+    output pixel onto the last frame's grid after a pan at the same zoom (the rest of it is copied)."""
+    meta = overlay.metadata["liif"]
+    region, shape = tuple(meta["region"]), tuple(meta["output_shape"])
+    view, vshape = rs.view_region(layer, viewer)
+    step = (region[2] - region[0]) / shape[0]
+    assert np.abs(np.subtract(region, view)).max() <= step and abs(shape[0] - vshape[0]) <= 1
+    return region, shape
+
+
+def same_render(model, image, overlay, shape, region, value_range=None):
+    """The engine's render of `image` as the overlay's metadata says it was made (MLP and encoder precision)."""
+    meta = overlay.metadata["liif"]
+    field = model.open(
+        image, precision=meta["precision"], encoder_precision=meta["encoder_precision"], value_range=value_range
+    )
+    return field.render(shape, region)
 
 
 def small_canvas(viewer, qtbot):
@@ -48,8 +69,8 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
     def check(expected_renders):
         qtbot.waitUntil(lambda: w._live.renders >= expected_renders and w._live.idle, timeout=WAIT)
         overlay = viewer.layers["big (LIIF live)"]
-        region, shape = rs.view_region(layer, viewer)
-        want = liif_plugin.upscale(whole, shape=shape, region=region, model=model)
+        region, shape = drawn(overlay, layer, viewer)
+        want = same_render(model, whole, overlay, shape, region)
         assert overlay.data.shape == want.shape
         assert np.abs(overlay.data.astype(int) - want.astype(int)).max() <= 1
         # It sits on the source: its first pixel centre is the region's first output centre.
@@ -69,7 +90,7 @@ def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qt
     t, margin = field.tile, cost.tuning().margin
 
     def needed():  # the tiles under the current view's reach
-        region, shape = rs.view_region(layer, viewer)
+        region, shape = drawn(viewer.layers["big (LIIF live)"], layer, viewer)
         a, b = reach(shape[0], region[0], region[2], 4000, margin)
         c, d = reach(shape[1], region[1], region[3], 4000, margin)
         return {(ty, tx) for ty in range(a // t, (b - 1) // t + 1) for tx in range(c // t, (d - 1) // t + 1)}
@@ -127,8 +148,8 @@ def test_live_overlay_is_updated_in_place_without_reslicing_the_source(make_napa
         viewer.camera.center, viewer.camera.zoom = center, zoom
         qtbot.waitUntil(lambda: live.renders >= n and live.idle, timeout=WAIT)
         assert viewer.layers["cam (LIIF live)"] is overlay
-        region, shape = rs.view_region(layer, viewer)
-        want = liif_plugin.upscale(img, shape=shape, region=region, model=tiny_model)
+        region, shape = drawn(overlay, layer, viewer)
+        want = same_render(tiny_model, img, overlay, shape, region)
         assert overlay.data.shape == want.shape
         assert np.abs(overlay.data.astype(int) - want.astype(int)).max() <= 1
         shapes.add(want.shape)
@@ -173,8 +194,95 @@ def test_live_view_finds_the_value_range_while_zoomed_out(make_napari_viewer, qt
     viewer.camera.center, viewer.camera.zoom = (300.0, 200.0), 4.0
     qtbot.waitUntil(lambda: live.renders >= 1 and live.idle, timeout=WAIT)
     assert field.pixels_encoded > reads and live.overlay_shown
-    region, shape = rs.view_region(layer, viewer)
-    want = liif_plugin.upscale(base, shape=shape, region=region, model=tiny_model, precision=live.precision)
-    got = viewer.layers["u16 (LIIF live)"].data[0]
+    overlay = viewer.layers["u16 (LIIF live)"]
+    region, shape = drawn(overlay, layer, viewer)
+    want = same_render(tiny_model, base, overlay, shape, region, value_range=field.value_range)
+    got = overlay.data[0]
     assert got.shape == want.shape and np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    live.stop()
+
+
+class CountingPlane:
+    """A uint16 plane that records which of its chunks are read."""
+
+    def __init__(self, n, chunk):
+        self.shape, self.dtype, self.ndim, self.chunk = (n, n), np.dtype(np.uint16), 2, chunk
+        self.read = set()
+        self.tile = data.camera().astype(np.uint16) * 11 + 200
+
+    def __getitem__(self, key):
+        ys, xs = key
+        c = self.chunk
+        rows, cols = range(ys.start // c, -(-ys.stop // c)), range(xs.start // c, -(-xs.stop // c))
+        self.read |= {(ty, tx) for ty in rows for tx in cols}
+        return self.tile[np.ix_(np.arange(ys.start, ys.stop) % 512, np.arange(xs.start, xs.stop) % 512)]
+
+
+def test_live_view_draws_before_any_pass_and_pans_render_only_the_new_strip(make_napari_viewer, qtbot, tiny_model):
+    """On a 4096 x 4096 uint16 dask layer without a known range: the first overlay reads only the chunks under
+    the view (a provisional range from its window; the exact range is found after the frame), and a pan at
+    the same zoom renders only the newly exposed rows and columns, copying the rest."""
+    viewer = make_napari_viewer(show=True)
+    plane = CountingPlane(4096, 256)
+    layer = viewer.add_image(da.from_array(plane, chunks=256, asarray=False), name="u16", contrast_limits=(0, 3000))
+    small_canvas(viewer, qtbot)
+    viewer.camera.center, viewer.camera.zoom = (1000.0, 3000.0), 4.0
+    plane.read.clear()  # what napari itself read to show the layer
+    live = LiveView(viewer, lambda: tiny_model)
+    seen = {}
+    show = live._show
+
+    def first_show(new, full=True):
+        field = next(iter(live._fields.values()))
+        seen.setdefault("first", (set(plane.read), field.value_range, field.provisional_range))
+        return show(new, full)
+
+    live._show = first_show
+    live.start(layer)
+    qtbot.waitUntil(lambda: live.renders >= 1 and live.idle, timeout=WAIT)
+    read, exact, provisional = seen["first"]
+    # The view (40 x 30 image pixels) with the encoder's halo lies in chunks (3..4, 11..12) at most.
+    assert exact is None and provisional is not None
+    assert read <= {(ty, tx) for ty in (3, 4) for tx in (11, 12)}
+    field = next(iter(live._fields.values()))
+    assert field.value_range == [(200.0, 255 * 11 + 200.0)]  # found after the frame
+    # A pan by a few image pixels: the output grid is the last frame's shifted, so only the strip is new.
+    renders, before = live.renders, field.pixels_rendered
+    overlay = viewer.layers["u16 (LIIF live)"]
+    old_shape = tuple(overlay.metadata["liif"]["output_shape"])
+    viewer.camera.center = (1002.6, 2997.3)
+    qtbot.waitUntil(lambda: live.renders > renders and live.idle, timeout=WAIT)
+    h, w = old_shape
+    rendered = field.pixels_rendered - before
+    assert tuple(overlay.metadata["liif"]["output_shape"]) == old_shape
+    assert 0 < rendered <= h * w - (h - 11) * (w - 11)  # 2.6 and 2.7 image pixels at x4: about 11 output pixels
+    live.stop()
+
+
+def test_a_live_zoom_shows_a_reduced_frame_from_a_coarser_level_first(make_napari_viewer, qtbot, tiny_model):
+    viewer = make_napari_viewer(show=True)
+    img = np.tile(data.camera(), (4, 4))  # 2048 x 2048
+    layer = viewer.add_image(img, name="cam")
+    viewer.window._qt_viewer.canvas.native.resize(640, 480)
+    qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (480, 640), timeout=5_000)
+    viewer.camera.center, viewer.camera.zoom = (1000.0, 1000.0), 1.5
+    live = LiveView(viewer, lambda: tiny_model)
+    shapes = []
+    show = live._show
+
+    def record(new, full=True):
+        shapes.append((full, new.data.shape))
+        return show(new, full)
+
+    live._show = record
+    live.start(layer)
+    qtbot.waitUntil(lambda: live.renders >= 1 and live.idle, timeout=WAIT)
+    (first_full, first), (last_full, last) = shapes[0], shapes[-1]
+    assert not first_full and first[0] * first[1] <= 2 * 16_384
+    assert last_full and last == rs.view_region(layer, viewer)[1]
+    coarse = [f for (plane, precision, level), (_, f) in live._coarse.items()]
+    region, shape = rs.view_region(layer, viewer)
+    assert len(coarse) == 1 and next(iter(live._coarse))[2] == reduced_view(region, shape)[1] > 1
+    field = next(iter(live._fields.values()))
+    assert 0 < coarse[0].pixels_encoded * 2 < field.pixels_encoded  # the first frame's encode: under half
     live.stop()

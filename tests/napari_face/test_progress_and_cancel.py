@@ -8,6 +8,7 @@ first on a busy machine. No test here checks how fast anything is.
 import json
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -184,3 +185,70 @@ def test_runs_never_inherit_the_live_views_lowered_priority(make_napari_viewer, 
         wait_idle(qtbot, w)
     assert seen == [main] * 3
     assert _threads.pool("panel") is not _threads.pool("live")
+
+
+def test_cancel_on_isotropic_z_leaves_the_process_idle(make_napari_viewer, qtbot, model):
+    """Cancel stops the band under way (the engine asks the job between encoder convolutions and before
+    decoder chunks), not only at the next band: afterwards the process computes nothing. Loose bound on
+    the process's CPU time from the click to a second after the worker ended (a band of this stack is
+    several CPU-seconds of the released model)."""
+    viewer = make_napari_viewer()
+    stack = np.stack([data.camera()[100:260, 100:260]] * 24)  # 24 x 160 x 160, z four times coarser
+    viewer.add_image(stack, name="stack", scale=(4, 1, 1))
+    w = open_widget(viewer, model)
+    w.iso_btn.native.click()
+    worker, job = w.worker, w.controller.job
+    assert worker is not None, w.status.value
+    qtbot.waitUntil(lambda: any(e[0] == "fraction" and e[1] > 0 for e in job.seen), timeout=WAIT)
+    cpu = time.process_time()
+    with qtbot.waitSignal(worker.finished, timeout=WAIT):
+        w.cancel_btn.native.click()
+    qtbot.wait(1000)
+    assert time.process_time() - cpu < 1.0
+    assert [ly.name for ly in viewer.layers] == ["stack"] and "cancelled" in w.status.value
+
+
+def test_a_run_starts_while_the_live_view_renders_and_the_live_view_yields(
+    make_napari_viewer, qtbot, tiny_model, monkeypatch
+):
+    """Run while a live render is under way: the Run starts at once, the live render stops at its next
+    engine check and renders no band while the Run goes (before, both rendered side by side, the Run's
+    decoder threads at the live view's lowered priority), and renders again once the Run is done."""
+    from napari_plugin import _resample as rs
+
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(data.camera(), name="cam")
+    w = open_widget(viewer, tiny_model)
+    log, held, go = [], threading.Event(), threading.Event()
+    real = rs.iter_resample
+
+    def logged(layer, **kwargs):  # every band of every render, in order; the first live band is held
+        who = "live" if "(LIIF live)" in (kwargs.get("name") or "") else "run"
+        gen = real(layer, **kwargs)
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as end:
+                return end.value
+            log.append(who)
+            if who == "live" and not held.is_set():
+                held.set()
+                go.wait(60)
+            yield event
+
+    monkeypatch.setattr(rs, "iter_resample", logged)
+    viewer.camera.center, viewer.camera.zoom = (256.0, 256.0), 3.0
+    w.live.value = True
+    qtbot.waitUntil(held.is_set, timeout=WAIT)  # the live view is rendering (held after its first band)
+    w.run_btn.native.click()
+    job = w.controller.job
+    assert job is not None and w.worker is not None  # started at once
+    qtbot.waitUntil(lambda: "run" in log, timeout=WAIT)
+    go.set()  # the live render goes on: its next engine check sees the Run
+    qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
+    during = log[log.index("run") : len(log) - log[::-1].index("run")]
+    assert "live" not in during and w.viewer.layers[-1].name.startswith("cam (LIIF")
+    # Once the panel is idle the live view renders the view again.
+    qtbot.waitUntil(lambda: w._live.renders >= 1 and w._live.idle, timeout=WAIT)
+    assert log[-1] == "live"
+    w.live.value = False
