@@ -1,16 +1,27 @@
-"""This machine's measured render speed, per device, precision and model: the basis of time estimates.
+"""This machine's measured render speed, per device, precision and architecture: the basis of time estimates.
 
 Speed depends on the processor, the precision and the model's size, so no constant can stand for
 it (the same render takes 8 s on one 2-core machine and 13 s on another). The first time a
-(device, precision, model) is asked for, ``speed`` measures a small encode and render (about a
-second with the released model on 2 CPU cores) and stores the rates in ``speed.json`` in the
+(device, precision, architecture) is asked for, ``speed`` measures a small encode and render (about
+a second with the released model on 2 CPU cores) and stores the rates in ``speed.json`` in the
 weights cache (``liif_plugin.hub.cache.cache_dir``); later calls read them.
+
+The rates are kept per architecture (encoder and parameter count), not per weights file: two
+models of one architecture (the released model and one fine-tuned from it) compute the same
+operations, so a measurement of either serves both, and the entry records which weights were
+timed. The key also holds what makes a measurement stale: the processor (or GPU), the threads
+torch uses and torch's version; a change in any of them is measured anew.
+
+``calibrate_in_background`` measures on a thread of its own (once per key), so a face can show a
+rough estimate at once and a calibrated one a second later, before the user starts anything.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -42,15 +53,37 @@ class Speed:
         return encode_calls * self.encode_call_s + encode_px / self.encode_px_per_s + decode_px / self.decode_px_per_s
 
 
+def arch_id(model) -> str:
+    """What a loaded model's speed depends on: its encoder and parameter count (e.g. 'edsr-baseline/1567323')."""
+    n = getattr(model, "_liif_parameters", None)
+    if n is None:
+        n = sum(int(p.numel()) for p in model.net.parameters())
+        try:
+            model._liif_parameters = n
+        except AttributeError:
+            pass
+    return f"{model.encoder_name}/{n}"
+
+
+def arch_id_of(name: str) -> str | None:
+    """arch_id of a registry model not loaded yet (from its entry), or None when the registry does not say."""
+    from liif_plugin.hub import cache
+
+    e = cache.registry().get(name)
+    if e is None or e.parameters is None:
+        return None
+    return f"{e.encoder}/{e.parameters}"
+
+
 def key(model, precision: str) -> str:
-    """What the rates depend on: the device (and which processor), the precision, the weights, torch."""
-    return key_for(model.device, precision, model.name, model.sha256)
+    """What the rates depend on: the device (and which processor), threads, precision, architecture, torch."""
+    return key_for(model.device, precision, arch_id(model))
 
 
-def key_for(device, precision: str, name: str, sha256: str | None) -> str:
+def key_for(device, precision: str, arch: str) -> str:
     dev = torch.device(device)
-    where = hardware.cpu().name if dev.type == "cpu" else str(dev)
-    return f"{dev.type}|{where}|{precision}|{name}|{(sha256 or '')[:16]}|torch {torch.__version__}"
+    where = f"{hardware.cpu().name}, {torch.get_num_threads()} threads" if dev.type == "cpu" else str(dev)
+    return f"{dev.type}|{where}|{precision}|{arch}|torch {torch.__version__}"
 
 
 def _path():
@@ -66,13 +99,14 @@ def _load() -> dict:
 
 
 def stored(model, precision: str | None = None) -> Speed | None:
-    """The rates measured earlier for this model, device and precision, or None."""
+    """The rates measured earlier for this model's architecture, device and precision, or None."""
     return _speed_at(key(model, precision or model.precision))
 
 
-def stored_for(device, precision: str, name: str, sha256: str | None) -> Speed | None:
-    """``stored`` for a model not loaded yet, named by its registry name and weights' sha256."""
-    return _speed_at(key_for(device, precision, name, sha256))
+def stored_for(device, precision: str, name: str) -> Speed | None:
+    """``stored`` for a registry model not loaded yet, by its name (its entry gives the architecture)."""
+    arch = arch_id_of(name)
+    return None if arch is None else _speed_at(key_for(device, precision, arch))
 
 
 def _speed_at(k):
@@ -125,11 +159,43 @@ def speed(model, precision: str | None = None, remeasure: bool = False) -> Speed
     found = None if remeasure else stored(model, precision)
     if found is not None:
         return found
-    found = measure(model, precision)
-    table = _load()
-    table[key(model, precision)] = asdict(found)
-    try:
-        write_atomic(_path(), json.dumps(table, indent=1).encode())
-    except OSError:
-        pass  # a read-only cache: measure again next time rather than fail a render
+    with _measuring:  # one measurement at a time: two at once would each time the other's load
+        found = None if remeasure else stored(model, precision)
+        if found is not None:
+            return found
+        found = measure(model, precision)
+        table = _load()
+        table[key(model, precision)] = dict(asdict(found), measured_with=f"{model.name} {(model.sha256 or '')[:16]}")
+        try:
+            write_atomic(_path(), json.dumps(table, indent=1).encode())
+        except OSError:
+            pass  # a read-only cache: measure again next time rather than fail a render
     return found
+
+
+_measuring = threading.Lock()
+_background: dict[str, threading.Thread] = {}
+
+
+def calibrate_in_background(model, precision: str | None = None, done: Callable[[], None] | None = None):
+    """Measure this machine's speed for `model` at `precision` on a daemon thread, unless it is stored
+    (or being measured); `done()` is called on that thread afterwards. Returns the thread, or None
+    when the rates are stored already."""
+    precision = precision or model.precision
+    if stored(model, precision) is not None:
+        return None
+    k = key(model, precision)
+
+    def run():
+        try:
+            speed(model, precision)
+        finally:
+            _background.pop(k, None)
+            if done is not None:
+                done()
+
+    thread = _background.get(k)
+    if thread is None or not thread.is_alive():
+        thread = _background[k] = threading.Thread(target=run, name="liif-calibrate", daemon=True)
+        thread.start()
+    return thread
