@@ -24,6 +24,7 @@ section and live view of a layer uses that one model, and the new layer's name a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import NamedTuple
@@ -160,6 +161,11 @@ def _measured_speed(model, precision: str) -> Generator:
         yield ("status", "measuring this machine's speed (once for this model, device and precision) …")
         speed = speeds.speed(model, precision)
     return speed
+
+
+def learn(model, precision, estimated_s: float, took_s: float) -> None:
+    """A finished render moves this machine's stored speed towards what it took (liif_plugin.runtime.speed)."""
+    speeds.observe(model, resolve_precision(precision or model.precision, model.device), estimated_s, took_s)
 
 
 def short_name(name: str) -> str:
@@ -352,9 +358,11 @@ class ResampleController:
                 plans.append(rs.estimate(ly, model=model, speed=speed, **_plan_args(kw)))
             yield ("plan", plans, speeds_[0])
             results = []
-            for i, ((ly, kw), model) in enumerate(zip(jobs, models)):
+            for i, ((ly, kw), model, plan, speed) in enumerate(zip(jobs, models, plans, speeds_)):
                 yield ("layer", i)
+                t0 = time.perf_counter()
                 results.append((yield from _pixels(rs.iter_resample(ly, model=model, **kw))))
+                learn(model, kw.get("precision"), plan.seconds(speed), time.perf_counter() - t0)
             return results
 
         text = f"loading '{keys[0][0]}' …" if keys[0] not in self.models else "rendering …"
@@ -378,9 +386,13 @@ class ResampleController:
         def work():
             model = self.model_for(key)
             speed = yield from _measured_speed(model, resolve_precision(precision, model.device))
-            yield ("plan", [volume_work(kind, layer, choices, model, speed)], speed)
+            planned = volume_work(kind, layer, choices, model, speed)
+            yield ("plan", [planned], speed)
             yield ("layer", 0)
-            return (yield from start(model, precision))
+            t0 = time.perf_counter()
+            result = yield from start(model, precision)
+            learn(model, precision, planned.seconds(speed), time.perf_counter() - t0)
+            return result
 
         job = Job(kind, [layer], work, f"{text[:-2]} ({estimate[1].text()}) …")
         job.works, job.estimate = [estimate[0]], estimate[1]

@@ -14,6 +14,8 @@ torch uses and torch's version; a change in any of them is measured anew.
 
 ``calibrate_in_background`` measures on a thread of its own (once per key), so a face can show a
 rough estimate at once and a calibrated one a second later, before the user starts anything.
+``observe`` moves the stored rates part of the way towards what a finished render took, so the
+estimates follow a machine that has become busier or quieter since it was measured.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ STORE = "speed.json"
 # thread hand-offs: about 2 s of a 64 x 64 encode on a busy 2-core machine), so it is timed at two
 # sizes; small enough that the whole measurement takes about a second on an idle 2-core CPU.
 ENCODE_SIZES = (32, 96)  # input pixels per side of the two timed encodes
+ENCODE_REPEATS = (2, 1)  # the small one is timed twice (its fastest counts): it is short and noise swamps it
 DECODE_SIZE = 96  # output pixels per side of the timed decode
 DECODE_SECONDS = 0.5  # the timed decode stops after this long (whole bands of 8 rows)
 
@@ -126,13 +129,17 @@ def measure(model, precision: str | None = None) -> Speed:
     )
     warm.render_planes((24, 24))  # first calls set up thread pools and kernels; not what a render costs
     times, field = [], None
-    for n in ENCODE_SIZES:
-        planes = rng.random((1, 3, n, n), dtype=np.float32)
-        t0 = time.perf_counter()
-        field = ImageField(model, model.encode_planes(planes), None, precision=precision)
-        field.render_planes((4, 4))  # builds the first-layer map: per latent code, so part of encoding
-        _sync(model)
-        times.append(time.perf_counter() - t0)
+    for n, repeats in zip(ENCODE_SIZES, ENCODE_REPEATS):
+        best = None
+        for _ in range(repeats):  # the fastest of a few: a busy machine only ever adds delays
+            planes = rng.random((1, 3, n, n), dtype=np.float32)
+            t0 = time.perf_counter()
+            field = ImageField(model, model.encode_planes(planes), None, precision=precision)
+            field.render_planes((4, 4))  # builds the first-layer map: per latent code, so part of encoding
+            _sync(model)
+            took = time.perf_counter() - t0
+            best = took if best is None else min(best, took)
+        times.append(best)
     # Decode bands of rows until DECODE_SECONDS have passed: a precision this processor only
     # emulates (bf16 without AVX512-BF16) decodes 30x slower, and its measurement must stay short.
     t1 = time.perf_counter()
@@ -143,8 +150,12 @@ def measure(model, precision: str | None = None) -> Speed:
         rows = min(rows + band, DECODE_SIZE)
     t2 = time.perf_counter()
     (n0, n1), (s0, s1) = ENCODE_SIZES, times
-    per_px = max((s1 - s0) / (n1 * n1 - n0 * n0), 1e-9)  # the slope; the rest of a call is fixed
-    call = min(max(s0 - per_px * n0 * n0, 0.0), s0)
+    # The fixed cost of a call: what the small encode takes beyond its pixels at the large one's rate,
+    # at most half the small encode (two noisy timings otherwise give a slope far off, and a call cost
+    # of seconds); the rate per pixel is then the large encode's, less that call.
+    per_px = max((s1 - s0) / (n1 * n1 - n0 * n0), 1e-9)
+    call = min(max(s0 - per_px * n0 * n0, 0.0), 0.5 * s0)
+    per_px = max((s1 - call) / (n1 * n1), 1e-9)
     return Speed(1.0 / per_px, rows * DECODE_SIZE / max(t2 - t1, 1e-6), call)
 
 
@@ -171,6 +182,37 @@ def speed(model, precision: str | None = None, remeasure: bool = False) -> Speed
         except OSError:
             pass  # a read-only cache: measure again next time rather than fail a render
     return found
+
+
+# A finished render that took `r` times its estimate moves the stored rates by r ** LEARN_WEIGHT (half
+# of the way, in ratio terms): a machine that is busier (or quieter) than when it was measured gets
+# estimates that follow within a few runs, while one odd run moves them only part of the way.
+LEARN_WEIGHT = 0.5
+LEARN_MIN_SECONDS = 2.0  # shorter renders are too noisy to learn from
+LEARN_RATIO = (0.25, 4.0)  # a ratio outside this is something else (a paused process, a swap storm)
+
+
+def observe(model, precision: str, estimated_s: float, took_s: float) -> Speed | None:
+    """Move the stored rates towards what a finished render took (`took_s` against `estimated_s` at
+    the stored rates); returns the new rates, or None when nothing was learnt."""
+    precision = precision or model.precision
+    old = stored(model, precision)
+    if old is None or estimated_s < LEARN_MIN_SECONDS or took_s <= 0:
+        return None
+    ratio = took_s / estimated_s
+    if not LEARN_RATIO[0] <= ratio <= LEARN_RATIO[1]:
+        return None
+    f = ratio**LEARN_WEIGHT
+    new = Speed(old.encode_px_per_s / f, old.decode_px_per_s / f, old.encode_call_s * f)
+    with _measuring:
+        table = _load()
+        entry = table.get(key(model, precision), {})
+        table[key(model, precision)] = dict(entry, **asdict(new), runs_learnt=int(entry.get("runs_learnt", 0)) + 1)
+        try:
+            write_atomic(_path(), json.dumps(table, indent=1).encode())
+        except OSError:
+            return None
+    return new
 
 
 _measuring = threading.Lock()
