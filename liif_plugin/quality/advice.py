@@ -77,6 +77,16 @@ class Check:
         e = cache.registry().get(name)
         return e is not None and self.signals.condition in e.auto_for
 
+    def needs_change(self, selected: str | None = AUTO, detail: float = 1.0) -> bool:
+        """True when the model that runs is a registry model whose data say it does not suit this image,
+        and detail is not lowered: the advice then says what to change (of a file of the user's own the
+        registry knows nothing, so nothing is claimed)."""
+        from liif_plugin.hub import cache
+
+        name = self.model(selected)
+        known = name in cache.registry()
+        return known and self.signals.condition != "clean" and not self.serves(name) and detail > DETAIL_ADVISED + 1e-9
+
     def facts(self) -> str:
         """'512 × 512 × 31 planes, uint16 values 103–3967'."""
         H, W = self.shape
@@ -102,7 +112,7 @@ class Check:
             model = f"model '{_short(name)}' ({words['auto']} would pick '{self.auto.name}')"
         line = f"{what}: {model}"
         todo = []
-        if s.condition != "clean" and not self.serves(name) and detail > DETAIL_ADVISED + 1e-9:
+        if self.needs_change(selected, detail):
             if not auto and self.serves(self.auto.name):
                 todo.append(words["set_auto"])
             todo.append(words["detail"])
