@@ -360,7 +360,11 @@ class ResampleWidget(Controls):
         key = self.controller.model_key(layer, choices)  # the layer's one model, as Run and Preview use
         self._live.model_for = lambda: self.controller.model_for(key)
         self._live.precision, self._live.detail = choices.precision_for("preview"), choices.detail
-        self._live.start(layer)
+        self.controller.adding = True  # napari selects the overlay it adds; the panel stays on its layer
+        try:
+            self._live.start(layer)
+        finally:
+            self.controller.adding = False
 
     # -- remembered settings; closing: stop work, let go of the viewer ----------------------------
     def _restore(self):

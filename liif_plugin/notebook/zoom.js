@@ -136,7 +136,7 @@ function render({ model, el }) {
 
   const layers = {}; // name -> {bitmap, region, seq, msg}
   let seq = 0, images = 0, lastFinal = null, drag = null;
-  let changedAt = performance.now(), finalTook = null, ticker = null;
+  let changedAt = performance.now(), finalTook = null, ticker = null, shownMode = model.get("mode");
 
   function size() {
     root.style.height = model.get("height") + "px";
@@ -199,9 +199,13 @@ function render({ model, el }) {
       const dpr = window.devicePixelRatio || 1;
       ctx.fillStyle = "rgba(255,255,255,0.9)";
       ctx.fillRect(d - dpr, 0, 2 * dpr, H);
+      // Half way down: the label (bottom) and the mode buttons (top) keep the edges.
       ctx.font = `${12 * dpr}px sans-serif`;
-      ctx.textAlign = "right"; ctx.fillText("LIIF", d - 6 * dpr, H - 8 * dpr);
-      ctx.textAlign = "left"; ctx.fillText("bicubic", d + 6 * dpr, H - 8 * dpr);
+      ctx.lineWidth = 3 * dpr;
+      ctx.strokeStyle = "rgba(0,0,0,0.6)";
+      ctx.textAlign = "right"; ctx.strokeText("LIIF", d - 6 * dpr, H / 2); ctx.fillText("LIIF", d - 6 * dpr, H / 2);
+      ctx.textAlign = "left";
+      ctx.strokeText("bicubic", d + 6 * dpr, H / 2); ctx.fillText("bicubic", d + 6 * dpr, H / 2);
     } else {
       drawStack(ctx, main, v, sy, sx);
     }
@@ -226,8 +230,7 @@ function render({ model, el }) {
     const shownScale = top && top.msg.viewport && sameView(top.msg.viewport, v);
     zoomText.textContent = done || shownScale ? "" : `view ${fmtScale(z)}`;
     if (done) {
-      timeText.textContent = finalTook !== null ? `in ${fmtSeconds(finalTook)}`
-        : `${Math.round(lastFinal.ms)} ms`;
+      timeText.textContent = `took ${fmtSeconds(finalTook !== null ? finalTook : lastFinal.ms / 1000)}`;
       if (ticker) { clearInterval(ticker); ticker = null; }
     } else {
       const est = model.get("estimate");
@@ -331,7 +334,11 @@ function render({ model, el }) {
   const hooks = [
     ["msg:custom", onMessage],
     ["change:viewport", changed],
-    ["change:mode", changed],
+    ["change:mode", () => { // LIIF <-> compare shows the same frame: nothing is pending
+      const same = sameShow(shownMode, model.get("mode"));
+      shownMode = model.get("mode");
+      if (same) draw(); else viewChanged();
+    }],
     ["change:detail", () => { syncDetail(); viewChanged(); }],
     ["change:divider", redraw],
     ["change:height", size],
