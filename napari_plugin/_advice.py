@@ -142,6 +142,29 @@ class Timing:
         wk = planes_work(tuple(layer.data.shape), choices.plane, (h, w), itemsize, self.arch(name, choices), speed)
         return wk, TimeEstimate.of([wk], speed)
 
+    def lines(self, layer, choices: Choices) -> tuple[str, tuple | None, list, tuple | None]:
+        """(the output line, the output shape a scale gives or None, [(button, TimeEstimate)], (Work of
+        every layer, TimeEstimate) of a yx Run or None); raises ValueError / TypeError when it cannot run."""
+        times, shape, run = [], None, None
+        if choices.plane != "yx":  # sections of a 3D stack: what comes out, and its time
+            h, w, n = plane_output(layer, choices)
+            times.append(("Run", self.plane(layer, choices)[1]))
+            text = f"{n} {choices.plane} sections of {h} × {w} pixels"
+        else:
+            kw = resample_kwargs(layer, choices, self.viewer)
+            _, (h, w), n = rs.plan(layer, **kw)
+            shape = (h, w) if "scale" in kw else None
+            works, total = run = self.run(layer, choices)
+            times.append(("Run", total))
+            preview = self.preview(layer, choices)
+            if preview is not None:
+                times.append(("Preview", preview))
+            text = describe((h, w), n, works)
+        iso = self.isotropic(layer, choices)
+        if iso is not None:
+            times.append(("Isotropic z", iso[1]))
+        return text, shape, times, run
+
     def uncalibrated(self, layer, choices: Choices) -> list[tuple[str, str]]:
         """(model name, action) pairs whose speed is not measured yet for the actions this layer offers."""
         if layer is None:
@@ -154,6 +177,16 @@ class Timing:
                 if self.speed(name, choices, action) is None and (name, action) not in needed:
                     needed.append((name, action))
         return needed
+
+
+def describe(shape: tuple[int, int], planes: int, works: list) -> str:
+    """The 'output' line: the shape, planes and layers a run makes, their size and memory."""
+    more = len(works) - 1
+    text = f"{shape[0]} × {shape[1]} pixels" + (f" × {planes} planes" if planes > 1 else "")
+    text += f" (and {more} more layer{'s' if more > 1 else ''})" if more else ""
+    out = cost_model.format_bytes(sum(wk.output_bytes for wk in works))
+    peak = cost_model.format_bytes(cost_model.peak_bytes(works))
+    return f"{text}, output {out}, memory about {peak}"
 
 
 def time_line(parts: list[tuple[str, TimeEstimate]], measuring: bool = False) -> str:

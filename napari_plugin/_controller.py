@@ -110,16 +110,6 @@ def notify(level: str, text: str) -> None:
     show(text)
 
 
-def describe(shape: tuple[int, int], planes: int, works: list) -> str:
-    """The 'output' line: the shape, planes and layers a run makes, their size and memory."""
-    more = len(works) - 1
-    text = f"{shape[0]} × {shape[1]} pixels" + (f" × {planes} planes" if planes > 1 else "")
-    text += f" (and {more} more layer{'s' if more > 1 else ''})" if more else ""
-    out = cost_model.format_bytes(sum(wk.output_bytes for wk in works))
-    peak = cost_model.format_bytes(cost_model.peak_bytes(works))
-    return f"{text}, output {out}, memory about {peak}"
-
-
 def volume_start(kind: str, layer, choices: Choices) -> tuple[str, Callable]:
     """(status text, start(model, precision) -> generator) of isotropic z ('isotropic') or every zx / zy
     section resampled ('plane'); the sizes are checked now (ValueError, TypeError), in the caller's thread."""
@@ -237,28 +227,12 @@ class ResampleController:
             self.set_progress(0)
         if layer is None:
             return Estimate("no image layer")
-        shape, advice = None, self.checks.line(layer, choices)
+        advice = self.checks.line(layer, choices)
         try:
-            times = []
-            if choices.plane != "yx":  # sections of a 3D stack: what comes out, and its time
-                h, w, n = plane_output(layer, choices)
-                times.append(("Run", self.timing.plane(layer, choices)[1]))
-                text = f"{n} {choices.plane} sections of {h} × {w} pixels"
-            else:
-                kw = resample_kwargs(layer, choices, self.viewer)
-                _, (h, w), n = rs.plan(layer, **kw)
-                shape = (h, w) if "scale" in kw else None
-                works, total = self.last_estimate = self.timing.run(layer, choices)
-                times.append(("Run", total))
-                preview = self.timing.preview(layer, choices)
-                if preview is not None:
-                    times.append(("Preview", preview))
-                text = describe((h, w), n, works)
-            iso = self.timing.isotropic(layer, choices)
-            if iso is not None:
-                times.append(("Isotropic z", iso[1]))
+            text, shape, times, run = self.timing.lines(layer, choices)
         except (ValueError, TypeError) as e:
-            return Estimate(message_for(e, "napari"), shape, "", advice)
+            return Estimate(message_for(e, "napari"), None, "", advice)
+        self.last_estimate = run if run is not None else self.last_estimate
         return Estimate(text, shape, time_line(times, self.measuring), advice)
 
     def calibration(self, layer, choices: Choices) -> Callable[[], None] | None:

@@ -236,23 +236,8 @@ class ResampleWidget(Controls):
 
     def _calibrate(self, layer, choices):
         """Measure this machine's speed on a worker when the estimates lack it; estimate again after."""
-        if not self.CALIBRATE or self._calibrating is not None:
-            return
-        measure = self.controller.calibration(layer, choices)
-        if measure is None:
-            return
-
-        def done():
-            self._calibrating = None
-            self.controller.measuring = False
-            if self._hooks:  # not closed meanwhile
-                self._update_estimate()
-
-        worker = thread_worker(measure, start_thread=False, connect={"finished": done, "errored": lambda e: None})()
-        self._calibrating = worker
-        self.controller.measuring = True
-        self.time_label.value = self.controller.estimate(layer, choices).time  # "measuring … now"
-        _threads.start(worker, "panel")
+        if self.CALIBRATE and self._calibrating is None:
+            calibrate(self, layer, choices)
 
     # -- work: the controller's jobs on workers -----------------------------------------------
     @property
@@ -342,29 +327,7 @@ class ResampleWidget(Controls):
     # -- live view ------------------------------------------------------------------------------
     def _toggle_live(self, on):
         """Start or stop the live LIIF view of the selected layer (see napari_plugin._live)."""
-        from ._live import LiveView
-
-        if not on:
-            if self._live is not None:
-                self._live.stop()
-            self._say("live view off")
-            return
-        layer = self.layer
-        if layer is None:
-            self.live.value = False  # (which says "live view off")
-            self._say("live view: open an image layer first")
-            return
-        choices = self.choices()
-        if self._live is None:
-            self._live = LiveView(self.viewer, None, on_status=self._say)
-        key = self.controller.model_key(layer, choices)  # the layer's one model, as Run and Preview use
-        self._live.model_for = lambda: self.controller.model_for(key)
-        self._live.precision, self._live.detail = choices.precision_for("preview"), choices.detail
-        self.controller.adding = True  # napari selects the overlay it adds; the panel stays on its layer
-        try:
-            self._live.start(layer)
-        finally:
-            self.controller.adding = False
+        toggle_live(self, on)
 
     # -- remembered settings; closing: stop work, let go of the viewer ----------------------------
     def _restore(self):
@@ -404,3 +367,50 @@ def confirm(parent, question: str, answered) -> QMessageBox:
     box.finished.connect(lambda result: answered(result == yes.value or box.clickedButton() is box.button(yes)))
     box.open()
     return box
+
+
+def calibrate(widget, layer, choices) -> None:
+    """Run the controller's speed measurement (when the estimates lack one) on a worker of the panel's
+    pool; the time line says it is measuring, and is estimated again when it is done."""
+    measure = widget.controller.calibration(layer, choices)
+    if measure is None:
+        return
+
+    def done():
+        widget._calibrating = None
+        widget.controller.measuring = False
+        if widget._hooks:  # not closed meanwhile
+            widget._update_estimate()
+
+    worker = thread_worker(measure, start_thread=False, connect={"finished": done, "errored": lambda e: None})()
+    widget._calibrating = worker
+    widget.controller.measuring = True
+    widget.time_label.value = widget.controller.estimate(layer, choices).time  # "measuring … now"
+    _threads.start(worker, "panel")
+
+
+def toggle_live(widget, on) -> None:
+    """Start or stop the panel's live LIIF view of its layer, with the layer's one model."""
+    from ._live import LiveView
+
+    if not on:
+        if widget._live is not None:
+            widget._live.stop()
+        widget._say("live view off")
+        return
+    layer = widget.layer
+    if layer is None:
+        widget.live.value = False  # (which says "live view off")
+        widget._say("live view: open an image layer first")
+        return
+    choices, c = widget.choices(), widget.controller
+    if widget._live is None:
+        widget._live = LiveView(widget.viewer, None, on_status=widget._say)
+    key = c.model_key(layer, choices)  # the layer's one model, as Run and Preview use
+    widget._live.model_for = lambda: c.model_for(key)
+    widget._live.precision, widget._live.detail = choices.precision_for("preview"), choices.detail
+    c.adding = True  # napari selects the overlay it adds; the panel stays on its layer
+    try:
+        widget._live.start(layer)
+    finally:
+        c.adding = False

@@ -81,7 +81,8 @@ def test_choices_become_keyword_arguments():
     assert Choices(precision="bf16").precision_for("preview") == "bf16"
 
 
-def test_zx_plane_sizes_and_targets():
+def test_zx_plane_sizes_and_targets(tmp_path, monkeypatch):
+    monkeypatch.setattr(speeds, "_path", lambda: tmp_path / "speed.json")  # nothing measured on this machine
     stack = Image(np.zeros((5, 24, 30), np.uint16), name="stack", scale=(2.0, 0.5, 0.5))
     flat = Image(np.zeros((8, 8), np.uint8), name="flat")
     mask = Image(np.zeros((8, 8), bool), name="mask")

@@ -149,6 +149,7 @@ def test_removing_the_source_layer_cancels_its_run(make_napari_viewer, qtbot, mo
     w = open_widget(viewer, model)
     w.set_layer(src)
     w.scale_y.value = 16.0  # 1536 x 1536: far longer than the test waits, even in bf16 on AVX-512
+    w.controller.CONFIRM_SECONDS = float("inf")  # measured, it is minutes long: the panel would ask first
     w.run_btn.native.click()
     worker = w.worker
     qtbot.waitUntil(lambda: w.controller.tracker is not None and w.controller.tracker.done_px > 0, timeout=WAIT)
