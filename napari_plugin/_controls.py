@@ -90,7 +90,7 @@ class Controls(Container):
             tooltip=("the new layer's pixel size, in the layer's units (its scale); e.g. 0.1 for 0.1 µm pixels"),
         )
         self.pixel_size.native.setDecimals(4)
-        self.pixel_now = _text()
+        self.pixel_now = Label(value="")  # its natural width: the unit in words, unwrapped
         self.all_selected = CheckBox(
             text="every selected image layer",
             tooltip=(

@@ -413,7 +413,7 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         pending = root.get_attribute("data-time-label")
         assert root.get_attribute("data-pending") == "true" and pending.startswith("view changed "), pending
         assert " ago · LIIF " in pending and ("about" in pending or "roughly" in pending), pending
-        page.screenshot(path=str(folder / "jupyter-pending.png"))
+        screenshot(page, folder, "jupyter-pending.png")
         page.mouse.down()
         for i in range(1, 11):  # drag right and down: the view moves up and left
             page.mouse.move(cx + 6 * i, cy + 3 * i)
