@@ -17,7 +17,9 @@ here), and for each action a face estimates before it starts:
   in this process.
 
 Each estimate uses this machine's stored speed for the model's architecture and precision (measured
-first when none is stored, as the faces do). The table prints estimate, measured wall time and their
+first when none is stored, or with --remeasure once per architecture and precision, as the faces do),
+and after each action the stored speed learns from the time it took (liif_plugin.runtime.speed.observe,
+as the panel and the CLI do after a render). The table prints estimate, measured wall time and their
 ratio (measured / estimated), with the CPU named. Times vary with what else runs on the machine; the
 benchmark reports, it asserts nothing.
 """
@@ -101,11 +103,13 @@ def main():
     cores = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("CPU(s)")), "?")
     print(f"CPU: {model_line}, {cores} CPUs ({cpu}); torch {__import__('torch').__version__}")
     print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
-    rows = []
+    rows, measured = [], set()
     for name in names:
         model = liif.load_model(name, device="cpu")
         for precision in ("fp32", hardware.resolve_precision("auto", model.device)):
-            speeds.speed(model, precision, remeasure=args.remeasure)
+            key = speeds.key(model, precision)  # one measurement per architecture, precision and device
+            speeds.speed(model, precision, remeasure=args.remeasure and key not in measured)
+            measured.add(key)
         viewer = ViewerModel()
         viewer.canvas.size = (300, 400)
         models = {(name, "auto"): model}
@@ -139,6 +143,9 @@ def main():
                 )
             rows.append((name, label, est, secs))
             show(rows[-1])
+            # What the faces do after a render: the stored speed moves towards what it took.
+            precision = choices.precision_for("preview" if action == "preview" else "run")
+            speeds.observe(model, hardware.resolve_precision(precision, model.device), est.seconds, secs)
         est, secs = cli_batch(name, args.quick)
         rows.append((name, "CLI batch: 3 images x2", est, secs))
         show(rows[-1])

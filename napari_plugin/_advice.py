@@ -68,6 +68,9 @@ class LayerChecks:
         return self.get(layer).advice("napari", choices.model, choices.detail)
 
 
+SHARED_CHECKS = LayerChecks()  # resample_layer's 'auto' (the panel keeps its own, with the same rule)
+
+
 class Timing:
     """The time each action of the panel will take, before it starts. ``models`` is the controller's
     cache of loaded models ((name, device) -> LiifModel); ``checks`` its LayerChecks."""

@@ -208,7 +208,11 @@ def iter_resample(
     """
     region, (h, w), _ = plan(layer, scale, shape, region)
     detail = check_detail(detail)
-    m = liif_plugin.load_model(model) if not isinstance(model, liif_plugin.LiifModel) else model
+    if model is None or (isinstance(model, str) and model == "auto"):  # the one model that suits this layer
+        from ._advice import SHARED_CHECKS
+
+        model = SHARED_CHECKS.get(layer).auto.name
+    m = liif_plugin.get_model(model) if not isinstance(model, liif_plugin.LiifModel) else model
     precision = m.precision if precision is None else resolve_precision(precision, m.device)
     lead = lead_shape(layer)
     if lead_index is None:
@@ -252,12 +256,13 @@ def iter_resample(
 
 
 def resample_layer(
-    layer, *, scale=None, shape=None, region=None, model=None, progress=None, detail=1.0, precision=None
+    layer, *, scale=None, shape=None, region=None, model="auto", progress=None, detail=1.0, precision=None
 ):
     """Resample a napari Image layer with LIIF; returns a new Image layer (not added to a viewer).
 
     scale: a factor or (sy, sx) for the two spatial axes; or shape=(h, w); region=(y0, x0, y1, x1)
-    in the layer's pixel-edge units picks a window. model: a LiifModel, registry name or .pth path.
+    in the layer's pixel-edge units picks a window. model: 'auto' (the model that suits the layer, chosen
+    once per layer: napari_plugin._advice), a LiifModel, registry name or .pth path.
     progress(done, total) is called per band of output pixels; raising liif_plugin.Cancelled stops.
     detail (0..1): how much of LIIF's difference from bicubic to keep (1: LIIF as it is).
     precision: None uses the model's ('fp32' unless it was loaded with another).

@@ -177,6 +177,32 @@ def prepare(args, jobs):
     return models, works, estimate, found
 
 
+def say_zarr_estimate(args, src, shape, rgb, dtype, out, model):
+    """One line with the time of a .zarr run (every plane of the array), unless --quiet."""
+    import math
+
+    import numpy as np
+
+    from liif_plugin.cli.progress import SAY_ABOVE_S, batch_estimate, plan_speeds
+    from liif_plugin.runtime import cost
+
+    lead = shape[:-3] if rgb else shape[:-2]
+    H, W = shape[-3:-1] if rgb else shape[-2:]
+    chans = shape[-1] if rgb else 1
+
+    def work(speed):
+        region = (0.0, 0.0, float(H), float(W))
+        sub = 2 if chans == 4 else 1
+        arch = cost.Arch.of(model)
+        return cost.work((H, W), out, region, math.prod(lead), sub, chans, np.dtype(dtype).itemsize, arch, speed)
+
+    found = plan_speeds([model], args.precision, [work(None)], quiet=args.quiet)
+    estimate = batch_estimate([work(found[0])], found)
+    if not args.quiet and estimate.range[1] > SAY_ABOVE_S:
+        print(f"{src.name}: {estimate.text()}", file=sys.stderr)
+    return estimate
+
+
 def estimate_argv(argv):
     """The TimeEstimate `liif upscale ARGS` prints before it starts (for benchmarks/estimates.py)."""
     from liif_plugin.cli.main import build_parser
@@ -230,12 +256,15 @@ def run_zarr(args):
         raise FileNotFoundError(f"input {src} does not exist")
     if dst.exists() and not args.overwrite:
         raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
-    shape = open_zarr_source(src)[0].shape  # an array, or an OME-Zarr image group
-    hw = shape[-3:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:]
+    array = open_zarr_source(src)[0]  # an array, or an OME-Zarr image group
+    shape = array.shape
+    rgb = len(shape) >= 3 and shape[-1] in (3, 4)
+    hw = shape[-3:-1] if rgb else shape[-2:]
     args.region_t = None
     scale, out = target(args, hw)
     out = output_shape(hw, scale, out)  # validate before any work
     model = pick_model(args, src, src)  # auto: one choice from a window of the whole array
+    say_zarr_estimate(args, src, shape, rgb, array.dtype, out, model)
     with tqdm(unit="task", disable=args.quiet, desc=f"{src.name} -> {dst.name}") as bar:
 
         def progress(done, total):
