@@ -132,7 +132,7 @@ class Timing:
         name = self.checks.model_name(layer, choices)
         speed = self.speed(name, choices, "run")
         itemsize = np.dtype(layer.dtype).itemsize
-        wk = isotropic_work(tuple(layer.data.shape), spacing, itemsize, self.arch(name, choices), speed)
+        wk = isotropic_work(tuple(rs.level0(layer).shape), spacing, itemsize, self.arch(name, choices), speed)
         return wk, TimeEstimate.of([wk], speed)
 
     def plane(self, layer, choices: Choices) -> tuple[cost_model.Work, TimeEstimate]:
@@ -142,7 +142,9 @@ class Timing:
         speed = self.speed(name, choices, "run")
         itemsize = np.dtype(layer.dtype).itemsize
         assert choices.plane in PLANE_WALKED
-        wk = planes_work(tuple(layer.data.shape), choices.plane, (h, w), itemsize, self.arch(name, choices), speed)
+        wk = planes_work(
+            tuple(rs.level0(layer).shape), choices.plane, (h, w), itemsize, self.arch(name, choices), speed
+        )
         return wk, TimeEstimate.of([wk], speed)
 
     def lines(self, layer, choices: Choices) -> tuple[str, tuple | None, list, tuple | None]:

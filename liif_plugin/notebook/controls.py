@@ -16,6 +16,8 @@ time the next LIIF render will take. The ZoomWidget (liif_plugin.notebook.widget
 
 from __future__ import annotations
 
+import weakref
+
 import anywidget
 import traitlets as t
 
@@ -80,8 +82,21 @@ class ZoomControls(anywidget.AnyWidget):
         self.set_trait("model_in_use", self._model.name)
         self._update_advice()
         self._update_estimate()
-        if speeds.stored(self._model, self.precision) is None:  # measure once, then say the calibrated time
-            speeds.calibrate_in_background(self._model, self.precision, done=self._update_estimate)
+        self._calibrate()
+
+    def _calibrate(self):
+        """Measure this machine's speed for the model once, in the background, then say the calibrated
+        time (the thread holds the widget only weakly: a dropped widget is not kept alive by it)."""
+        if speeds.stored(self._model, self.precision) is not None:
+            return
+        ref = weakref.ref(self)
+
+        def done():
+            widget = ref()
+            if widget is not None:
+                widget._update_estimate()
+
+        speeds.calibrate_in_background(self._model, self.precision, done=done)
 
     # -- the model control --------------------------------------------------------------------------------
     @t.validate("model_name")
@@ -106,8 +121,7 @@ class ZoomControls(anywidget.AnyWidget):
             self.precision = resolve_precision(self._precision_setting, model.device)
             self._open(self._source)  # the field of the new model (its tiles are the new model's)
             self.set_trait("model_in_use", model.name)
-            if speeds.stored(model, self.precision) is None:
-                speeds.calibrate_in_background(model, self.precision, done=self._update_estimate)
+            self._calibrate()
             if self._live:
                 self._schedule()
         self._update_advice()

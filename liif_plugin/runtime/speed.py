@@ -40,8 +40,12 @@ STORE = "speed.json"
 # sizes; small enough that the whole measurement takes about a second on an idle 2-core CPU.
 ENCODE_SIZES = (32, 96)  # input pixels per side of the two timed encodes
 ENCODE_REPEATS = (2, 1)  # the small one is timed twice (its fastest counts): it is short and noise swamps it
-DECODE_SIZE = 96  # output pixels per side of the timed decode
-DECODE_SECONDS = 0.5  # the timed decode stops after this long (whole bands of 8 rows)
+DECODE_SIZE = 128  # output pixels per side of the timed decode
+# Rows of one timed band: 4096 output pixels, the band a render starts with (cost.FIRST_BAND). Small
+# bands decode slower per pixel (a bf16 decoder in 768-pixel bands ran at a third of its speed in
+# 4096-pixel ones on an AVX512-BF16 CPU), so the timed bands are the size renders use.
+DECODE_BAND_ROWS = 32
+DECODE_SECONDS = 0.5  # the timed decode stops after this long (whole bands, at least three: the median counts)
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,8 @@ def measure(model, precision: str | None = None) -> Speed:
     # Decode bands of rows until DECODE_SECONDS have passed: a precision this processor only
     # emulates (bf16 without AVX512-BF16) decodes 30x slower, and its measurement must stay short.
     t1 = time.perf_counter()
-    rows, band, rates = 0, 8, []
-    while rows < DECODE_SIZE and (rows == 0 or time.perf_counter() - t1 < DECODE_SECONDS):
+    rows, band, rates = 0, DECODE_BAND_ROWS, []
+    while rows < DECODE_SIZE and (len(rates) < 3 or time.perf_counter() - t1 < DECODE_SECONDS):
         t = time.perf_counter()
         field.render_planes((DECODE_SIZE, DECODE_SIZE), rows=(rows, min(rows + band, DECODE_SIZE)))
         _sync(model)
