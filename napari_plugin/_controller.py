@@ -237,7 +237,7 @@ class ResampleController:
 
     def calibration(self, layer, choices: Choices) -> Callable[[], None] | None:
         """What measures this machine's speed for the models and precisions the panel's estimates still
-        lack (a second or two; run it on a worker, then estimate again); None when nothing is missing."""
+        lack (a few seconds; run it on a worker, then estimate again); None when nothing is missing."""
         needed = self.timing.uncalibrated(layer, choices)
         if not needed or self.busy:
             return None

@@ -134,7 +134,7 @@ class Controls(Container):
         self.time_label = _text()
         self.time_label.tooltip = (
             "how long each button takes, from this machine's measured speed for the model, precision and device "
-            "(measured once, a second or two, the first time they are used)"
+            "(measured once, in a few seconds, the first time they are used)"
         )
         self.advice_label = _text()
         self.advice_label.tooltip = "what the image looks like to LIIF, which model runs and why, and what to change"

@@ -12,7 +12,7 @@ the viewer are the controller's.
 Whenever the picked layer, a setting or the view changes, the panel shows again what Run makes
 (the output line), how long each button takes (the time line) and what the image is with the model
 that will run and why (the advice line). When this machine's speed for the model and precision is
-not measured yet, it is measured on a worker at once (a second or two) and the time line then says
+not measured yet, it is measured on a worker at once (a few seconds) and the time line then says
 the calibrated time.
 """
 

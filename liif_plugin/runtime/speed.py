@@ -37,7 +37,8 @@ from liif_plugin.runtime import hardware
 STORE = "speed.json"
 # Measured sizes. An encode has a fixed cost per call besides its cost per pixel (per-layer set-up and
 # thread hand-offs: about 2 s of a 64 x 64 encode on a busy 2-core machine), so it is timed at two
-# sizes; small enough that the whole measurement takes about a second on an idle 2-core CPU.
+# sizes; small enough that the whole measurement takes a second or two on an idle 2-core CPU (3-5 s
+# on a busy one).
 ENCODE_SIZES = (32, 96)  # input pixels per side of the two timed encodes
 ENCODE_REPEATS = (2, 1)  # the small one is timed twice (its fastest counts): it is short and noise swamps it
 DECODE_SIZE = 128  # output pixels per side of the timed decode
