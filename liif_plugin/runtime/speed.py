@@ -90,7 +90,12 @@ def key(model, precision: str) -> str:
 
 def key_for(device, precision: str, arch: str) -> str:
     dev = torch.device(device)
-    where = f"{hardware.cpu().name}, {torch.get_num_threads()} threads" if dev.type == "cpu" else str(dev)
+    if dev.type == "cpu":
+        where = f"{hardware.cpu().name}, {torch.get_num_threads()} threads"
+    elif dev.type == "cuda":
+        where = torch.cuda.get_device_name(dev)  # another GPU in the same slot is measured anew
+    else:
+        where = str(dev)
     return f"{dev.type}|{where}|{precision}|{arch}|torch {torch.__version__}"
 
 
