@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from napari.layers import Image
 
 from liif_plugin.errors import message_for
-from liif_plugin.hub import cache
 
 from . import _resample as rs
 
 SCALE_MODE, SHAPE_MODE, SIZE_MODE = "scale factor", "output shape", "pixel size"
+AUTO = "auto"  # the model setting that picks, per layer, the model that suits it (liif_plugin.quality.choose)
 PLANES = ("yx", "zx", "zy")
 # Precision choices: label -> (Preview's, Run's). The default keeps Run's layers exact.
 PRECISIONS = {
@@ -57,15 +57,10 @@ class Choices:
     pixel_size: float = 0.1  # the new pixel size in the layer's units (mode SIZE_MODE)
     view_only: bool = False
     all_selected: bool = False
-    model: str = cache.DEFAULT_MODEL  # a registry name or a checkpoint path
+    model: str = AUTO  # 'auto' (the model that suits each layer, chosen once per layer), a registry name or a path
     device: str = "auto"
     detail: float = 1.0
     precision: str = next(iter(PRECISIONS))  # a PRECISIONS label
-
-    @property
-    def model_key(self) -> tuple[str, str]:
-        """(model, device): what a loaded model is kept under."""
-        return (self.model, self.device)
 
     def precision_for(self, action: str) -> str:
         """The precision the picker gives `action` ('preview' or 'run')."""
@@ -102,9 +97,9 @@ def pixel_size(layer) -> tuple[float, float]:
 
 
 def unit(layer) -> str:
-    """The layer's spatial unit as the panel writes it ('px' for none)."""
+    """The layer's spatial unit as the panel writes it, in words ('pixels' for none, else e.g. 'micrometer')."""
     units = getattr(layer, "units", None)
-    return "px" if not units or str(units[-1]) == "pixel" else f"{units[-1]:~P}"
+    return "pixels" if not units or str(units[-1]) == "pixel" else f"{units[-1]:P}"
 
 
 def resample_kwargs(layer, choices: Choices, viewer=None) -> dict:

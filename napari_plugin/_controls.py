@@ -25,7 +25,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from liif_plugin.hub import cache
 
-from ._choices import PLANES, PRECISIONS, SCALE_MODE, SHAPE_MODE, SIZE_MODE, devices
+from ._choices import AUTO, PLANES, PRECISIONS, SCALE_MODE, SHAPE_MODE, SIZE_MODE, devices
 
 
 def set_clamped(box: RangedWidget, value: float) -> None:
@@ -67,6 +67,7 @@ class Controls(Container):
         super().__init__(labels=False)
         self._registered = sorted(cache.registry(), key=lambda n: n != cache.DEFAULT_MODEL)
         self._paths = []  # checkpoint files offered in the model picker (add_model_path)
+        self.auto_choice = ""  # the model 'auto' picks for the layer shown, written beside 'auto' in the picker
         # The picker napari would give a function parameter annotated `napari.layers.Image`;
         # the subclass narrows its choices to the layers LIIF can resample.
         self.layer_combo = create_widget(annotation=Image, label="image layer")
@@ -89,7 +90,7 @@ class Controls(Container):
             tooltip=("the new layer's pixel size, in the layer's units (its scale); e.g. 0.1 for 0.1 µm pixels"),
         )
         self.pixel_size.native.setDecimals(4)
-        self.pixel_now = _text()
+        self.pixel_now = Label(value="")  # its natural width: the unit in words, unwrapped
         self.all_selected = CheckBox(
             text="every selected image layer",
             tooltip=(
@@ -100,7 +101,13 @@ class Controls(Container):
         self.view_only = CheckBox(
             text="current view only", tooltip="Run renders only the part of the layer visible on the canvas"
         )
-        self.model_combo = ComboBox(choices=self._model_choices)
+        self.model_combo = ComboBox(
+            choices=self._model_choices,
+            tooltip=(
+                "auto: the model that suits this layer (noise, JPEG blocks, microscopy or photo), chosen once per "
+                "layer and named in the advice line; or a model of your choice"
+            ),
+        )
         self.browse = PushButton(
             text="…", tooltip=("use a LIIF checkpoint file (.pth, saved by the LIIF authors' code or by MMagic)")
         )
@@ -124,6 +131,13 @@ class Controls(Container):
             ),
         )
         self.estimate_label = _text()
+        self.time_label = _text()
+        self.time_label.tooltip = (
+            "how long each button takes, from this machine's measured speed for the model, precision and device "
+            "(measured once, in a few seconds, the first time they are used)"
+        )
+        self.advice_label = _text()
+        self.advice_label.tooltip = "what the image looks like to LIIF, which model runs and why, and what to change"
         self._row_labels = []  # the form's left column, aligned by align_labels
         form = Container(
             labels=False,
@@ -143,6 +157,8 @@ class Controls(Container):
                 self._row("detail", self.detail),
                 self._row("precision", self.precision_combo),
                 self._row("output", self.estimate_label),
+                self._row("time", self.time_label),
+                self._row("advice", self.advice_label),
             ],
         )
         form.margins = (0, 0, 0, 0)
@@ -198,12 +214,20 @@ class Controls(Container):
             QTimer.singleShot(0, self.align_labels)
 
     def _model_choices(self, _widget=None) -> list:
-        # A callable, so that reset_choices (napari calls it on every layer change) keeps added files.
-        return self._registered + self._paths
+        # A callable, so that reset_choices (napari calls it on every layer change) keeps added files
+        # and shows what 'auto' picks for the layer shown.
+        auto = (f"auto ({self.auto_choice})" if self.auto_choice else AUTO, AUTO)
+        return [auto] + [(n, n) for n in self._registered + self._paths]
+
+    def show_auto_choice(self, name: str) -> None:
+        """Write the model 'auto' picks for the layer shown beside 'auto' in the model picker."""
+        if name != self.auto_choice:
+            self.auto_choice = name
+            self.model_combo.reset_choices()
 
     def add_model_path(self, path) -> None:
         """Offer a checkpoint file in the model picker and select it."""
-        if str(path) not in self.model_combo.choices:
+        if str(path) not in self.model_combo.choices:  # (its values)
             self._paths.append(str(path))
             self.model_combo.reset_choices()
         self.model_combo.value = str(path)

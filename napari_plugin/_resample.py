@@ -108,10 +108,18 @@ def _label(region, out_shape, full):
     y0, x0, y1, x1 = region
     sy, sx = out_shape[0] / (y1 - y0), out_shape[1] / (x1 - x0)
     tag = f"x{sy:.3g}" if math.isclose(sy, sx, rel_tol=1e-3) else f"x{sy:.3g}/{sx:.3g}"
-    return tag if full else f"{tag}, region"
+    return tag if full else f"{tag} region"
 
 
-def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=None, detail=1.0, precision="fp32"):
+def result_name(layer_name: str, what: str, model_name: str) -> str:
+    """A new layer's name: its source, what LIIF did and with which model, e.g.
+    ``cells [LIIF x2 edsr-baseline-denoise]``, ``cells [LIIF preview edsr-baseline]``."""
+    return f"{layer_name} [LIIF {what} {model_name}]"
+
+
+def _new_layer(
+    layer, data, region, out_shape, model, name=None, lead_offset=None, detail=1.0, precision="fp32", tag=None
+):
     H, W = spatial_shape(layer)
     full = tuple(region) == (0.0, 0.0, float(H), float(W))
     scale, translate = geometry(layer, region, out_shape, lead_offset)
@@ -126,13 +134,14 @@ def _new_layer(layer, data, region, out_shape, model, name=None, lead_offset=Non
         "output_shape": [int(v) for v in out_shape],
         "detail": detail,
         "source_layer": layer.name,
+        "preview": tag == "preview",
         "plugin_version": liif_plugin.__version__,
         "metadata": touched,  # source metadata keys scaled to the new pixels, and dropped
     }
     return Image(
         data,
         **_like(layer),
-        name=name or f"{layer.name} (LIIF {_label(region, out_shape, full)})",
+        name=name or result_name(layer.name, tag or _label(region, out_shape, full), model.name),
         scale=scale,
         translate=translate,
         metadata=meta,
@@ -182,6 +191,7 @@ def iter_resample(
     on_plane=None,
     precision=None,
     field_for=None,
+    tag=None,
 ):
     """Generator: yields (done, total) output pixels between bands and returns the new layer.
 
@@ -193,10 +203,16 @@ def iter_resample(
     Each plane is rendered by the engine's tiled field: only the window under `region` (plus the
     encoder's halo) is read and encoded, so a preview's time follows the view, not the layer.
     `field_for(index)` may give that field (the live view keeps them, with their tile caches).
+    The new layer is called `name`, or after its source, `tag` (default: the scale, e.g. 'x2') and
+    the model (see result_name).
     """
     region, (h, w), _ = plan(layer, scale, shape, region)
     detail = check_detail(detail)
-    m = liif_plugin.load_model(model) if not isinstance(model, liif_plugin.LiifModel) else model
+    if model is None or (isinstance(model, str) and model == "auto"):  # the one model that suits this layer
+        from ._advice import SHARED_CHECKS
+
+        model = SHARED_CHECKS.get(layer).auto.name
+    m = liif_plugin.get_model(model) if not isinstance(model, liif_plugin.LiifModel) else model
     precision = m.precision if precision is None else resolve_precision(precision, m.device)
     lead = lead_shape(layer)
     if lead_index is None:
@@ -234,16 +250,19 @@ def iter_resample(
             yield done, total
     # A single plane sits where it was taken from along the non-spatial axes.
     at = indices[0] if lead_index is not None else None
-    return _new_layer(layer, out, region, (h, w), m, name=name, lead_offset=at, detail=detail, precision=precision)
+    return _new_layer(
+        layer, out, region, (h, w), m, name=name, lead_offset=at, detail=detail, precision=precision, tag=tag
+    )
 
 
 def resample_layer(
-    layer, *, scale=None, shape=None, region=None, model=None, progress=None, detail=1.0, precision=None
+    layer, *, scale=None, shape=None, region=None, model="auto", progress=None, detail=1.0, precision=None
 ):
     """Resample a napari Image layer with LIIF; returns a new Image layer (not added to a viewer).
 
     scale: a factor or (sy, sx) for the two spatial axes; or shape=(h, w); region=(y0, x0, y1, x1)
-    in the layer's pixel-edge units picks a window. model: a LiifModel, registry name or .pth path.
+    in the layer's pixel-edge units picks a window. model: 'auto' (the model that suits the layer, chosen
+    once per layer: napari_plugin._advice), a LiifModel, registry name or .pth path.
     progress(done, total) is called per band of output pixels; raising liif_plugin.Cancelled stops.
     detail (0..1): how much of LIIF's difference from bicubic to keep (1: LIIF as it is).
     precision: None uses the model's ('fp32' unless it was loaded with another).

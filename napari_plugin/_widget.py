@@ -8,6 +8,12 @@ controller as ``Choices``; its jobs run on napari ``thread_worker``s (napari_plu
 QTimer redraws the progress while a run goes; a Qt message box asks before a big run; a file
 dialog adds a checkpoint. What to resample, the estimate, the runs, cancelling and what is added to
 the viewer are the controller's.
+
+Whenever the picked layer, a setting or the view changes, the panel shows again what Run makes
+(the output line), how long each button takes (the time line) and what the image is with the model
+that will run and why (the advice line). When this machine's speed for the model and precision is
+not measured yet, it is measured on a worker at once (a few seconds) and the time line then says
+the calibrated time.
 """
 
 from pathlib import Path
@@ -25,6 +31,7 @@ from ._controller import ResampleController
 from ._controls import Controls, set_clamped
 
 TICK_MS = 200  # how often the progress bar and the time left are redrawn while a run goes
+VIEW_MS = 200  # after the view stops changing for this long, the Preview's estimate is redone
 CHECKPOINTS = "PyTorch checkpoint (*.pth *.pt)"
 # Choices field -> the control that holds it (scale and shape are two controls each)
 CONTROLS = {
@@ -41,6 +48,8 @@ CONTROLS = {
 
 
 class ResampleWidget(Controls):
+    CALIBRATE = True  # measure this machine's speed on a worker as soon as an estimate lacks it
+
     def __init__(self, napari_viewer: Viewer):
         super().__init__()
         self.viewer = napari_viewer
@@ -52,6 +61,11 @@ class ResampleWidget(Controls):
         self._timer = QTimer(self.native)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self.controller.tick)
+        self._view_timer = QTimer(self.native)  # the Preview's estimate follows the view, once it is still
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(VIEW_MS)
+        self._view_timer.timeout.connect(self._update_estimate)
+        self._calibrating = None  # the worker measuring this machine's speed
         self._live = None  # the LiveView while "live LIIF view" is on
         self.layer_combo.choices = self._layer_choices
         ev = self.controller.events
@@ -76,6 +90,7 @@ class ResampleWidget(Controls):
             w.changed.connect(self._update_estimate)
         for w in (self.pixel_size, self.all_selected, self.precision_combo, self.model_combo, self.device_combo):
             w.changed.connect(self._update_estimate)
+        self.detail.changed.connect(self._update_estimate)
         self.shape_h.changed.connect(lambda: self._on_shape(0))
         self.shape_w.changed.connect(lambda: self._on_shape(1))
         self.browse.clicked.connect(self._browse)
@@ -118,8 +133,9 @@ class ResampleWidget(Controls):
             (ev.removed, lambda event: self.controller.layer_removed(real(getattr(event, "value", None)))),
             (selection.changed, lambda event=None: self.all_selected.value and self._update_estimate()),
             (selection.active, self._on_active),
-            (camera.zoom, lambda event=None: self.view_only.value and self._update_estimate()),
-            (camera.center, lambda event=None: self.view_only.value and self._update_estimate()),
+            (camera.zoom, lambda event=None: self._view_timer.start()),
+            (camera.center, lambda event=None: self._view_timer.start()),
+            (v.dims.events.ndisplay, lambda event=None: self._view_timer.start()),
         ]
         for emitter, cb in self._hooks:
             emitter.connect(cb)
@@ -197,22 +213,31 @@ class ResampleWidget(Controls):
             set_clamped(self.shape_w, round(W * self.scale_x.value))
             self._building = False
             py, px = _choices.pixel_size(layer)
-            unit = _choices.unit(layer)
-            self.pixel_size.native.setSuffix(f" {unit}")
             now = f"{py:.4g}" if py == px else f"{py:.4g} × {px:.4g}"
-            self.pixel_now.value = f"now {now} {unit}"
+            self.pixel_now.value = f"{_choices.unit(layer)} (now {now})"
         self._update_estimate()
 
     def _update_estimate(self, *_):
         if self._building:
             return
-        estimate = self.controller.estimate(self.layer, self.choices())
+        layer, choices = self.layer, self.choices()
+        if layer is not None and choices.model == _choices.AUTO:
+            self.show_auto_choice(self.controller.checks.get(layer).auto.name)
+        estimate = self.controller.estimate(layer, choices)
         if estimate.shape is not None:  # show the shape this scale gives
             self._building = True
             set_clamped(self.shape_h, estimate.shape[0])
             set_clamped(self.shape_w, estimate.shape[1])
             self._building = False
         self.estimate_label.value = estimate.text
+        self.time_label.value = estimate.time
+        self.advice_label.value = estimate.advice
+        self._calibrate(layer, choices)
+
+    def _calibrate(self, layer, choices):
+        """Measure this machine's speed on a worker when the estimates lack it; estimate again after."""
+        if self.CALIBRATE and self._calibrating is None:
+            calibrate(self, layer, choices)
 
     # -- work: the controller's jobs on workers -----------------------------------------------
     @property
@@ -237,9 +262,16 @@ class ResampleWidget(Controls):
             self._ask(job, question)
 
     def isotropic(self) -> None:
-        """Make the selected 3D stack's voxels cubic (z refined by LIIF) into a new layer."""
-        if not self.busy:
-            self._start(self.controller.prepare_isotropic(self.layer, self.choices()))
+        """Make the selected 3D stack's voxels cubic (z refined by LIIF) into a new layer; asks first when
+        it takes long."""
+        if self.busy:
+            return
+        job = self.controller.prepare_isotropic(self.layer, self.choices())
+        question = None if job is None else self.controller.question(job)
+        if question is None:
+            self._start(job)
+        else:
+            self._ask(job, question)
 
     def cancel(self) -> None:
         """Stop the running render; nothing is added to the viewer."""
@@ -262,7 +294,7 @@ class ResampleWidget(Controls):
     def _start(self, job):
         if job is not None:
             _settings.save(_settings.values(self))
-            self.controller.start(job)
+            self.controller.start(job, self.layer, self.choices())
 
     def _launch(self, controller, job):
         """The controller's launcher: run `job.events()` on a thread_worker, reporting back in this thread."""
@@ -295,24 +327,7 @@ class ResampleWidget(Controls):
     # -- live view ------------------------------------------------------------------------------
     def _toggle_live(self, on):
         """Start or stop the live LIIF view of the selected layer (see napari_plugin._live)."""
-        from ._live import LiveView
-
-        if not on:
-            if self._live is not None:
-                self._live.stop()
-            self._say("live view off")
-            return
-        layer = self.layer
-        if layer is None:
-            self.live.value = False  # (which says "live view off")
-            self._say("live view: open an image layer first")
-            return
-        choices = self.choices()
-        if self._live is None:
-            self._live = LiveView(self.viewer, None, on_status=self._say)
-        self._live.model_for = lambda: self.controller.model_for(choices.model_key)
-        self._live.precision, self._live.detail = choices.precision_for("preview"), choices.detail
-        self._live.start(layer)
+        toggle_live(self, on)
 
     # -- remembered settings; closing: stop work, let go of the viewer ----------------------------
     def _restore(self):
@@ -328,6 +343,7 @@ class ResampleWidget(Controls):
             return
         _settings.save(_settings.values(self))
         self.cancel()
+        self._view_timer.stop()
         if self._live is not None:
             self._live.stop()
         self._disconnect_viewer()
@@ -351,3 +367,50 @@ def confirm(parent, question: str, answered) -> QMessageBox:
     box.finished.connect(lambda result: answered(result == yes.value or box.clickedButton() is box.button(yes)))
     box.open()
     return box
+
+
+def calibrate(widget, layer, choices) -> None:
+    """Run the controller's speed measurement (when the estimates lack one) on a worker of the panel's
+    pool; the time line says it is measuring, and is estimated again when it is done."""
+    measure = widget.controller.calibration(layer, choices)
+    if measure is None:
+        return
+
+    def done():
+        widget._calibrating = None
+        widget.controller.measuring = False
+        if widget._hooks:  # not closed meanwhile
+            widget._update_estimate()
+
+    worker = thread_worker(measure, start_thread=False, connect={"finished": done, "errored": lambda e: None})()
+    widget._calibrating = worker
+    widget.controller.measuring = True
+    widget.time_label.value = widget.controller.estimate(layer, choices).time  # "measuring … now"
+    _threads.start(worker, "panel")
+
+
+def toggle_live(widget, on) -> None:
+    """Start or stop the panel's live LIIF view of its layer, with the layer's one model."""
+    from ._live import LiveView
+
+    if not on:
+        if widget._live is not None:
+            widget._live.stop()
+        widget._say("live view off")
+        return
+    layer = widget.layer
+    if layer is None:
+        widget.live.value = False  # (which says "live view off")
+        widget._say("live view: open an image layer first")
+        return
+    choices, c = widget.choices(), widget.controller
+    if widget._live is None:
+        widget._live = LiveView(widget.viewer, None, on_status=widget._say)
+    key = c.model_key(layer, choices)  # the layer's one model, as Run and Preview use
+    widget._live.model_for = lambda: c.model_for(key)
+    widget._live.precision, widget._live.detail = choices.precision_for("preview"), choices.detail
+    c.adding = True  # napari selects the overlay it adds; the panel stays on its layer
+    try:
+        widget._live.start(layer)
+    finally:
+        c.adding = False

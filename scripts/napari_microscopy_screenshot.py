@@ -43,20 +43,18 @@ def main():
     )
     _, widget = viewer.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")
     widget.set_layer(src)
+    widget.mode_combo.value = SIZE_MODE  # set first: a status line goes when the settings change
+    widget.pixel_size.value = 0.25
+    print(f"before: time: {widget.time_label.value}\n        advice: {widget.advice_label.value}")
     widget.iso_btn.native.click()
     secs = wait_idle(widget, 900)
     print(f"isotropic in {secs:.1f} s: {widget.status.value}")
     new = viewer.layers[-1]
     new.interpolation2d = "nearest"
     viewer.layers.selection.active = src
-    widget.mode_combo.value = SIZE_MODE
-    widget.pixel_size.value = 0.25
     viewer.dims.order = (1, 0, 2)  # a zx section: z runs down the screen
     viewer.dims.set_point(1, stack.shape[1] * 0.5 / 2)
-    caption = (
-        f"zx sections - left: {src.name}, z step 2 um, xy 0.5 um (nearest)    "
-        f"right: {new.name}, {new.scale[0]:g} um voxels"
-    )
+    caption = f"left: 2 um z steps   right: isotropic z, {new.scale[0]:g} um voxels"  # zx sections
     shape = grid_and_save(viewer, caption, OUT)
     print(f"wrote {OUT} {shape[1]}x{shape[0]}, new layer {new.name!r} {new.data.shape}")
     viewer.close()

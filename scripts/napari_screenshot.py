@@ -1,5 +1,9 @@
 """Screenshot for the README and docs/napari.md: the "Resample with LIIF" widget next to a resampled layer.
 
+The panel shows, for its layer, what Run makes (output), how long each button takes (time), what
+the image is and which model 'auto' picks (advice), and the status of the run just done; the new
+layer's name carries the model.
+
 A real napari window (shown, on a virtual X display when there is no screen) runs the widget on a
 crop of scikit-image's immunohistochemistry slide; grid mode puts the source (left, nearest
 neighbour) beside the LIIF x4 result (right). Writes docs/napari.png.
@@ -36,10 +40,7 @@ def main():
     print(f"rendered in {secs:.1f} s: {widget.status.value}")
     new = viewer.layers[-1]
     viewer.layers.selection.active = src  # the widget shows its source layer
-    caption = (
-        f"left: {src.name} {crop.shape[1]}x{crop.shape[0]} (nearest)    "
-        f"right: {new.name} {new.data.shape[1]}x{new.data.shape[0]}"
-    )
+    caption = f"left: {src.name} {crop.shape[1]}x{crop.shape[0]} (nearest)   right: {new.name}"
     shape = grid_and_save(viewer, caption, OUT)
     print(f"wrote {OUT} {shape[1]}x{shape[0]}, new layer {new.name!r} {new.data.shape}")
     viewer.close()

@@ -113,7 +113,8 @@ def test_installed_entry_point_runs(files):
         capture_output=True,
         text=True,
     )
-    assert r.returncode == 0 and "wrote" in r.stdout and "px" in r.stderr  # tqdm bar on stderr
+    assert r.returncode == 0 and "wrote" in r.stdout and "100%|" in r.stderr  # the progress bar on stderr
+    assert "done in " in r.stderr  # the time it took, in words
     r = subprocess.run(exe + ["weights", "list"], capture_output=True, text=True)
     assert r.returncode == 0 and "edsr-baseline" in r.stdout and "present" in r.stdout
 
@@ -140,3 +141,27 @@ def test_zarr_in_zarr_out(tmp_path, model, capsys):
         == 2
     )
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_a_batch_says_how_long_it_takes_before_it_starts(files, tmp_path, capsys, monkeypatch):
+    """One line before the first pixel: the batch's time, a range while this machine's speed is not
+    measured, one number once it is (measured first when the batch would take a while)."""
+    from liif_plugin.cli import progress
+    from liif_plugin.runtime import speed as speeds
+
+    monkeypatch.setattr(speeds, "_path", lambda: tmp_path / "speed.json")  # nothing measured yet
+    monkeypatch.setattr(progress, "SAY_ABOVE_S", 0.0)  # these small images take about a second
+    monkeypatch.setattr(progress, "MEASURE_ABOVE_S", 1e9)  # never measure first: the rough range
+    (tmp_path / "out").mkdir()
+    args = ("upscale", files / "photo.png", files / "photo2.jpg", "--out-dir", tmp_path / "out", "--scale", "2")
+    assert liif(*args, "--model", "edsr-baseline") == 0
+    err = capsys.readouterr().err.splitlines()
+    said = [ln for ln in err if ln.startswith("2 images: ")]
+    assert len(said) == 1 and "roughly" in said[0] and "not measured yet" in said[0], err
+    monkeypatch.setattr(progress, "MEASURE_ABOVE_S", 0.0)
+    assert liif(*args, "--model", "edsr-baseline", "--overwrite") == 0
+    err = capsys.readouterr().err
+    assert "measuring this machine's speed" in err
+    said = [ln for ln in err.splitlines() if ln.startswith("2 images: ")]
+    assert len(said) == 1 and ("about" in said[0] or "under a second" in said[0]) and "roughly" not in said[0]
+    assert "done in " in err  # the bar's last state: the time it took

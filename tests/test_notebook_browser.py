@@ -294,6 +294,11 @@ def wait_js(page, expr, arg=None, timeout=120_000, rerun=False):
                 raise
 
 
+def scale_text(z):
+    """A scale as the widget's label writes it (zoom.js fmtScale)."""
+    return f"x{z:.2f}" if z < 10 else f"x{z:.1f}"
+
+
 def cell_output(page, index):
     return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output").inner_text()
 
@@ -320,6 +325,37 @@ def test_js_viewport_rule_matches_python(browser):
         page.close()
     for (v, c, s), js in zip(cases, got):
         assert js == pytest.approx(fit_viewport(v, c, s), abs=1e-9)
+
+
+def test_js_label_says_what_each_frame_is(browser):
+    """zoom.js's label for every kind of frame the kernel sends, with and without the fields a kernel may
+    add (level, reduced, scale): what is on screen, never 'bicubic' for an overview."""
+    src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
+    url = "data:text/javascript;base64," + base64.b64encode(src).decode()
+    region = [0, 0, 100, 100]
+    cases = [
+        ({"layer": "overview", "final": False, "region": [0, 0, 800, 800], "shape": [256, 256]}, "overview"),
+        ({"layer": "overview", "level": 3, "final": False, "region": region, "shape": [25, 25]}, "overview (level 3)"),
+        # zoomed out: the 'bicubic' final frame of an older kernel is the area-averaged overview
+        ({"layer": "bicubic", "final": True, "region": [0, 0, 800, 800], "shape": [256, 256]}, "overview"),
+        ({"layer": "bicubic", "final": False, "region": region, "shape": [320, 320]}, "bicubic x3.20"),
+        ({"layer": "nearest", "final": True, "region": region, "shape": [320, 320]}, "nearest x3.20"),
+        ({"layer": "liif", "final": False, "region": region, "shape": [160, 160]}, "LIIF x1.60, reduced · m"),
+        ({"layer": "liif", "final": False, "reduced": True, "scale": 3.2, "region": region, "shape": [160, 160]},
+         "LIIF x3.20, reduced · m"),
+        ({"layer": "liif", "final": True, "region": region, "shape": [320, 320]}, "LIIF x3.20 · m"),
+        ({"layer": "liif", "final": True, "reduced": False, "scale": 13.14, "region": region, "shape": [320, 320]},
+         "LIIF x13.1 · m"),
+    ]  # fmt: skip
+    page = browser.new_page()
+    try:
+        got = page.evaluate(
+            "async ([url, cases]) => { const m = await import(url); return cases.map(([c]) => m.describe(c, 'm')); }",
+            [url, cases],
+        )
+    finally:
+        page.close()
+    assert got == [want for _, want in cases]
 
 
 def test_zoom_and_pan_in_jupyterlab(browser, lab):
@@ -355,6 +391,15 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         )
         first_id = int(root.get_attribute("data-final-id"))
         zoom0 = float(root.get_attribute("data-zoom"))
+        # What is on screen, in words: the LIIF frame of the view, its scale and the model auto picked.
+        assert root.get_attribute("data-label") == f"LIIF {scale_text(zoom0)} · edsr-baseline"
+        assert root.get_attribute("data-pending") == "false"
+        # Under the image: the model menu (auto, with its pick), the detail slider and the advice line.
+        menu = page.locator("select.liif-zoom-model").first
+        assert menu.input_value() == "auto"
+        assert "auto (edsr-baseline)" in menu.locator("option").all_inner_texts()
+        assert page.locator("input.liif-zoom-detail").first.input_value() == "1"
+        assert "auto picks 'edsr-baseline'" in page.locator(".liif-zoom-advice").first.inner_text()
 
         canvas = root.locator("canvas.liif-zoom-canvas")
         canvas.scroll_into_view_if_needed()
@@ -363,6 +408,12 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         page.mouse.move(cx, cy)
         page.mouse.wheel(0, -360)  # zoom in about the centre
         page.wait_for_timeout(300)
+        # While the new view's LIIF frame is pending the label says how long ago the view changed and
+        # what the render should take (a LIIF render of 256 x 384 pixels takes seconds on this CPU).
+        pending = root.get_attribute("data-time-label")
+        assert root.get_attribute("data-pending") == "true" and pending.startswith("view changed "), pending
+        assert " ago · LIIF " in pending and ("about" in pending or "roughly" in pending), pending
+        screenshot(page, folder, "jupyter-pending.png")
         page.mouse.down()
         for i in range(1, 11):  # drag right and down: the view moves up and left
             page.mouse.move(cx + 6 * i, cy + 3 * i)
@@ -385,7 +436,8 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         centre = ((shown[0] + shown[2]) / 2, (shown[1] + shown[3]) / 2)
         assert centre == pytest.approx((40 - 30 / zoom1, 70 - 60 / zoom1), abs=0.3)
         assert json.loads(root.get_attribute("data-final-shape")) == [round(box["height"]), round(box["width"])]
-        assert "LIIF" in root.locator(".liif-zoom-time").inner_text()
+        assert root.locator(".liif-zoom-frame").inner_text() == f"LIIF {scale_text(zoom1)} · edsr-baseline"
+        assert root.locator(".liif-zoom-time").inner_text().startswith("took ")  # since the view changed
 
         # The kernel saw it: run the last cell again and read what it prints.
         page.locator(".jp-Notebook .jp-Cell").nth(n_cells - 1).locator(".jp-InputArea-editor").click()
@@ -411,18 +463,33 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         page.wait_for_timeout(300)
         screenshot(page, folder, "jupyter.png")
 
-        # Compare mode from its button: LIIF left of the divider, bicubic right, for the same view.
+        # Compare mode from its button: LIIF left of the divider, bicubic right, for the same view; the
+        # LIIF frame on the page serves it as it is (nothing is rendered again).
         last_id = int(root.get_attribute("data-final-id"))
+        images = int(root.get_attribute("data-images"))
         root.locator(".liif-zoom-mode[data-mode='compare']").click()
+        wait_js(page, "() => document.querySelector('.liif-zoom').dataset.mode === 'compare'")
+        page.wait_for_timeout(1500)  # room for a render that should not come
+        assert root.get_attribute("data-pending") == "false"
+        assert int(root.get_attribute("data-final-id")) == last_id and int(root.get_attribute("data-images")) == images
+        assert json.loads(root.get_attribute("data-final-viewport")) == pytest.approx(shown, abs=1e-6)
+        screenshot(page, folder, "jupyter-compare.png")
+        root.locator(".liif-zoom-mode[data-mode='liif']").click()
+
+        # The model menu: another model renders the view again, and the label names it.
+        menu.select_option("edsr-baseline-denoise")
         wait_js(
             page,
-            "id => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalMode === 'compare'"
-            " && r.dataset.finalLayer === 'liif' && +r.dataset.finalId > id; }",
+            "id => { const r = document.querySelector('.liif-zoom'); return r.dataset.finalLayer === 'liif'"
+            " && +r.dataset.finalId > id && r.dataset.label.endsWith('· edsr-baseline-denoise'); }",
             arg=last_id,
             timeout=240_000,
         )
-        assert json.loads(root.get_attribute("data-final-viewport")) == pytest.approx(shown, abs=1e-6)
-        screenshot(page, folder, "jupyter-compare.png")
+        assert (
+            "model 'edsr-baseline-denoise' (auto would pick 'edsr-baseline')"
+            in page.locator(".liif-zoom-advice").first.inner_text()
+        )
+        menu.select_option("auto")
 
         # Double-click shows the whole image (128x128 fitted in 256 px: x2); "+" zooms in by 1.25.
         canvas.dblclick()
@@ -435,6 +502,7 @@ def test_zoom_and_pan_in_jupyterlab(browser, lab):
         big = page.locator(".liif-zoom").nth(1)
         big.scroll_into_view_if_needed()
         wait_js(page, "() => document.querySelectorAll('.liif-zoom')[1]?.dataset.finalLayer", timeout=240_000)
+        assert big.get_attribute("data-label") == "overview"  # zoomed out: the area-averaged overview, said so
         box = big.locator("canvas.liif-zoom-canvas").bounding_box()
         for _ in range(6):  # 2.05x each: from x0.032 to about x2.4, each time about the corner
             y0, x0, y1, x1 = json.loads(big.get_attribute("data-viewport"))

@@ -32,19 +32,25 @@ def noisy(clean):
     return np.clip(clean + rng.normal(0, 0.06 * 255, clean.shape), 0, 255).astype(np.uint8)
 
 
-def test_warning_for_a_noisy_image_only(model, tiny_model, clean, noisy):
+def test_advice_for_a_noisy_image_only(model, tiny_model, clean, noisy):
+    """The advice line (under the image) says what the image is and which model runs; when that model
+    does not suit the image it says what to change, in the widget's words (and `warning` holds it)."""
     w = ZoomWidget(noisy, model=model, height=48, canvas_shape=[48, 48])
     try:
-        assert "noisy" in w.warning and "widget.detail" in w.warning and "noise-robust" in w.warning
-        assert not re.search(r"[.!?] [A-Z]", w.warning) and w.warning[0].isupper()  # one sentence
+        assert "noise about" in w.advice and "model 'edsr-baseline'" in w.advice
+        assert "detail slider" in w.warning and w.warning == w.advice
+        assert not re.search(r"[.!?] [A-Z]", w.warning.split(". ")[0])  # one sentence, then the facts
         with pytest.raises(traitlets.TraitError):
-            w.warning = ""  # read-only: the kernel says it once
+            w.warning = ""  # read-only: the kernel says it
+        w.detail = 0.3  # following the advice: nothing left to change
+        assert w.warning == "" and "noise about" in w.advice
     finally:
         w.close()
-    for img, m in ((clean, model), (noisy, tiny_model)):  # a clean image, or another model: nothing to say
+    photo = np.ascontiguousarray(data.camera()[::4, ::4])  # a clean photo to the chooser (48 px crops are not)
+    for img, m in ((photo, model), (noisy, tiny_model)):  # a clean image, or a model of the caller's: no warning
         w = ZoomWidget(img, model=m, height=48, canvas_shape=[48, 48])
         try:
-            assert w.warning == ""
+            assert w.warning == "" and w.advice
         finally:
             w.close()
 

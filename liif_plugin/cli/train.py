@@ -28,7 +28,7 @@ def add_parser(subparsers):
     start.add_argument("--resume", type=Path, help="continue a run from its checkpoint (weights, Adam state, step)")
     p.add_argument("--steps", type=int, default=1000, help="number of optimizer steps (default 1000)")
     p.add_argument("--batch", type=int, default=16, help="patches per step (default 16, as the authors)")
-    p.add_argument("--patch", type=int, default=48, help="LR patch side, px (default 48, as the authors)")
+    p.add_argument("--patch", type=int, default=48, help="LR patch side in pixels (default 48, as the authors)")
     p.add_argument("--queries", type=int, default=2304, help="sampled HR pixels per patch (default 2304)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--max-scale", type=float, default=4.0, help="largest training scale (default 4)")

@@ -5,6 +5,8 @@ already there (unless --overwrite), sizes sane. Outputs are written atomically, 
 Ctrl-C never leaves a partial file.
 """
 
+import sys
+import time
 from pathlib import Path
 
 
@@ -53,7 +55,7 @@ def add_parser(sub):
         "(fp16: CUDA only); auto: the fastest within 2/255 of fp32 (see `liif info`)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no estimate, model lines or progress bar")
     p.set_defaults(func=run)
 
 
@@ -129,41 +131,91 @@ def is_zarr(path):
 
 
 def run(args):
-    from tqdm import tqdm
-
     from liif_plugin.api import upscale
+    from liif_plugin.cli.progress import BatchBar
+    from liif_plugin.runtime import speed as speeds
     from liif_plugin.sources.imageio import scaled_meta, write_image
 
     if any(map(is_zarr, args.inputs)) or (args.output and is_zarr(args.output)):
         return run_zarr(args)
     jobs = plan(args)
-    for src, dst, x, _scale, out_shape, meta in jobs:
-        model = pick_model(args, x, src)
-        with tqdm(
-            total=out_shape[0] * out_shape[1],
-            unit="px",
-            unit_scale=True,
-            disable=args.quiet,
-            desc=f"{src.name} -> {out_shape[1]}x{out_shape[0]}",
-        ) as bar:
-
-            def progress(done, total):
-                bar.n = done
-                bar.refresh()
-
-            y = upscale(x, shape=out_shape, region=args.region_t, model=model, progress=progress, detail=args.detail)
-        y0, x0, y1, x1 = args.region_t or (0, 0, x.shape[0], x.shape[1])
-        write_image(dst, y, meta=scaled_meta(meta, out_shape[0] / (y1 - y0), out_shape[1] / (x1 - x0)))
-        if not args.quiet:
-            print(f"wrote {dst} ({out_shape[1]}x{out_shape[0]}, {y.dtype})")
+    models, works, estimate, found = prepare(args, jobs)
+    names = [src.name for src, *_ in jobs]
+    bar = BatchBar(works, next((s for s in found if s is not None), None), names, quiet=args.quiet)
+    done = False
+    try:
+        for i, ((_src, dst, x, _scale, out_shape, meta), model) in enumerate(zip(jobs, models)):
+            bar.begin(i)
+            t0 = time.perf_counter()
+            y = upscale(x, shape=out_shape, region=args.region_t, model=model, progress=bar.update, detail=args.detail)
+            if found[i] is not None:  # this machine's stored speed follows what the image took
+                speeds.observe(model, model.precision, works[i].seconds(found[i]), time.perf_counter() - t0)
+            y0, x0, y1, x1 = args.region_t or (0, 0, x.shape[0], x.shape[1])
+            write_image(dst, y, meta=scaled_meta(meta, out_shape[0] / (y1 - y0), out_shape[1] / (x1 - x0)))
+            if not args.quiet:
+                bar.bar.write(f"wrote {dst} ({out_shape[1]}x{out_shape[0]}, {y.dtype})", file=sys.stdout)
+        done = True
+    finally:
+        bar.close(done)
     return 0
+
+
+def prepare(args, jobs):
+    """The model of each input (auto: chosen per image, one line each), the batch's works and its time
+    estimate (this machine's speed measured first when a batch that would take a while lacks it),
+    printed in one line unless --quiet. Returns (models, works, TimeEstimate, speeds)."""
+    from liif_plugin.cli.progress import SAY_ABOVE_S, batch_estimate, image_work, plan_speeds
+
+    models = [pick_model(args, x, src) for src, _dst, x, *_ in jobs]
+    rough = [image_work(x, out, args.region_t, m, None) for (_s, _d, x, _sc, out, _m), m in zip(jobs, models)]
+    found = plan_speeds(models, args.precision, rough, quiet=args.quiet)
+    works = [image_work(x, out, args.region_t, m, sp) for (_s, _d, x, _sc, out, _m), m, sp in zip(jobs, models, found)]
+    estimate = batch_estimate(works, found)
+    if not args.quiet and estimate.range[1] > SAY_ABOVE_S:
+        what = f"{len(jobs)} images" if len(jobs) > 1 else jobs[0][0].name
+        print(f"{what}: {estimate.text()}", file=sys.stderr)
+    return models, works, estimate, found
+
+
+def say_zarr_estimate(args, src, shape, rgb, dtype, out, model):
+    """One line with the time of a .zarr run (every plane of the array), unless --quiet."""
+    import math
+
+    import numpy as np
+
+    from liif_plugin.cli.progress import SAY_ABOVE_S, batch_estimate, plan_speeds
+    from liif_plugin.runtime import cost
+
+    lead = shape[:-3] if rgb else shape[:-2]
+    H, W = shape[-3:-1] if rgb else shape[-2:]
+    chans = shape[-1] if rgb else 1
+
+    def work(speed):
+        region = (0.0, 0.0, float(H), float(W))
+        sub = 2 if chans == 4 else 1
+        arch = cost.Arch.of(model)
+        return cost.work((H, W), out, region, math.prod(lead), sub, chans, np.dtype(dtype).itemsize, arch, speed)
+
+    found = plan_speeds([model], args.precision, [work(None)], quiet=args.quiet)
+    estimate = batch_estimate([work(found[0])], found)
+    if not args.quiet and estimate.range[1] > SAY_ABOVE_S:
+        print(f"{src.name}: {estimate.text()}", file=sys.stderr)
+    return estimate
+
+
+def estimate_argv(argv):
+    """The TimeEstimate `liif upscale ARGS` prints before it starts (for benchmarks/estimates.py)."""
+    from liif_plugin.cli.main import build_parser
+
+    args = build_parser().parse_args(argv)
+    args.quiet = True
+    return prepare(args, plan(args))[2]
 
 
 def pick_model(args, image, src):
     """The model for one input: `--model auto` chooses from the image (and a JPEG file's tables) and
     says which and why in one line; a named model is used as it is, with a warning when it is the
     released model and the image is noisy."""
-    import sys
 
     from liif_plugin.models.loading import AUTO, get_model
     from liif_plugin.quality.choose import choose_model
@@ -204,12 +256,15 @@ def run_zarr(args):
         raise FileNotFoundError(f"input {src} does not exist")
     if dst.exists() and not args.overwrite:
         raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
-    shape = open_zarr_source(src)[0].shape  # an array, or an OME-Zarr image group
-    hw = shape[-3:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:]
+    array = open_zarr_source(src)[0]  # an array, or an OME-Zarr image group
+    shape = array.shape
+    rgb = len(shape) >= 3 and shape[-1] in (3, 4)
+    hw = shape[-3:-1] if rgb else shape[-2:]
     args.region_t = None
     scale, out = target(args, hw)
     out = output_shape(hw, scale, out)  # validate before any work
     model = pick_model(args, src, src)  # auto: one choice from a window of the whole array
+    say_zarr_estimate(args, src, shape, rgb, array.dtype, out, model)
     with tqdm(unit="task", disable=args.quiet, desc=f"{src.name} -> {dst.name}") as bar:
 
         def progress(done, total):

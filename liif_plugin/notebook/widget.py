@@ -32,19 +32,17 @@ import time
 import weakref
 from pathlib import Path
 
-import anywidget
 import numpy as np
 import traitlets as t
 
-from liif_plugin import api
 from liif_plugin.engine.classic import check_detail
 from liif_plugin.engine.field import Cancelled
 from liif_plugin.engine.overview import REDUCED_PIXELS, Overview, reduced_view
 from liif_plugin.engine.tiles import REUSE_SHARE, Frame, TiledField, overlap, shared_share, snap_to_frame
+from liif_plugin.notebook.controls import ZoomControls
 from liif_plugin.notebook.pixels import png_bytes, to_display
 from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
 from liif_plugin.notebook.worker import LatestWorker
-from liif_plugin.quality.noise import warning_for
 from liif_plugin.runtime.hardware import interactive_encoder_precision, resolve_precision
 from liif_plugin.sources import arrays
 from liif_plugin.sources.source import open_source
@@ -63,21 +61,24 @@ def reduced_shape(shape, region):
 
 
 BAND_PIXELS = 8_192  # a newer view can stop a render after any band of this many output pixels
-NOISE_WINDOW = 512  # the noise warning measures a central window of at most this many pixels a side
 
 
-class ZoomWidget(anywidget.AnyWidget):
+class ZoomWidget(ZoomControls):
     """Zoom into an image with the wheel, pan by dragging; the view is rendered with LIIF.
 
     `image` is an HxW or HxWxC array (uint8, uint16, float, as in ``liif_plugin.upscale``), a
     stack (..., H, W[, C]), or any big source: zarr / dask array, memmap, or a path to a TIFF,
     zarr or OME-Zarr (see liif_plugin.sources.source); `index` picks the image of a stack;
-    `model` a LiifModel, a registry name or a checkpoint path (None: the default model);
+    `model` 'auto' (the default: the model that suits this image, chosen once when the widget opens),
+    a LiifModel, a registry name or a checkpoint path; the widget's model menu (trait `model_name`)
+    changes it later;
     `height` the widget's height in CSS pixels; `width` its width (None: the cell's width);
     `precision` of the LIIF renders ('auto': the fastest this hardware runs natively within 2/255 of
     fp32, which is fp32 on CPUs without bf16; see liif_plugin.runtime.hardware).
-    `detail` (0..1, a trait) keeps that much of LIIF's difference from bicubic; `warning` says,
-    in one sentence shown over the image, when the released model meets a noisy image.
+    `detail` (0..1, a slider under the image and a trait) keeps that much of LIIF's difference from
+    bicubic; `advice` (one line under the image) says what the image is, which model runs and why, and
+    what to change when it does not suit the image (then also in `warning`). See
+    liif_plugin.notebook.controls.
     `value_range` (lo, hi) of non-8-bit data spares the pass that finds it; `cache_bytes` bounds
     the latent tile cache (liif_plugin.engine.tiles.CACHE_BYTES by default).
     """
@@ -96,14 +97,13 @@ class ZoomWidget(anywidget.AnyWidget):
     image_shape = t.List(t.Int(), read_only=True).tag(sync=True)
     max_zoom = t.Float(MAX_ZOOM, read_only=True).tag(sync=True)
     detail = t.Float(1.0).tag(sync=True)  # LIIF's views: bicubic + detail * (LIIF - bicubic)
-    warning = t.Unicode("", read_only=True).tag(sync=True)
     lead_shape = t.List(t.Int(), read_only=True).tag(sync=True)  # the stack's leading axes ([] for one image)
     index = t.List(t.Int(), default_value=[]).tag(sync=True)  # which image of the stack is shown
 
     def __init__(
         self,
         image,
-        model=None,
+        model="auto",
         height=512,
         width=None,
         precision="auto",
@@ -119,7 +119,8 @@ class ZoomWidget(anywidget.AnyWidget):
         if width is not None and (not isinstance(width, int) or width < 32):
             raise ValueError(f"width must be None or a whole number of pixels (at least 32), got {width!r}")
         H, W = source.shape
-        self._model = api.get_model(model)  # a bad name or path fails here, not later in the thread
+        self._model = self._choose_model(source, model)  # a bad name or path fails here, not in the thread
+        self._precision_setting = precision
         self.precision = resolve_precision(precision, self._model.device)
         # The encoder of interactive frames: 16 bits where the hardware runs them natively (else fp32).
         self.encoder_precision = interactive_encoder_precision(self.precision, self._model.device)
@@ -141,8 +142,8 @@ class ZoomWidget(anywidget.AnyWidget):
         self.set_trait("image_shape", [int(H), int(W)])
         self.set_trait("lead_shape", list(source.lead_shape))
         self.index = list(source.index)
-        self._warn()
         self.viewport = [0.0, 0.0, float(H), float(W)]
+        self._controls_ready()
         self.on_msg(self._on_front_msg)
         self._live = True
 
@@ -171,17 +172,6 @@ class ZoomWidget(anywidget.AnyWidget):
                 self._field.value_range = self._overview.ranges
         # What the first view starts in the background (between views): the exact range, the levels.
         self._prepare = not self._overview.built or self._field.value_range is None
-
-    def _warn(self):
-        H, W = self._source.shape
-        n = NOISE_WINDOW
-        y0, x0 = max(0, (H - n) // 2), max(0, (W - n) // 2)
-        crop = self._source.read(y0, min(H, y0 + n), x0, min(W, x0 + n))
-        if self._value_range is not None and crop.dtype != np.uint8:  # measure in the units LIIF sees
-            planes, _ = arrays.to_planes(crop, ranges=self._field.ranges())
-            crop = planes[0].transpose(1, 2, 0)
-        msg = warning_for(self._model, crop, how="set a lower detail (e.g. widget.detail = 0.3)")
-        self.set_trait("warning", msg[0].upper() + msg[1:] if msg else "")
 
     @property
     def _layout(self):
@@ -223,6 +213,8 @@ class ZoomWidget(anywidget.AnyWidget):
 
     @t.observe("viewport", "mode", "detail")
     def _view_changed(self, change):
+        if change["name"] == "mode" and self._worker.idle() and self._frame_serves(change["new"]):
+            return  # LIIF <-> compare: the LIIF frame on screen serves both (controls.ZoomControls)
         if self._live:
             self._schedule()
 

@@ -1,6 +1,10 @@
 // ZoomWidget front end: interaction, drawing, and the viewport sent to the kernel.
 // The kernel renders; this module only places the images it sends (PNG in binary buffers) at the
 // image region they cover, so an old render stays in place while a new one is on its way.
+// The label says what is on screen ("overview (level 3)", "bicubic x3.20", "LIIF x3.20, reduced ·
+// MODEL") and, while the frame for the current view is pending, how long ago the view changed and
+// how long the LIIF render should take (the kernel's `estimate`). Under the image: the model menu
+// (auto with its pick), the detail slider and the kernel's one-line advice.
 
 const MODES = ["liif", "bicubic", "nearest", "compare"];
 const LABELS = { liif: "LIIF", bicubic: "bicubic", nearest: "nearest", compare: "compare" };
@@ -22,6 +26,29 @@ function sameView(a, b) {
   return a.every((x, i) => Math.abs(x - b[i]) <= tol);
 }
 
+// LIIF and compare show the same LIIF render: a frame of one serves the other.
+function sameShow(a, b) {
+  const liif = (m) => m === "liif" || m === "compare";
+  return a === b || (liif(a) && liif(b));
+}
+
+function fmtScale(s) { return "x" + (s < 10 ? s.toFixed(2) : s.toFixed(1)); }
+
+function fmtSeconds(s) { return s < 10 ? s.toFixed(1) + " s" : Math.round(s) + " s"; }
+
+// What a frame the kernel sent is, in words. Fields a kernel may not send yet fall back to what the
+// frame's own numbers say: `level` (overview level), `reduced`, `scale` (output pixels per input pixel).
+function describe(m, modelName) {
+  const own = m.region && m.shape ? m.shape[1] / Math.max(m.region[3] - m.region[1], 1e-9) : 1;
+  const scale = typeof m.scale === "number" ? m.scale : own;
+  if (m.level !== undefined && m.level !== null) return `overview (level ${m.level})`;
+  if (m.layer === "overview") return "overview";
+  if (m.layer !== "liif" && scale < 1 - 1e-6) return "overview"; // zoomed out: area-averaged levels
+  if (m.layer === "bicubic" || m.layer === "nearest") return `${m.layer} ${fmtScale(scale)}`;
+  const reduced = typeof m.reduced === "boolean" ? m.reduced : !m.final;
+  return `LIIF ${fmtScale(scale)}${reduced ? ", reduced" : ""}${modelName ? " · " + modelName : ""}`;
+}
+
 function el_(tag, cls, parent) {
   const e = document.createElement(tag);
   e.className = cls;
@@ -30,27 +57,55 @@ function el_(tag, cls, parent) {
 }
 
 function render({ model, el }) {
-  const root = el_("div", "liif-zoom", el);
+  const wrap = el_("div", "liif-zoom-wrap", el);
+  const root = el_("div", "liif-zoom", wrap);
   root.dataset.lmSuppressShortcuts = "true"; // keys here are ours, not JupyterLab's
   const canvas = el_("canvas", "liif-zoom-canvas", root);
   canvas.tabIndex = 0;
   const overlay = el_("div", "liif-zoom-overlay", root);
-  const zoomText = el_("span", "liif-zoom-factor", overlay);
+  const frameText = el_("span", "liif-zoom-frame", overlay); // what is on screen
+  const zoomText = el_("span", "liif-zoom-factor", overlay); // the view's zoom, while its frame is pending
   const timeText = el_("span", "liif-zoom-time", overlay);
   const spinner = el_("span", "liif-zoom-spinner", overlay);
   const bar = el_("div", "liif-zoom-modes", root);
   const errorBox = el_("div", "liif-zoom-error", root);
-  // The kernel's one-sentence warning (e.g. a noisy image for the released model); its x hides it.
-  const warnBox = el_("div", "liif-zoom-warning", root);
-  const warnText = el_("span", "liif-zoom-warning-text", warnBox);
-  const warnClose = el_("span", "liif-zoom-warning-close", warnBox);
-  warnClose.textContent = "\u00d7";
-  warnClose.title = "hide";
-  warnClose.addEventListener("click", () => { warnBox.style.display = "none"; });
-  function showWarning() {
-    const text = model.get("warning") || "";
-    warnText.textContent = text;
-    warnBox.style.display = text ? "block" : "none";
+
+  // Under the image: the model menu, the detail slider, the advice line.
+  const footer = el_("div", "liif-zoom-footer", wrap);
+  const controls = el_("div", "liif-zoom-controls", footer);
+  const modelLabel = el_("label", "liif-zoom-control", controls);
+  modelLabel.append("model ");
+  const modelSelect = el_("select", "liif-zoom-model", modelLabel);
+  modelSelect.title = "auto: the model that suits this image, chosen once when the widget opened";
+  const detailLabel = el_("label", "liif-zoom-control", controls);
+  detailLabel.append("detail ");
+  const detailSlider = el_("input", "liif-zoom-detail", detailLabel);
+  Object.assign(detailSlider, { type: "range", min: 0, max: 1, step: 0.05 });
+  detailSlider.title = "how much of LIIF's difference from bicubic to keep: 1 is LIIF, 0 is bicubic";
+  const detailValue = el_("span", "liif-zoom-detail-value", detailLabel);
+  const adviceText = el_("div", "liif-zoom-advice", footer);
+
+  function syncModels() {
+    const choices = model.get("model_choices") || [];
+    modelSelect.replaceChildren(...choices.map(([label, value]) => {
+      const o = document.createElement("option");
+      o.value = value; o.textContent = label;
+      return o;
+    }));
+    modelSelect.value = model.get("model_name");
+  }
+  modelSelect.addEventListener("change", () => { model.set("model_name", modelSelect.value); model.save_changes(); });
+  function syncDetail() {
+    const d = model.get("detail");
+    detailSlider.value = d;
+    detailValue.textContent = (+d).toFixed(2);
+  }
+  detailSlider.addEventListener("input", () => { detailValue.textContent = (+detailSlider.value).toFixed(2); });
+  detailSlider.addEventListener("change", () => { model.set("detail", +detailSlider.value); model.save_changes(); });
+  function showAdvice() {
+    adviceText.textContent = model.get("advice") || "";
+    adviceText.classList.toggle("warn", !!model.get("warning"));
+    root.dataset.advice = adviceText.textContent;
   }
   const buttons = {};
   for (const m of MODES) {
@@ -79,20 +134,29 @@ function render({ model, el }) {
     root.dataset.index = idx.join(",");
   }
 
-  const layers = {}; // name -> {bitmap, region, seq}
+  const layers = {}; // name -> {bitmap, region, seq, msg}
   let seq = 0, images = 0, lastFinal = null, drag = null;
+  let changedAt = performance.now(), finalTook = null, ticker = null, shownMode = model.get("mode");
 
   function size() {
     root.style.height = model.get("height") + "px";
     const w = model.get("width");
-    root.style.width = w > 0 ? w + "px" : "100%";
+    wrap.style.width = w > 0 ? w + "px" : "100%";
+  }
+
+  // The view (or what it shows) changed: its frame is pending from now.
+  function viewChanged() {
+    changedAt = performance.now();
+    finalTook = null;
+    if (!ticker) ticker = setInterval(label, 200);
+    draw();
   }
 
   function setView(v) {
     const s = model.get("image_shape");
     model.set("viewport", fit(v, canvas.height, canvas.width, s[0], s[1], model.get("max_zoom")));
     model.save_changes();
-    draw();
+    viewChanged();
   }
 
   function zoomAt(px, py, f) { // px, py: CSS pixels from the canvas's top-left corner
@@ -135,19 +199,48 @@ function render({ model, el }) {
       const dpr = window.devicePixelRatio || 1;
       ctx.fillStyle = "rgba(255,255,255,0.9)";
       ctx.fillRect(d - dpr, 0, 2 * dpr, H);
+      // Half way down: the label (bottom) and the mode buttons (top) keep the edges.
       ctx.font = `${12 * dpr}px sans-serif`;
-      ctx.textAlign = "right"; ctx.fillText("LIIF", d - 6 * dpr, H - 8 * dpr);
-      ctx.textAlign = "left"; ctx.fillText("bicubic", d + 6 * dpr, H - 8 * dpr);
+      ctx.lineWidth = 3 * dpr;
+      ctx.strokeStyle = "rgba(0,0,0,0.6)";
+      ctx.textAlign = "right"; ctx.strokeText("LIIF", d - 6 * dpr, H / 2); ctx.fillText("LIIF", d - 6 * dpr, H / 2);
+      ctx.textAlign = "left";
+      ctx.strokeText("bicubic", d + 6 * dpr, H / 2); ctx.fillText("bicubic", d + 6 * dpr, H / 2);
     } else {
       drawStack(ctx, main, v, sy, sx);
     }
     const z = W / (v[3] - v[1]);
-    zoomText.textContent = "x" + (z < 10 ? z.toFixed(2) : z.toFixed(1));
-    const done = lastFinal && sameView(lastFinal.viewport, v) && lastFinal.mode === mode;
-    spinner.style.visibility = done ? "hidden" : "visible";
     root.dataset.zoom = z.toFixed(4);
     root.dataset.viewport = JSON.stringify(v);
+    root.dataset.mode = mode;
     for (const m of MODES) buttons[m].classList.toggle("active", m === mode);
+    label();
+  }
+
+  // The overlay: what is on screen, and while the current view's frame is pending, for how long.
+  function label() {
+    const v = model.get("viewport"), mode = model.get("mode");
+    const done = !!lastFinal && sameView(lastFinal.viewport, v) && sameShow(lastFinal.mode, mode);
+    spinner.style.visibility = done ? "hidden" : "visible";
+    const names = mode === "nearest" ? ["overview", "nearest"]
+      : mode === "bicubic" ? ["overview", "bicubic"] : ["overview", "bicubic", "liif"];
+    const top = names.map((n) => layers[n]).filter(Boolean).sort((a, b) => b.seq - a.seq)[0];
+    frameText.textContent = top ? describe(top.msg, top.modelName) : "loading …";
+    const z = canvas.width / (v[3] - v[1]);
+    const shownScale = top && top.msg.viewport && sameView(top.msg.viewport, v);
+    zoomText.textContent = done || shownScale ? "" : `view ${fmtScale(z)}`;
+    if (done) {
+      timeText.textContent = `took ${fmtSeconds(finalTook !== null ? finalTook : lastFinal.ms / 1000)}`;
+      if (ticker) { clearInterval(ticker); ticker = null; }
+    } else {
+      const est = model.get("estimate");
+      const ago = (performance.now() - changedAt) / 1000;
+      timeText.textContent = `view changed ${fmtSeconds(ago)} ago` + (est && mode !== "bicubic" && mode !== "nearest"
+        ? ` · LIIF ${est}` : "");
+    }
+    root.dataset.pending = String(!done);
+    root.dataset.label = frameText.textContent;
+    root.dataset.timeLabel = timeText.textContent;
   }
 
   function syncCanvas() {
@@ -169,13 +262,17 @@ function render({ model, el }) {
     if (msg.type !== "image" || !buffers || !buffers.length) return;
     const mySeq = ++seq; // taken before decoding so a slow decode never covers a newer image
     const bitmap = await createImageBitmap(new Blob([buffers[0]], { type: "image/png" }));
-    if (!layers[msg.layer] || layers[msg.layer].seq < mySeq) layers[msg.layer] = { bitmap, region: msg.region, seq: mySeq };
+    if (!layers[msg.layer] || layers[msg.layer].seq < mySeq) {
+      layers[msg.layer] = { bitmap, region: msg.region, seq: mySeq, msg, modelName: model.get("model_in_use") };
+    }
     images += 1;
     root.dataset.images = String(images);
     if (msg.final) {
       lastFinal = msg;
       errorBox.style.display = "none";
-      timeText.textContent = `${LABELS[msg.layer]} ${Math.round(msg.ms)} ms`;
+      if (sameView(msg.viewport, model.get("viewport")) && sameShow(msg.mode, model.get("mode"))) {
+        finalTook = (performance.now() - changedAt) / 1000;
+      }
       // What the page shows, for whoever inspects it (the browser test reads these).
       root.dataset.finalId = String(msg.id);
       root.dataset.finalLayer = msg.layer;
@@ -232,16 +329,34 @@ function render({ model, el }) {
   });
 
   const redraw = () => draw();
-  model.on("msg:custom", onMessage);
-  model.on("change:viewport", redraw);
-  model.on("change:mode", redraw);
-  model.on("change:divider", redraw);
-  model.on("change:height", size);
-  model.on("change:width", size);
-  model.on("change:warning", showWarning);
-  model.on("change:index", syncIndex);
+  const changed = () => viewChanged();
+  // What the kernel says: its traits, and what each does on the page.
+  const hooks = [
+    ["msg:custom", onMessage],
+    ["change:viewport", changed],
+    ["change:mode", () => { // LIIF <-> compare shows the same frame: nothing is pending
+      const same = sameShow(shownMode, model.get("mode"));
+      shownMode = model.get("mode");
+      if (same) draw(); else viewChanged();
+    }],
+    ["change:detail", () => { syncDetail(); viewChanged(); }],
+    ["change:divider", redraw],
+    ["change:height", size],
+    ["change:width", size],
+    ["change:advice", showAdvice],
+    ["change:warning", showAdvice],
+    ["change:estimate", () => label()],
+    ["change:model_choices", syncModels],
+    ["change:model_name", syncModels],
+    ["change:model_in_use", () => { delete layers.liif; viewChanged(); }], // no frame of the old model poses as new
+    ["change:index", () => { syncIndex(); viewChanged(); }],
+  ];
+  for (const [name, fn] of hooks) model.on(name, fn);
   size();
-  showWarning();
+  syncModels();
+  syncDetail();
+  showAdvice();
+  ticker = setInterval(label, 200);
   const observer = new ResizeObserver(syncCanvas);
   observer.observe(canvas);
   syncCanvas();
@@ -249,16 +364,10 @@ function render({ model, el }) {
 
   return () => {
     observer.disconnect();
-    model.off("msg:custom", onMessage);
-    model.off("change:viewport", redraw);
-    model.off("change:mode", redraw);
-    model.off("change:divider", redraw);
-    model.off("change:height", size);
-    model.off("change:width", size);
-    model.off("change:warning", showWarning);
-    model.off("change:index", syncIndex);
+    if (ticker) clearInterval(ticker);
+    for (const [name, fn] of hooks) model.off(name, fn);
   };
 }
 
-export { fit };
+export { describe, fit };
 export default { render };

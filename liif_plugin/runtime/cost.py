@@ -18,6 +18,7 @@ than importing the engine's constants; it reads them when called, so a changed v
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -125,6 +126,20 @@ def _extent(lo: int, hi: int, n: int, pad: int) -> int:
     return min(hi + pad, n) - max(lo - pad, 0)
 
 
+def _reach(n_out: int, lo: float, hi: float, j0: int, j1: int, n_in: int, margin: int) -> tuple[int, int]:
+    """Input pixels [a, b) that output pixels [j0, j1) reach, `margin` beyond their centres (as the
+    engine's tiled field computes the window of a part)."""
+    step = (hi - lo) / n_out
+    a = math.floor(lo + (j0 + 0.5) * step) - margin
+    b = math.floor(lo + (j1 - 0.5) * step) + margin + 1
+    return max(a, 0), min(b, n_in)
+
+
+def _tiles(a: int, b: int, n: int, tile: int) -> tuple[int, int]:
+    """[a, b) widened to whole latent tiles (the tiled field encodes whole tiles)."""
+    return a // tile * tile, min(-(-b // tile) * tile, n)
+
+
 def settled_band(px_per_s: float) -> int:
     """Output pixels of a band that takes BAND_SECONDS at `px_per_s`, within BAND_LIMITS."""
     return int(min(max(px_per_s * BAND_SECONDS, BAND_LIMITS[0]), BAND_LIMITS[1]))
@@ -191,10 +206,12 @@ def work(
     # Per band: the decoder's buffers, the float32 part and its conversion to the output's dtype.
     band = band_px * (sub * (BAND_BYTES_PER_PIXEL + 3 * 4) + chans * (CONVERT_BYTES_PER_VALUE + itemsize))
     tile = t.encode_tile + 2 * arch.radius
-    for (ra, rb), (oa, ob) in output_spans(h, y0, y1, H, block):
-        for (ca, cb), (pa, pb) in output_spans(w, x0, x1, W, block):
-            fh, fw = _extent(ra, rb, H, t.margin), _extent(ca, cb, W, t.margin)
-            eh, ew = _extent(ra, rb, H, t.margin + arch.radius), _extent(ca, cb, W, t.margin + arch.radius)
+    for _, (oa, ob) in output_spans(h, y0, y1, H, block):
+        ra, rb = _tiles(*_reach(h, y0, y1, oa, ob, H, t.margin), H, t.tile)  # the part's latent window
+        for _, (pa, pb) in output_spans(w, x0, x1, W, block):
+            ca, cb = _tiles(*_reach(w, x0, x1, pa, pb, W, t.margin), W, t.tile)
+            fh, fw = rb - ra, cb - ca
+            eh, ew = _extent(ra, rb, H, arch.radius), _extent(ca, cb, W, arch.radius)  # and the encoder's halo
             steps.append(("encode", eh * ew))
             steps.append(("decode", (ob - oa) * (pb - pa)))
             ph, pw = (eh, ew) if eh <= tile and ew <= tile else (min(eh, tile), min(ew, tile))

@@ -3,14 +3,23 @@
 import numpy as np
 
 WAIT = 120_000  # ms: a ceiling for a render on a busy 2-core machine, not a speed check
-KEY = ("edsr-baseline", "auto")  # the panel's default model and device: where tests put a loaded model
+KEY = ("edsr-baseline", "auto")  # the released model on the panel's default device
+
+
+def stand_in(models, loaded):
+    """Let `loaded` (a LiifModel) stand for every registry model on the default device: whatever 'auto'
+    picks for a test's image, the test's model renders it (tests of plumbing, not of the choice)."""
+    from liif_plugin.hub import cache
+
+    for name in cache.registry():
+        models[(name, "auto")] = loaded
 
 
 def open_widget(viewer, loaded=None):
-    """The docked "Resample with LIIF" panel; `loaded` (a LiifModel) stands for its default model."""
+    """The docked "Resample with LIIF" panel; `loaded` (a LiifModel) stands for every registry model."""
     _, w = viewer.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")
     if loaded is not None:
-        w.controller.models[KEY] = loaded
+        stand_in(w.controller.models, loaded)
     return w
 
 

@@ -20,13 +20,12 @@ from skimage import data
 
 import liif_plugin
 from liif_plugin.errors import Hint, LiifError
+from liif_plugin.hub import cache
 from liif_plugin.runtime import cost
 from liif_plugin.runtime import speed as speeds
 from napari_plugin import _choices, resample_layer
 from napari_plugin._choices import SHAPE_MODE, SIZE_MODE, Choices
 from napari_plugin._controller import Job, ResampleController
-
-KEY = ("edsr-baseline", "auto")
 
 
 class Recorder:
@@ -45,7 +44,8 @@ def controller_with(*layers, launch=None, loaded=None):
         viewer.add_layer(layer)
     c = ResampleController(viewer, launch=launch, notify=Recorder())
     if loaded is not None:
-        c.models[KEY] = loaded
+        for name in cache.registry():  # the loaded model stands for whatever 'auto' picks
+            c.models[(name, "auto")] = loaded
     return c
 
 
@@ -81,7 +81,8 @@ def test_choices_become_keyword_arguments():
     assert Choices(precision="bf16").precision_for("preview") == "bf16"
 
 
-def test_zx_plane_sizes_and_targets():
+def test_zx_plane_sizes_and_targets(tmp_path, monkeypatch):
+    monkeypatch.setattr(speeds, "_path", lambda: tmp_path / "speed.json")  # nothing measured on this machine
     stack = Image(np.zeros((5, 24, 30), np.uint16), name="stack", scale=(2.0, 0.5, 0.5))
     flat = Image(np.zeros((8, 8), np.uint8), name="flat")
     mask = Image(np.zeros((8, 8), bool), name="mask")
@@ -89,7 +90,8 @@ def test_zx_plane_sizes_and_targets():
     zx = Choices(plane="zx", mode=SIZE_MODE, pixel_size=0.5)
     assert _choices.plane_kwargs(stack, zx) == ((4.0, 1.0), None)
     assert _choices.plane_output(stack, zx) == (20, 30, 24)
-    assert c.estimate(stack, zx).text == "zx sections: 20 × 30 × 24"
+    est = c.estimate(stack, zx)
+    assert est.text == "24 zx sections of 20 × 30 pixels" and est.time.startswith("Run roughly ")
     assert "untick" in c.estimate(stack, Choices(plane="zx", view_only=True)).text
     assert "3D" in c.estimate(flat, zx).text
     # Every selected image layer LIIF can resample (not the boolean one), or the picked one.
@@ -106,9 +108,12 @@ def test_estimate_line_and_the_confirmation_decision(tmp_path, monkeypatch):
     assert c.estimate(None, Choices()).text == "no image layer"
     est = c.estimate(layer, Choices(scale=(2.5, 2.5)))
     assert est.shape == (80, 100)
-    assert est.text.startswith("80 × 100, output 8.0 kB, memory about ") and "rough" in est.text
-    works, speed, rough = c.last_estimate
-    assert rough and speed == cost.ROUGH_SPEED and works[0].output_bytes == 8000
+    assert est.text.startswith("80 × 100 pixels, output 8.0 kB, memory about ")
+    # Not measured on this machine yet: a range, and it says so (a Run and a Preview of the view).
+    assert est.time.startswith("Run roughly ") and " · Preview " in est.time and "not measured yet" in est.time
+    works, total = c.last_estimate
+    assert not total.measured and works[0].output_bytes == 8000
+    assert total.seconds == pytest.approx(works[0].seconds(cost.ROUGH_SPEED))
     assert c.estimate(layer, Choices(mode=SHAPE_MODE, shape=(10, 20))).shape is None  # the shape is given
     # A run asks first only above the controller's limits, with the same numbers.
     job = c.prepare_run(layer, Choices(scale=(2.5, 2.5)))
@@ -118,6 +123,8 @@ def test_estimate_line_and_the_confirmation_decision(tmp_path, monkeypatch):
     peak = cost.format_bytes(cost.peak_bytes(job.works))
     assert question.startswith(f"This needs about {peak} of memory (8.0 kB of it the result)")
     c.CONFIRM_BYTES, c.CONFIRM_SECONDS = 1 << 30, 0.0
+    assert c.question(job) is None  # a rough estimate never asks for time: it is not this machine's
+    job.estimate = type(job.estimate)(job.estimate.seconds, True)  # measured: now it asks
     assert "Run it?" in c.question(job)
     assert not c.busy and c.notify.log == []  # preparing starts nothing
 
@@ -134,13 +141,14 @@ def test_run_events_and_result_with_the_real_model(model, tmp_path, monkeypatch)
     c.start(job)  # the default launcher runs it here, to its end
     assert running == [True, False] and not c.busy and c.job is None
     new = c.viewer.layers[-1]
-    assert new.name == "cam (LIIF x2)" and new.data.shape == (48, 64) and new.colormap.name == "magma"
+    assert new.name == "cam [LIIF x2 edsr-baseline]" and new.data.shape == (48, 64) and new.colormap.name == "magma"
+    assert new.metadata["liif"]["model_choice"].startswith("auto: clean photo")
     np.testing.assert_array_equal(new.data, resample_layer(layer, scale=2, model=model, precision="fp32").data)
     kinds = [e[0] for e in job.seen]
     assert kinds[:3] == ["status", "plan", "layer"] and "measuring" in job.seen[0][1]
     pixels = [e[1] for e in job.seen if e[0] == "pixels"]
     assert pixels == sorted(pixels) and pixels[-1] == 48 * 64
-    assert statuses[-1] == "added 'cam (LIIF x2)' (48, 64)" and c.progress == 1000
+    assert statuses[-1] == "added 'cam [LIIF x2 edsr-baseline]' (48, 64)" and c.progress == 1000
     assert speeds.stored(model, "fp32") is not None and c.last_run_estimate > 0
 
 
@@ -149,7 +157,7 @@ def test_cancel_stops_the_generator_and_adds_nothing(model):
     c = controller_with(layer, launch=lambda controller, job: None, loaded=model)  # the test drives the job
     job = c.prepare_run(layer, Choices(scale=(6.0, 6.0)))
     c.start(job)
-    assert c.busy and c.status == "rendering …"
+    assert c.busy and c.status.startswith("rendering (") and c.status.endswith(") …")
     gen = job.events()
     for event in gen:
         c.handle(event)
@@ -215,7 +223,7 @@ def test_isotropic_and_nothing_to_do_without_qt(tiny_model):
     assert c.prepare_isotropic(None, Choices()) is None and "open a 3D stack" in c.notify.log[-1][1]
     assert c.prepare_run(None, Choices()) is None and c.notify.log[-1][0] == "warning"
     c.start(c.prepare_isotropic(layer, Choices()))
-    new = c.viewer.layers["stack (LIIF isotropic z)"]
+    new = c.viewer.layers[f"stack [LIIF isotropic z {tiny_model.name}]"]
     want = liif_plugin.isotropic(stack, (2.0, 0.5, 0.5), model=tiny_model, precision="fp32")
     np.testing.assert_array_equal(new.data, want.data)
     assert c.progress == 1000

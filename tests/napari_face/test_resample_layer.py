@@ -20,7 +20,7 @@ def test_resample_layer_world_alignment(model):
     layer = Image(img, scale=(2.0, 3.0), translate=(10.0, -5.0), rotate=20, name="cam")
     new = resample_layer(layer, scale=2.5, model=model)
     assert new.data.shape == (60, 80) and new.data.dtype == np.uint8
-    assert new.name == "cam (LIIF x2.5)"
+    assert new.name == "cam [LIIF x2.5 edsr-baseline]"
     rng = np.random.default_rng(0)
     for j in rng.uniform(0, 60, size=(10, 2)):
         np.testing.assert_allclose(new.data_to_world(j), layer.data_to_world((j + 0.5) / 2.5 - 0.5), atol=1e-9)

@@ -20,9 +20,16 @@ def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path)
     w = open_widget(viewer)
     w.add_model_path(tiny_model_path)
     w.set_layer(layer)
+    # Before it starts, the panel says how long Isotropic z takes (not measured yet for this model: a range).
+    assert "Isotropic z roughly " in w.time_label.value and "not measured yet" in w.time_label.value
     w.iso_btn.native.click()
+    job = w.controller.job
+    assert job.kind == "isotropic" and "roughly" in job.text
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
-    new = viewer.layers["stack (LIIF isotropic z)"]
+    new = viewer.layers["stack [LIIF isotropic z tiny-liif]"]
+    # Its progress was planned (a tracker over both passes) and followed to the end.
+    kinds = [e[0] for e in job.seen]
+    assert "plan" in kinds and kinds.index("plan") < kinds.index("fraction") and w.progress.value == 1000
     model = liif_plugin.load_model(tiny_model_path, device="cpu")
     want = liif_plugin.isotropic(stack, (2.0, 0.5, 0.5), model=model, precision=w.choices().precision_for("run"))
     np.testing.assert_array_equal(new.data, want.data)
@@ -46,10 +53,11 @@ def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
     w.plane_combo.value = "zx"
     w.mode_combo.value = "pixel size"
     w.pixel_size.value = 0.5  # z: 2.0 -> 0.5 (x4), x stays at 0.5
-    assert w.estimate_label.value == "zx sections: 20 × 30 × 24"
+    assert w.estimate_label.value == "24 zx sections of 20 × 30 pixels"
+    assert w.time_label.value.startswith("Run roughly ")  # the sections' time, before Run
     w.run_btn.native.click()
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
-    new = viewer.layers["stack (LIIF zx plane)"]
+    new = viewer.layers["stack [LIIF zx plane tiny-liif]"]
     model = liif_plugin.load_model(tiny_model_path, device="cpu")
     want = liif_plugin.resample_planes(
         stack, (4.0, 1.0), plane="zx", spacing=(2.0, 0.5, 0.5), model=model, precision=w.choices().precision_for("run")
