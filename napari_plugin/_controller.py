@@ -347,7 +347,7 @@ class ResampleController:
             for i, ((ly, kw), model, plan, speed) in enumerate(zip(jobs, models, plans, speeds_)):
                 yield ("layer", i)
                 t0 = time.perf_counter()
-                results.append((yield from _pixels(rs.iter_resample(ly, model=model, **kw))))
+                results.append((yield from _pixels(rs.iter_resample(ly, model=model, stop=job.check, **kw))))
                 learn(model, kw.get("precision"), plan.seconds(speed), time.perf_counter() - t0)
             return results
 

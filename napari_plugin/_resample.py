@@ -192,6 +192,7 @@ def iter_resample(
     precision=None,
     field_for=None,
     tag=None,
+    stop=None,
 ):
     """Generator: yields (done, total) output pixels between bands and returns the new layer.
 
@@ -204,7 +205,8 @@ def iter_resample(
     encoder's halo) is read and encoded, so a preview's time follows the view, not the layer.
     `field_for(index)` may give that field (the live view keeps them, with their tile caches).
     The new layer is called `name`, or after its source, `tag` (default: the scale, e.g. 'x2') and
-    the model (see result_name).
+    the model (see result_name). `stop()` is asked inside the engine's work (between encoder
+    convolutions and decoder chunks); raising Cancelled from it stops a band under way.
     """
     region, (h, w), _ = plan(layer, scale, shape, region)
     detail = check_detail(detail)
@@ -243,7 +245,7 @@ def iter_resample(
             on_plane = None
         dest = out[idx if lead_index is None else (0,) * len(lead)]
         layout = field.layout
-        for (r0, r1), (c0, c1), part in field.parts((h, w), region, detail=detail, band=bands):
+        for (r0, r1), (c0, c1), part in field.parts((h, w), region, detail=detail, band=bands, stop=stop):
             dest[r0:r1, c0:c1] = arrays.from_planes(part, layout)
             bands.rendered((r1 - r0) * (c1 - c0) * part.shape[0])
             done += (r1 - r0) * (c1 - c0)
