@@ -1,10 +1,12 @@
 """The networks we build have exactly the official checkpoints' keys and shapes."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import GOLDEN
+
+GOLDEN = Path(__file__).resolve().parent / "data"  # golden outputs live beside the tests
 
 from liif_plugin import models
 from liif_plugin.models.checkpoint import build_network, read_checkpoint
