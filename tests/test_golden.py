@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-GOLDEN = Path(__file__).resolve().parent / "data"  # golden outputs live beside the tests
-
 import liif_plugin as liif
 from liif_plugin import models
 from liif_plugin.engine.model import LiifModel
+
+GOLDEN = Path(__file__).resolve().parent / "data"  # golden outputs live beside the tests
 
 
 def test_golden_astronaut_x2(model):

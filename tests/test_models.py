@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-GOLDEN = Path(__file__).resolve().parent / "data"  # golden outputs live beside the tests
-
 from liif_plugin import models
 from liif_plugin.models.checkpoint import build_network, read_checkpoint
+
+GOLDEN = Path(__file__).resolve().parent / "data"  # golden outputs live beside the tests
 
 LAYOUTS = json.loads((GOLDEN / "official_checkpoint_layouts.json").read_text())
 
