@@ -468,7 +468,8 @@ class _View:
         if self.kept is not None:
             self.kept.planes = np.empty((self.part.source.n_planes, *shape, 3), np.float32)
         region = self.at(region) if self.at is not None else region
-        pieces = self.part.parts(shape, region, reuse=self.reuse, stop=self.stop, **kwargs)
+        stop = kwargs.pop("stop", None) or self.stop  # iter_resample's own (None here) or the job's
+        pieces = self.part.parts(shape, region, reuse=self.reuse, stop=stop, **kwargs)
         for (r0, r1), (c0, c1), planes in pieces:
             if self.kept is not None:
                 self.kept.planes[:, r0:r1, c0:c1] = planes

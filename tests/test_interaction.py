@@ -121,21 +121,23 @@ def test_decoder_stops_before_its_next_chunk(tiny_model):
 # -- no whole-image pass before the first frame -------------------------------------------------------
 def test_first_frame_of_a_lazy_uint8_image_reads_only_the_windows_it_needs(tiny_model):
     """A 4096 x 4096 uint8 dask array (256 chunks): opening and the first frames of a view read only
-    the chunks under the view, its halos and the central crop the noise check measures."""
+    the chunks under the view, its halos and the central 1024 x 1024 crop that the model choice and the
+    noise check measure (liif_plugin.quality.choose.SAMPLE_SIDE)."""
     src = CountingArray((4096, 4096), 256)
     x = da.from_array(src, chunks=256, asarray=False)
     w = ZoomWidget(x, model=tiny_model, height=128, canvas_shape=[128, 192], precision="fp32")
     at_first = {}
     sent = collect(w, on_send=lambda c: c["final"] and at_first.setdefault("read", set(src.read)))
     try:
-        assert len(src.read) <= 9  # the noise check's central 512 x 512 crop (with chunk edges)
+        central = {(ty, tx) for ty in range(6, 10) for tx in range(6, 10)}  # rows and columns 1536..2560
+        assert src.read == central
         w.viewport = [3000.0, 1000.0, 3032.0, 1048.0]  # x4
         assert w.wait(300)
         kinds = [c["layer"] for c, _ in sent]
         assert kinds[:2] == ["bicubic", "liif"]  # no overview first: it would need every chunk
         # The view (32 x 48) + bicubic reach + the encoder's halo (34) and margin, rounded to 16-pixel tiles,
-        # lies in rows 2944..3088 and columns 944..1104: chunks (11..12, 3..4), plus the noise crop.
-        assert at_first["read"] - {(ty, tx) for ty in (7, 8) for tx in (7, 8)} <= {
+        # lies in rows 2944..3088 and columns 944..1104: chunks (11..12, 3..4), plus the central crop.
+        assert at_first["read"] - central <= {
             (ty, tx) for ty in (11, 12) for tx in (3, 4)
         }
         # Afterwards, between views, the overview pass reads the rest in the background.

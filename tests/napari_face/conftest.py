@@ -17,3 +17,12 @@ def calibrating(monkeypatch):
     from napari_plugin._widget import ResampleWidget
 
     monkeypatch.setattr(ResampleWidget, "CALIBRATE", True)
+
+
+@pytest.fixture(autouse=True)
+def _never_ask_for_time(monkeypatch):
+    """Whether a job asks first because it is long depends on this machine's measured speed (stored by
+    earlier tests): no test may depend on it. The tests of that question set the limit themselves."""
+    from napari_plugin._controller import ResampleController
+
+    monkeypatch.setattr(ResampleController, "CONFIRM_SECONDS", float("inf"))

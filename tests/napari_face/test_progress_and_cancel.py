@@ -249,7 +249,7 @@ def test_a_run_starts_while_the_live_view_renders_and_the_live_view_yields(
     go.set()  # the live render goes on: its next engine check sees the Run
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     during = log[log.index("run") : len(log) - log[::-1].index("run")]
-    assert "live" not in during and w.viewer.layers[-1].name.startswith("cam (LIIF")
+    assert "live" not in during and w.viewer.layers[-1].name.startswith("cam [LIIF")
     # Once the panel is idle the live view renders the view again.
     qtbot.waitUntil(lambda: w._live.renders >= 1 and w._live.idle, timeout=WAIT)
     assert log[-1] == "live"
