@@ -238,6 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--calibrate", action="store_true", help="print the chooser's signals per case")
     ap.add_argument("--figure", type=Path, help="write the crop figure here (PNG)")
     ap.add_argument("--no-micro", action="store_true", help="photos only")
+    ap.add_argument("--no-photos", action="store_true", help="micrographs only")
     args = ap.parse_args(argv)
 
     import torch
@@ -262,15 +263,17 @@ def main(argv=None) -> int:
     )
     print(f"# photos: {', '.join(photos)} (scikit-image); none is in any training set of this project")
     t0 = time.time()
-    prow, ppicks = run({n: centre(photo(n), CROP) for n in photos}, pcases, scales, models, "photo")
-    methods = [*models, "auto"]
-    print("\n## Photos: gain over bicubic (PSNR dB, mean over images; worst image in brackets) and SSIM\n")
-    print(table(prow, pcases, scales, methods))
-    jpeg = [c for c in pcases if c.startswith("jpeg") and int(c[4:]) >= 50]
-    groups = [("JPEG 50-90", jpeg), ("noise + JPEG", [c for c in pcases if "+" in c]), ("clean", ["clean"])]
-    print("\nauto: " + summary(prow, groups, scales).replace("\n", "\nauto: "))
-    base = summary(prow, [("clean", ["clean"])], scales, "edsr-baseline")
-    print("released " + base)
+    prow, ppicks = [], []
+    if not args.no_photos:
+        prow, ppicks = run({n: centre(photo(n), CROP) for n in photos}, pcases, scales, models, "photo")
+        methods = [*models, "auto"]
+        print("\n## Photos: gain over bicubic (PSNR dB, mean over images; worst image in brackets) and SSIM\n")
+        print(table(prow, pcases, scales, methods))
+        jpeg = [c for c in pcases if c.startswith("jpeg") and int(c[4:]) >= 50]
+        groups = [("JPEG 50-90", jpeg), ("noise + JPEG", [c for c in pcases if "+" in c]), ("clean", ["clean"])]
+        print("\nauto: " + summary(prow, groups, scales).replace("\n", "\nauto: "))
+        if "edsr-baseline" in models:
+            print("released " + summary(prow, [("clean", ["clean"])], scales, "edsr-baseline"))
     picks = ppicks
     if not args.no_micro:
         mimgs = {n: centre(micro(n), CROP) for n in (MICRO[:1] if args.quick else MICRO)}
