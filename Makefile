@@ -46,7 +46,7 @@ lint: install
 	$(PY) -m ruff format --check $(LINT_DIRS)
 
 test: install weights lint
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --durations=60
 
 bench: install weights
 	$(PY) benchmarks/speed.py

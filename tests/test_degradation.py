@@ -134,7 +134,7 @@ def test_parse_photons():
 from liif_plugin.training import degradations as dg  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["photo", "microscopy"])
+@pytest.mark.parametrize("name", ["photo", "jpeg", "microscopy"])
 def test_degradations_are_seeded_and_reproducible(name):
     hr = torch.from_numpy(skimage.data.astronaut()[100:244, 100:244].transpose(2, 0, 1).copy()).float() / 255
     d = dg.make_degradation(name)
@@ -173,6 +173,27 @@ def test_photo_degradation_keeps_a_clean_share():
     rng = random.Random(3)
     same = sum(torch.equal(d.apply(hr, 48, rng), clean) for _ in range(400)) / 400
     assert same == pytest.approx(d.clean, abs=0.06)
+
+
+def test_jpeg_degradation_is_resize_then_jpeg_only(monkeypatch):
+    """The jpeg recipe never blurs or adds noise, and JPEG-compresses every patch that is not clean."""
+    hr = torch.from_numpy(skimage.data.astronaut()[:96, :96].transpose(2, 0, 1).copy()).float() / 255
+    calls = []
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the jpeg recipe blurred or added noise")
+
+    real_jpeg = dg.jpeg
+    monkeypatch.setattr(dg, "blur", forbidden)
+    monkeypatch.setattr(dg, "add_noise", forbidden)
+    monkeypatch.setattr(dg, "jpeg", lambda *a: calls.append(a[1]) or real_jpeg(*a))
+    d = dg.make_degradation("jpeg")
+    rng = random.Random(5)
+    clean = dg.resize(hr, 48)
+    outs = [d.apply(hr, 48, rng) for _ in range(200)]
+    n_clean = sum(torch.equal(x, clean) for x in outs)
+    assert len(calls) == 200 - n_clean and n_clean / 200 == pytest.approx(d.clean, abs=0.07)
+    assert min(calls) >= 30 and max(calls) <= 95 and len(set(calls)) > 20
 
 
 def test_cli_degrade_option(tmp_path, capsys):

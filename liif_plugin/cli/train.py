@@ -38,10 +38,11 @@ def add_parser(subparsers):
     p.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
     p.add_argument(
         "--degrade",
-        choices=("bicubic", "photo", "microscopy"),
+        choices=("bicubic", "photo", "jpeg", "microscopy"),
         default=None,
         help="how LR patches are made: bicubic (the authors' recipe, default), photo (blur, resize, noise "
-        "and JPEG, second order) or microscopy (Poisson-Gaussian noise, mild blur); targets stay clean",
+        "and JPEG, second order), jpeg (resize and JPEG only) or microscopy (Poisson-Gaussian noise, mild blur); "
+        "targets stay clean",
     )
     p.add_argument(
         "--noise",
@@ -87,7 +88,7 @@ def run(args):
                 raise ValueError(f"--threads must be at least 1, got {args.threads}")
             torch.set_num_threads(args.threads)
         if args.noise is not None and args.degrade not in (None, "bicubic"):
-            raise ValueError("--noise and --degrade photo/microscopy both set the degradation; give one of them")
+            raise ValueError("--noise and --degrade photo/jpeg/microscopy both set the degradation; give one of them")
         degradation = (
             NoiseModel(parse_photons(args.noise), args.read_noise, args.clean_share)
             if args.noise

@@ -9,6 +9,8 @@ every random choice comes from the `random.Random` it is given, so a seeded run 
 - ``photo``: a second-order degradation in the spirit of Real-ESRGAN (Wang et al. 2021) and
   BSRGAN (Zhang et al. 2021): one or two stages of blur / resize / noise in shuffled order, each
   ending in JPEG, with a share of clean (bicubic-only) patches so clean images lose little.
+- ``jpeg``: the photo pipeline's resize and JPEG only (no blur, no noise, one stage): what a
+  photo saved as JPEG carries; the model ``auto`` gives JPEG inputs.
 - ``microscopy``: Poisson-Gaussian sensor noise (photon counts over three decades plus read
   noise), mild optical blur, a clean share. Gray patches stay gray.
 
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DegradeName = Literal["bicubic", "photo", "microscopy"]
+DegradeName = Literal["bicubic", "photo", "jpeg", "microscopy"]
 RESIZE_METHODS = ("bicubic", "bilinear", "area")
 
 
@@ -241,6 +243,28 @@ class PhotoDegradation(Degradation):
 
 
 @dataclass(frozen=True)
+class JpegDegradation(PhotoDegradation):
+    """Resize (bicubic, bilinear or area), then JPEG quality 30-95 at a random block phase; a clean share.
+
+    The photo recipe's JPEG-only part. After 3000 steps of ``photo`` the gain on JPEG inputs had
+    stopped growing (+0.52 / +0.46 dB at JPEG 75 / 50, x2) while a JPEG-only probe gained more in
+    fewer steps: this recipe continues from the photo model for the JPEG condition.
+    """
+
+    second: float = 0.0
+    blur_p: tuple[float, float] = (0.0, 0.0)
+    noise_p: tuple[float, float] = (0.0, 0.0)
+    jpeg_p: tuple[float, float] = (1.0, 1.0)
+    name = "jpeg"
+
+    def describe(self):
+        return (
+            f"resize (bicubic, bilinear, area), then JPEG quality {self.quality[0]}-{self.quality[1]} at a random "
+            f"8x8 block phase; {self.clean:.0%} of patches clean (bicubic only)"
+        )
+
+
+@dataclass(frozen=True)
 class MicroscopyDegradation(Degradation):
     """Fluorescence: mild optical blur, bicubic or area resize, Poisson-Gaussian noise; a clean share."""
 
@@ -270,7 +294,12 @@ class MicroscopyDegradation(Degradation):
 
 def make_degradation(name: DegradeName | str) -> Degradation:
     """The training degradation called `name` (``liif train --degrade NAME``)."""
-    table = {"bicubic": Degradation, "photo": PhotoDegradation, "microscopy": MicroscopyDegradation}
+    table = {
+        "bicubic": Degradation,
+        "photo": PhotoDegradation,
+        "jpeg": JpegDegradation,
+        "microscopy": MicroscopyDegradation,
+    }
     if name not in table:
         raise ValueError(f"unknown degradation {name!r}; choose one of {', '.join(table)}")
     return table[name]()
