@@ -21,12 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_BYTES = 10 * 2**20
 
 
-def run_summary(log: Path) -> dict:
-    """Steps, training seconds and the last validation of a run's JSON-lines log (all its sessions)."""
+def run_summary(log: Path, upto: int | None = None) -> dict:
+    """Steps, training seconds and the last validation of a run's JSON-lines log (all its sessions),
+    up to step `upto` (the checkpoint's: a run may have gone on after it)."""
     steps, seconds, last_val = 0, 0.0, None
     prev = 0.0
     for line in log.read_text().splitlines():
         e = json.loads(line)
+        if upto is not None and int(e.get("step", 0)) > upto:
+            continue
         s = float(e.get("seconds", 0.0))
         if s < prev:  # a resumed session starts its clock again
             seconds += prev
@@ -57,6 +60,7 @@ def main(argv=None) -> int:
     from liif_plugin.hub.wheels import sha256_of
     from liif_plugin.training.train import export_half
 
+    step = torch.load(args.checkpoint, map_location="cpu", weights_only=False).get("epoch")
     dst = ROOT / "weights" / f"{args.name}.pth"
     export_half(args.checkpoint, dst)
     size = dst.stat().st_size
@@ -66,7 +70,7 @@ def main(argv=None) -> int:
         return 2
     sd = torch.load(dst, map_location="cpu", weights_only=True)["model"]["sd"]
     params = sum(v.numel() for k, v in sd.items() if "mean" not in k)
-    run = run_summary(args.log)
+    run = run_summary(args.log, step)
     reg_path = ROOT / "weights" / "registry.json"
     reg = json.loads(reg_path.read_text())
     for other in args.take_auto_from:
