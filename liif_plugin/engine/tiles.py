@@ -286,7 +286,7 @@ class TiledField:
         self.pixels_rendered = 0  # output pixels decoded (all planes counted once), copied ones not
         # Called between the encoder's convolutions and before every decoder chunk; raising from it
         # stops the work (a viewer that closes, or whose view moved on).
-        self.interrupt = None
+        self.interrupt: Callable[[], None] | None = None
 
     @property
     def shape(self):
