@@ -137,9 +137,7 @@ def test_first_frame_of_a_lazy_uint8_image_reads_only_the_windows_it_needs(tiny_
         assert kinds[:2] == ["bicubic", "liif"]  # no overview first: it would need every chunk
         # The view (32 x 48) + bicubic reach + the encoder's halo (34) and margin, rounded to 16-pixel tiles,
         # lies in rows 2944..3088 and columns 944..1104: chunks (11..12, 3..4), plus the central crop.
-        assert at_first["read"] - central <= {
-            (ty, tx) for ty in (11, 12) for tx in (3, 4)
-        }
+        assert at_first["read"] - central <= {(ty, tx) for ty in (11, 12) for tx in (3, 4)}
         # Afterwards, between views, the overview pass reads the rest in the background.
         assert len(src.read) == 256 and w._overview.built
     finally:
