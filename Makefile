@@ -44,6 +44,7 @@ LINT_DIRS := liif_plugin napari_plugin tests benchmarks scripts
 lint: install
 	$(PY) -m ruff check $(LINT_DIRS)
 	$(PY) -m ruff format --check $(LINT_DIRS)
+	$(VENV)/bin/pyright
 
 test: install weights lint
 	$(PY) -m pytest -ra --durations=60

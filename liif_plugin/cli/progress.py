@@ -28,9 +28,11 @@ def image_work(image, out_shape, region, model, speed) -> cost.Work:
     """The cost of one `liif upscale` input (an (H, W) or (H, W, C) array)."""
     H, W = image.shape[:2]
     chans = 1 if image.ndim == 2 else image.shape[2]
-    region = (0.0, 0.0, float(H), float(W)) if region is None else tuple(float(v) for v in region)
+    y0, x0, y1, x1 = (0.0, 0.0, float(H), float(W)) if region is None else (float(v) for v in region)
     sub = 2 if chans == 4 else 1
-    return cost.work((H, W), out_shape, region, 1, sub, chans, image.dtype.itemsize, cost.Arch.of(model), speed)
+    return cost.work(
+        (H, W), out_shape, (y0, x0, y1, x1), 1, sub, chans, image.dtype.itemsize, cost.Arch.of(model), speed
+    )
 
 
 def plan_speeds(models, precision: str, rough_works=None, quiet=False) -> list:
@@ -98,7 +100,9 @@ class BatchBar:
             if t.started is None:
                 return
             self.bar.n = round(1000 * t.fraction())
-            took, left = cost.format_seconds(t.clock() - t.started), cost.format_seconds(t.seconds_left())
+            seconds_left = t.seconds_left()
+            assert seconds_left is not None  # (a number once started)
+            took, left = cost.format_seconds(t.clock() - t.started), cost.format_seconds(seconds_left)
             self.bar.unit = f"{took} so far, about {left} left"  # (the bar's format shows it as is)
             self.bar.refresh()
 

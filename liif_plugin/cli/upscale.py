@@ -101,7 +101,11 @@ def plan(args):
 
     if args.output and len(args.inputs) > 1:
         raise ValueError(f"-o takes one input but {len(args.inputs)} were given; use --out-dir DIR for several")
-    args.region_t = tuple(parse_numbers(args.region, (4,), "--region (y0,x0,y1,x1)")) if args.region else None
+    if args.region:
+        y0, x0, y1, x1 = parse_numbers(args.region, (4,), "--region (y0,x0,y1,x1)")
+        args.region_t = (y0, x0, y1, x1)
+    else:
+        args.region_t = None
     args.detail = check_detail(args.detail)
     if args.out_dir:
         out_dir = Path(args.out_dir)
@@ -152,7 +156,7 @@ def run(args):
                 speeds.observe(model, model.precision, works[i].seconds(found[i]), time.perf_counter() - t0)
             y0, x0, y1, x1 = args.region_t or (0, 0, x.shape[0], x.shape[1])
             write_image(dst, y, meta=scaled_meta(meta, out_shape[0] / (y1 - y0), out_shape[1] / (x1 - x0)))
-            if not args.quiet:
+            if bar.bar is not None:  # (None when quiet)
                 bar.bar.write(f"wrote {dst} ({out_shape[1]}x{out_shape[0]}, {y.dtype})", file=sys.stdout)
         done = True
     finally:
@@ -256,10 +260,11 @@ def run_zarr(args):
         raise FileNotFoundError(f"input {src} does not exist")
     if dst.exists() and not args.overwrite:
         raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
-    array = open_zarr_source(src)[0]  # an array, or an OME-Zarr image group
+    array = open_zarr_source(src)[0]  # the array (an OME-Zarr image's full-resolution level)
     shape = array.shape
-    rgb = len(shape) >= 3 and shape[-1] in (3, 4)
-    hw = shape[-3:-1] if rgb else shape[-2:]
+    rgb = array.ndim >= 3 and shape[-1] in (3, 4)
+    *_, h, w = shape[:-1] if rgb else shape
+    hw = (h, w)
     args.region_t = None
     scale, out = target(args, hw)
     out = output_shape(hw, scale, out)  # validate before any work

@@ -27,9 +27,13 @@ The feature map may be a window of a larger image (``offset``), which is how til
 
 import functools
 import threading
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 # Pixels per MLP chunk on the CPU (x4 ensemble rows): 256 pixels make a 1024x256 float32
 # activation (1 MB, two of them per thread) that stays near the core's 512 KB L2 even when other
@@ -261,7 +265,7 @@ def _run_parallel(run, next_start, n_threads):
         raise error
 
 
-_POOLS: dict[tuple[int, int], object] = {}
+_POOLS: "dict[tuple[int, int], ThreadPoolExecutor]" = {}
 
 
 def _priority() -> int:
@@ -324,7 +328,14 @@ def _one_thread_kernels():
     """In a helper thread: ATen's per-thread set-up first (it would reset the count), then one
     OpenMP thread for this thread only (omp_set_num_threads sets the calling thread's count)."""
     torch.get_num_threads()  # ATen's lazy per-thread initialisation
-    _libgomp().omp_set_num_threads(1)
+    _omp().omp_set_num_threads(1)
+
+
+def _omp():
+    """libgomp, for code that runs only where _single_thread_kernels_available()."""
+    lib = _libgomp()
+    assert lib is not None
+    return lib
 
 
 class _one_thread_kernels_here:
@@ -332,8 +343,8 @@ class _one_thread_kernels_here:
 
     def __enter__(self):
         torch.get_num_threads()  # ATen's lazy per-thread initialisation, before the count is changed
-        self.before = _libgomp().omp_get_max_threads()
-        _libgomp().omp_set_num_threads(1)
+        self.before = _omp().omp_get_max_threads()
+        _omp().omp_set_num_threads(1)
 
     def __exit__(self, *exc):
-        _libgomp().omp_set_num_threads(self.before)
+        _omp().omp_set_num_threads(self.before)

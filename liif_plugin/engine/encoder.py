@@ -42,11 +42,13 @@ def run_encoder(encoder, x, check=None):
 
 
 def _conv(conv, x, unary="none"):
+    assert _FUSED_CONV is not None  # run_encoder fuses only where the op exists
     return _FUSED_CONV(x, conv.weight, conv.bias, [1, 1], [1, 1], [1, 1], 1, unary, [], "")
 
 
 def _conv_add(conv, x, other):
     """conv(x) + other in one pass (the same single float addition as the module's)."""
+    assert _FUSED_CONV is not None  # run_encoder fuses only where the op exists
     return _FUSED_CONV.binary(x, other, conv.weight, conv.bias, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
 
 
@@ -106,4 +108,5 @@ def encode_tiled(encoder, x, tile=256, halo=None, memory_format=torch.contiguous
             done += 1
             if progress is not None:
                 progress(done, total)
+    assert out is not None  # at least one tile: the image is not empty (sources reject empty images)
     return out

@@ -14,7 +14,7 @@ import copy
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import torch
@@ -31,9 +31,17 @@ from liif_plugin.sources.source import open_source
 
 if TYPE_CHECKING:
     from liif_plugin.engine.tiles import TiledField
+    from liif_plugin.models.liif import LIIF, Encoder
 
 ENCODE_TILE = 256  # input pixels per side of one encoder tile of a whole-image encode
 Progress = Callable[[int, int], None]
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def _to_layout(module: M, fmt: torch.memory_format) -> M:
+    """``module.to(memory_format=fmt)``: the module, its weights now in `fmt`."""
+    # PyTorch takes the keyword (Module.to's docstring lists it); its typed overloads leave it out.
+    return module.to(memory_format=fmt)  # pyright: ignore[reportCallIssue]
 
 
 class LiifModel:
@@ -41,7 +49,7 @@ class LiifModel:
 
     def __init__(
         self,
-        net: torch.nn.Module,
+        net: LIIF,
         spec: dict,
         name: str,
         path: Path | None = None,
@@ -60,9 +68,9 @@ class LiifModel:
         self.path = path
         self.sha256 = sha256
         self.normalization = normalization  # the pixel units its weights were trained in
-        self.hidden = self.net.imnet.layers[0].weight.shape[0]
+        self.hidden = cast(torch.nn.Linear, self.net.imnet.layers[0]).weight.shape[0]
         self.layout = self._measure_layout()
-        self._encoders = {}  # precision -> a 16-bit copy of the encoder (made on first use)
+        self._encoders: dict[str, Encoder] = {}  # precision -> a 16-bit copy of the encoder (made on first use)
         self._encoders_lock = threading.Lock()
 
     def _measure_layout(self):
@@ -72,10 +80,10 @@ class LiifModel:
         def probe(fmt):
             x = torch.zeros((1, 3, 48, 48), device=self.device).contiguous(memory_format=fmt)
             with torch.inference_mode():
-                enc.to(memory_format=fmt)(x)
+                _to_layout(enc, fmt)(x)
 
         fmt = layout_for(self.device, probe)
-        enc.to(memory_format=fmt)
+        _to_layout(enc, fmt)
         return fmt
 
     @property
@@ -89,7 +97,7 @@ class LiifModel:
     def __repr__(self):
         return f"LiifModel({self.name!r}, encoder={self.encoder_name!r}, device={str(self.device)!r})"
 
-    def encoder_for(self, precision: str = "fp32") -> torch.nn.Module:
+    def encoder_for(self, precision: str = "fp32") -> Encoder:
         """The encoder with its weights in `precision` ('fp32': the model's own; 'bf16' / 'fp16': a copy
         made once, 3 MB for EDSR-baseline)."""
         if precision == "fp32":
@@ -98,7 +106,7 @@ class LiifModel:
             enc = self._encoders.get(precision)
             if enc is None:
                 enc = copy.deepcopy(self.net.encoder).to(hardware.DTYPES[precision])
-                enc.to(memory_format=self.layout)
+                _to_layout(enc, self.layout)
                 self._encoders[precision] = enc
         return enc
 

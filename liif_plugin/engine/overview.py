@@ -187,7 +187,9 @@ class Overview:
     def planes_so_far(self, region, shape):
         """While the pass is under way: bicubic planes of `region`, which must lie in the rows read so
         far, from the level a finished overview would use, with those rows' range."""
-        rows, parts, found = self._so_far
+        so_far = self._so_far
+        assert so_far is not None, "planes_so_far is for while the pass is under way"
+        rows, parts, found = so_far
         if region[2] > rows:
             raise ValueError(f"region {region} reaches past the {rows} rows read so far")
         f = self._factor_for(region, shape, levels_there=True) or min(self.factors)

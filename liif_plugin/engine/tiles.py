@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,7 +182,7 @@ def snap_to_frame(prev: Frame | None, region, shape, full_shape):
     """
     if prev is None:
         return tuple(region), tuple(shape)
-    out = [None] * 4
+    out = [0.0] * 4
     sizes = [0, 0]
     for ax in (0, 1):
         p0, p1, n = prev.region[ax], prev.region[ax + 2], prev.shape[ax]
@@ -285,7 +286,7 @@ class TiledField:
         self.pixels_rendered = 0  # output pixels decoded (all planes counted once), copied ones not
         # Called between the encoder's convolutions and before every decoder chunk; raising from it
         # stops the work (a viewer that closes, or whose view moved on).
-        self.interrupt = None
+        self.interrupt: Callable[[], None] | None = None
 
     @property
     def shape(self):
@@ -406,7 +407,18 @@ class TiledField:
                 progress(done, total)
         return out
 
-    def parts(self, shape, region=None, *, rows=None, cols=None, detail=1.0, band=BAND_PIXELS, stop=None, reuse=None):
+    def parts(
+        self,
+        shape,
+        region=None,
+        *,
+        rows=None,
+        cols=None,
+        detail=1.0,
+        band: int | Callable[[], int] = BAND_PIXELS,
+        stop=None,
+        reuse=None,
+    ):
         """Yield ((r0, r1), (c0, c1), planes (B, r1-r0, c1-c0, 3)) covering the part, band by band.
 
         `band` (output pixels per piece, or a callable returning it before each piece) is how
@@ -425,6 +437,7 @@ class TiledField:
         stop = self._stopper(stop)
         shared = overlap(reuse, region, (h, w))
         if shared is not None:
+            assert reuse is not None  # (overlap() is None without a previous frame)
             (ra, rb, dy), (ca, cb, dx) = shared
             ra, rb = _clip(ra, rb, r_a, r_b)
             ca, cb = _clip(ca, cb, c_a, c_b)
@@ -442,7 +455,7 @@ class TiledField:
                 return
         yield from self._parts((h, w), region, (r_a, r_b), (c_a, c_b), detail, band, stop)
 
-    def _parts(self, shape, region, rows, cols, detail, band, stop):
+    def _parts(self, shape, region, rows, cols, detail, band: int | Callable[[], int], stop):
         h, w = shape
         H, W = self.full_shape
         y0, x0, y1, x1 = region
@@ -529,6 +542,7 @@ class TiledField:
             ya, yb = max(a, ta), min(b, ta + f.shape[2])
             xa, xb = max(c, tc), min(d, tc + f.shape[3])
             out[:, :, ya - a : yb - a, xa - c : xb - c] = f[:, :, ya - ta : yb - ta, xa - tc : xb - tc]
+        assert out is not None  # (the window has at least one tile)
         return out
 
     def prefetch(self, region, *, stop=None) -> None:

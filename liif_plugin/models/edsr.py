@@ -3,6 +3,7 @@
 from torch import nn
 
 from liif_plugin.models.builders import register
+from liif_plugin.models.liif import Encoder
 
 
 def conv3x3(cin, cout):
@@ -29,7 +30,7 @@ class ResBlock(nn.Module):
         return x + self.body(x) * self.res_scale
 
 
-class EDSR(nn.Module):
+class EDSR(Encoder):
     def __init__(self, n_resblocks, n_feats, res_scale, n_colors=3, no_upsampling=True):
         super().__init__()
         if not no_upsampling:

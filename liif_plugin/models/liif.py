@@ -8,11 +8,19 @@ Only the parameters and flags live here; how queries are answered is in
 from torch import nn
 
 from liif_plugin.models.builders import make, register
+from liif_plugin.models.mlp import MLP
+
+
+class Encoder(nn.Module):
+    """What LIIF needs of an encoder (EDSR, RDN): (B, 3, H, W) -> latent grid (B, C, H, W)."""
+
+    out_dim: int  # C, the channels of the latent grid
+    receptive_radius: int  # input pixels each side of a pixel that its latent code depends on
 
 
 class LIIF(nn.Module):
-    encoder: nn.Module  # (B, 3, H, W) -> latent grid (B, C, H, W); has `out_dim` and `receptive_radius`
-    imnet: nn.Module  # the MLP: its `layers` are Linear / ReLU pairs
+    encoder: Encoder  # (B, 3, H, W) -> latent grid (B, C, H, W); has `out_dim` and `receptive_radius`
+    imnet: MLP  # the MLP: its `layers` are Linear / ReLU pairs
 
     def __init__(self, encoder_spec, imnet_spec=None, local_ensemble=True, feat_unfold=True, cell_decode=True):
         super().__init__()

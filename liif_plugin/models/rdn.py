@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from liif_plugin.models.builders import register
+from liif_plugin.models.liif import Encoder
 
 
 class DenseLayer(nn.Module):
@@ -25,7 +26,7 @@ class ResidualDenseBlock(nn.Module):
         return x + self.LFF(self.convs(x))
 
 
-class RDN(nn.Module):
+class RDN(Encoder):
     def __init__(self, g0=64, n_blocks=16, n_layers=8, g=64, n_colors=3):
         super().__init__()
         self.SFENet1 = nn.Conv2d(n_colors, g0, 3, padding=1)

@@ -17,6 +17,8 @@ time the next LIIF render will take. The ZoomWidget (liif_plugin.notebook.widget
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anywidget
 import traitlets as t
@@ -30,6 +32,9 @@ from liif_plugin.runtime import cost
 from liif_plugin.runtime import speed as speeds
 from liif_plugin.runtime.estimate import TimeEstimate
 from liif_plugin.runtime.hardware import resolve_precision
+
+if TYPE_CHECKING:
+    from liif_plugin.sources.source import Source
 
 AUTO = advice.AUTO
 
@@ -55,6 +60,20 @@ class ZoomControls(anywidget.AnyWidget):
     advice = t.Unicode("", read_only=True).tag(sync=True)
     warning = t.Unicode("", read_only=True).tag(sync=True)
     estimate = t.Unicode("", read_only=True).tag(sync=True)
+
+    # What the ZoomWidget built on these controls provides: its view's traits, state and methods.
+    detail: t.Float[float, int | float]
+    mode: t.Enum[str]
+    viewport: t.List[float]
+    canvas_shape: t.List[int]
+    image_shape: t.List[int]
+    zoom: float
+    last_render: dict | None
+    _precision_setting: str
+    _source: Source
+    _live: bool
+    _open: Callable[[Source], None]
+    _schedule: Callable[[], None]
 
     # -- set up: one look at the image, the model ------------------------------------------------------
     def _choose_model(self, source, model) -> LiifModel:
@@ -156,9 +175,8 @@ class ZoomControls(anywidget.AnyWidget):
         chans = src.channels or 1
         sub = 2 if chans == 4 else 1
         speed = speeds.stored(self._model, self.precision)
-        wk = cost.work(
-            tuple(self.image_shape), shape, region, 1, sub, chans, src.dtype.itemsize, cost.Arch.of(self._model), speed
-        )
+        H, W = self.image_shape
+        wk = cost.work((H, W), shape, region, 1, sub, chans, src.dtype.itemsize, cost.Arch.of(self._model), speed)
         self.set_trait("estimate", TimeEstimate.of([wk], speed).text())
 
     def _frame_serves(self, mode) -> bool:

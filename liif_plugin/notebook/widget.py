@@ -438,7 +438,9 @@ class ZoomWidget(ZoomControls):
         frame from a coarser level first, then the full one (reusing what the last frame has of it)."""
         field = self._field
         H, W = self.image_shape
-        key = (tuple(self._source.index), detail, field.range_generation, tuple(field.ranges_in_use))
+        ranges = field.ranges_in_use
+        assert ranges is not None  # (_render_job's _display_range set it)
+        key = (tuple(self._source.index), detail, field.range_generation, tuple(ranges))
         last = self._frame
         prev = last[1] if last is not None and last[0] == key else None
         region, shape = snap_to_frame(prev, region, shape, (H, W))
@@ -471,7 +473,9 @@ class ZoomWidget(ZoomControls):
         """A tiled field of the image at level factor f (liif_plugin.engine.overview.level_source), drawn with
         the range in use; kept per level (with a small tile cache) until the range changes."""
         field = self._field
-        key = (f, field.range_generation, tuple(field.ranges_in_use))
+        ranges = field.ranges_in_use
+        assert ranges is not None  # (as in _render_liif, which asks for these fields)
+        key = (f, field.range_generation, tuple(ranges))
         coarse = self._coarse.get(key)
         if coarse is None:
             self._coarse = {k: v for k, v in self._coarse.items() if k[1:] == key[1:]}

@@ -148,7 +148,7 @@ def _loop(ref, cond):
         with cond:
             worker = ref()
             job = worker._next() if worker is not None else None
-            if job is None:
+            if worker is None or job is None:
                 return
             stale = worker.stale
             background = job is worker._background

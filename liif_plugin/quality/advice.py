@@ -117,9 +117,9 @@ class Check:
                 todo.append(words["set_auto"])
             todo.append(words["detail"])
             line += f"; it {TEXTURE[s.condition]}: " + " or ".join(todo)
-        flat = self.value_range is not None and self.value_range[0] == self.value_range[1]
-        if flat:
-            line += f"; the image is flat (every value {_num(self.value_range[0])}): LIIF has nothing to add"
+        vr = self.value_range
+        if vr is not None and vr[0] == vr[1]:
+            line += f"; the image is flat (every value {_num(vr[0])}): LIIF has nothing to add"
         elif words["large"] and self.shape[0] * self.shape[1] * self.planes > LARGE_PIXELS:
             line += f"; a large image: {words['large']}"
         return f"{line}. {self.facts()}"
@@ -151,4 +151,5 @@ def check(image, *, path=None, planes: int = 1) -> Check:
     picked = choose.choose_model(sample, path=path)
     finite = sample[np.isfinite(sample)] if np.issubdtype(sample.dtype, np.floating) else sample
     value_range = (float(finite.min()), float(finite.max())) if finite.size else None
-    return Check(signals, picked, str(sample.dtype), value_range, tuple(int(n) for n in src.shape), planes)
+    H, W = src.shape
+    return Check(signals, picked, str(sample.dtype), value_range, (int(H), int(W)), planes)

@@ -58,6 +58,7 @@ class Tracker:
         """Estimated seconds of work done so far (what the bar shows, over total)."""
         if self.started is None:
             return 0.0
+        assert self.since is not None  # begin() sets it with `started`
         costs, ends, kinds = self.layers[self.layer]
         spent = self.offsets[self.layer]
         for i, (cost, end, kind) in enumerate(zip(costs, ends, kinds)):

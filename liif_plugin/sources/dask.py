@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import dask.array as da
 import dask.callbacks
@@ -168,7 +168,6 @@ def upscale_zarr(
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} already exists; choose another output or pass overwrite=True")
     z, group = open_zarr_source(src, component)
-    z = cast("zarr.Array", z)  # open_zarr_source gives an array (a group's first level for OME-Zarr)
     y = upscale(da.from_zarr(z), scale, shape=shape, model=model, block=block, precision=precision)
     # zarr needs regular chunks; output blocks differ by a pixel where the scale is not whole.
     sp = y.ndim - (3 if z.ndim >= 3 and z.shape[-1] in (3, 4) else 2)
@@ -213,7 +212,9 @@ def scaled_ome_attrs(attrs, in_hw, out_hw):
     import copy
 
     attrs = copy.deepcopy(attrs)
-    ms = _multiscales(attrs)[0]
+    found = _multiscales(attrs)
+    assert found, "not the attributes of an OME-Zarr image (no multiscales)"
+    ms = found[0]
     level = ms["datasets"][0]
     transforms = level.get("coordinateTransformations", [])
     scale = next((t["scale"] for t in transforms if t.get("type") == "scale"), None)

@@ -13,11 +13,16 @@ picks one image of it. OME-Zarr and pyramidal TIFF levels other than the first a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from liif_plugin.sources import arrays
+
+if TYPE_CHECKING:
+    import zarr
 
 RANGE_BAND_PIXELS = 1 << 22  # pixels read per step of the value-range pass
 
@@ -51,7 +56,7 @@ class Source:
             )
         if data.ndim < (3 if channels else 2):
             raise ValueError(f"expected an image (..., H, W) or (..., H, W, C), got an array of shape {data.shape}")
-        self.data = data
+        self.data: Any = data  # any array-like: numpy, memmap, zarr, dask, ...
         self.dtype = dtype
         self.channels = int(data.shape[-1]) if channels else None
         sp = data.ndim - (3 if channels else 2)
@@ -237,7 +242,8 @@ def _open_path(path: Path, index, channels) -> Source:
         store = tifffile.imread(path, aszarr=True)
         z = zarr.open(store, mode="r")
         if n_levels > 1 or not hasattr(z, "dtype"):  # a group of pyramid levels "0", "1", ...
-            levels = [z[str(k)] for k in range(n_levels)]
+            pyramid = cast("zarr.Group", z)
+            levels = [pyramid[str(k)] for k in range(n_levels)]
             return Source(levels[0], channels=channels, index=index, levels=levels[1:], name=path.name)
         return Source(z, channels=channels, index=index, name=path.name)
     from liif_plugin.sources.imageio import read_image
@@ -258,18 +264,22 @@ def _omero_windows(group):
         return None
     if not wins or not np.isfinite(wins).all():
         return None
-    axes = [a.get("name") if isinstance(a, dict) else a for a in _multiscales(attrs)[0].get("axes", [])]
+    ms = _multiscales(attrs)
+    assert ms  # open_zarr_source gives a group only with OME-Zarr multiscales
+    axes = [a.get("name") if isinstance(a, dict) else a for a in ms[0].get("axes", [])]
     return (axes.index("c") if "c" in axes else None), wins
 
 
 def _ome_levels(group):
     if group is None:
         return []
-    datasets = _multiscales(dict(group.attrs))[0]["datasets"]
+    ms = _multiscales(dict(group.attrs))
+    assert ms  # open_zarr_source gives a group only with OME-Zarr multiscales
+    datasets = ms[0]["datasets"]
     return [group[d["path"]] for d in datasets[1:]]
 
 
-def open_zarr_source(src, component=None):
+def open_zarr_source(src, component=None) -> tuple[zarr.Array, zarr.Group | None]:
     """(zarr array, OME-Zarr image group or None) at `src`: an array, or an OME-Zarr image group
     (its first, full-resolution level is resampled)."""
     import zarr
@@ -288,15 +298,15 @@ def open_zarr_source(src, component=None):
                 raise ValueError(
                     f"{src} is a zarr group without OME-Zarr 'multiscales'; give the path of an array in it"
                 )
-            return group[ms[0]["datasets"][0]["path"]], group
+            return cast("zarr.Array", group[ms[0]["datasets"][0]["path"]]), group  # a level: an array
     try:
-        return zarr.open_array(str(src), mode="r", path=component), None
+        return zarr.open_array(str(src), mode="r", path=component or ""), None  # (None and "": the store's root)
     except Exception as e:  # zarr raises several types for "not an array"
         raise ValueError(
             f"{src} is not a readable zarr array ({str(e).splitlines()[0]}); give an array or an OME-Zarr image"
         ) from None
 
 
-def _multiscales(attrs):
+def _multiscales(attrs: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     """OME-Zarr 'multiscales' (0.4: top level; 0.5: under 'ome'), or None."""
     return attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")

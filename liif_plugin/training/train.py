@@ -254,7 +254,7 @@ def train(
     *,
     out,
     steps=1000,
-    init="edsr-baseline",
+    init: str | Path | None = "edsr-baseline",
     encoder="edsr-baseline",
     resume=None,
     batch_size=4,
