@@ -106,6 +106,7 @@ def test_bad_files(files, capsys, name, content, out, words):
     assert not (files / out).exists()
 
 
+@pytest.mark.slow
 def test_installed_entry_point_runs(files):
     exe = [sys.executable, "-c", "import sys; from liif_plugin.cli.main import main; sys.exit(main())"]
     r = subprocess.run(

@@ -61,6 +61,7 @@ def test_batch_has_noisy_inputs_and_clean_targets():
     assert float(clean.abs().max()) < 1e-6
 
 
+@pytest.mark.slow
 def test_training_with_noise_lowers_the_loss(tmp_path):
     from liif_plugin import models
     from liif_plugin.engine.reference import query_reference

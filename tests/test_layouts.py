@@ -190,6 +190,7 @@ def fold_into_mmagic_units(net):
     return folded
 
 
+@pytest.mark.slow
 def test_mmagic_edsr_with_folded_units_renders_the_same_away_from_the_border(edsr_pair, image, tmp_path):
     a_path, _, net = edsr_pair
     m_path = save_mmagic(tmp_path / "folded.pth", copy_authors_weights(fold_into_mmagic_units(net), LIIFEDSRNet()))

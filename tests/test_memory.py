@@ -31,6 +31,7 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim is Linux-only")
+@pytest.mark.slow
 def test_encodes_of_new_window_sizes_do_not_keep_their_memory(model):
     # Without the release, glibc kept about 2 MB per new window size here (60 sizes: +120 MB).
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)

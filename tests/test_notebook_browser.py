@@ -358,6 +358,7 @@ def test_js_label_says_what_each_frame_is(browser):
     assert got == [want for _, want in cases]
 
 
+@pytest.mark.slow
 def test_zoom_and_pan_in_jupyterlab(browser, lab):
     server, folder = lab
     page = browser.new_page(viewport={"width": 1280, "height": 900})

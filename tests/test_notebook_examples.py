@@ -33,6 +33,7 @@ def outputs_text(nb):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_notebook_runs(name, tmp_path):
     # Run a copy so that nothing is written next to the stored notebook.
     shutil.copy(NOTEBOOKS / name, tmp_path / name)

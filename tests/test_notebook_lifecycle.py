@@ -40,6 +40,7 @@ def test_script_exits_cleanly_while_a_big_render_runs():
     assert r.stderr == ""
 
 
+@pytest.mark.slow
 def test_dropped_widgets_leave_no_threads_and_return_memory(tiny_model_path):
     """20 widgets on a 256 x 256 image, each rendered in the background, closed and dropped (as
     re-running a notebook cell that closes the old one does): no thread remains, no widget stays

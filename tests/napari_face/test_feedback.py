@@ -62,6 +62,7 @@ def test_every_button_says_how_long_it_takes_before_it_is_pressed(make_napari_vi
     assert ticks and all("so far, about" in s and s.endswith(" left") for s in ticks), statuses
 
 
+@pytest.mark.slow
 def test_isotropic_z_shows_progress_while_it_runs(make_napari_viewer, qtbot, model):
     """A real stack (released model, z x4): the bar moves and the time left is said before the job ends."""
     viewer = make_napari_viewer()

@@ -55,6 +55,7 @@ def small_canvas(viewer, qtbot):
     qtbot.waitUntil(lambda: tuple(viewer.canvas.size) == (120, 160), timeout=5_000)
 
 
+@pytest.mark.slow
 def test_live_view_follows_the_camera_on_a_big_dask_layer(make_napari_viewer, qtbot, tiny_model_path):
     viewer = make_napari_viewer(show=True)
     base = np.ascontiguousarray(data.astronaut()[..., 1])
@@ -127,6 +128,7 @@ def test_live_view_stops_when_its_layer_is_removed(make_napari_viewer, qtbot, ti
     assert [ly.name for ly in viewer.layers] == [] and "removed" in w.status.value
 
 
+@pytest.mark.slow
 def test_live_overlay_is_updated_in_place_without_reslicing_the_source(make_napari_viewer, qtbot, tiny_model):
     """New zooms and an edge view (another shape) reuse the one overlay layer, and its new pixel size
     does not make napari re-slice the source layer (a read of a whole plane of a big lazy layer)."""
@@ -174,6 +176,7 @@ def test_live_overlay_is_updated_in_place_without_reslicing_the_source(make_napa
     assert [ly.name for ly in viewer.layers] == ["cam"]
 
 
+@pytest.mark.slow
 def test_live_view_finds_the_value_range_while_zoomed_out(make_napari_viewer, qtbot, tiny_model):
     """Turned on while zoomed out, the live view loads the model and makes the plane's one value-range
     pass in the background (with its progress in the status line), so the first zoom in only renders."""
@@ -218,6 +221,7 @@ class CountingPlane:
         return self.tile[np.ix_(np.arange(ys.start, ys.stop) % 512, np.arange(xs.start, xs.stop) % 512)]
 
 
+@pytest.mark.slow
 def test_live_view_draws_before_any_pass_and_pans_render_only_the_new_strip(make_napari_viewer, qtbot, tiny_model):
     """On a 4096 x 4096 uint16 dask layer without a known range: the first overlay reads only the chunks under
     the view (a provisional range from its window; the exact range is found after the frame), and a pan at
@@ -259,6 +263,7 @@ def test_live_view_draws_before_any_pass_and_pans_render_only_the_new_strip(make
     live.stop()
 
 
+@pytest.mark.slow
 def test_a_live_zoom_shows_a_reduced_frame_from_a_coarser_level_first(make_napari_viewer, qtbot, tiny_model):
     viewer = make_napari_viewer(show=True)
     img = np.tile(data.camera(), (4, 4))  # 2048 x 2048

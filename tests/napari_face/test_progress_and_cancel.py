@@ -54,6 +54,7 @@ def test_tracker_fills_encodes_by_time_and_decodes_by_pixels():
     assert t.fraction() == 1.0 and t.seconds_left() == 0.0
 
 
+@pytest.mark.slow
 def test_progress_moves_during_encoding_and_resets_on_confirm(make_napari_viewer, qtbot, model, speed_store):
     viewer = make_napari_viewer()
     # Big enough that encoding takes a while on any CPU (on a fast one a 96 x 96 plane was encoded and
@@ -163,6 +164,7 @@ def test_removing_the_source_layer_cancels_its_run(make_napari_viewer, qtbot, mo
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread nice values are Linux's")
+@pytest.mark.slow
 def test_runs_never_inherit_the_live_views_lowered_priority(make_napari_viewer, qtbot, tiny_model):
     """The live view's render thread runs at background priority for good. The panel's runs must
     not land on such a thread (they did on Qt's shared pool, and then waited behind everything else
@@ -189,6 +191,7 @@ def test_runs_never_inherit_the_live_views_lowered_priority(make_napari_viewer, 
     assert _threads.pool("panel") is not _threads.pool("live")
 
 
+@pytest.mark.slow
 def test_cancel_on_isotropic_z_leaves_the_process_idle(make_napari_viewer, qtbot, model):
     """Cancel stops the band under way (the engine asks the job between encoder convolutions and before
     decoder chunks), not only at the next band: afterwards the process computes nothing. Loose bound on
@@ -210,6 +213,7 @@ def test_cancel_on_isotropic_z_leaves_the_process_idle(make_napari_viewer, qtbot
     assert [ly.name for ly in viewer.layers] == ["stack"] and "cancelled" in w.status.value
 
 
+@pytest.mark.slow
 def test_a_run_starts_while_the_live_view_renders_and_the_live_view_yields(
     make_napari_viewer, qtbot, tiny_model, monkeypatch
 ):
