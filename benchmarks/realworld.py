@@ -25,6 +25,7 @@ import io
 import math
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,7 @@ def run(images: dict, cases, scales, models: dict, label: str):
             dr = ev.data_range_of(hr)
             b = math.ceil(s)
             for k, case in enumerate(cases):
-                x = degrade(lr, case, seed=hash((iname, s, k)) % (2**32))
+                x = degrade(lr, case, seed=zlib.crc32(f"{iname}|{s}|{k}".encode()))  # the same in every run
                 outs = {"bicubic": ev.bicubic_resize(x, hr.shape[:2])}
                 for mname, m in models.items():
                     outs[mname] = m.encode(x).render(hr.shape[:2])
@@ -231,8 +232,7 @@ def main(argv=None) -> int:
         "--models",
         nargs="*",
         default=None,
-        help="registry names or .pth files (default: every "
-        "present registry model that auto can choose, plus edsr-baseline)",
+        help="registry names or .pth files (default: edsr-baseline and every model this project trained)",
     )
     ap.add_argument("--quick", action="store_true", help="3 photos, 1 micrograph, fewer cases and scales")
     ap.add_argument("--calibrate", action="store_true", help="print the chooser's signals per case")
@@ -247,9 +247,7 @@ def main(argv=None) -> int:
     if args.models is None:
         from liif_plugin.hub import cache
 
-        names = ["edsr-baseline"] + [
-            n for n, e in cache.registry().items() if e.auto_for and n != "edsr-baseline" and e.committed
-        ]
+        names = ["edsr-baseline"] + [n for n, e in cache.registry().items() if n != "edsr-baseline" and e.committed]
     else:
         names = args.models
     models = {Path(n).stem if n.endswith(".pth") else n: liif.get_model(n, device="cpu") for n in names}
