@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         print(f"{dst} would be {size / 2**20:.1f} MB, over the 10 MB a committed model may take", file=sys.stderr)
         return 2
     sd = torch.load(dst, map_location="cpu", weights_only=True)["model"]["sd"]
-    params = sum(v.numel() for k, v in sd.items() if "mean" not in k)
+    params = sum(v.numel() for v in sd.values())  # as the loaded network counts them (mean shifts included)
     run = run_summary(args.log, step)
     reg_path = ROOT / "weights" / "registry.json"
     reg = json.loads(reg_path.read_text())

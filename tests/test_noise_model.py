@@ -40,19 +40,37 @@ def offline(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_loads_from_the_repository_offline_as_fp32(offline):
-    e = cache.entry(ROBUST_MODEL)
-    path = cache.path_of(ROBUST_MODEL)
+COMMITTED = sorted(
+    n
+    for n, e in json.loads((ROOT / "weights" / "registry.json").read_text())["models"].items()
+    if e.get("get", {}).get("committed")
+)
+
+
+def test_every_model_this_project_trained_is_committed_and_listed():
+    assert {ROBUST_MODEL, "edsr-baseline-photo", "edsr-baseline-microscopy"} <= set(COMMITTED)
+    assert {p.stem for p in (ROOT / "weights").glob("*.pth")} == set(COMMITTED)  # no stray or missing file
+
+
+@pytest.mark.parametrize("name", COMMITTED)
+def test_loads_from_the_repository_offline_as_fp32(offline, name):
+    e = cache.entry(name)
+    path = cache.path_of(name)
     assert e.committed and path.parent == cache.committed_dir() and path.exists()
     assert path.stat().st_size == e.size <= 10 * 2**20 and cache.sha256_of(path) == e.sha256
-    assert cache.status(ROBUST_MODEL) == "present" and cache.fetch(ROBUST_MODEL) == path
+    assert cache.status(name) == "present" and cache.fetch(name) == path
     sd = torch.load(path, map_location="cpu", weights_only=True)["model"]["sd"]
     assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())  # stored as fp16
-    m = liif.load_model(ROBUST_MODEL, device="cpu")
-    assert m.name == ROBUST_MODEL and all(p.dtype == torch.float32 for p in m.net.parameters())
+    m = liif.load_model(name, device="cpu")
+    assert m.name == name and all(p.dtype == torch.float32 for p in m.net.parameters())
     assert sum(p.numel() for p in m.net.parameters()) == e.parameters
     assert not (offline / "empty-cache" / e.file).exists()  # read in place, never copied to the cache
     assert "BSD-3-Clause" in e.licence and "derivative" in e.licence
+    raw = json.loads((ROOT / "weights" / "registry.json").read_text())["models"][name]
+    if name != ROBUST_MODEL:  # the models of issue 21 record their whole run
+        t = raw["training"]
+        assert raw["trained_on"] and t["recipe"] and t["steps"] > 0 and t["cpu"] and t["wall_seconds"] > 0
+        assert isinstance(t["seed"], int) and raw["auto_for"]
 
 
 def test_reproduces_its_recorded_numbers():
