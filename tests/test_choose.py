@@ -44,9 +44,12 @@ def test_a_jpeg_file_gets_the_photo_condition_and_says_its_quality(tmp_path, pho
     assert s.condition == "jpeg" and s.jpeg_quality == 60
     name, reason = choose_model(path)
     assert "JPEG quality about 60" in reason and name in reason
-    # A high-quality JPEG is as good as clean.
-    path.write_bytes(jpeg_bytes(photo, 97))
-    assert measure(None, path=path).condition == "clean"
+    # A light JPEG goes to the released model (it gains more there), and says so.
+    for q in (90, 97):
+        path.write_bytes(jpeg_bytes(photo, q))
+        assert measure(None, path=path).condition == "clean"
+    name, reason = choose_model(path)
+    assert name == "edsr-baseline" and "JPEG quality about 97, light" in reason
 
 
 def test_blockiness_sees_the_8x8_grid_of_decoded_arrays(photo):
