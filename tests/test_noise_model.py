@@ -101,7 +101,8 @@ def test_its_name_cannot_be_taken_by_another_file(tmp_path, monkeypatch):
         cache.add(ROBUST_MODEL, cache.path_of(ROBUST_MODEL))
 
 
-def test_the_noise_warning_points_to_it():
+def test_the_noise_warning_points_to_auto_and_the_noise_trained_models():
     msg = noise_warning(RELEASED_MODEL, 0.05, "pass --detail 0.3")
-    assert f"--model {ROBUST_MODEL}" in msg and f"model='{ROBUST_MODEL}'" in msg
+    assert "model 'auto'" in msg and "'edsr-baseline-microscopy' for micrographs" in msg  # what auto gives them
+    assert "'edsr-baseline-photo' for photos" in msg
     assert noise_warning(ROBUST_MODEL, 0.05) is None  # no warning once it is in use

@@ -10,6 +10,7 @@ from skimage import data
 
 import liif_plugin as liif
 from liif_plugin.notebook import ZoomWidget
+from liif_plugin.quality import choose
 
 
 def collect(widget):
@@ -61,7 +62,7 @@ def test_auto_is_decided_once_per_image_for_every_view_and_plane():
     w = ZoomWidget(stack, height=64, canvas_shape=[64, 64], index=(0,))
     try:
         picked = w.model_in_use
-        assert picked == liif.choose_model(stack[0]).name == "edsr-baseline-denoise"
+        assert picked == liif.choose_model(stack[0]).name == choose.model_for("noisy-microscopy")
         assert w.model_choices[0] == [f"auto ({picked})", "auto"]
         for index, view in (([2], [0, 0, 16, 16]), ([1], [30, 30, 50, 50]), ([2], [50, 0, 74, 24])):
             w.index = index  # a plane the chooser alone would call otherwise (index 2 is clean)

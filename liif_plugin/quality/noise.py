@@ -21,7 +21,7 @@ from liif_plugin.sources import arrays
 # 0.000-0.006, a few small, finely textured crops up to about 0.016 (see docs/microscopy.md).
 NOISE_THRESHOLD = 0.011
 RELEASED_MODEL = "edsr-baseline"
-ROBUST_MODEL = "edsr-baseline-denoise"  # fine-tuned on noisy inputs (docs/cache.md); the warning points to it
+ROBUST_MODEL = "edsr-baseline-denoise"  # the first model fine-tuned on noisy inputs (docs/weights.md)
 MAX_BLOCKS = 1 << 20  # 2x2 blocks measured at most (a regular subset of a bigger image): plenty for a median
 FLAT_FRACTION = 0.25  # the share of the image (its flattest part) the estimate looks at
 
@@ -99,9 +99,14 @@ def noise_warning(model, sigma, how="lower detail"):
     """
     if sigma < NOISE_THRESHOLD or not is_released_model(model):
         return None
+    from liif_plugin.quality.choose import model_for  # the registry says which models serve noisy images
+
+    micro = model_for("noisy-microscopy") or ROBUST_MODEL
+    photo = model_for("noisy-photo") or ROBUST_MODEL
     return (
         f"this image looks noisy (noise sigma {sigma:.3f} of its range) and the released model "
         f"'{RELEASED_MODEL}' turns noise into worm-like texture: {how} to keep less of LIIF's "
-        f"difference from bicubic, or use the noise-robust model '{ROBUST_MODEL}' (--model {ROBUST_MODEL} "
-        f"on the command line, model='{ROBUST_MODEL}' in Python, the model list in napari)"
+        f"difference from bicubic, or let model 'auto' (the default) pick a noise-robust model "
+        f"('{micro}' for micrographs, '{photo}' for photos; --model NAME on the command line, "
+        f"model='NAME' in Python, the model list in napari)"
     )

@@ -11,7 +11,7 @@ napari = pytest.importorskip("napari")
 from panel_helpers import WAIT, messages, n_messages, open_widget, run_and_wait, wait_idle
 from skimage import data
 
-from liif_plugin.quality import advice
+from liif_plugin.quality import advice, choose
 from napari_plugin._choices import SHAPE_MODE
 
 pytestmark = pytest.mark.napari
@@ -92,7 +92,7 @@ def test_advice_line_before_run(make_napari_viewer, qtbot):
     w.set_layer(cells)
     line = w.advice_label.value
     picked = advice.check(fluorescence()).auto.name
-    assert picked == "edsr-baseline-denoise"  # the registry's model for noisy microscopy
+    assert picked == choose.model_for("noisy-microscopy") == "edsr-baseline-microscopy"  # the registry says
     assert line.startswith("noise about ") and "(microscopy)" in line and f"'auto' picks '{picked}'" in line
     assert w.model_combo.native.currentText() == f"auto ({picked})"  # the choice, in the model control too
     w.model_combo.value = "edsr-baseline"  # a named model wins; the panel says what it costs and what to do
