@@ -19,18 +19,12 @@ the frame (between bands, stopped by the next camera change and resumed later), 
 again only if it really changes (liif_plugin.sources.arrays). Frames encode in bf16 on CPUs with native
 bf16 (fp16 on CUDA) when the precision is a 16-bit one (the default 'auto' for previews).
 
-The overlay layer is added once, when the live view starts (empty and transparent), and removed
-when it stops: adding a layer costs napari 120-290 ms on the main thread (its controls and visual)
-and removing one 270-550 ms (a ``gc.collect()``), too long to do on every zoom in and out
-(benchmarks/live_gaps.py). In between only its pixels, geometry and opacity change. Transparent,
-not hidden: removing a layer with ``visible=False`` later crashed Mesa's ``glDrawArrays`` under
-Xvfb in that benchmark.
+The overlay layer is added once, when the live view starts, and removed when it stops (_overlay.py).
 """
 
 from __future__ import annotations
 
 import threading
-from contextlib import ExitStack
 
 import numpy as np
 from napari.qt.threading import thread_worker
@@ -47,6 +41,7 @@ from liif_plugin.sources.source import Source
 
 from . import _resample as rs
 from . import _threads
+from ._overlay import Overlay
 
 DEBOUNCE_MS = 150
 MAX_FIELDS = 2  # planes whose tile caches are kept (the ones last looked at); they share the default bound
@@ -62,7 +57,7 @@ class LiveView:
         self.precision, self.detail = precision, detail
         self.on_status = on_status or (lambda text: None)
         self.layer = None
-        self.overlay = None
+        self._overlay = Overlay(viewer)
         self.worker = None
         self.pending = False
         self.renders = 0  # finished renders (tests and the status line read it)
@@ -96,10 +91,8 @@ class LiveView:
         self.layer = layer
         for ev in self._events():
             ev.connect(self.schedule)
-        for ev in self._look_events():
-            ev.connect(self._sync_look)
         self.viewer.layers.events.removed.connect(self._on_removed)
-        self._add_overlay(rs.placeholder_layer(layer, self.overlay_name))
+        self._overlay.start(layer, rs.placeholder_layer(layer, self.overlay_name))
         self.schedule()
 
     def stop(self):
@@ -110,12 +103,10 @@ class LiveView:
             return
         for ev in self._events():
             ev.disconnect(self.schedule)
-        for ev in self._look_events():
-            ev.disconnect(self._sync_look)
         self.viewer.layers.events.removed.disconnect(self._on_removed)
         if self.worker is not None:
             self._stop_render()
-        self._remove_overlay()
+        self._overlay.stop()
         self.layer = None
         self._fields.clear()
         self._overviews.clear()
@@ -133,30 +124,6 @@ class LiveView:
         v = self.viewer
         return (v.camera.events.zoom, v.camera.events.center, v.dims.events.current_step, v.canvas.events.size)
 
-    def _look_events(self):
-        """What changes how the source looks; the overlay follows (cheap: shader uniforms)."""
-        ly = self.layer
-        evs = [ly.events.opacity, ly.events.blending]
-        if not ly.rgb:
-            evs += [ly.events.contrast_limits, ly.events.colormap, ly.events.gamma]
-        return evs
-
-    def _sync_look(self, event=None):
-        ov, ly = self.overlay, self.layer
-        if ov is None or ly is None or ov not in self.viewer.layers:
-            return
-        if ov.opacity != 0 and ov.opacity != ly.opacity:  # transparent stays so until the next render
-            ov.opacity = ly.opacity
-        if ov.blending != ly.blending:
-            ov.blending = ly.blending
-        if not ly.rgb:
-            if tuple(ov.contrast_limits) != tuple(ly.contrast_limits):
-                ov.contrast_limits = ly.contrast_limits
-            if ov.colormap.name != ly.colormap.name:
-                ov.colormap = ly.colormap
-            if ov.gamma != ly.gamma:
-                ov.gamma = ly.gamma
-
     def schedule(self, event=None):
         """A camera change: render again once the camera has been still for DEBOUNCE_MS."""
         if self.layer is not None:
@@ -167,30 +134,18 @@ class LiveView:
         if event.value is self.layer:
             self.stop()
             self.on_status("live view off: its layer was removed")
-        elif event.value is self.overlay:
-            self.overlay = None
+        else:
+            self._overlay.forget(event.value)
 
-    def _add_overlay(self, new):
-        self.viewer.add_layer(new)
-        self.overlay = new  # our own object (the viewer of a dock widget hands out proxies)
-        self.viewer.layers.selection.active = self.layer  # keep the user's selection
-
-    def _remove_overlay(self):
-        ov, self.overlay = self.overlay, None
-        if ov is not None and ov in self.viewer.layers:
-            self.viewer.layers.remove(ov)
-
-    def _hide_overlay(self):
-        """Nothing for LIIF to show: make the overlay transparent (a shader uniform, ~1 ms)."""
-        ov = self.overlay
-        if ov is not None and ov in self.viewer.layers and ov.opacity != 0:
-            ov.opacity = 0.0
+    @property
+    def overlay(self):
+        """The overlay layer (our own object), or None."""
+        return self._overlay.layer
 
     @property
     def overlay_shown(self) -> bool:
         """True while the overlay shows a render (False: transparent, or not there)."""
-        ov = self.overlay
-        return ov is not None and ov in self.viewer.layers and ov.opacity > 0
+        return self._overlay.shown
 
     def _field(self, model, idx):
         key = (idx, self.precision)
@@ -257,16 +212,16 @@ class LiveView:
             view = rs.view_region(self.layer, self.viewer)
         except ValueError as e:  # e.g. the 3D view
             self.on_status(f"live view paused: {message_for(e, 'napari')}")
-            self._hide_overlay()
+            self._overlay.hide()
             return
         if view is None:
-            self._hide_overlay()
+            self._overlay.hide()
             return
         region, shape = view
         layer, plane = self.layer, rs.current_plane(self.layer, self.viewer)
         zoomed_out = shape[0] <= region[2] - region[0] and shape[1] <= region[3] - region[1]
         if zoomed_out:
-            self._hide_overlay()  # napari's own pixels are the picture
+            self._overlay.hide()  # napari's own pixels are the picture
             self.on_status("live view: zoom in past 1:1 for LIIF detail")
             known = self._fields.get((plane, self.precision))
             if known is not None and known.value_range is not None:
@@ -389,43 +344,11 @@ class LiveView:
     def _show(self, new, full=True):
         if new is None or self.layer is None or new.metadata["liif"]["source_layer"] != self.layer.name:
             return
-        ov = self.overlay
-        if ov is not None and ov in self.viewer.layers:
-            self._update_in_place(ov, new)  # no layer-list churn while the user pans and zooms
-            if ov.opacity != new.opacity:
-                ov.opacity = new.opacity  # shown again (the source's opacity), after its new pixels are in
-            self._sync_look()
-        else:  # the user removed the overlay: a new one
-            self._remove_overlay()
-            self._add_overlay(new)
+        self._overlay.show(new)
         self.frames += 1
         if full:
             self.renders += 1
             self.on_status(f"live view: {new.data.shape[-2 - (1 if new.rgb else 0)]} rows rendered")
-
-    def _update_in_place(self, ov, new):
-        """Give the overlay the new render's pixels and geometry with the least main-thread work.
-
-        Each of napari's data / scale / translate setters refreshes the layer and makes the viewer
-        recompute its dims ranges. A new pixel size (every zoom) moves the displayed axes' point onto
-        the new step's grid, and that re-slices every layer: for a big lazy source, a read of its
-        whole plane on the main thread (about 200 ms for a 4k x 4k dask array, measured with
-        benchmarks/live_gaps.py). The overlay lies inside its source, so only that step could
-        change: skip the recomputation, and refresh the overlay once (on the data), not three times.
-        `ov` is our own layer object, not the viewer's proxy, so its private helpers are reachable.
-        """
-        emitters = (ov.events.data, ov.events.scale, ov.events.translate)
-        with ExitStack() as quiet:
-            for emitter in emitters:
-                for hook in _dims_hooks(emitter):
-                    quiet.enter_context(emitter.blocker(hook))
-            with ov._block_refresh() if hasattr(ov, "_block_refresh") else ExitStack():
-                if not np.array_equal(ov.scale, new.scale):
-                    ov.scale = new.scale
-                if not np.array_equal(ov.translate, new.translate):
-                    ov.translate = new.translate
-            ov.data = new.data
-        ov.metadata = new.metadata
 
     def _on_error(self, exc):
         self.on_status(f"live view failed: {message_for(exc, 'napari')}")
@@ -474,12 +397,3 @@ class _View:
             if self.kept is not None:
                 self.kept.planes[:, r0:r1, c0:c1] = planes
             yield (r0, r1), (c0, c1), planes
-
-
-def _dims_hooks(emitter):
-    """The viewer's dims-range handler among a layer event's callbacks (napari connects it to every
-    layer's data / scale / translate events). Found by its name: if napari renames it, nothing is
-    blocked and the update is only slower."""
-    for cb in emitter.callbacks:
-        if isinstance(cb, tuple) and cb[1] == "_on_layers_change" and (owner := cb[0]()) is not None:
-            yield getattr(owner, cb[1])
