@@ -218,5 +218,7 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
         if s.condition == "clean":
             return ModelChoice(default, f"{s.describe()}: released model '{default}'")
         return ModelChoice(default, f"{s.describe()}, but no model for it is installed: released model '{default}'")
-    what = {"jpeg": "JPEG model", "noisy-photo": "noisy-photo model", "noisy-microscopy": "microscopy model"}[s.condition]
+    what = {"jpeg": "JPEG model", "noisy-photo": "noisy-photo model", "noisy-microscopy": "microscopy model"}[
+        s.condition
+    ]
     return ModelChoice(name, f"{s.describe()}: {what} '{name}'")
