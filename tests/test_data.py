@@ -27,5 +27,8 @@ def test_unknown_data_set_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LIIF_DATA_DIR", str(tmp_path))
     assert main(["data", "fetch", "nucleii"]) == 2
     err = capsys.readouterr().err
-    assert "unknown data set 'nucleii'; known: nuclei-2d, nuclei-3d" in err and len(err.strip().splitlines()) == 1
+    assert (
+        "unknown data set 'nucleii'; known: bio-timelapse, nuclei-2d, nuclei-3d" in err
+        and len(err.strip().splitlines()) == 1
+    )
     assert not list(tmp_path.iterdir())
