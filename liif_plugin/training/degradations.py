@@ -247,8 +247,9 @@ class JpegDegradation(PhotoDegradation):
     """Resize (bicubic, bilinear or area), then JPEG quality 30-95 at a random block phase; a clean share.
 
     The photo recipe's JPEG-only part. After 3000 steps of ``photo`` the gain on JPEG inputs had
-    stopped growing (+0.52 / +0.46 dB at JPEG 75 / 50, x2) while a JPEG-only probe gained more in
-    fewer steps: this recipe continues from the photo model for the JPEG condition.
+    stopped growing, so 1250 steps of this recipe continued the photo model (Dec 2026). It gained a
+    little at JPEG 75-90 on most held-out photos but lost up to 4.5 dB on one of them at x2 (even
+    clean) and less than the photo model at JPEG 30-50: it was not kept (docs/weights.md).
     """
 
     second: float = 0.0
