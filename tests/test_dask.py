@@ -3,12 +3,12 @@
 import dask.array as da
 import numpy as np
 import pytest
+import zarr
 from skimage import data
 
 import liif_plugin as liif
 import liif_plugin.sources.dask as ld
 
-zarr = pytest.importorskip("zarr")
 TOL = 1e-4
 
 

@@ -11,9 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip("napari")
-
 from napari.components import ViewerModel
 from napari.layers import Image
 from skimage import data

@@ -5,9 +5,6 @@ their model, and status lines that go when what they describe changes."""
 
 import numpy as np
 import pytest
-
-napari = pytest.importorskip("napari")
-
 from panel_helpers import WAIT, messages, n_messages, open_widget, run_and_wait, wait_idle
 from skimage import data
 

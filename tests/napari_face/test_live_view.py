@@ -7,9 +7,6 @@ import math
 import dask.array as da
 import numpy as np
 import pytest
-
-napari = pytest.importorskip("napari")
-
 from panel_helpers import WAIT, open_widget
 from skimage import data
 

@@ -3,9 +3,6 @@ command, refusals and messages in the panel's words, remembered settings, contro
 
 import numpy as np
 import pytest
-
-napari = pytest.importorskip("napari")
-
 from napari.layers import Image
 from panel_helpers import WAIT, messages, n_messages, open_widget, wait_idle
 
@@ -208,9 +205,7 @@ def test_missing_weights_error_leaves_viewer_unchanged(make_napari_viewer, qtbot
     qtbot.waitUntil(lambda: not w.busy, timeout=WAIT)
     assert any(m.startswith("LIIF: ") for m in messages(n)) and len(viewer.layers) == 1
     # The panel's own sentence: its button, not the command line alone (the engine's napari hint).
-    hint = napari_hint_of(lambda: liif_plugin.hub.cache.fetch("rdn"))
-    if hint is None:
-        pytest.xfail("the engine's missing-weights error has no napari hint yet")
+    assert napari_hint_of(lambda: liif_plugin.hub.cache.fetch("rdn")) is not None  # the engine carries it
     assert any("'…' button next to model" in m for m in msgs), msgs
 
 
@@ -229,8 +224,7 @@ def test_messages_name_gui_actions(make_napari_viewer, qtbot, tiny_model):
     n = n_messages()
     w.run_btn.native.click()
     assert w.worker is None and any(m.startswith("LIIF: ") and "too large" in m for m in messages(n))
-    if napari_hint_of(lambda: liif_plugin.output_shape((16, 16), shape=(1_000_000, 1_000_000))) is None:
-        pytest.xfail("the engine's too-large error has no napari hint yet")
+    assert napari_hint_of(lambda: liif_plugin.output_shape((16, 16), shape=(1_000_000, 1_000_000))) is not None
     assert "tick 'current view only'" in label
     for text in [label] + messages(n):
         assert "region=" not in text and "liif_plugin" not in text and "dask" not in text, text

@@ -12,9 +12,6 @@ import time
 
 import numpy as np
 import pytest
-
-napari = pytest.importorskip("napari")
-
 from panel_helpers import KEY, WAIT, open_widget, wait_idle
 from qtpy.QtWidgets import QMessageBox
 from skimage import data

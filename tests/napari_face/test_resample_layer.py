@@ -4,9 +4,6 @@ No viewer: a layer is resampled into a new one, not yet in a viewer."""
 
 import numpy as np
 import pytest
-
-pytest.importorskip("napari")
-
 from napari.layers import Image, Labels, Shapes
 from panel_helpers import block_mean
 from skimage import data

@@ -9,9 +9,6 @@ import dask.array as da
 import numpy as np
 import pytest
 import torch
-
-napari = pytest.importorskip("napari")
-
 from panel_helpers import WAIT, block_mean, open_widget, run_and_wait, wait_idle
 from qtpy.QtWidgets import QMessageBox
 from skimage import data

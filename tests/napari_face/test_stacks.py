@@ -2,9 +2,6 @@
 
 import numpy as np
 import pytest
-
-napari = pytest.importorskip("napari")
-
 from panel_helpers import WAIT, open_widget
 from skimage import data
 
