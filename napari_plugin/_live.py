@@ -308,7 +308,7 @@ class LiveView:
 
     def _render_frame(self, layer, plane, model, field, part, shape, region, at, reuse, kept=None):
         """rs.iter_resample of the view with `part` (the plane's field or a coarser level's) as its field."""
-        view = _View(part, field.layout, at, reuse, kept, stop=None if part is field else field.interrupt)
+        view = _View(part, field.layout, at, reuse, kept)
         new = yield from rs.iter_resample(
             layer,
             shape=shape,
@@ -319,6 +319,7 @@ class LiveView:
             detail=self.detail,
             precision=field.precision,
             field_for=lambda idx: view,
+            stop=None if part is field else field.interrupt,  # the plane's field asks its own interrupt
         )
         new.metadata["liif"]["encoder_precision"] = field.encoder_precision
         return new
@@ -380,19 +381,18 @@ class _Kept:
 class _View:
     """What rs.iter_resample asks of a field (`source`, `layout`, `parts`), for one live frame: `part` (the
     plane's field, or a coarser level's with `at` mapping the region into its coordinates) rendered into
-    the plane's `layout`, the last frame's pixels reused (`reuse`), the planes kept (`kept`), the job's
-    `stop` asked inside the work (also of a coarser level's field)."""
+    the plane's `layout`, the last frame's pixels reused (`reuse`), the planes kept (`kept`); the call's
+    `stop` is passed through."""
 
-    def __init__(self, part, layout, at=None, reuse=None, kept=None, stop=None):
-        self.part, self.layout, self.at, self.reuse, self.kept, self.stop = part, layout, at, reuse, kept, stop
+    def __init__(self, part, layout, at=None, reuse=None, kept=None):
+        self.part, self.layout, self.at, self.reuse, self.kept = part, layout, at, reuse, kept
         self.source = part.source
 
     def parts(self, shape, region, **kwargs):
         if self.kept is not None:
             self.kept.planes = np.empty((self.part.source.n_planes, *shape, 3), np.float32)
         region = self.at(region) if self.at is not None else region
-        stop = kwargs.pop("stop", None) or self.stop  # iter_resample's own (None here) or the job's
-        pieces = self.part.parts(shape, region, reuse=self.reuse, stop=stop, **kwargs)
+        pieces = self.part.parts(shape, region, reuse=self.reuse, **kwargs)
         for (r0, r1), (c0, c1), planes in pieces:
             if self.kept is not None:
                 self.kept.planes[:, r0:r1, c0:c1] = planes
