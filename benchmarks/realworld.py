@@ -3,6 +3,7 @@
     python benchmarks/realworld.py                       # the full table (about an hour on 2 CPU cores)
     python benchmarks/realworld.py --quick               # 3 photos, fewer cases (a few minutes)
     python benchmarks/realworld.py --models edsr-baseline runs/photo.pth --calibrate
+    python benchmarks/realworld.py --no-micro --csv scores.csv  # every score, per image
 
 Protocol (liif_plugin.quality.evaluate's): the ground truth is a central crop of an image no model
 was trained on, shrunk with PIL's bicubic filter (the LR), then degraded: JPEG at a quality (PIL,
@@ -39,7 +40,9 @@ from liif_plugin.runtime.hardware import cpu
 # Images no model of this project was trained on (training used ../shared/data/train-photos, i.e.
 # BSD68 and Urban100, and scripts/noise_training_data.py's set, which leaves these out).
 PHOTOS = ("astronaut", "chelsea", "rocket", "camera", "moon", "clock", "stereo_motorcycle")
-MICRO = ("nuclei-2d", "cell")
+# Micrographs: StarDist's nuclei-2d (widefield fluorescence, carrying its camera's noise), the middle plane of
+# scikit-image's cells3d nuclei channel (confocal fluorescence) and scikit-image's cell (a gray 8-bit micrograph).
+MICRO = ("nuclei-2d", "cells3d-z30", "cell")
 PHOTO_CASES = (
     "clean",
     "jpeg90",
@@ -66,10 +69,12 @@ def photo(name: str) -> np.ndarray:
 def micro(name: str) -> np.ndarray:
     import skimage.data
 
+    from liif_plugin.hub.sample_data import cells3d_nuclei, nuclei_2d
+
     if name == "cell":
         return skimage.data.cell()
-    from liif_plugin.hub.sample_data import nuclei_2d
-
+    if name == "cells3d-z30":
+        return cells3d_nuclei()[30]
     return nuclei_2d()
 
 
@@ -239,6 +244,7 @@ def main(argv=None) -> int:
     ap.add_argument("--figure", type=Path, help="write the crop figure here (PNG)")
     ap.add_argument("--no-micro", action="store_true", help="photos only")
     ap.add_argument("--no-photos", action="store_true", help="micrographs only")
+    ap.add_argument("--csv", type=Path, help="also write every score (image, case, scale, method, PSNR, SSIM) here")
     args = ap.parse_args(argv)
 
     import torch
@@ -282,6 +288,10 @@ def main(argv=None) -> int:
         rows_all = prow + mrow
     else:
         rows_all = prow
+    if args.csv:
+        with open(args.csv, "w") as f:
+            f.write("image,case,scale,method,psnr,ssim\n")
+            f.writelines(f"{i},{c},{s:g},{m},{p:.4f},{q:.5f}\n" for i, c, s, m, p, q in rows_all)
     if args.calibrate:
         print(
             "\n## Chooser calibration (signals of the degraded inputs; thresholds: blockiness "

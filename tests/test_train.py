@@ -197,3 +197,24 @@ def test_a_flat_validation_tile_gives_a_finite_gain():
     assert np.isfinite(v["clean"][2]) and v["clean"][2] > 0
     v = validate(m.net, m.spec, [flat], (2,), torch.device("cpu"))
     assert np.isfinite(v["clean"][2])
+
+
+def test_lr_end_decays_along_a_cosine_to_the_end_of_the_step_or_time_budget(tmp_path):
+    from liif_plugin.training.train import cosine_lr
+
+    lrs = [cosine_lr(1e-4, 1e-5, i, 11, 0.0, None) for i in range(11)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[-1] == pytest.approx(1e-5) and lrs[5] == pytest.approx(5.5e-5)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    # A time budget that runs out first ends the decay first.
+    assert cosine_lr(1e-4, 1e-5, 2, 100, 30.0, 60.0) == pytest.approx(5.5e-5)
+    assert cosine_lr(1e-4, 1e-5, 2, 100, 90.0, 60.0) == pytest.approx(1e-5)
+
+    log = tmp_path / "run.jsonl"
+    train(
+        small_images()[:1], out=tmp_path / "a.pth", steps=4, init=None, batch_size=1, lr=1e-3, lr_end=1e-4,
+        log_every=1, val_every=0, val_fraction=0, save_every=0, progress=False, log=log,
+    )  # fmt: skip
+    logged = [json.loads(line)["lr"] for line in log.read_text().splitlines() if "lr" in json.loads(line)]
+    assert logged[0] == pytest.approx(1e-3) and logged[-1] == pytest.approx(1e-4) and len(logged) == 4
+    with pytest.raises(ValueError, match="lr_end must be between 0 and lr"):
+        train(small_images()[:1], out=tmp_path / "b.pth", steps=1, init=None, lr=1e-4, lr_end=1e-3, progress=False)

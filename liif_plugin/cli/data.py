@@ -15,9 +15,11 @@ def add_parser(sub):
 
 def cmd_list(args):
     print(f"data folder: {sample_data.data_dir()}  (set LIIF_DATA_DIR to change it)")
-    for name, e in sorted(catalog.data().items()):
+    known = sorted(catalog.data().items())
+    width = max(len(name) for name, _ in known)
+    for name, e in known:
         here = "present" if (sample_data.data_dir() / e.file).exists() else "missing"
-        print(f"{name:10s}  {here:7s}  {e.description}; {e.licence}")
+        print(f"{name:{width}s}  {here:7s}  {e.description}; {e.licence}")
     return 0
 
 

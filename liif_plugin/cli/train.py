@@ -31,6 +31,13 @@ def add_parser(subparsers):
     p.add_argument("--patch", type=int, default=48, help="LR patch side in pixels (default 48, as the authors)")
     p.add_argument("--queries", type=int, default=2304, help="sampled HR pixels per patch (default 2304)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument(
+        "--lr-end",
+        type=float,
+        default=None,
+        help="let the learning rate fall to this along a half cosine over --steps or --minutes, whichever "
+        "ends first (default: constant)",
+    )
     p.add_argument("--max-scale", type=float, default=4.0, help="largest training scale (default 4)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="held-out bottom part of each image (default 0.2)")
     p.add_argument("--val-every", type=int, default=200, help="validation PSNR every N steps (0: only at the end)")
@@ -109,6 +116,7 @@ def run(args):
             resume=args.resume,
             batch_size=args.batch,
             lr=args.lr,
+            lr_end=args.lr_end,
             max_scale=args.max_scale,
             val_fraction=args.val_fraction,
             val_every=args.val_every,

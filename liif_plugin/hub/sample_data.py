@@ -54,3 +54,8 @@ def nuclei_2d() -> np.ndarray:
 def nuclei_3d() -> np.ndarray:
     """31 x 61 x 57 uint16 stack of synthetic nuclei (via StarDist)."""
     return load("nuclei-3d")
+
+
+def cells3d_nuclei() -> np.ndarray:
+    """60 x 256 x 256 uint16 confocal stack: the nuclei channel of scikit-image's cells3d (held out of training)."""
+    return load("cells3d-nuclei")

@@ -249,6 +249,14 @@ def _start(init, encoder, resume) -> tuple[LIIF, dict, Normalization, dict | Non
     return models.make(spec), spec, AUTHORS_NORM, None, 0
 
 
+def cosine_lr(lr: float, lr_end: float, i: int, steps: int, seconds: float, max_seconds: float | None) -> float:
+    """The learning rate of step i (from 0) of a run: half a cosine from lr to lr_end over its step or time budget."""
+    done = i / max(1, steps - 1)
+    if max_seconds:
+        done = max(done, seconds / max_seconds)
+    return lr_end + 0.5 * (lr - lr_end) * (1 + math.cos(math.pi * min(1.0, done)))
+
+
 def train(
     images,
     *,
@@ -259,6 +267,7 @@ def train(
     resume=None,
     batch_size=4,
     lr=1e-4,
+    lr_end: float | None = None,
     max_scale=4.0,
     val_fraction=0.2,
     val_scales=(2, 4),
@@ -282,7 +291,9 @@ def train(
     images: arrays, image files or folders. out: checkpoint path, rewritten every `save_every`
     steps and at the end. resume: a checkpoint from a previous run (its weights, Adam state and step
     count are restored; init and encoder are then ignored). max_seconds: stop early (and save) once
-    this much training time has passed, for a fixed compute budget. degradation: how the HR crop
+    this much training time has passed, for a fixed compute budget. lr_end: if given, the learning rate
+    falls from `lr` to `lr_end` along a half cosine over this run's steps or its time budget, whichever
+    runs out first (a short fine-tune ends on small steps); None keeps it constant. degradation: how the HR crop
     becomes the LR patch: "bicubic" (default), "photo", "microscopy" or a
     liif_plugin.training.degradations.Degradation (targets stay clean); validation then also reports the gain
     under it. bf16: "on" / "off" / "auto" (or True / False) to autocast the forward pass to bfloat16;
@@ -305,6 +316,8 @@ def train(
         )
     if max_scale < 1:
         raise ValueError(f"max_scale must be at least 1, got {max_scale}")
+    if lr_end is not None and not 0 <= lr_end <= lr:
+        raise ValueError(f"lr_end must be between 0 and lr ({lr:g}), got {lr_end:g}")
     out = Path(out)
     dev = pick_device(device)
     use_bf16 = resolve_bf16(bf16, native_precisions(dev))
@@ -364,6 +377,9 @@ def train(
             check(0)
         running, n = 0.0, 0
         for step in range(done + 1, done + steps + 1):
+            if lr_end is not None:
+                for g in opt.param_groups:
+                    g["lr"] = cosine_lr(lr, lr_end, step - done - 1, steps, time.perf_counter() - t0, max_seconds)
             inp, coord, cell, gt = make_batch(
                 train_planes,
                 batch_size,
@@ -386,7 +402,7 @@ def train(
             running, n = running + loss.item(), n + 1
             if step % log_every == 0 or step == done + steps:
                 result.losses.append((step, running / n))
-                record(step=step, loss=round(running / n, 5))
+                record(step=step, loss=round(running / n, 5), lr=float(f"{opt.param_groups[0]['lr']:.3g}"))
                 if bar is not None:
                     bar.set_postfix(loss=f"{running / n:.4f}")
                 running, n = 0.0, 0
