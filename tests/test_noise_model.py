@@ -48,7 +48,7 @@ COMMITTED = sorted(
 
 
 def test_every_model_this_project_trained_is_committed_and_listed():
-    assert {ROBUST_MODEL, "edsr-baseline-photo", "edsr-baseline-microscopy"} <= set(COMMITTED)
+    assert {ROBUST_MODEL, "edsr-baseline-jpeg", "edsr-baseline-photo", "edsr-baseline-microscopy"} <= set(COMMITTED)
     assert {p.stem for p in (ROOT / "weights").glob("*.pth")} == set(COMMITTED)  # no stray or missing file
 
 

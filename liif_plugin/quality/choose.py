@@ -33,12 +33,13 @@ Condition = Literal["clean", "jpeg", "noisy-photo", "noisy-microscopy"]
 Kind = Literal["photo", "microscopy"]
 
 # A JPEG file at this quality or above goes to the released model: at quality 90 it gained +0.78 dB over
-# bicubic on the held-out photos (mean of x2-x4) against +0.38 for the photo model, which wins from 50 down.
+# bicubic on the held-out photos (mean of x2-x4) against +0.68 for the JPEG model, which wins from 75 down.
 JPEG_CLEAN_QUALITY = 88
 # Block-edge / interior step ratio above which an 8-bit array is a decoded JPEG (see blockiness). Calibrated with
 # benchmarks/realworld.py --calibrate (AMD EPYC, Dec 2026): clean held-out photos read 0.66-1.04 and the 8-bit
 # micrograph `cell` up to 1.07 (the photo model loses up to 5 dB there); above 1.08 the photo model beat the
-# released one on nearly every JPEG input (quality 30-90), between 1.03 and 1.08 on most of them (a cost accepted).
+# released one on nearly every JPEG input (quality 30-90), between 1.03 and 1.08 on most of them (a cost accepted;
+# with the JPEG model, 1.05 would give +0.59 dB instead of +0.51 at JPEG 50-90 but risks `cell`).
 BLOCKINESS = 1.08
 BLOCK_STEP_CLIP = 8.0  # grey levels: larger steps are edges and texture, not block edges
 # Noise sigma (of the [0, 1] range) above which an image is noisy. Photos: most clean held-out photos read

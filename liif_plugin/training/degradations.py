@@ -10,7 +10,7 @@ every random choice comes from the `random.Random` it is given, so a seeded run 
   BSRGAN (Zhang et al. 2021): one or two stages of blur / resize / noise in shuffled order, each
   ending in JPEG, with a share of clean (bicubic-only) patches so clean images lose little.
 - ``jpeg``: the photo pipeline's resize and JPEG only (no blur, no noise, one stage): what a
-  photo saved as JPEG carries (tried as a continuation of the photo model; not kept, see below).
+  photo saved as JPEG carries; the recipe of ``edsr-baseline-jpeg``, which auto gives JPEG photos.
 - ``microscopy``: Poisson-Gaussian sensor noise (photon counts over three decades plus read
   noise), mild optical blur, a clean share. Gray patches stay gray.
 
@@ -246,10 +246,9 @@ class PhotoDegradation(Degradation):
 class JpegDegradation(PhotoDegradation):
     """Resize (bicubic, bilinear or area), then JPEG quality 30-95 at a random block phase; a clean share.
 
-    The photo recipe's JPEG-only part. After 3000 steps of ``photo`` the gain on JPEG inputs had
-    stopped growing, so 1250 steps of this recipe continued the photo model (Dec 2026). It gained a
-    little at JPEG 75-90 on most held-out photos but lost up to 4.5 dB on one of them at x2 (even
-    clean) and less than the photo model at JPEG 30-50: it was not kept (docs/weights.md).
+    The photo recipe's JPEG-only part. Continuing the photo model with it gained little (its blur
+    had taught the model to sharpen); started from the released model instead, 2000 steps of it
+    (``edsr-baseline-jpeg``) beat the photo model at every JPEG quality from 50 to 90 (docs/weights.md).
     """
 
     second: float = 0.0
