@@ -218,3 +218,15 @@ def test_lr_end_decays_along_a_cosine_to_the_end_of_the_step_or_time_budget(tmp_
     assert logged[0] == pytest.approx(1e-3) and logged[-1] == pytest.approx(1e-4) and len(logged) == 4
     with pytest.raises(ValueError, match="lr_end must be between 0 and lr"):
         train(small_images()[:1], out=tmp_path / "b.pth", steps=1, init=None, lr=1e-4, lr_end=1e-3, progress=False)
+
+
+def test_the_progress_bar_counts_to_the_end_of_the_time_budget(tmp_path, capsys):
+    # 10 000 steps asked, a 1-second budget: the bar must not promise hours of steps that will not run.
+    train(
+        small_images()[:1], out=tmp_path / "a.pth", steps=10_000, init=None, batch_size=1, lr=1e-4,
+        val_every=0, val_fraction=0, save_every=0, progress=True, max_seconds=1.0,
+    )  # fmt: skip
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "/10000 steps" not in last and " left" in last, last
+    n, total = (int(v) for v in last.split("|")[2].split("steps")[0].strip().split("/"))
+    assert n <= total < 10_000, last

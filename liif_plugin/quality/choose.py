@@ -6,10 +6,11 @@ micrographs it enlarges the artifacts as detail. The chooser looks at a subsampl
 condition:
 
 - ``jpeg``: a JPEG file's quantization tables say quality below ``JPEG_CLEAN_QUALITY``, or (an
-  array) its 8x8 blockiness is above ``BLOCKINESS``;
-- ``noisy-photo`` / ``noisy-microscopy``: the noise estimate (liif_plugin.quality.noise) is above
-  the threshold of the image's kind (micrographs lose to bicubic at a third of the noise photos
-  stand);
+  8-bit array) its pixels carry JPEG's 8x8 DCT grid (``jpeg_grid`` above ``JPEG_GRID``);
+- ``noisy-photo``: the noise estimate (liif_plugin.quality.noise) is a large share of the photo's
+  fine detail (``NOISE_SHARE_PHOTO``): the same noise costs a smooth image more than a textured one;
+- ``noisy-microscopy``: the noise estimate is above ``NOISE_MICROSCOPY`` (micrographs lose to
+  bicubic at a fraction of the noise photos stand);
 - ``clean`` otherwise.
 
 Which model serves a condition is data: each registry entry lists its ``auto_for`` conditions
@@ -26,7 +27,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from liif_plugin.quality.noise import estimate_noise
+from liif_plugin.quality.noise import estimate_noise, fine_detail
 from liif_plugin.sources import arrays
 
 Condition = Literal["clean", "jpeg", "noisy-photo", "noisy-microscopy"]
@@ -35,22 +36,32 @@ Kind = Literal["photo", "microscopy"]
 # A JPEG file at this quality or above goes to the released model: at quality 90 it gained +0.78 dB over
 # bicubic on the held-out photos (mean of x2-x4) against +0.68 for the JPEG model, which wins from 75 down.
 JPEG_CLEAN_QUALITY = 88
-# Block-edge / interior step ratio above which an 8-bit array is a decoded JPEG (see blockiness). Calibrated with
-# benchmarks/realworld.py --calibrate (AMD EPYC, Dec 2026): clean held-out photos read 0.66-1.04 and the 8-bit
-# micrograph `cell` up to 1.07 (the photo model loses up to 5 dB there); above 1.08 the photo model beat the
-# released one on nearly every JPEG input (quality 30-90), between 1.03 and 1.08 on most of them (a cost accepted;
-# with the JPEG model, 1.05 would give +0.59 dB instead of +0.51 at JPEG 50-90 but risks `cell`).
-BLOCKINESS = 1.08
-BLOCK_STEP_CLIP = 8.0  # grey levels: larger steps are edges and texture, not block edges
-# Noise sigma (of the [0, 1] range) above which an image is noisy. Photos: most clean held-out photos read
-# below 1.2 % (aliased ones up to 1.7 %: 2 of 28 inputs then go to the photo model and lose 1-2.6 dB), while
-# the 8-bit micrograph `cell`, which reads as a photo, reads 1.4-2.1 % at 500 photons, where the photo model
-# gains 3-6 dB and the released one loses 4. Micrographs: nuclei-2d reads 0.8-1.4 % with no noise added (its
-# camera's own) and 1.0-1.5 % at 5000 photons, so the two cannot be told apart; the microscopy model beat the
-# released one at every added noise level (by 1.2-14 dB) and lost 0.3-1.0 dB on the image as it is. The confocal
-# plane cells3d-z30 reads 0.34-0.51 % clean and at 5000 photons (the released model gains most there, +1.4 to
-# +2.1 dB) and 0.70-0.85 % at 500 photons (the microscopy model wins, +0.5 to +0.9), hence 0.6 %.
-NOISE = {"photo": 0.012, "microscopy": 0.006}
+# How strongly an 8-bit array carries JPEG's 8x8 DCT grid (see jpeg_grid) above which it is a decoded JPEG.
+# Calibrated by scripts/calibrate_jpeg_grid.py on crops of 40 training photos (48-96 px LR inputs, x2-x4):
+# clean and noisy inputs read at most 0.11; JPEG 50 at least 0.35, JPEG 75 0.23-0.89 (98 % above 0.35),
+# JPEG 90 0.16-0.68 (88 % above), JPEG 95 42 % above. On the held-out photos of benchmarks/realworld.py the
+# clean inputs read up to 0.30 (clock: flat areas, 36 blocks) and every JPEG 90-30 input at least 0.35.
+JPEG_GRID = 0.35
+# A grid at another phase than the image's origin (a cropped JPEG) must stand out more: the best of the 64
+# phases of a clean input reads up to 0.43 by chance.
+JPEG_GRID_SHIFTED = 0.6
+GRID_SIDE = 512  # the grid is measured on at most this many pixels per side (about 0.3 s for all 64 phases)
+# Photos are noisy when the noise is a large share of their fine detail (liif_plugin.quality.noise.fine_detail),
+# not above one sigma: the released model enlarges noise as detail, and what that costs depends on how much real
+# detail there is. Calibrated on the held-out images of benchmarks/realworld.py (AMD EPYC, Dec 2026): on every
+# input whose noise/detail read up to 0.21 the released model beat the photo model (clean photos 0.00-0.20,
+# textured photos at 1 % noise 0.10-0.15, the micrograph `cell` clean up to 0.18); from 0.22 up the photo or
+# microscopy model won on all but one (smooth photos at 1 % noise, every photo at 3-5 %, `cell` at 5000 photons:
+# 0.26-0.40, where the released model lost about 3 dB). Below a sigma of 0.5 % (2 steps of the 8-bit estimate)
+# an image is clean whatever its detail: smooth clean photos read 0.29 %.
+NOISE_SHARE_PHOTO = 0.23
+NOISE_FLOOR_PHOTO = 0.005
+# Micrographs (high bit depth, or mostly dark background), by sigma of the [0, 1] range: nuclei-2d reads 0.8-1.4 %
+# with no noise added (its camera's own) and 1.0-1.5 % at 5000 photons, so the two cannot be told apart; the
+# microscopy model beat the released one at every added noise level (by 1.2-14 dB) and lost 0.3-1.0 dB on the
+# image as it is. The confocal plane cells3d-z30 reads 0.34-0.51 % clean and at 5000 photons (the released model
+# gains most there, +1.4 to +2.1 dB) and 0.70-0.85 % at 500 photons (the microscopy model wins, +0.5 to +0.9).
+NOISE_MICROSCOPY = 0.006
 SAMPLE_SIDE = 1024  # the chooser reads at most this many pixels per side (a central window)
 DARK_SHARE = 0.5  # a gray image with this share of its pixels in the bottom fifth of its range: fluorescence
 
@@ -69,14 +80,15 @@ class ImageSignals:
     kind: Kind
     condition: Condition
     noise: float  # sigma in units of the [0, 1] range
-    blockiness: float  # 1.0 for no 8x8 grid
+    detail: float  # the finest scale's mean variation, same units (noise included)
+    jpeg_grid: float  # 0.0 for no 8x8 DCT grid, up to 1.0
     jpeg_quality: int | None  # from the file's tables, when the image came from a JPEG file
 
     def describe(self) -> str:
         if self.condition == "jpeg":
             if self.jpeg_quality is not None:
                 return f"JPEG quality about {self.jpeg_quality}"
-            return f"JPEG blocks (8x8 edges {self.blockiness:.2f}x the rest)"
+            return f"JPEG compression seen in the pixels (8x8 grid {self.jpeg_grid:.2f})"
         if self.condition.startswith("noisy"):
             return f"noise about {100 * self.noise:.1f} % of the range ({self.kind})"
         if self.jpeg_quality is not None:
@@ -119,26 +131,44 @@ def jpeg_quality(path: str | Path) -> int | None:
     return int(np.argmin(errors)) + 1
 
 
-def blockiness(gray: np.ndarray) -> float:
-    """How much larger the steps across JPEG's 8x8 block edges are than the steps inside blocks (1.0: none).
+def _dct8() -> np.ndarray:
+    k = np.arange(8)
+    c = np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16) * 0.5
+    c[0] /= np.sqrt(2)
+    return c.astype(np.float32)  # orthonormal: a coefficient's rounding error stays that of a pixel
 
-    JPEG codes 8x8 blocks independently, so a decoded image steps between columns 7 and 8, 15
-    and 16, ... (and rows likewise), counted from the image's origin. Per axis: the mean absolute
-    difference between neighbours at that position over the median of the other seven positions,
-    with each difference clipped at 8 grey levels so that edges and texture (large steps) do not
-    swamp the small steps a block edge adds in smooth parts. The smaller of the two axes counts:
-    a grid steps along both. Measured on arrays decoded whole (a crop shifts the grid).
+
+_DCT8 = _dct8()
+_HIGH = np.add.outer(np.arange(8), np.arange(8)) >= 4  # the frequencies JPEG quantizes hardest
+
+
+def _zero_share(gray: np.ndarray, a: int, b: int) -> float:
+    """Share of the high-frequency 8x8 DCT coefficients below 1 grey level, blocks starting at (a, b)."""
+    nh, nw = (gray.shape[0] - a) // 8, (gray.shape[1] - b) // 8
+    blocks = gray[a : a + 8 * nh, b : b + 8 * nw].reshape(nh, 8, nw, 8)
+    coef = np.einsum("uy,iyjx,vx->ijuv", _DCT8, blocks, _DCT8, optimize=True)
+    return float(np.mean(np.abs(coef[..., _HIGH]) < 1.0))
+
+
+def jpeg_grid(gray: np.ndarray) -> tuple[float, float]:
+    """How strongly a gray 8-bit image carries JPEG's 8x8 DCT grid: (at the origin, at the best phase).
+
+    JPEG rounds each 8x8 block's DCT coefficients to multiples of a step, most high frequencies to
+    zero, so a decoded image's blocks, cut where the encoder cut them, have many coefficients within
+    pixel rounding of zero; blocks cut anywhere else straddle the encoder's blocks and do not. The
+    share of near-zero coefficients is measured at each of the 64 phases; a grid reads as
+    (share at the phase - median share) / (1 - median share): 0.0 for none, up to 1.0. Flat and
+    smooth areas are near zero at every phase and cancel in the median. Unlike steps across block
+    edges, this sees quality 90 on a 48-pixel image.
     """
-    g = np.asarray(gray, dtype=np.float32)
+    g = np.asarray(gray, dtype=np.float32)[:GRID_SIDE, :GRID_SIDE]
     if min(g.shape[:2]) < 32:
-        return 1.0
-    ratios = []
-    for d in (np.abs(np.diff(g, axis=1)), np.abs(np.diff(g, axis=0)).T):
-        n = d.shape[1] // 8 * 8
-        phases = np.minimum(d[:, :n], BLOCK_STEP_CLIP).reshape(d.shape[0], -1, 8).mean(axis=(0, 1))
-        rest = np.median(phases[:7])
-        ratios.append(float(phases[7] / rest) if rest > 0 else 1.0)
-    return float(min(ratios))
+        return 0.0, 0.0
+    shares = np.array([[_zero_share(g, a, b) for b in range(8)] for a in range(8)])
+    median = float(np.median(shares))
+    if median > 0.95:  # nearly flat: nothing to tell a grid by
+        return 0.0, 0.0
+    return float((shares[0, 0] - median) / (1 - median)), float((shares.max() - median) / (1 - median))
 
 
 def image_kind(sample: np.ndarray) -> Kind:
@@ -187,15 +217,18 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
     sample = _sample(image)
     quality = jpeg_quality(path) if path is not None else None
     kind = image_kind(sample)
-    block = blockiness(_luma(sample)) if sample.dtype == np.uint8 else 1.0
-    noise = estimate_noise(sample)
-    if (quality is not None and quality < JPEG_CLEAN_QUALITY) or (quality is None and block > BLOCKINESS):
+    at_origin, best = jpeg_grid(_luma(sample)) if sample.dtype == np.uint8 else (0.0, 0.0)
+    grid = max(at_origin, best) if best > JPEG_GRID_SHIFTED else at_origin
+    noise, detail = estimate_noise(sample), fine_detail(sample)
+    if (quality is not None and quality < JPEG_CLEAN_QUALITY) or (quality is None and grid > JPEG_GRID):
         condition: Condition = "jpeg"
-    elif noise > NOISE[kind]:
-        condition = "noisy-photo" if kind == "photo" else "noisy-microscopy"
+    elif kind == "photo" and noise > NOISE_FLOOR_PHOTO and noise > NOISE_SHARE_PHOTO * detail:
+        condition = "noisy-photo"
+    elif kind == "microscopy" and noise > NOISE_MICROSCOPY:
+        condition = "noisy-microscopy"
     else:
         condition = "clean"
-    return ImageSignals(kind, condition, noise, block, quality)
+    return ImageSignals(kind, condition, noise, detail, grid, quality)
 
 
 def model_for(condition: Condition) -> str | None:

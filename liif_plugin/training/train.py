@@ -407,6 +407,9 @@ def train(
                     bar.set_postfix(loss=f"{running / n:.4f}")
                 running, n = 0.0, 0
             if bar is not None:
+                if max_seconds is not None:  # the run ends at its time budget: the bar's total and time left say so
+                    fit = round((step - done) * max_seconds / (time.perf_counter() - t0))
+                    bar.total = done + max(step - done, min(steps, fit))
                 bar.update(1)
             result.steps = step
             if val_every and step % val_every == 0 and step != done + steps:

@@ -1,0 +1,118 @@
+"""Calibrate model="auto"'s photo thresholds (liif_plugin.quality.choose) on the training photos.
+
+    python scripts/calibrate_chooser.py jpeg --data ../shared/data/train-photos    # seconds
+    python scripts/calibrate_chooser.py noise --data ../shared/data/train-photos   # ~30 min on 1 core
+
+Every third photo (40 of the 118): a random 192-px crop, shrunk by 2, 2.5, 3 or 4 (in turn) with the
+benchmark's bicubic filter (48-96 px inputs, the hardest size to read), then degraded as
+benchmarks/realworld.py degrades its held-out photos.
+
+- ``jpeg``: clean, JPEG 95/90/75/50, noisy and noisy + JPEG inputs; the JPEG grid measure
+  (choose.jpeg_grid) per case and the share above each candidate threshold. Clean and noisy inputs
+  must stay below JPEG_GRID, JPEG 75 and 50 above.
+- ``noise``: clean and 0.5-5 % Gaussian noise (every fourth photo gray); the released model and the
+  noisy-photo model render each input, and for each candidate NOISE_SHARE_PHOTO the mean gain over
+  bicubic that choosing by noise / fine detail would give. The photo model was fine-tuned on these
+  photos, which flatters it: the held-out benchmark (realworld.py --calibrate) is the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import realworld as rw  # noqa: E402  (the benchmark's degradations, so the two agree)
+
+from liif_plugin.quality import choose  # noqa: E402
+from liif_plugin.quality import evaluate as ev  # noqa: E402
+
+JPEG_CASES = ("clean", "jpeg95", "jpeg90", "jpeg75", "jpeg50", "noise1", "noise3", "noise2+jpeg75")
+NOISE_CASES = ("clean", "noise0.5", "noise1", "noise2", "noise3", "noise5")
+GRID_THRESHOLDS = (0.15, 0.25, 0.35, 0.45)
+SHARE_THRESHOLDS = (0.15, 0.19, 0.21, 0.23, 0.25, 0.3)
+
+
+def inputs(data: Path, every: int, cases, gray_every: int = 0):
+    """(photo name, case, scale, ground truth, degraded input) for each photo and case."""
+    files = sorted(f for f in data.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))[::every]
+    rng = np.random.default_rng(0)
+    for i, f in enumerate(files):
+        gray = gray_every and i % gray_every == gray_every - 1
+        im = np.asarray(Image.open(f).convert("L" if gray else "RGB"))
+        a, b = rng.integers(0, im.shape[0] - 192), rng.integers(0, im.shape[1] - 192)
+        s = (2.0, 2.5, 3.0, 4.0)[i % 4]
+        hr, lr = ev.degrade(np.ascontiguousarray(im[a : a + 192, b : b + 192]), s)
+        for k, case in enumerate(cases):
+            yield f.name, case, s, hr, rw.degrade(lr, case, seed=i * 10 + k)
+
+
+def jpeg(args) -> None:
+    grids: dict[str, list[tuple[float, float]]] = {c: [] for c in JPEG_CASES}
+    for _, case, _, _, x in inputs(args.data, args.every, JPEG_CASES):
+        grids[case].append(choose.jpeg_grid(choose._luma(x)))
+    print(f"JPEG_GRID = {choose.JPEG_GRID}, shifted grids {choose.JPEG_GRID_SHIFTED}\n")
+    print("| case | at origin (min-max) | best phase (max) | " + " | ".join(f"> {t}" for t in GRID_THRESHOLDS) + " |")
+    print("|---|---|---|" + "---|" * len(GRID_THRESHOLDS))
+    for case, v in grids.items():
+        g = np.array(v)
+        shares = " | ".join(f"{np.mean(g[:, 0] > t):.0%}" for t in GRID_THRESHOLDS)
+        print(f"| {case} | {g[:, 0].min():.2f}-{g[:, 0].max():.2f} | {g[:, 1].max():.2f} | {shares} |")
+
+
+def noise(args) -> None:
+    import liif_plugin as liif
+    from liif_plugin.quality.noise import fine_detail
+
+    released, photo = choose.model_for("clean"), choose.model_for("noisy-photo")
+    models = {n: liif.get_model(n, device="cpu") for n in (released, photo)}
+    rows = []  # (case, noise, share, gain of the released model, gain of the photo model)
+    for name, case, s, hr, x in inputs(args.data, args.every, NOISE_CASES, gray_every=4):
+        dr, border = ev.data_range_of(hr), math.ceil(s)
+        base = ev.psnr(hr, ev.bicubic_resize(x, hr.shape[:2]), dr, border=border)
+        gains = [ev.psnr(hr, m.encode(x).render(hr.shape[:2]), dr, border=border) - base for m in models.values()]
+        sig = choose.measure(x)
+        rows.append((case, sig.noise, sig.noise / max(fine_detail(x), 1e-9), *gains))
+        print(
+            f"  {name} {case} x{s:g}: noise/detail {rows[-1][2]:.2f}, gains {gains[0]:+.2f} {gains[1]:+.2f}",
+            file=sys.stderr,
+        )
+    r = np.array([row[1:] for row in rows])
+    cases = np.array([row[0] for row in rows])
+    print(f"{len(rows)} inputs; released '{released}', noisy-photo model '{photo}'; mean gain over bicubic (dB)\n")
+    print("| rule | all | " + " | ".join(NOISE_CASES) + " |")
+    print("|---|---|" + "---|" * len(NOISE_CASES))
+    choices = {"released always": np.zeros(len(r), bool), "photo model always": np.ones(len(r), bool)}
+    for t in SHARE_THRESHOLDS:
+        mark = " (NOISE_SHARE_PHOTO)" if t == choose.NOISE_SHARE_PHOTO else ""
+        choices[f"noise/detail > {t}{mark}"] = (r[:, 0] > choose.NOISE_FLOOR_PHOTO) & (r[:, 1] > t)
+    for label, noisy in choices.items():
+        g = np.where(noisy, r[:, 3], r[:, 2])
+        per = " | ".join(f"{g[cases == c].mean():+.2f}" for c in NOISE_CASES)
+        print(f"| {label} | {g.mean():+.3f} | {per} |")
+    best = np.maximum(r[:, 2], r[:, 3])
+    print(
+        f"| the better of the two, per input | {best.mean():+.3f} | "
+        + " | ".join(f"{best[cases == c].mean():+.2f}" for c in NOISE_CASES)
+        + " |"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("part", choices=("jpeg", "noise"))
+    p.add_argument("--data", type=Path, required=True, help="folder of training photos (PNG/JPEG)")
+    p.add_argument("--every", type=int, default=3, help="use every n-th photo (default 3)")
+    args = p.parse_args()
+    print(f"{args.part} calibration on every {args.every}. photo of {args.data}")
+    {"jpeg": jpeg, "noise": noise}[args.part](args)
+
+
+if __name__ == "__main__":
+    main()
