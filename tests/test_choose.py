@@ -210,3 +210,6 @@ def test_photo_noise_counts_against_the_images_own_fine_detail():
     # Nearly noiseless smooth images stay clean, however little detail they have.
     flat = np.clip(np.rint(gaussian_filter(small, (6, 6, 0))), 0, 255).astype(np.uint8)
     assert measure(flat).condition == "clean"
+    # Too small to weigh noise against detail (48 2x2 blocks in the flattest quarter): clean.
+    tiny = skimage.data.camera()[200:224, 200:232]
+    assert measure(tiny).noise > choose.NOISE_FLOOR_PHOTO and measure(tiny).condition == "clean"
