@@ -34,7 +34,7 @@ Condition = Literal["clean", "jpeg", "noisy-photo", "noisy-microscopy"]
 Kind = Literal["photo", "microscopy"]
 
 # A JPEG file at this quality or above goes to the released model: at quality 90 it gained +0.78 dB over
-# bicubic on the held-out photos (mean of x2-x4) against +0.68 for the JPEG model, which wins from 75 down.
+# bicubic on the held-out photos (mean of x2-x4) against +0.72 for the JPEG model (step 4201), which wins from 75 down.
 JPEG_CLEAN_QUALITY = 88
 # How strongly an 8-bit array carries JPEG's 8x8 DCT grid (see jpeg_grid) above which it is a decoded JPEG.
 # Calibrated by scripts/calibrate_jpeg_grid.py on crops of 40 training photos (48-96 px LR inputs, x2-x4):
