@@ -92,7 +92,7 @@ class ImageSignals:
         if self.condition == "jpeg":
             if self.jpeg_quality is not None:
                 return f"JPEG quality about {self.jpeg_quality}"
-            return f"JPEG compression seen in the pixels (8x8 grid {self.jpeg_grid:.2f})"
+            return f"JPEG compression seen in the pixels, 8x8 grid {self.jpeg_grid:.2f}"
         if self.condition.startswith("noisy"):
             return f"noise about {100 * self.noise:.1f} % of the range ({self.kind})"
         if self.jpeg_quality is not None:
