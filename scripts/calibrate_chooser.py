@@ -110,7 +110,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True, help="folder of training photos (PNG/JPEG)")
     p.add_argument("--every", type=int, default=3, help="use every n-th photo (default 3)")
     args = p.parse_args()
-    print(f"{args.part} calibration on every {args.every}. photo of {args.data}")
+    print(f"{args.part} calibration on one photo in {args.every} of {args.data}")
     {"jpeg": jpeg, "noise": noise}[args.part](args)
 
 

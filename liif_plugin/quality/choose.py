@@ -37,7 +37,7 @@ Kind = Literal["photo", "microscopy"]
 # bicubic on the held-out photos (mean of x2-x4) against +0.72 for the JPEG model (step 4201), which wins from 75 down.
 JPEG_CLEAN_QUALITY = 88
 # How strongly an 8-bit array carries JPEG's 8x8 DCT grid (see jpeg_grid) above which it is a decoded JPEG.
-# Calibrated by scripts/calibrate_jpeg_grid.py on crops of 40 training photos (48-96 px LR inputs, x2-x4):
+# Calibrated by `scripts/calibrate_chooser.py jpeg` on crops of 40 training photos (48-96 px LR inputs, x2-x4):
 # clean and noisy inputs read at most 0.11; JPEG 50 at least 0.35, JPEG 75 0.23-0.89 (98 % above 0.35),
 # JPEG 90 0.16-0.68 (88 % above), JPEG 95 42 % above. On the held-out photos of benchmarks/realworld.py the
 # clean inputs read up to 0.30 (clock: flat areas, 36 blocks) and every JPEG 90-30 input at least 0.35.

@@ -26,6 +26,14 @@ MAX_BLOCKS = 1 << 20  # 2x2 blocks measured at most (a regular subset of a bigge
 FLAT_FRACTION = 0.25  # the share of the image (its flattest part) the estimate looks at
 
 
+def _quads(p):
+    """The four pixels of every 2x2 block of a 2D plane, as float64 arrays (None when under 2x2)."""
+    h, w = p.shape[0] // 2 * 2, p.shape[1] // 2 * 2
+    if h < 2 or w < 2:
+        return None
+    return tuple(p[i:h:2, j:w:2].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+
+
 def _diagonal_mad(p):
     """Noise sigma of one 2D float plane from its finest diagonal Haar coefficients.
 
@@ -35,10 +43,10 @@ def _diagonal_mad(p):
     leaves out the fine texture that would otherwise read as noise. Blocks touching 0 or 1 are
     left out too: clipping there removes part of the noise.
     """
-    h, w = p.shape[0] // 2 * 2, p.shape[1] // 2 * 2
-    if h < 2 or w < 2:
+    quads = _quads(p)
+    if quads is None:
         return 0.0
-    a, b, c, d = (p[i:h:2, j:w:2].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    a, b, c, d = quads
     hh = (a - b - c + d) / 2
     activity = np.pad(np.abs(a + b - c - d) + np.abs(a - b + c - d), 1, mode="edge")
     n, m = hh.shape
@@ -84,11 +92,10 @@ def fine_detail(x) -> float:
     planes, _ = arrays.to_planes(arrays.check_image(x))
     means = []
     for p in planes:
-        g = p.mean(axis=0, dtype=np.float64)
-        h, w = g.shape[0] // 2 * 2, g.shape[1] // 2 * 2
-        if h < 2 or w < 2:
+        quads = _quads(p.mean(axis=0))
+        if quads is None:
             return 0.0
-        a, b, c, d = (g[i:h:2, j:w:2] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+        a, b, c, d = quads
         means.append(float(np.mean(np.abs(a + b - c - d) + np.abs(a - b + c - d)) / 2))
     return float(np.mean(means))
 
