@@ -40,6 +40,39 @@ def run_summary(log: Path, upto: int | None = None) -> dict:
     return {"steps": steps, "seconds": round(seconds + prev), "validation": last_val}
 
 
+def write_entry(name, dst: Path, *, description, trained_on, auto_for, take_auto_from, source, training) -> dict:
+    """Add or update weights/registry.json's entry for the committed file `dst`; return the entry."""
+    import torch
+
+    from liif_plugin.hub.wheels import sha256_of
+
+    sd = torch.load(dst, map_location="cpu", weights_only=True)["model"]["sd"]
+    reg_path = ROOT / "weights" / "registry.json"
+    reg = json.loads(reg_path.read_text())
+    for other in take_auto_from:
+        reg["models"][other]["auto_for"] = [c for c in reg["models"][other].get("auto_for", []) if c not in auto_for]
+    reg["models"][name] = entry = {
+        "family": "authors",
+        "encoder": "edsr-baseline",
+        "file": dst.name,
+        "sha256": sha256_of(dst),
+        "size": dst.stat().st_size,
+        "parameters": sum(v.numel() for v in sd.values()),  # as the loaded network counts them (mean shifts too)
+        "licence": "BSD-3-Clause (a derivative of the LIIF authors' BSD-3-Clause edsr-baseline weights, "
+        "fine-tuned by liif-plugin)",
+        "source": source,
+        "get": {"committed": True},
+        "psnr": None,
+        "psnr_source": None,
+        "description": description,
+        "trained_on": trained_on,
+        "auto_for": list(auto_for),
+        "training": training,
+    }
+    reg_path.write_text(json.dumps(reg, indent=2, ensure_ascii=False) + "\n")
+    return entry
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name")
@@ -57,7 +90,6 @@ def main(argv=None) -> int:
 
     import torch
 
-    from liif_plugin.hub.wheels import sha256_of
     from liif_plugin.training.train import export_half
 
     step = torch.load(args.checkpoint, map_location="cpu", weights_only=False).get("epoch")
@@ -68,32 +100,16 @@ def main(argv=None) -> int:
         dst.unlink()
         print(f"{dst} would be {size / 2**20:.1f} MB, over the 10 MB a committed model may take", file=sys.stderr)
         return 2
-    sd = torch.load(dst, map_location="cpu", weights_only=True)["model"]["sd"]
-    params = sum(v.numel() for v in sd.values())  # as the loaded network counts them (mean shifts included)
     run = run_summary(args.log, step)
-    reg_path = ROOT / "weights" / "registry.json"
-    reg = json.loads(reg_path.read_text())
-    for other in args.take_auto_from:
-        reg["models"][other]["auto_for"] = [
-            c for c in reg["models"][other].get("auto_for", []) if c not in args.auto_for
-        ]
-    reg["models"][args.name] = {
-        "family": "authors",
-        "encoder": "edsr-baseline",
-        "file": dst.name,
-        "sha256": sha256_of(dst),
-        "size": size,
-        "parameters": params,
-        "licence": "BSD-3-Clause (a derivative of the LIIF authors' BSD-3-Clause edsr-baseline weights, "
-        "fine-tuned by liif-plugin)",
-        "source": f"liif-plugin: {args.from_model} fine-tuned with `liif train` (docs/weights.md has the recipe)",
-        "get": {"committed": True},
-        "psnr": None,
-        "psnr_source": None,
-        "description": args.description,
-        "trained_on": args.trained_on,
-        "auto_for": args.auto_for,
-        "training": {
+    entry = write_entry(
+        args.name,
+        dst,
+        description=args.description,
+        trained_on=args.trained_on,
+        auto_for=args.auto_for,
+        take_auto_from=args.take_auto_from,
+        source=f"liif-plugin: {args.from_model} fine-tuned with `liif train` (docs/weights.md has the recipe)",
+        training={
             "from": args.from_model,
             "recipe": args.recipe,
             "steps": run["steps"],
@@ -102,10 +118,9 @@ def main(argv=None) -> int:
             "cpu": args.cpu,
             "last_validation": run["validation"],
         },
-    }
-    reg_path.write_text(json.dumps(reg, indent=2, ensure_ascii=False) + "\n")
+    )
     print(
-        f"wrote {dst} ({size / 2**20:.1f} MB, sha256 {reg['models'][args.name]['sha256'][:12]}...), "
+        f"wrote {dst} ({size / 2**20:.1f} MB, sha256 {entry['sha256'][:12]}...), "
         f"{run['steps']} steps; registry entry '{args.name}' auto_for {args.auto_for}"
     )
     return 0

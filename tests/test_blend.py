@@ -1,0 +1,76 @@
+"""Weight-space blends (liif_plugin.training.blend) and the committed JPEG blend that model='auto' uses."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import liif_plugin as liif
+from liif_plugin import models
+from liif_plugin.hub import cache
+from liif_plugin.models.checkpoint import load_network, save_checkpoint
+from liif_plugin.quality import choose
+from liif_plugin.training.blend import blend_networks, save_blend
+
+ROOT = Path(__file__).resolve().parent.parent
+BLEND = "edsr-baseline-jpeg-blend"
+SPEC = {
+    "name": "liif",
+    "args": {
+        "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True, "n_resblocks": 1, "n_feats": 8}},
+        "imnet_spec": {"name": "mlp", "args": {"out_dim": 3, "hidden_list": [16]}},
+    },
+}
+
+
+def tiny(tmp_path, seed, spec=SPEC):
+    torch.manual_seed(seed)
+    return save_checkpoint(tmp_path / f"tiny-{seed}.pth", models.make(spec), spec, epoch=0)
+
+
+def test_blend_is_the_tensorwise_mix_of_its_parents(tmp_path):
+    a, b = tiny(tmp_path, 1), tiny(tmp_path, 2)
+    sa, sb = (load_network(p)[0].state_dict() for p in (a, b))
+    for alpha in (0.0, 0.3, 1.0):
+        net, spec, _ = blend_networks(a, b, alpha)
+        for k, v in net.state_dict().items():
+            assert torch.allclose(v, alpha * sa[k] + (1 - alpha) * sb[k], atol=1e-6), (alpha, k)
+        assert spec == load_network(a)[1].spec
+    out = save_blend(a, b, 0.3, tmp_path / "mix.pth")
+    m = liif.load_model(out, device="cpu")  # an ordinary checkpoint: every face can load it
+    y = m.encode(np.zeros((8, 8, 3), np.uint8)).render((16, 16))
+    assert y.shape == (16, 16, 3)
+
+
+def test_blend_refuses_unlike_models_and_extrapolation(tmp_path):
+    a = tiny(tmp_path, 1)
+    wide = json.loads(json.dumps(SPEC))
+    wide["args"]["imnet_spec"]["args"]["hidden_list"] = [24]
+    b = tiny(tmp_path, 3, wide)
+    with pytest.raises(ValueError, match="different architectures"):
+        blend_networks(a, b, 0.5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        blend_networks(a, tiny(tmp_path, 2), 1.25)
+
+
+def test_committed_jpeg_blend_is_its_recorded_mix_of_two_registry_models():
+    """The file in weights/ is what its registry entry says: alpha * the JPEG fine-tune + (1 - alpha) *
+    the released weights, to fp16 precision; a swapped or re-trained file fails here."""
+    raw = json.loads((ROOT / "weights" / "registry.json").read_text())["models"][BLEND]
+    rec = raw["training"]["blend"]
+    alpha = rec["alpha"]
+    assert 0 < alpha < 1 and rec["tuned"] == "edsr-baseline-jpeg" and rec["start"] == "edsr-baseline"
+    # The selection table it was chosen from: alpha is the best mean over the selection cases.
+    sel = {float(a): g["selection"] for a, g in rec["gains"].items()}
+    assert max(sel, key=sel.get) == alpha and sel[alpha] > sel[1.0]
+    want, _, _ = blend_networks(cache.path_of(rec["tuned"]), liif.load_model("edsr-baseline").path, alpha)
+    have = liif.load_model(BLEND, device="cpu").net.state_dict()
+    for k, v in want.state_dict().items():
+        assert torch.allclose(have[k], v, rtol=2e-3, atol=2e-4), k
+
+
+def test_auto_gives_jpeg_inputs_the_blend():
+    assert choose.model_for("jpeg") == BLEND
+    assert cache.entry(BLEND).auto_for == ("jpeg",) and "jpeg" not in cache.entry("edsr-baseline-jpeg").auto_for
