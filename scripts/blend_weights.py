@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", nargs="*", default=CASES, help="degradations to report (benchmarks/realworld.py's)")
     ap.add_argument("--select", nargs="*", default=SELECT, help="cases whose mean gain picks alpha")
     ap.add_argument("--name", help="commit the best blend as weights/NAME.pth with a registry entry")
-    ap.add_argument("--description", default=None)
+    ap.add_argument("--description", help="for the registry; {alpha}, {rest}, {tuned} and {start} are filled in")
     ap.add_argument("--auto-for", nargs="*", default=[], help="conditions model='auto' gives the blend")
     ap.add_argument("--take-auto-from", nargs="*", default=[], help="models that stop serving those conditions")
     ap.add_argument("--cpu", default="", help="the CPU this ran on (lscpu), for the registry")
@@ -161,8 +161,9 @@ def main(argv=None) -> int:
     entry = commit_model.write_entry(
         args.name,
         dst,
-        description=args.description
-        or f"{args.tuned}'s weights blended {best:g} / {1 - best:g} with {args.start}'s (scripts/blend_weights.py)",
+        description=(args.description or "{tuned}'s weights blended {alpha} / {rest} with {start}'s").format(
+            tuned=args.tuned, start=args.start, alpha=f"{best:g}", rest=f"{1 - best:g}"
+        ),
         trained_on="; ".join(f"{n}: {e['trained_on']}" for n, e in ((args.start, start), (args.tuned, parent)) if e),
         auto_for=args.auto_for,
         take_auto_from=args.take_auto_from,

@@ -15,7 +15,6 @@ from liif_plugin.quality import choose
 from liif_plugin.training.blend import blend_networks, save_blend
 
 ROOT = Path(__file__).resolve().parent.parent
-BLEND = "edsr-baseline-jpeg-blend"
 SPEC = {
     "name": "liif",
     "args": {
@@ -55,22 +54,31 @@ def test_blend_refuses_unlike_models_and_extrapolation(tmp_path):
         blend_networks(a, tiny(tmp_path, 2), 1.25)
 
 
-def test_committed_jpeg_blend_is_its_recorded_mix_of_two_registry_models():
-    """The file in weights/ is what its registry entry says: alpha * the JPEG fine-tune + (1 - alpha) *
-    the released weights, to fp16 precision; a swapped or re-trained file fails here."""
-    raw = json.loads((ROOT / "weights" / "registry.json").read_text())["models"][BLEND]
-    rec = raw["training"]["blend"]
+REGISTRY = json.loads((ROOT / "weights" / "registry.json").read_text())["models"]
+BLENDS = sorted(n for n, e in REGISTRY.items() if "blend" in e.get("training", {}))
+
+
+def test_the_trained_model_for_jpeg_photos_is_a_blend():
+    assert "edsr-baseline-jpeg-blend" in BLENDS
+
+
+@pytest.mark.parametrize("name", BLENDS)
+def test_committed_blend_is_its_recorded_mix_of_two_registry_models(name):
+    """The file in weights/ is what its registry entry says: alpha * the fine-tune + (1 - alpha) * the
+    released weights, to fp16 precision; a swapped or re-trained file fails here."""
+    rec = REGISTRY[name]["training"]["blend"]
     alpha = rec["alpha"]
-    assert 0 < alpha < 1 and rec["tuned"] == "edsr-baseline-jpeg" and rec["start"] == "edsr-baseline"
+    assert 0 < alpha < 1 and rec["start"] == "edsr-baseline" and REGISTRY[rec["tuned"]]["get"]["committed"]
     # The selection table it was chosen from: alpha is the best mean over the selection cases.
     sel = {float(a): g["selection"] for a, g in rec["gains"].items()}
     assert max(sel, key=sel.get) == alpha and sel[alpha] > sel[1.0]
     want, _, _ = blend_networks(cache.path_of(rec["tuned"]), liif.load_model("edsr-baseline").path, alpha)
-    have = liif.load_model(BLEND, device="cpu").net.state_dict()
+    have = liif.load_model(name, device="cpu").net.state_dict()
     for k, v in want.state_dict().items():
         assert torch.allclose(have[k], v, rtol=2e-3, atol=2e-4), k
 
 
-def test_auto_gives_jpeg_inputs_the_blend():
-    assert choose.model_for("jpeg") == BLEND
-    assert cache.entry(BLEND).auto_for == ("jpeg",) and "jpeg" not in cache.entry("edsr-baseline-jpeg").auto_for
+@pytest.mark.parametrize(("condition", "blend", "parent"), [("jpeg", "edsr-baseline-jpeg-blend", "edsr-baseline-jpeg")])
+def test_auto_gives_the_blends_their_conditions(condition, blend, parent):
+    assert choose.model_for(condition) == blend
+    assert cache.entry(blend).auto_for == (condition,) and condition not in cache.entry(parent).auto_for

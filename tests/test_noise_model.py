@@ -12,6 +12,7 @@ import torch
 
 import liif_plugin as liif
 from liif_plugin.hub import cache
+from liif_plugin.quality import choose
 from liif_plugin.quality.noise import RELEASED_MODEL, ROBUST_MODEL, noise_warning
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,5 +112,5 @@ def test_its_name_cannot_be_taken_by_another_file(tmp_path, monkeypatch):
 def test_the_noise_warning_points_to_auto_and_the_noise_trained_models():
     msg = noise_warning(RELEASED_MODEL, 0.05, "pass --detail 0.3")
     assert "model 'auto'" in msg and "'edsr-baseline-microscopy' for micrographs" in msg  # what auto gives them
-    assert "'edsr-baseline-photo' for photos" in msg
+    assert f"'{choose.model_for('noisy-photo')}' for photos" in msg and "-photo" in msg
     assert noise_warning(ROBUST_MODEL, 0.05) is None  # no warning once it is in use
