@@ -1,6 +1,6 @@
 """Blend a fine-tuned model with its starting weights (liif_plugin.training.blend), alpha chosen on held-out data.
 
-    .venv/bin/python scripts/blend_weights.py edsr-baseline-jpeg edsr-baseline          # ~5 min on 2 cores
+    .venv/bin/python scripts/blend_weights.py edsr-baseline-jpeg edsr-baseline   # ~9 min on 2 cores
     .venv/bin/python scripts/blend_weights.py edsr-baseline-jpeg edsr-baseline \
         --name edsr-baseline-jpeg-blend --auto-for jpeg --take-auto-from edsr-baseline-jpeg --cpu "..."
 
@@ -72,15 +72,18 @@ def held_out_inputs(data: Path | None, every: int, cases):
     return out
 
 
-def gains(render, inputs, bicubic_err) -> dict[str, float]:
-    """Gain over bicubic (dB) per case, from the squared error summed over tiles, averaged over scales."""
+def squared_errors(render, inputs) -> dict[tuple, float]:
+    """Mean squared error (border of ceil(scale) removed) per (case, scale), summed over the crops."""
     err: dict[tuple, float] = {}
     for case, s, hr, x in inputs:
         b = int(np.ceil(s))
-        y = render(x, hr.shape[:2])
-        err[(case, s)] = err.get((case, s), 0.0) + float(
-            np.mean((y[b:-b, b:-b].astype(np.float64) - hr[b:-b, b:-b].astype(np.float64)) ** 2)
-        )
+        y = np.asarray(render(x, hr.shape[:2]), np.float64)[b:-b, b:-b]
+        err[(case, s)] = err.get((case, s), 0.0) + float(np.mean((y - hr[b:-b, b:-b].astype(np.float64)) ** 2))
+    return err
+
+
+def gains(err, bicubic_err) -> dict[str, float]:
+    """Gain over bicubic (dB) per case, from the summed squared errors, averaged over scales."""
     by_case: dict[str, list[float]] = {}
     for (case, s), e in err.items():
         by_case.setdefault(case, []).append(10 * np.log10(bicubic_err[(case, s)] / max(e, 1e-12)))
@@ -116,11 +119,7 @@ def main(argv=None) -> int:
     paths = {k: liif.get_model(n, device="cpu").path for k, n in (("tuned", args.tuned), ("start", args.start))}
     t0 = time.time()
     inputs = held_out_inputs(args.data, args.every, args.cases)
-    bic: dict[tuple, float] = {}
-    for case, s, hr, x in inputs:
-        b = int(np.ceil(s))
-        y = ev.bicubic_resize(x, hr.shape[:2]).astype(np.float64)
-        bic[(case, s)] = bic.get((case, s), 0.0) + float(np.mean((y[b:-b, b:-b] - hr[b:-b, b:-b]) ** 2))
+    bic = squared_errors(ev.bicubic_resize, inputs)
     n_tiles = len(inputs) // (len(args.cases) * len(SCALES))
     where = f"held-out strips of {args.data.name}" if args.data else "scikit-image crops (UNSEEN)"
     print(
@@ -133,7 +132,7 @@ def main(argv=None) -> int:
     for a in args.alphas:
         net, spec, norm = blend_networks(paths["tuned"], paths["start"], a)
         model = LiifModel(net, spec, f"blend {a:g}", device="cpu", normalization=norm)
-        g = gains(lambda x, shape: model.encode(x).render(shape), inputs, bic)  # noqa: B023 (used at once)
+        g = gains(squared_errors(lambda x, shape: model.encode(x).render(shape), inputs), bic)  # noqa: B023
         table[a] = {**g, "selection": float(np.mean([g[c] for c in args.select]))}
         print(f"| {a:g} | " + " | ".join(f"{g[c]:+.2f}" for c in args.cases) + f" | {table[a]['selection']:+.3f} |")
         sys.stdout.flush()
@@ -153,7 +152,7 @@ def main(argv=None) -> int:
         "tuned": args.tuned,
         "start": args.start,
         "alpha": best,
-        "selected_on": f"{n_tiles} {where}: {', '.join(UNSEEN) if args.data is None else ''}; x2/x3/x4, "
+        "selected_on": f"{n_tiles} {where}{': ' + ', '.join(UNSEEN) if args.data is None else ''}; x2/x3/x4, "
         f"mean gain over {', '.join(args.select)} (scripts/blend_weights.py)",
         "gains": {f"{a:g}": {k: round(v, 3) for k, v in g.items()} for a, g in table.items()},
         "cpu": args.cpu,

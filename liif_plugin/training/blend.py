@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from liif_plugin.models.checkpoint import load_network, save_checkpoint
 from liif_plugin.models.families import Normalization
 from liif_plugin.models.liif import LIIF
@@ -45,5 +43,4 @@ def blend_networks(a: str | Path, b: str | Path, alpha: float) -> tuple[LIIF, di
 def save_blend(a: str | Path, b: str | Path, alpha: float, out: str | Path) -> Path:
     """Write the blend of `a` and `b` (see blend_networks) as an authors'-format checkpoint at `out`."""
     net, spec, norm = blend_networks(a, b, alpha)
-    with torch.no_grad():
-        return save_checkpoint(out, net, spec, None, None, norm)
+    return save_checkpoint(out, net, spec, None, None, norm)
