@@ -114,6 +114,11 @@ def run_cli(argv):
         (["--noise", "100,10"], "low <= high"),
         (["--noise", "10,100", "--clean-share", "2"], "clean share"),
         (["--threads", "0"], "--threads"),
+        (["--degrade", "jpeg", "--resize", "lanczos"], "resize methods"),
+        (["--degrade", "microscopy", "--resize", "bicubic"], "--resize applies"),
+        (["--noise", "10,100", "--resize", "bicubic"], "--resize applies"),
+        (["--clean-share", "0.1"], "needs a degradation"),
+        (["--degrade", "microscopy", "--clean-share", "-0.5"], "clean share"),
     ],
 )
 def test_cli_bad_noise_options_give_one_line_error(tmp_path, capsys, argv, words):
@@ -195,6 +200,25 @@ def test_jpeg_degradation_is_resize_then_jpeg_only(monkeypatch):
     n_clean = sum(torch.equal(x, clean) for x in outs)
     assert len(calls) == 200 - n_clean and n_clean / 200 == pytest.approx(d.clean, abs=0.07)
     assert min(calls) >= 30 and max(calls) <= 95 and len(set(calls)) > 20
+
+
+def test_resize_methods_and_clean_share_are_options(monkeypatch):
+    """--resize bicubic draws only bicubic; --clean-share 0 compresses every patch (liif train options)."""
+    hr = torch.from_numpy(skimage.data.astronaut()[:96, :96].transpose(2, 0, 1).copy()).float() / 255
+    drawn = []
+    real_resize = dg.resize
+    monkeypatch.setattr(dg, "resize", lambda x, n, m="bicubic": drawn.append(m) or real_resize(x, n, m))
+    default, only = dg.make_degradation("jpeg"), dg.make_degradation("jpeg", clean=0.0, resize_methods=("bicubic",))
+    rng = random.Random(2)
+    for _ in range(60):
+        default.apply(hr, 48, rng)
+    assert set(drawn) == set(dg.RESIZE_METHODS)
+    drawn.clear()
+    clean = real_resize(hr, 48)
+    outs = [only.apply(hr, 48, rng) for _ in range(60)]
+    assert set(drawn) == {"bicubic"} and not any(torch.equal(x, clean) for x in outs)
+    assert "resize (bicubic), then JPEG" in only.describe() and "0% of patches clean" in only.describe()
+    assert dg.make_degradation("microscopy", clean=0.5).clean == 0.5
 
 
 def test_cli_degrade_option(tmp_path, capsys):

@@ -64,7 +64,16 @@ def add_parser(subparsers):
         help="with --noise: largest Gaussian read-noise sigma, [0, 1] units (default 0.01)",
     )
     p.add_argument(
-        "--clean-share", type=float, default=0.25, help="with --noise: share of patches left clean (default 0.25)"
+        "--clean-share",
+        type=float,
+        default=None,
+        help="share of patches left clean (bicubic only); default 0.25 with --noise, the recipe's own with --degrade",
+    )
+    p.add_argument(
+        "--resize",
+        metavar="METHODS",
+        help="with --degrade photo or jpeg: the resize filters to draw from, comma-separated "
+        "(default bicubic,bilinear,area)",
     )
     p.add_argument(
         "--bf16",
@@ -96,10 +105,17 @@ def run(args):
             torch.set_num_threads(args.threads)
         if args.noise is not None and args.degrade not in (None, "bicubic"):
             raise ValueError("--noise and --degrade photo/jpeg/microscopy both set the degradation; give one of them")
+        if args.noise and args.resize:
+            raise ValueError("--resize applies to --degrade photo or jpeg, not to --noise")
+        clean = args.clean_share
         degradation = (
-            NoiseModel(parse_photons(args.noise), args.read_noise, args.clean_share)
+            NoiseModel(parse_photons(args.noise), args.read_noise, 0.25 if clean is None else clean)
             if args.noise
-            else make_degradation(args.degrade or "bicubic")
+            else make_degradation(
+                args.degrade or "bicubic",
+                clean=clean,
+                resize_methods=tuple(m.strip() for m in args.resize.split(",")) if args.resize else None,
+            )
         )
         resuming_here = args.resume is not None and args.resume.resolve() == args.out.resolve()
         if args.out.exists() and not args.force and not resuming_here:

@@ -201,7 +201,14 @@ class PhotoDegradation(Degradation):
     gray_noise: float = 0.4  # share of noisy stages with one noise field on all planes (luma noise)
     jpeg_p: tuple[float, float] = (0.9, 0.9)
     quality: tuple[int, int] = (30, 95)
+    resize_methods: tuple[str, ...] = RESIZE_METHODS  # drawn per resize
     name = "photo"
+
+    def __post_init__(self):
+        bad = [m for m in self.resize_methods if m not in RESIZE_METHODS]
+        if bad or not self.resize_methods:
+            known = ", ".join(RESIZE_METHODS)
+            raise ValueError(f"resize methods must be some of {known}, got {', '.join(self.resize_methods) or 'none'}")
 
     def apply(self, hr, size, rng):
         if rng.random() < self.clean:
@@ -214,7 +221,7 @@ class PhotoDegradation(Degradation):
             rng.shuffle(ops)
             for op in ops:
                 if op == "resize":
-                    x = resize(x, out, rng.choice(RESIZE_METHODS))
+                    x = resize(x, out, rng.choice(self.resize_methods))
                 elif op == "blur" and rng.random() < self.blur_p[k]:
                     x = blur(x, _random_kernel(rng, self.blur_sigma, x.shape[-1] / size, self.aniso))
                 elif op == "noise" and rng.random() < self.noise_p[k]:
@@ -260,8 +267,8 @@ class JpegDegradation(PhotoDegradation):
 
     def describe(self):
         return (
-            f"resize (bicubic, bilinear, area), then JPEG quality {self.quality[0]}-{self.quality[1]} at a random "
-            f"8x8 block phase; {self.clean:.0%} of patches clean (bicubic only)"
+            f"resize ({', '.join(self.resize_methods)}), then JPEG quality {self.quality[0]}-{self.quality[1]} "
+            f"at a random 8x8 block phase; {self.clean:.0%} of patches clean (bicubic only)"
         )
 
 
@@ -293,8 +300,14 @@ class MicroscopyDegradation(Degradation):
         )
 
 
-def make_degradation(name: DegradeName | str) -> Degradation:
-    """The training degradation called `name` (``liif train --degrade NAME``)."""
+def make_degradation(
+    name: DegradeName | str, *, clean: float | None = None, resize_methods: tuple[str, ...] | None = None
+) -> Degradation:
+    """The training degradation called `name` (``liif train --degrade NAME``).
+
+    `clean` overrides its share of clean patches; `resize_methods` the resize filters that photo
+    and jpeg draw from (``liif train --clean-share``, ``--resize``).
+    """
     table = {
         "bicubic": Degradation,
         "photo": PhotoDegradation,
@@ -303,7 +316,18 @@ def make_degradation(name: DegradeName | str) -> Degradation:
     }
     if name not in table:
         raise ValueError(f"unknown degradation {name!r}; choose one of {', '.join(table)}")
-    return table[name]()
+    options: dict = {}
+    if clean is not None:
+        if name == "bicubic":
+            raise ValueError("a clean share needs a degradation: give --degrade photo, jpeg or microscopy, or --noise")
+        if not 0 <= clean <= 1:
+            raise ValueError(f"the clean share must be in [0, 1], got {clean:g}")
+        options["clean"] = clean
+    if resize_methods is not None:
+        if name not in ("photo", "jpeg"):
+            raise ValueError(f"--resize applies to --degrade photo or jpeg, not {name}")
+        options["resize_methods"] = tuple(resize_methods)
+    return table[name](**options)
 
 
 def parse_photons(text: str) -> tuple[float, float]:
