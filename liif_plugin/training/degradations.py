@@ -111,6 +111,13 @@ def jpeg(img: torch.Tensor, quality: int, phase: tuple[int, int] = (0, 0)) -> to
     return t[:, py:, px:].contiguous()
 
 
+def check_clean_share(clean: float) -> float:
+    """The share of clean patches, refused outside [0, 1] (``--clean-share``)."""
+    if not 0 <= clean <= 1:
+        raise ValueError(f"the clean share must be in [0, 1], got {clean:g}")
+    return clean
+
+
 # -- degradations ----------------------------------------------------------------------------------
 
 
@@ -141,8 +148,7 @@ class NoiseModel(Degradation):
             raise ValueError(f"the photon range must be two positive numbers, low <= high; got {lo:g}, {hi:g}")
         if self.read < 0:
             raise ValueError(f"the read noise must be >= 0, got {self.read:g}")
-        if not 0 <= self.clean <= 1:
-            raise ValueError(f"the clean share must be in [0, 1], got {self.clean:g}")
+        check_clean_share(self.clean)
 
     def draw(self, rng: random.Random) -> tuple[float, float] | None:
         """(photons at value 1, read-noise sigma) for one patch, or None for a clean patch."""
@@ -320,9 +326,7 @@ def make_degradation(
     if clean is not None:
         if name == "bicubic":
             raise ValueError("a clean share needs a degradation: give --degrade photo, jpeg or microscopy, or --noise")
-        if not 0 <= clean <= 1:
-            raise ValueError(f"the clean share must be in [0, 1], got {clean:g}")
-        options["clean"] = clean
+        options["clean"] = check_clean_share(clean)
     if resize_methods is not None:
         if name not in ("photo", "jpeg"):
             raise ValueError(f"--resize applies to --degrade photo or jpeg, not {name}")
