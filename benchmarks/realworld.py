@@ -187,15 +187,17 @@ def calibration(picks, rows):
     """Per condition: the chooser's signals and its picks, and the model that scored best."""
     by = {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
     lines = [
-        "| set | case | JPEG grid (min-max) | noise % (min-max) | noise/detail (min-max) | picked (count) "
-        "| best model (count) |",
-        "|---|---|---|---|---|---|---|",
+        "| set | case | JPEG grid (min-max) | quality read (min-max) | noise % (min-max) | noise/detail (min-max) "
+        "| picked (count) | best model (count) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     groups = {}
     for label, iname, case, s, key, sig in picks:
         groups.setdefault((label, case), []).append((iname, s, key, sig))
     for (label, case), items in groups.items():
         bl = [sig.jpeg_grid for *_, sig in items]
+        qs = [sig.jpeg_quality for *_, sig in items if sig.jpeg_quality is not None]
+        read = f"{min(qs)}-{max(qs)} ({len(qs)} of {len(items)})" if qs else "-"
         nz = [100 * sig.noise for *_, sig in items]
         share = [sig.noise / sig.detail if sig.detail > 0 else 0.0 for *_, sig in items]
         picked, best = {}, {}
@@ -205,7 +207,7 @@ def calibration(picks, rows):
             top = max(cands, key=cands.get)
             best[top] = best.get(top, 0) + 1
         lines.append(
-            f"| {label} | {case} | {min(bl):.2f}-{max(bl):.2f} | {min(nz):.2f}-{max(nz):.2f} | "
+            f"| {label} | {case} | {min(bl):.2f}-{max(bl):.2f} | {read} | {min(nz):.2f}-{max(nz):.2f} | "
             f"{min(share):.2f}-{max(share):.2f} | "
             + ", ".join(f"{k} {v}" for k, v in picked.items())
             + " | "
@@ -298,7 +300,9 @@ def main(argv=None) -> int:
     if args.calibrate:
         print(
             "\n## Chooser calibration (signals of the degraded inputs; thresholds: JPEG grid "
-            f"{choose.JPEG_GRID}, photo noise/detail {choose.NOISE_SHARE_PHOTO} (noise at least "
+            f"{choose.JPEG_GRID}, JPEG tiers: light from quality {choose.JPEG_LIGHT_QUALITY}, heavy below "
+            f"{choose.JPEG_HEAVY_QUALITY}, clean from {choose.JPEG_CLEAN_QUALITY}; "
+            f"photo noise/detail {choose.NOISE_SHARE_PHOTO} (noise at least "
             f"{100 * choose.NOISE_FLOOR_PHOTO:g} %), microscopy noise {100 * choose.NOISE_MICROSCOPY:g} %)\n"
         )
         print(calibration(picks, rows_all))

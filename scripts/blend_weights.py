@@ -104,6 +104,12 @@ def main(argv=None) -> int:
     ap.add_argument("--auto-for", nargs="*", default=[], help="conditions model='auto' gives the blend")
     ap.add_argument("--take-auto-from", nargs="*", default=[], help="models that stop serving those conditions")
     ap.add_argument("--cpu", default="", help="the CPU this ran on (lscpu), for the registry")
+    ap.add_argument(
+        "--table",
+        type=Path,
+        help="JSON of the gains per alpha and case: read it if it exists (no scoring; same models, alphas and "
+        "cases), else score and write it. One scoring then serves several --select/--name runs (the JPEG tiers).",
+    )
     args = ap.parse_args(argv)
     if not set(args.select) <= set(args.cases):
         ap.error("--select names a case --cases does not run")
@@ -112,30 +118,47 @@ def main(argv=None) -> int:
 
     import liif_plugin as liif
     from liif_plugin.engine.model import LiifModel
+    from liif_plugin.hub.wheels import sha256_of
     from liif_plugin.training.blend import blend_networks, save_blend
     from liif_plugin.training.train import export_half
 
     torch.manual_seed(0)
     paths = {k: liif.get_model(n, device="cpu").path for k, n in (("tuned", args.tuned), ("start", args.start))}
     t0 = time.time()
-    inputs = held_out_inputs(args.data, args.every, args.cases)
-    bic = squared_errors(ev.bicubic_resize, inputs)
-    n_tiles = len(inputs) // (len(args.cases) * len(SCALES))
     where = f"held-out strips of {args.data.name}" if args.data else "scikit-image crops (UNSEEN)"
+    key = {"tuned": args.tuned, "start": args.start, "data": str(args.data), "every": args.every}
+    key |= {"sha256": {k: sha256_of(p) for k, p in paths.items()}, "cases": list(args.cases)}
+    saved = json.loads(args.table.read_text()) if args.table and args.table.exists() else None
+    if saved is not None and saved["key"] != key:
+        ap.error(f"{args.table} was scored for other models, data or cases: delete it or name another file")
+    n_tiles = saved["tiles"] if saved else len(UNSEEN)
     print(
-        f"# {args.tuned} blended with {args.start}; {n_tiles} {where}, "
-        f"x{', x'.join(f'{s:g}' for s in SCALES)}; gain over bicubic in dB; selected on {', '.join(args.select)}\n"
+        f"# {args.tuned} blended with {args.start}; {where}, x{', x'.join(f'{s:g}' for s in SCALES)}; "
+        f"gain over bicubic in dB; selected on {', '.join(args.select)}\n"
     )
     print("| alpha | " + " | ".join(args.cases) + " | selection mean |")
     print("|---|" + "---|" * (len(args.cases) + 1))
     table = {}
+    if saved is None:
+        inputs = held_out_inputs(args.data, args.every, args.cases)
+        bic = squared_errors(ev.bicubic_resize, inputs)
+        n_tiles = len(inputs) // (len(args.cases) * len(SCALES))
     for a in args.alphas:
-        net, spec, norm = blend_networks(paths["tuned"], paths["start"], a)
-        model = LiifModel(net, spec, f"blend {a:g}", device="cpu", normalization=norm)
-        g = gains(squared_errors(lambda x, shape: model.encode(x).render(shape), inputs), bic)  # noqa: B023
+        if saved is not None:
+            if f"{a:g}" not in saved["gains"]:
+                ap.error(f"{args.table} has no alpha {a:g}")
+            g = saved["gains"][f"{a:g}"]
+        else:
+            net, spec, norm = blend_networks(paths["tuned"], paths["start"], a)
+            model = LiifModel(net, spec, f"blend {a:g}", device="cpu", normalization=norm)
+            g = gains(squared_errors(lambda x, shape: model.encode(x).render(shape), inputs), bic)  # noqa: B023
         table[a] = {**g, "selection": float(np.mean([g[c] for c in args.select]))}
         print(f"| {a:g} | " + " | ".join(f"{g[c]:+.2f}" for c in args.cases) + f" | {table[a]['selection']:+.3f} |")
         sys.stdout.flush()
+    print("| best alpha | " + " | ".join(f"{max(table, key=lambda a: table[a][c]):g}" for c in args.cases) + " | |")
+    if args.table and saved is None:
+        raw = {f"{a:g}": {c: v for c, v in g.items() if c != "selection"} for a, g in table.items()}
+        args.table.write_text(json.dumps({"key": key, "tiles": n_tiles, "gains": raw}, indent=1))
     best = max(table, key=lambda a: table[a]["selection"])
     print(f"\nbest alpha {best:g} ({table[best]['selection']:+.3f} dB); {time.time() - t0:.0f} s")
     if not args.name:

@@ -7,9 +7,10 @@ Every third photo (40 of the 118): a random 192-px crop, shrunk by 2, 2.5, 3 or 
 benchmark's bicubic filter (48-96 px inputs, the hardest size to read), then degraded as
 benchmarks/realworld.py degrades its held-out photos.
 
-- ``jpeg``: clean, JPEG 95/90/75/50, noisy and noisy + JPEG inputs; the JPEG grid measure
-  (choose.jpeg_grid) per case and the share above each candidate threshold. Clean and noisy inputs
-  must stay below JPEG_GRID, JPEG 75 and 50 above.
+- ``jpeg``: clean, JPEG 95-30, noisy and noisy + JPEG inputs; the JPEG grid measure
+  (choose.jpeg_grid) per case and the share above each candidate threshold (clean and noisy inputs
+  must stay below JPEG_GRID, JPEG 75 and 50 above), and how often the quality read from the pixels
+  (liif_plugin.quality.jpeg.quality_from_pixels) is the one the input was saved at.
 - ``noise``: clean and 0.5-5 % Gaussian noise (every fourth photo gray); the released model and the
   noisy-photo model render each input, and for each candidate NOISE_SHARE_PHOTO the mean gain over
   bicubic that choosing by noise / fine detail would give. The photo model was fine-tuned on these
@@ -32,8 +33,21 @@ import realworld as rw  # noqa: E402  (the benchmark's degradations, so the two 
 
 from liif_plugin.quality import choose  # noqa: E402
 from liif_plugin.quality import evaluate as ev  # noqa: E402
+from liif_plugin.quality.jpeg import quality_from_pixels  # noqa: E402
 
-JPEG_CASES = ("clean", "jpeg95", "jpeg90", "jpeg75", "jpeg50", "noise1", "noise3", "noise2+jpeg75")
+JPEG_CASES = (
+    "clean",
+    "jpeg95",
+    "jpeg90",
+    "jpeg85",
+    "jpeg75",
+    "jpeg60",
+    "jpeg50",
+    "jpeg30",
+    "noise1",
+    "noise3",
+    "noise2+jpeg75",
+)
 NOISE_CASES = ("clean", "noise0.5", "noise1", "noise2", "noise3", "noise5")
 GRID_THRESHOLDS = (0.15, 0.25, 0.35, 0.45)
 SHARE_THRESHOLDS = (0.15, 0.19, 0.21, 0.23, 0.25, 0.3)
@@ -55,15 +69,28 @@ def inputs(data: Path, every: int, cases, gray_every: int = 0):
 
 def jpeg(args) -> None:
     grids: dict[str, list[tuple[float, float]]] = {c: [] for c in JPEG_CASES}
+    read: dict[str, list[int | None]] = {c: [] for c in JPEG_CASES}  # quality_from_pixels at the origin
     for _, case, _, _, x in inputs(args.data, args.every, JPEG_CASES):
-        grids[case].append(choose.jpeg_grid(choose._luma(x)))
+        grids[case].append(choose.jpeg_grid(choose._luma(x))[:2])
+        read[case].append(quality_from_pixels(x))
     print(f"JPEG_GRID = {choose.JPEG_GRID}, shifted grids {choose.JPEG_GRID_SHIFTED}\n")
-    print("| case | at origin (min-max) | best phase (max) | " + " | ".join(f"> {t}" for t in GRID_THRESHOLDS) + " |")
-    print("|---|---|---|" + "---|" * len(GRID_THRESHOLDS))
+    print(
+        "| case | at origin (min-max) | best phase (max) | "
+        + " | ".join(f"> {t}" for t in GRID_THRESHOLDS)
+        + " | quality read: exact | other | none |"
+    )
+    print("|---|---|---|" + "---|" * (len(GRID_THRESHOLDS) + 3))
     for case, v in grids.items():
         g = np.array(v)
         shares = " | ".join(f"{np.mean(g[:, 0] > t):.0%}" for t in GRID_THRESHOLDS)
-        print(f"| {case} | {g[:, 0].min():.2f}-{g[:, 0].max():.2f} | {g[:, 1].max():.2f} | {shares} |")
+        true = int(case.split("jpeg")[1]) if "jpeg" in case else None
+        q = read[case]
+        exact, none = sum(r == true for r in q if r is not None), sum(r is None for r in q)
+        others = sorted({r for r in q if r is not None and r != true})
+        print(
+            f"| {case} | {g[:, 0].min():.2f}-{g[:, 0].max():.2f} | {g[:, 1].max():.2f} | {shares} | "
+            f"{exact} of {len(q)} | {', '.join(map(str, others)) or '-'} | {none} |"
+        )
 
 
 def noise(args) -> None:

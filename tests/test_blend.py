@@ -58,8 +58,8 @@ REGISTRY = json.loads((ROOT / "weights" / "registry.json").read_text())["models"
 BLENDS = sorted(n for n, e in REGISTRY.items() if "blend" in e.get("training", {}))
 
 
-def test_the_trained_model_for_jpeg_photos_is_a_blend():
-    assert "edsr-baseline-jpeg-blend" in BLENDS
+def test_the_trained_models_for_lighter_jpeg_photos_are_blends():
+    assert {"edsr-baseline-jpeg-blend", "edsr-baseline-jpeg-light"} <= set(BLENDS)
 
 
 @pytest.mark.parametrize("name", BLENDS)
@@ -78,7 +78,68 @@ def test_committed_blend_is_its_recorded_mix_of_two_registry_models(name):
         assert torch.allclose(have[k], v, rtol=2e-3, atol=2e-4), k
 
 
-@pytest.mark.parametrize(("condition", "blend", "parent"), [("jpeg", "edsr-baseline-jpeg-blend", "edsr-baseline-jpeg")])
-def test_auto_gives_the_blends_their_conditions(condition, blend, parent):
-    assert choose.model_for(condition) == blend
-    assert cache.entry(blend).auto_for == (condition,) and condition not in cache.entry(parent).auto_for
+@pytest.mark.parametrize(
+    ("condition", "model", "parent"),
+    [
+        ("jpeg-light", "edsr-baseline-jpeg-light", "edsr-baseline-jpeg"),
+        ("jpeg", "edsr-baseline-jpeg-blend", "edsr-baseline-jpeg"),
+        ("jpeg-heavy", "edsr-baseline-jpeg", None),
+    ],
+)
+def test_auto_gives_each_jpeg_tier_its_model(condition, model, parent):
+    """Light JPEG gets more of the released weights, heavy JPEG the fine-tune alone; the alphas follow the
+    recorded tables (each blend's best alpha on its tier's qualities)."""
+    assert choose.model_for(condition) == model and cache.entry(model).auto_for == (condition,)
+    if parent is not None:
+        assert condition not in cache.entry(parent).auto_for
+    alphas = {
+        n: REGISTRY[n]["training"]["blend"]["alpha"] for n in ("edsr-baseline-jpeg-light", "edsr-baseline-jpeg-blend")
+    }
+    assert alphas["edsr-baseline-jpeg-light"] < alphas["edsr-baseline-jpeg-blend"] < 1
+
+
+def test_blend_weights_scores_once_and_reuses_its_table(tmp_path, monkeypatch, capsys):
+    """scripts/blend_weights.py --table: the first run scores every alpha and case and writes the table; a
+    later run (another --select, as for the JPEG tiers) reads it and scores nothing; a table of other
+    models or cases is refused."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location("_blend_weights", ROOT / "scripts" / "blend_weights.py")
+    bw = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bw)
+    a, b = tiny(tmp_path, 1), tiny(tmp_path, 2)
+    table = tmp_path / "gains.json"
+    monkeypatch.setattr(bw, "UNSEEN", ("coffee", "brick"))  # two crops keep it quick; the tiny nets are random
+    common = [str(a), str(b), "--alphas", "0.5", "1", "--cases", "jpeg90", "jpeg50", "--table", str(table)]
+    assert bw.main([*common, "--select", "jpeg90"]) == 0
+    saved = json.loads(table.read_text())
+    assert set(saved["gains"]) == {"0.5", "1"} and set(saved["gains"]["1"]) == {"jpeg90", "jpeg50"}
+    scored = capsys.readouterr().out
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(bw, "squared_errors", no_scoring)
+    assert bw.main([*common, "--select", "jpeg50"]) == 0
+    again = capsys.readouterr().out
+    row = next(line for line in scored.splitlines() if line.startswith("| 1 |"))
+    assert row.rsplit("|", 2)[0] in again  # the same gains per case, read back
+    assert "selected on jpeg50" in again
+    with pytest.raises(SystemExit):
+        bw.main(
+            [
+                str(b),
+                str(a),
+                "--alphas",
+                "0.5",
+                "--cases",
+                "jpeg90",
+                "jpeg50",
+                "--select",
+                "jpeg90",
+                "--table",
+                str(table),
+            ]
+        )
+    assert "scored for other models" in capsys.readouterr().err

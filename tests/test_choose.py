@@ -10,7 +10,8 @@ from PIL import Image
 
 import liif_plugin as liif
 from liif_plugin.quality import choose
-from liif_plugin.quality.choose import choose_model, image_kind, jpeg_grid, jpeg_quality, measure
+from liif_plugin.quality.choose import choose_model, image_kind, is_jpeg, measure
+from liif_plugin.quality.jpeg import jpeg_grid, jpeg_quality, quality_from_pixels
 
 
 def jpeg_bytes(x, quality):
@@ -41,13 +42,13 @@ def test_a_jpeg_file_gets_the_photo_condition_and_says_its_quality(tmp_path, pho
     path = tmp_path / "a.jpg"
     path.write_bytes(jpeg_bytes(photo, 60))
     s = measure(None, path=path)
-    assert s.condition == "jpeg" and s.jpeg_quality == 60
+    assert s.condition == "jpeg-heavy" and s.jpeg_quality == 60 and s.quality_read_from == "file"
     name, reason = choose_model(path)
-    assert "JPEG quality about 60" in reason and name in reason
-    # Quality 90 still gets the JPEG model; a lighter JPEG goes to the released model (it gains more
-    # there), and says so.
+    assert "JPEG quality about 60" in reason and "pixels" not in reason and name in reason
+    # Quality 90 still gets a JPEG model (the light tier's); a lighter JPEG goes to the released model
+    # (it gains more there), and says so.
     path.write_bytes(jpeg_bytes(photo, 90))
-    assert measure(None, path=path).condition == "jpeg"
+    assert measure(None, path=path).condition == "jpeg-light"
     for q in (95, 97):
         path.write_bytes(jpeg_bytes(photo, q))
         assert measure(None, path=path).condition == "clean"
@@ -59,15 +60,16 @@ def test_jpeg_grid_sees_the_8x8_dct_grid_of_decoded_arrays(photo):
     gray = photo.mean(axis=2)
     assert abs(jpeg_grid(gray)[0]) < 0.1  # clean: no phase stands out
     for q in (30, 50, 75, 90):
-        at_origin, best = jpeg_grid(decoded(photo, q).mean(axis=2))
-        assert at_origin > choose.JPEG_GRID and best == at_origin, (q, at_origin, best)
-    assert measure(decoded(photo, 40)).condition == "jpeg"
+        at_origin, best, phase = jpeg_grid(decoded(photo, q).mean(axis=2))
+        assert at_origin > choose.JPEG_GRID and best == at_origin and phase == (0, 0), (q, at_origin, best)
+    assert is_jpeg(measure(decoded(photo, 40)).condition)
     assert measure(photo).condition == "clean"
     # A crop of a decoded JPEG moves the grid off the origin: the best phase still finds it.
     shifted = decoded(photo, 50)[3:, 5:]
-    at_origin, best = jpeg_grid(shifted.mean(axis=2))
-    assert at_origin < choose.JPEG_GRID < choose.JPEG_GRID_SHIFTED < best
-    assert measure(shifted).condition == "jpeg"
+    at_origin, best, phase = jpeg_grid(shifted.mean(axis=2))
+    assert at_origin < choose.JPEG_GRID < choose.JPEG_GRID_SHIFTED < best and phase == (5, 3)
+    s = measure(shifted)
+    assert s.condition == "jpeg-heavy" and s.jpeg_quality == 50 and s.quality_read_from == "pixels"
 
 
 def test_jpeg_grid_sees_light_jpeg_on_small_images_and_not_noise_or_micrographs():
@@ -76,8 +78,8 @@ def test_jpeg_grid_sees_light_jpeg_on_small_images_and_not_noise_or_micrographs(
     assert measure(small).condition == "clean"
     for q in (75, 90):
         s = measure(decoded(small, q))
-        assert s.condition == "jpeg" and s.jpeg_grid > choose.JPEG_GRID, (q, s)
-        assert "JPEG compression seen in the pixels" in choose_model(decoded(small, q)).reason
+        assert is_jpeg(s.condition) and s.jpeg_grid > choose.JPEG_GRID and s.jpeg_quality == q, (q, s)
+        assert f"JPEG quality about {q} (seen in the pixels)" in choose_model(decoded(small, q)).reason
     rng = np.random.default_rng(1)
     noisy = np.clip(small + rng.normal(0, 8, small.shape), 0, 255).round().astype(np.uint8)
     assert measure(noisy).jpeg_grid < 0.1 and measure(noisy).condition == "noisy-photo"
@@ -97,6 +99,49 @@ def test_noise_makes_an_image_noisy_per_kind():
     assert s.kind == "microscopy" and s.condition == "noisy-microscopy"
     name, reason = choose_model(fluo)
     assert name == choose.model_for("noisy-microscopy") and "microscopy model" in reason and "noise about" in reason
+
+
+@pytest.mark.parametrize("quality", [30, 45, 50, 60, 75, 85, 90, 95])
+def test_quality_is_read_from_a_decoded_arrays_pixels(photo, quality):
+    """The steps JPEG rounded the coefficients to name the quality, for colour and gray, at any crop."""
+    assert quality_from_pixels(decoded(photo[100:260, 150:310], quality)) == quality
+    gray = skimage.data.camera()[:160, :160]
+    assert quality_from_pixels(decoded(gray, quality)) == quality
+    # A crop of a decoded JPEG: its blocks start at the grid's phase.
+    shifted = decoded(photo[:200, :200], quality)[3:, 6:]
+    assert quality_from_pixels(shifted, jpeg_grid(choose._luma(shifted)).phase) == quality
+
+
+def test_quality_from_pixels_says_none_when_it_cannot_tell(photo):
+    crop = photo[100:260, 150:310]
+    assert quality_from_pixels(crop) is None  # never compressed
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.rint(decoded(crop, 50) + rng.normal(0, 3, crop.shape)), 0, 255).astype(np.uint8)
+    assert quality_from_pixels(noisy) is None  # noise after decoding hides the steps
+    resized = np.asarray(Image.fromarray(decoded(crop, 50)).resize((144, 144), Image.BICUBIC))
+    assert quality_from_pixels(resized) is None  # resampling moves the blocks
+    assert quality_from_pixels(decoded(crop, 50)[:20, :20]) is None  # 4 blocks: too few
+    assert quality_from_pixels(crop.astype(np.uint16)) is None
+
+
+def test_clipped_blocks_do_not_hide_the_quality(photo):
+    # A bright photo whose highlights clip at 255 after decoding: those blocks are left out.
+    bright = np.clip(photo[100:260, 150:310].astype(np.int16) * 2, 0, 255).astype(np.uint8)
+    x = decoded(bright, 60)
+    assert np.mean(x == 255) > 0.05 and quality_from_pixels(x) == 60
+
+
+def test_jpeg_tiers_by_quality(tmp_path, photo):
+    """A file's tables and an array's pixels give the same quality and so the same tier."""
+    crop = photo[100:260, 150:310]
+    for q, want in ((40, "jpeg-heavy"), (70, "jpeg"), (90, "jpeg-light"), (95, "clean")):
+        assert choose.jpeg_tier(q) == want or q >= choose.JPEG_CLEAN_QUALITY
+        path = tmp_path / f"{q}.jpg"
+        path.write_bytes(jpeg_bytes(crop, q))
+        by_file, by_pixels = measure(None, path=path), measure(decoded(crop, q))
+        assert by_file.condition == by_pixels.condition == want, (q, by_file, by_pixels)
+        assert by_file.jpeg_quality == by_pixels.jpeg_quality == q
+    assert choose.JPEG_HEAVY_QUALITY < choose.JPEG_LIGHT_QUALITY < choose.JPEG_CLEAN_QUALITY
 
 
 def test_kinds():
@@ -122,12 +167,25 @@ def test_the_choice_comes_from_the_registry(monkeypatch, photo):
     real = cache.registry()
     swapped = {
         n: replace(
-            e, auto_for=("jpeg",) if n == "edsr-baseline-denoise" else tuple(a for a in e.auto_for if a != "jpeg")
+            e, auto_for=("jpeg",) if n == "edsr-baseline-denoise" else tuple(a for a in e.auto_for if not is_jpeg(a))
         )
         for n, e in real.items()
     }
     monkeypatch.setattr(cache, "registry", lambda: swapped)
+    # No model names the heavy or light tier: both fall back to the model for `jpeg`.
     assert choose_model(decoded(photo, 30)).name == "edsr-baseline-denoise"
+    assert choose_model(decoded(photo, 90)).name == "edsr-baseline-denoise"
+
+
+def test_every_registry_condition_is_one_the_chooser_names():
+    from typing import get_args
+
+    from liif_plugin.hub import cache
+
+    for name, e in cache.registry().items():
+        assert set(e.auto_for) <= set(get_args(choose.Condition)), name
+    for c in ("jpeg-light", "jpeg", "jpeg-heavy"):  # every JPEG tier has a committed model of its own
+        assert choose.model_for(c) is not None and c in cache.entry(choose.model_for(c)).auto_for, c
 
 
 def test_one_choice_per_image_for_every_window_and_tile(monkeypatch, tmp_path):
@@ -148,8 +206,8 @@ def test_one_choice_per_image_for_every_window_and_tile(monkeypatch, tmp_path):
 
     monkeypatch.setattr(choose, "measure", counting)
     m = liif.get_model("auto", z)
-    assert len(calls) == 1 and m.name == (choose.model_for("jpeg") or "edsr-baseline")
-    assert real(img).condition == "jpeg"
+    assert real(img).condition == "jpeg-heavy"
+    assert len(calls) == 1 and m.name == (choose.model_for("jpeg-heavy") or "edsr-baseline")
     field = m.open(z)
     a = field.render((32, 32), (0, 0, 16, 16))
     b = field.render((32, 32), (300, 300, 316, 316))

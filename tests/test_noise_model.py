@@ -49,7 +49,13 @@ COMMITTED = sorted(
 
 
 def test_every_model_this_project_trained_is_committed_and_listed():
-    trained = {ROBUST_MODEL, "edsr-baseline-jpeg", "edsr-baseline-jpeg-blend", "edsr-baseline-photo"}
+    trained = {
+        ROBUST_MODEL,
+        "edsr-baseline-jpeg",
+        "edsr-baseline-jpeg-blend",
+        "edsr-baseline-jpeg-light",
+        "edsr-baseline-photo",
+    }
     assert trained | {"edsr-baseline-microscopy"} <= set(COMMITTED)
     assert {p.stem for p in (ROOT / "weights").glob("*.pth")} == set(COMMITTED)  # no stray or missing file
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liif_plugin.errors import Face
-from liif_plugin.quality.choose import ImageSignals, ModelChoice
+from liif_plugin.quality.choose import ImageSignals, ModelChoice, is_jpeg
 
 AUTO = "auto"
 DETAIL_ADVISED = 0.3  # the detail the advice suggests for an image no installed model suits
@@ -71,11 +71,13 @@ class Check:
         return self.auto.name if selected in (None, AUTO) else str(selected)
 
     def serves(self, name: str) -> bool:
-        """Whether the registry gives `name` this image's condition (its ``auto_for``)."""
+        """Whether the registry gives `name` this image's condition (its ``auto_for``); a model for one JPEG
+        tier serves every JPEG."""
         from liif_plugin.hub import cache
 
         e = cache.registry().get(name)
-        return e is not None and self.signals.condition in e.auto_for
+        c = self.signals.condition
+        return e is not None and (c in e.auto_for or (is_jpeg(c) and any(is_jpeg(a) for a in e.auto_for)))
 
     def needs_change(self, selected: str | None = AUTO, detail: float = 1.0) -> bool:
         """True when the model that runs is a registry model whose data say it does not suit this image,
@@ -116,7 +118,7 @@ class Check:
             if not auto and self.serves(self.auto.name):
                 todo.append(words["set_auto"])
             todo.append(words["detail"])
-            line += f"; it {TEXTURE[s.condition]}: " + " or ".join(todo)
+            line += f"; it {TEXTURE['jpeg' if is_jpeg(s.condition) else s.condition]}: " + " or ".join(todo)
         vr = self.value_range
         if vr is not None and vr[0] == vr[1]:
             line += f"; the image is flat (every value {_num(vr[0])}): LIIF has nothing to add"

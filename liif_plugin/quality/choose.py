@@ -5,8 +5,12 @@ micrographs it enlarges the artifacts as detail. The chooser looks at a subsampl
 (never more than about 1 M pixels, well under a second on a 4k image) and names the image's
 condition:
 
-- ``jpeg``: a JPEG file's quantization tables say quality below ``JPEG_CLEAN_QUALITY``, or (an
-  8-bit array) its pixels carry JPEG's 8x8 DCT grid (``jpeg_grid`` above ``JPEG_GRID``);
+- ``jpeg-light``, ``jpeg``, ``jpeg-heavy``: a JPEG below ``JPEG_CLEAN_QUALITY``, by its quality
+  (``JPEG_LIGHT_QUALITY`` and up, below ``JPEG_HEAVY_QUALITY``, or between). The quality comes from
+  a JPEG file's quantization tables or, for an 8-bit array whose pixels carry JPEG's 8x8 DCT grid
+  (``jpeg_grid`` above ``JPEG_GRID``), from the steps its coefficients sit on
+  (liif_plugin.quality.jpeg); a grid whose quality cannot be read is ``jpeg``. The lighter the
+  compression, the more of the released model's sharpness pays: the tiers get different blends;
 - ``noisy-photo``: the noise estimate (liif_plugin.quality.noise) is a large share of the photo's
   fine detail (``NOISE_SHARE_PHOTO``): the same noise costs a smooth image more than a textured one;
 - ``noisy-microscopy``: the noise estimate is above ``NOISE_MICROSCOPY`` (micrographs lose to
@@ -27,16 +31,28 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from liif_plugin.quality.jpeg import jpeg_grid, jpeg_quality, quality_from_pixels
 from liif_plugin.quality.noise import estimate_noise, fine_detail
 from liif_plugin.sources import arrays
 
-Condition = Literal["clean", "jpeg", "noisy-photo", "noisy-microscopy"]
+Condition = Literal["clean", "jpeg-light", "jpeg", "jpeg-heavy", "noisy-photo", "noisy-microscopy"]
 Kind = Literal["photo", "microscopy"]
 
-# A JPEG file at this quality or above goes to the released model. On the scikit-image crops of
-# scripts/blend_weights.py (x2-x4) the JPEG blend gains +1.32 dB over bicubic at quality 90 against the released
-# model's +1.24, and +1.53 against +1.72 at 95; the boundary lies between the two.
-JPEG_CLEAN_QUALITY = 93
+# A JPEG at this quality or above (file tables or pixels) goes to the released model; below it, one of three
+# tiers: `jpeg-light` from JPEG_LIGHT_QUALITY up, `jpeg-heavy` below JPEG_HEAVY_QUALITY, `jpeg` between. Each
+# tier's model is a blend of the JPEG fine-tune with the released weights (docs/weights.md#the-jpeg-tiers).
+# Gain over bicubic on the scikit-image crops of scripts/blend_weights.py (x2-x4; AMD EPYC, Dec 2026), by share
+# alpha of the fine-tune (0: released, 0.6: light, 0.8: middle, 1: heavy):
+#   quality   97     95     93     90     85     75     60     50     30
+#   0       +1.93  +1.72  +1.52  +1.24  +0.80  +0.30  -0.03  -0.12  -0.26
+#   0.6     +1.80  +1.72  +1.62  +1.49  +1.26  +0.92  +0.61  +0.50  +0.26
+#   0.8       -    +1.60    -    +1.41  +1.23  +1.00  +0.77  +0.67  +0.45
+#   1         -    +1.52    -    +1.33  +1.14  +0.95  +0.79  +0.71  +0.55
+# The boundaries lie where neighbouring rows cross: 95 (tied there), about 83 (light ahead by 0.03 at 85, behind
+# by 0.08 at 75) and about 65 (middle ahead by 0.05 at 75, behind by 0.02 at 60).
+JPEG_CLEAN_QUALITY = 95
+JPEG_LIGHT_QUALITY = 83
+JPEG_HEAVY_QUALITY = 65
 # How strongly an 8-bit array carries JPEG's 8x8 DCT grid (see jpeg_grid) above which it is a decoded JPEG.
 # Calibrated by `scripts/calibrate_chooser.py jpeg` on crops of 40 training photos (48-96 px LR inputs, x2-x4):
 # clean and noisy inputs read at most 0.11; JPEG 50 at least 0.35, JPEG 75 0.23-0.89 (98 % above 0.35),
@@ -46,7 +62,6 @@ JPEG_GRID = 0.35
 # A grid at another phase than the image's origin (a cropped JPEG) must stand out more: the best of the 64
 # phases of a clean input reads up to 0.43 by chance.
 JPEG_GRID_SHIFTED = 0.6
-GRID_SIDE = 512  # the grid is measured on at most this many pixels per side (about 0.3 s for all 64 phases)
 # Photos are noisy when the noise is a large share of their fine detail (liif_plugin.quality.noise.fine_detail),
 # not above one sigma: the released model enlarges noise as detail, and what that costs depends on how much real
 # detail there is. On the held-out images of benchmarks/realworld.py (AMD EPYC, Dec 2026) the released model beat
@@ -87,93 +102,24 @@ class ImageSignals:
     noise: float  # sigma in units of the [0, 1] range
     detail: float  # the finest scale's mean variation, same units (noise included)
     jpeg_grid: float  # 0.0 for no 8x8 DCT grid, up to 1.0
-    jpeg_quality: int | None  # from the file's tables, when the image came from a JPEG file
+    jpeg_quality: int | None  # from a JPEG file's tables, or read from an array's pixels (quality_read_from)
+    quality_read_from: Literal["file", "pixels"] | None = None
 
     def describe(self) -> str:
-        if self.condition == "jpeg":
-            if self.jpeg_quality is not None:
-                return f"JPEG quality about {self.jpeg_quality}"
+        q = self.jpeg_quality
+        seen = " (seen in the pixels)" if self.quality_read_from == "pixels" else ""
+        if is_jpeg(self.condition):
+            if q is not None:
+                return f"JPEG quality about {q}{seen}"
             return f"JPEG compression seen in the pixels, 8x8 grid {self.jpeg_grid:.2f}"
         if self.condition.startswith("noisy"):
             return f"noise about {100 * self.noise:.1f} % of the range ({self.kind})"
-        if self.jpeg_quality is not None:
-            return f"JPEG quality about {self.jpeg_quality}, light enough to count as clean"
+        if q is not None:
+            return f"JPEG quality about {q}{seen}, light enough to count as clean"
         return f"clean {self.kind} (noise {100 * self.noise:.1f} % of the range)"
 
 
 # -- signals ----------------------------------------------------------------------------------------
-
-# The IJG (libjpeg) luminance table at quality 50; a file's table at quality q is this scaled by
-# 5000 / q (q < 50) or 200 - 2 q (q >= 50), in percent, rounded and clipped to 1..255.
-_IJG_LUMA = np.array(
-    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
-    dtype=np.float64,
-)  # fmt: skip
-
-
-def _ijg_table(q: int) -> np.ndarray:
-    scale = 5000 / q if q < 50 else 200 - 2 * q
-    return np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
-
-
-def jpeg_quality(path: str | Path) -> int | None:
-    """The IJG quality (1-100) whose luminance table is closest to this JPEG file's; None for other files."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            if im.format != "JPEG":
-                return None
-            tables = getattr(im, "quantization", None) or {}
-    except OSError:
-        return None
-    if 0 not in tables:
-        return None
-    table = np.sort(np.asarray(tables[0], dtype=np.float64))  # zigzag or natural order: compare sorted
-    errors = [np.abs(np.sort(_ijg_table(q)) - table).sum() for q in range(1, 101)]
-    return int(np.argmin(errors)) + 1
-
-
-def _dct8() -> np.ndarray:
-    k = np.arange(8)
-    c = np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16) * 0.5
-    c[0] /= np.sqrt(2)
-    return c.astype(np.float32)  # orthonormal: a coefficient's rounding error stays that of a pixel
-
-
-_DCT8 = _dct8()
-_HIGH = np.add.outer(np.arange(8), np.arange(8)) >= 4  # the frequencies JPEG quantizes hardest
-
-
-def _zero_share(gray: np.ndarray, a: int, b: int) -> float:
-    """Share of the high-frequency 8x8 DCT coefficients below 1 grey level, blocks starting at (a, b)."""
-    nh, nw = (gray.shape[0] - a) // 8, (gray.shape[1] - b) // 8
-    blocks = gray[a : a + 8 * nh, b : b + 8 * nw].reshape(nh, 8, nw, 8)
-    coef = np.einsum("uy,iyjx,vx->ijuv", _DCT8, blocks, _DCT8, optimize=True)
-    return float(np.mean(np.abs(coef[..., _HIGH]) < 1.0))
-
-
-def jpeg_grid(gray: np.ndarray) -> tuple[float, float]:
-    """How strongly a gray 8-bit image carries JPEG's 8x8 DCT grid: (at the origin, at the best phase).
-
-    JPEG rounds each 8x8 block's DCT coefficients to multiples of a step, most high frequencies to
-    zero, so a decoded image's blocks, cut where the encoder cut them, have many coefficients within
-    pixel rounding of zero; blocks cut anywhere else straddle the encoder's blocks and do not. The
-    share of near-zero coefficients is measured at each of the 64 phases; a grid reads as
-    (share at the phase - median share) / (1 - median share): 0.0 for none, up to 1.0. Flat and
-    smooth areas are near zero at every phase and cancel in the median. Unlike steps across block
-    edges, this sees quality 90 on a 48-pixel image.
-    """
-    g = np.asarray(gray, dtype=np.float32)[:GRID_SIDE, :GRID_SIDE]
-    if min(g.shape[:2]) < 32:
-        return 0.0, 0.0
-    shares = np.array([[_zero_share(g, a, b) for b in range(8)] for a in range(8)])
-    median = float(np.median(shares))
-    if median > 0.95:  # nearly flat: nothing to tell a grid by
-        return 0.0, 0.0
-    return float((shares[0, 0] - median) / (1 - median)), float((shares.max() - median) / (1 - median))
 
 
 def image_kind(sample: np.ndarray) -> Kind:
@@ -222,11 +168,17 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
     sample = _sample(image)
     quality = jpeg_quality(path) if path is not None else None
     kind = image_kind(sample)
-    at_origin, best = jpeg_grid(_luma(sample)) if sample.dtype == np.uint8 else (0.0, 0.0)
-    grid = max(at_origin, best) if best > JPEG_GRID_SHIFTED else at_origin
+    read_from: Literal["file", "pixels"] | None = "file" if quality is not None else None
+    at_origin, best, phase = jpeg_grid(_luma(sample)) if sample.dtype == np.uint8 else (0.0, 0.0, (0, 0))
+    grid, phase = (max(at_origin, best), phase) if best > JPEG_GRID_SHIFTED else (at_origin, (0, 0))
+    if quality is None and grid > JPEG_GRID:
+        quality = quality_from_pixels(sample, phase)
+        read_from = "pixels" if quality is not None else None
     noise, detail = estimate_noise(sample), fine_detail(sample)
-    if (quality is not None and quality < JPEG_CLEAN_QUALITY) or (quality is None and grid > JPEG_GRID):
-        condition: Condition = "jpeg"
+    if quality is not None and quality < JPEG_CLEAN_QUALITY:
+        condition: Condition = jpeg_tier(quality)
+    elif quality is None and grid > JPEG_GRID:
+        condition = "jpeg"
     elif (
         kind == "photo"
         and min(sample.shape[:2]) >= MIN_NOISE_SIDE
@@ -238,17 +190,32 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
         condition = "noisy-microscopy"
     else:
         condition = "clean"
-    return ImageSignals(kind, condition, noise, detail, grid, quality)
+    return ImageSignals(kind, condition, noise, detail, grid, quality, read_from)
+
+
+def jpeg_tier(quality: int) -> Condition:
+    """The JPEG condition of a quality below JPEG_CLEAN_QUALITY."""
+    if quality >= JPEG_LIGHT_QUALITY:
+        return "jpeg-light"
+    return "jpeg-heavy" if quality < JPEG_HEAVY_QUALITY else "jpeg"
+
+
+def is_jpeg(condition: str) -> bool:
+    """Whether a condition is one of the JPEG tiers."""
+    return condition in ("jpeg-light", "jpeg", "jpeg-heavy")
 
 
 def model_for(condition: Condition) -> str | None:
-    """The registry model that serves `condition` (its ``auto_for``), or None when none is installed."""
+    """The registry model that serves `condition` (its ``auto_for``), or None when none is installed.
+
+    A JPEG tier no installed model names falls back to the model for ``jpeg``.
+    """
     from liif_plugin.hub import cache
 
     for name, e in cache.registry().items():
         if condition in e.auto_for and (e.committed or e.pypi is not None or cache.path_of(name).exists()):
             return name
-    return None
+    return model_for("jpeg") if is_jpeg(condition) and condition != "jpeg" else None
 
 
 def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
@@ -267,5 +234,5 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
             return ModelChoice(default, f"{s.describe()}: released model '{default}'")
         return ModelChoice(default, f"{s.describe()}, but no model for it is installed: released model '{default}'")
     # Named for the condition, not the model: the registry decides which model serves it.
-    what = {"jpeg": "JPEG model", "noisy-photo": "noisy-photo model", "noisy-microscopy": "microscopy model"}
-    return ModelChoice(name, f"{s.describe()}: {what[s.condition]} '{name}'")
+    what = {"noisy-photo": "noisy-photo model", "noisy-microscopy": "microscopy model"}
+    return ModelChoice(name, f"{s.describe()}: {what.get(s.condition, 'JPEG model')} '{name}'")
