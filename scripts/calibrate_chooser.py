@@ -71,7 +71,7 @@ def jpeg(args) -> None:
     grids: dict[str, list[tuple[float, float]]] = {c: [] for c in JPEG_CASES}
     read: dict[str, list[int | None]] = {c: [] for c in JPEG_CASES}  # quality_from_pixels at the origin
     for _, case, _, _, x in inputs(args.data, args.every, JPEG_CASES):
-        grids[case].append(choose.jpeg_grid(choose._luma(x))[:2])
+        grids[case].append(choose.jpeg_grid(choose.luma(x))[:2])
         read[case].append(quality_from_pixels(x))
     print(f"JPEG_GRID = {choose.JPEG_GRID}, shifted grids {choose.JPEG_GRID_SHIFTED}\n")
     print(

@@ -109,7 +109,7 @@ def test_quality_is_read_from_a_decoded_arrays_pixels(photo, quality):
     assert quality_from_pixels(decoded(gray, quality)) == quality
     # A crop of a decoded JPEG: its blocks start at the grid's phase.
     shifted = decoded(photo[:200, :200], quality)[3:, 6:]
-    assert quality_from_pixels(shifted, jpeg_grid(choose._luma(shifted)).phase) == quality
+    assert quality_from_pixels(shifted, jpeg_grid(choose.luma(shifted)).phase) == quality
 
 
 def test_quality_from_pixels_says_none_when_it_cannot_tell(photo):

@@ -31,7 +31,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from liif_plugin.quality.jpeg import jpeg_grid, jpeg_quality, quality_from_pixels
+from liif_plugin.quality.jpeg import jpeg_grid, jpeg_quality, luma, quality_from_pixels
 from liif_plugin.quality.noise import estimate_noise, fine_detail
 from liif_plugin.sources import arrays
 
@@ -153,12 +153,6 @@ def _sample(image) -> np.ndarray:
     return arrays.check_image(src.read(a, min(H, a + SAMPLE_SIDE), c, min(W, c + SAMPLE_SIDE)))
 
 
-def _luma(sample: np.ndarray) -> np.ndarray:
-    if sample.ndim == 3 and sample.shape[2] in (3, 4):
-        return sample[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return sample if sample.ndim == 2 else sample[..., 0]
-
-
 def measure(image, *, path: str | Path | None = None) -> ImageSignals:
     """The chooser's signals for an image (array, Source, zarr, dask or path) and the condition they give."""
     if path is None and isinstance(image, (str, Path)):
@@ -169,7 +163,7 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
     quality = jpeg_quality(path) if path is not None else None
     kind = image_kind(sample)
     read_from: Literal["file", "pixels"] | None = "file" if quality is not None else None
-    at_origin, best, phase = jpeg_grid(_luma(sample)) if sample.dtype == np.uint8 else (0.0, 0.0, (0, 0))
+    at_origin, best, phase = jpeg_grid(luma(sample)) if sample.dtype == np.uint8 else (0.0, 0.0, (0, 0))
     grid, phase = (max(at_origin, best), phase) if best > JPEG_GRID_SHIFTED else (at_origin, (0, 0))
     if quality is None and grid > JPEG_GRID:
         quality = quality_from_pixels(sample, phase)

@@ -66,6 +66,14 @@ _HIGH = np.add.outer(np.arange(8), np.arange(8)) >= 4  # the frequencies JPEG qu
 GRID_SIDE = 512  # the grid is measured on at most this many pixels per side (about 0.3 s for all 64 phases)
 
 
+def luma(image: np.ndarray) -> np.ndarray:
+    """JPEG's luma plane: ITU-R BT.601 from R, G, B (as libjpeg; decoding's colour conversion inverts it
+    exactly up to rounding), the image itself if gray, else its first channel."""
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return image if image.ndim == 2 else image[..., 0]
+
+
 def block_dct(gray: np.ndarray, a: int = 0, b: int = 0) -> np.ndarray:
     """DCT coefficients (rows, cols, 8, 8) of the whole 8x8 blocks of `gray` starting at (a, b)."""
     nh, nw = (gray.shape[0] - a) // 8, (gray.shape[1] - b) // 8
@@ -130,10 +138,7 @@ def quality_from_pixels(image: np.ndarray, phase: tuple[int, int] = (0, 0)) -> i
     clipped = (x == 0) | (x == 255)
     if x.ndim == 3:
         clipped = clipped.any(axis=2)
-        # JPEG's luma from R, G, B (ITU-R BT.601, as libjpeg): decoding's colour conversion inverts exactly.
-        gray = x[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    else:
-        gray = x.astype(np.float32)
+    gray = luma(x).astype(np.float32)
     a, b = phase
     coef = block_dct(gray - 128, a, b).reshape(-1, 64)  # JPEG shifts levels by 128 before its DCT
     nh, nw = (gray.shape[0] - a) // 8, (gray.shape[1] - b) // 8
