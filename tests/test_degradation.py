@@ -119,6 +119,11 @@ def run_cli(argv):
         (["--noise", "10,100", "--resize", "bicubic"], "--resize applies"),
         (["--clean-share", "0.1"], "needs a degradation"),
         (["--degrade", "microscopy", "--clean-share", "-0.5"], "clean share"),
+        (["--degrade", "jpeg", "--jpeg-quality", "high"], "LOW,HIGH"),
+        (["--degrade", "jpeg", "--jpeg-quality", "95,75"], "1 <= low <= high <= 100"),
+        (["--degrade", "jpeg", "--jpeg-quality", "0,50"], "1 <= low <= high <= 100"),
+        (["--degrade", "microscopy", "--jpeg-quality", "75,95"], "--jpeg-quality applies"),
+        (["--noise", "10,100", "--jpeg-quality", "75,95"], "--jpeg-quality applies"),
     ],
 )
 def test_cli_bad_noise_options_give_one_line_error(tmp_path, capsys, argv, words):
@@ -219,6 +224,21 @@ def test_resize_methods_and_clean_share_are_options(monkeypatch):
     assert set(drawn) == {"bicubic"} and not any(torch.equal(x, clean) for x in outs)
     assert "resize (bicubic), then JPEG" in only.describe() and "0% of patches clean" in only.describe()
     assert dg.make_degradation("microscopy", clean=0.5).clean == 0.5
+
+
+def test_jpeg_quality_range_is_an_option(monkeypatch):
+    """--jpeg-quality 75,95 compresses every JPEG patch at a quality in that range (a tier's fine-tune)."""
+    hr = torch.from_numpy(skimage.data.astronaut()[:96, :96].transpose(2, 0, 1).copy()).float() / 255
+    drawn = []
+    real_jpeg = dg.jpeg
+    monkeypatch.setattr(dg, "jpeg", lambda x, q, phase=(0, 0): drawn.append(q) or real_jpeg(x, q, phase))
+    d = dg.make_degradation("jpeg", clean=0.0, quality=dg.parse_quality("75,95"))
+    rng = random.Random(3)
+    for _ in range(80):
+        d.apply(hr, 48, rng)
+    assert len(drawn) == 80 and min(drawn) >= 75 and max(drawn) <= 95 and len(set(drawn)) > 10
+    assert "JPEG quality 75-95" in d.describe()
+    assert dg.parse_quality("60") == (60, 60) and dg.make_degradation("photo", quality=(40, 60)).quality == (40, 60)
 
 
 def test_cli_degrade_option(tmp_path, capsys):

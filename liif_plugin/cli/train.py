@@ -76,6 +76,11 @@ def add_parser(subparsers):
         "(default bicubic,bilinear,area)",
     )
     p.add_argument(
+        "--jpeg-quality",
+        metavar="LOW,HIGH",
+        help="with --degrade photo or jpeg: the JPEG qualities to draw from (default 30,95; e.g. 75,95 for light JPEG)",
+    )
+    p.add_argument(
         "--bf16",
         choices=("auto", "on", "off"),
         default="auto",
@@ -95,7 +100,7 @@ def add_parser(subparsers):
 def run(args):
     import torch
 
-    from liif_plugin.training.degradations import NoiseModel, make_degradation, parse_photons
+    from liif_plugin.training.degradations import NoiseModel, make_degradation, parse_photons, parse_quality
     from liif_plugin.training.train import format_validation, train
 
     try:
@@ -105,8 +110,9 @@ def run(args):
             torch.set_num_threads(args.threads)
         if args.noise is not None and args.degrade not in (None, "bicubic"):
             raise ValueError("--noise and --degrade photo/jpeg/microscopy both set the degradation; give one of them")
-        if args.noise and args.resize:
-            raise ValueError("--resize applies to --degrade photo or jpeg, not to --noise")
+        if args.noise and (args.resize or args.jpeg_quality):
+            which = "--resize" if args.resize else "--jpeg-quality"
+            raise ValueError(f"{which} applies to --degrade photo or jpeg, not to --noise")
         clean = args.clean_share
         degradation = (
             NoiseModel(parse_photons(args.noise), args.read_noise, 0.25 if clean is None else clean)
@@ -115,6 +121,7 @@ def run(args):
                 args.degrade or "bicubic",
                 clean=clean,
                 resize_methods=tuple(m.strip() for m in args.resize.split(",")) if args.resize else None,
+                quality=parse_quality(args.jpeg_quality) if args.jpeg_quality else None,
             )
         )
         resuming_here = args.resume is not None and args.resume.resolve() == args.out.resolve()

@@ -215,6 +215,9 @@ class PhotoDegradation(Degradation):
         if bad or not self.resize_methods:
             known = ", ".join(RESIZE_METHODS)
             raise ValueError(f"resize methods must be some of {known}, got {', '.join(self.resize_methods) or 'none'}")
+        lo, hi = self.quality
+        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= 100):
+            raise ValueError(f"JPEG qualities must be whole numbers with 1 <= low <= high <= 100, got {lo},{hi}")
 
     def apply(self, hr, size, rng):
         if rng.random() < self.clean:
@@ -307,12 +310,17 @@ class MicroscopyDegradation(Degradation):
 
 
 def make_degradation(
-    name: DegradeName | str, *, clean: float | None = None, resize_methods: tuple[str, ...] | None = None
+    name: DegradeName | str,
+    *,
+    clean: float | None = None,
+    resize_methods: tuple[str, ...] | None = None,
+    quality: tuple[int, int] | None = None,
 ) -> Degradation:
     """The training degradation called `name` (``liif train --degrade NAME``).
 
-    `clean` overrides its share of clean patches; `resize_methods` the resize filters that photo
-    and jpeg draw from (``liif train --clean-share``, ``--resize``).
+    `clean` overrides its share of clean patches; `resize_methods` the resize filters and `quality` the
+    JPEG qualities (low, high) that photo and jpeg draw from (``liif train --clean-share``, ``--resize``,
+    ``--jpeg-quality``; a narrower quality range fine-tunes for one of model='auto''s JPEG tiers).
     """
     table = {
         "bicubic": Degradation,
@@ -331,17 +339,31 @@ def make_degradation(
         if name not in ("photo", "jpeg"):
             raise ValueError(f"--resize applies to --degrade photo or jpeg, not {name}")
         options["resize_methods"] = tuple(resize_methods)
+    if quality is not None:
+        if name not in ("photo", "jpeg"):
+            raise ValueError(f"--jpeg-quality applies to --degrade photo or jpeg, not {name}")
+        options["quality"] = tuple(quality)
     return table[name](**options)
 
 
-def parse_photons(text: str) -> tuple[float, float]:
-    """'10,10000' -> (10.0, 10000.0); one number means a fixed photon count."""
+def _parse_range(text: str, kind: type, usage: str) -> tuple:
+    """'LOW,HIGH' -> (low, high) of `kind`; one number means a fixed value; else a one-line error."""
     try:
-        vals = [float(v) for v in text.split(",")]
+        vals = [kind(v) for v in text.split(",")]
     except ValueError:
         vals = []
     if len(vals) == 1:
         vals *= 2
     if len(vals) != 2:
-        raise ValueError(f"--noise takes the photon range as LOW,HIGH (e.g. 10,10000), got {text!r}")
+        raise ValueError(f"{usage}, got {text!r}")
     return vals[0], vals[1]
+
+
+def parse_quality(text: str) -> tuple[int, int]:
+    """'75,95' -> (75, 95); one number means a fixed quality."""
+    return _parse_range(text, int, "--jpeg-quality takes LOW,HIGH (whole numbers from 1 to 100, e.g. 75,95)")
+
+
+def parse_photons(text: str) -> tuple[float, float]:
+    """'10,10000' -> (10.0, 10000.0); one number means a fixed photon count."""
+    return _parse_range(text, float, "--noise takes the photon range as LOW,HIGH (e.g. 10,10000)")
