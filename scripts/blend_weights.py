@@ -131,7 +131,6 @@ def main(argv=None) -> int:
     saved = json.loads(args.table.read_text()) if args.table and args.table.exists() else None
     if saved is not None and saved["key"] != key:
         ap.error(f"{args.table} was scored for other models, data or cases: delete it or name another file")
-    n_tiles = saved["tiles"] if saved else len(UNSEEN)
     print(
         f"# {args.tuned} blended with {args.start}; {where}, x{', x'.join(f'{s:g}' for s in SCALES)}; "
         f"gain over bicubic in dB; selected on {', '.join(args.select)}\n"
@@ -143,6 +142,8 @@ def main(argv=None) -> int:
         inputs = held_out_inputs(args.data, args.every, args.cases)
         bic = squared_errors(ev.bicubic_resize, inputs)
         n_tiles = len(inputs) // (len(args.cases) * len(SCALES))
+    else:
+        n_tiles = saved["tiles"]
     for a in args.alphas:
         if saved is not None:
             if f"{a:g}" not in saved["gains"]:

@@ -229,4 +229,5 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
         return ModelChoice(default, f"{s.describe()}, but no model for it is installed: released model '{default}'")
     # Named for the condition, not the model: the registry decides which model serves it.
     what = {"noisy-photo": "noisy-photo model", "noisy-microscopy": "microscopy model"}
-    return ModelChoice(name, f"{s.describe()}: {what.get(s.condition, 'JPEG model')} '{name}'")
+    serves = "JPEG model" if is_jpeg(s.condition) else what[s.condition]
+    return ModelChoice(name, f"{s.describe()}: {serves} '{name}'")

@@ -74,11 +74,20 @@ def luma(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else image[..., 0]
 
 
+def blocks(plane: np.ndarray, a: int = 0, b: int = 0) -> np.ndarray:
+    """The whole 8x8 blocks of `plane` starting at (a, b), as (rows, cols, 8, 8) (a view)."""
+    nh, nw = (plane.shape[0] - a) // 8, (plane.shape[1] - b) // 8
+    return plane[a : a + 8 * nh, b : b + 8 * nw].reshape(nh, 8, nw, 8).swapaxes(1, 2)
+
+
 def block_dct(gray: np.ndarray, a: int = 0, b: int = 0) -> np.ndarray:
     """DCT coefficients (rows, cols, 8, 8) of the whole 8x8 blocks of `gray` starting at (a, b)."""
-    nh, nw = (gray.shape[0] - a) // 8, (gray.shape[1] - b) // 8
-    blocks = gray[a : a + 8 * nh, b : b + 8 * nw].reshape(nh, 8, nw, 8)
-    return np.einsum("uy,iyjx,vx->ijuv", _DCT8, blocks, _DCT8, optimize=True)
+    return dct8(blocks(gray, a, b))
+
+
+def dct8(block_stack: np.ndarray) -> np.ndarray:
+    """The 2-D DCT of each 8x8 block in a (..., 8, 8) stack."""
+    return np.einsum("uy,...yx,vx->...uv", _DCT8, block_stack, _DCT8, optimize=True)
 
 
 class Grid(NamedTuple):
@@ -138,20 +147,17 @@ def quality_from_pixels(image: np.ndarray, phase: tuple[int, int] = (0, 0)) -> i
     clipped = (x == 0) | (x == 255)
     if x.ndim == 3:
         clipped = clipped.any(axis=2)
-    gray = luma(x).astype(np.float32)
     a, b = phase
-    coef = block_dct(gray - 128, a, b).reshape(-1, 64)  # JPEG shifts levels by 128 before its DCT
-    nh, nw = (gray.shape[0] - a) // 8, (gray.shape[1] - b) // 8
-    ok = ~clipped[a : a + 8 * nh, b : b + 8 * nw].reshape(nh, 8, nw, 8).any(axis=(1, 3)).reshape(-1)
-    coef = coef[ok]
-    if len(coef) < MIN_BLOCKS:
+    ok = ~blocks(clipped, a, b).any(axis=(2, 3))
+    chosen = blocks(luma(x).astype(np.float32) - 128, a, b)[ok]  # JPEG shifts levels by 128 before its DCT
+    if len(chosen) < MIN_BLOCKS:
         return None
-    coef = coef[:: max(1, len(coef) // MAX_BLOCKS)]
+    coef = dct8(chosen[:: max(1, len(chosen) // MAX_BLOCKS)]).reshape(-1, 64)  # an even spread of blocks only
     keep = np.abs(coef) > 1.5  # zero coefficients fit every table
     if keep.sum() < MIN_COEFFICIENTS:
         return None
     c = coef[keep][None, :]  # (1, n)
-    steps = np.broadcast_to(_TABLES, (100, 64))[:, np.nonzero(keep)[1]]  # (100, n): each quality's step per value
+    steps = _TABLES[:, np.nonzero(keep)[1]]  # (100, n): each quality's step for each value
     r = c - steps * np.rint(c / steps)
     s = _ROUNDING_SIGMA
     density = sum(np.exp(-0.5 * ((r + k * steps) / s) ** 2) for k in (-1, 0, 1)) / (s * np.sqrt(2 * np.pi))
