@@ -59,7 +59,7 @@ BLENDS = sorted(n for n, e in REGISTRY.items() if "blend" in e.get("training", {
 
 
 def test_the_trained_models_for_lighter_jpeg_photos_are_blends():
-    assert {"edsr-baseline-jpeg-blend", "edsr-baseline-jpeg-light"} <= set(BLENDS)
+    assert {"edsr-baseline-jpeg-blend", "edsr-baseline-jpeg-light", "edsr-baseline-jpeg-heavy"} <= set(BLENDS)
 
 
 @pytest.mark.parametrize("name", BLENDS)
@@ -83,19 +83,24 @@ def test_committed_blend_is_its_recorded_mix_of_two_registry_models(name):
     [
         ("jpeg-light", "edsr-baseline-jpeg-light", "edsr-baseline-jpeg"),
         ("jpeg", "edsr-baseline-jpeg-blend", "edsr-baseline-jpeg"),
-        ("jpeg-heavy", "edsr-baseline-jpeg", None),
+        ("jpeg-heavy", "edsr-baseline-jpeg-heavy", "edsr-baseline-jpeg"),
     ],
 )
 def test_auto_gives_each_jpeg_tier_its_model(condition, model, parent):
-    """Light JPEG gets more of the released weights, heavy JPEG the fine-tune alone; the alphas follow the
-    recorded tables (each blend's best alpha on its tier's qualities)."""
+    """Each tier gets its own blend (no longer the base fine-tune); lighter JPEG keeps more of the released
+    weights; each blend's tuned parent is a committed continuation of edsr-baseline-jpeg (the alphas follow the
+    recorded tables: each blend's best alpha on its tier's qualities)."""
     assert choose.model_for(condition) == model and cache.entry(model).auto_for == (condition,)
-    if parent is not None:
-        assert condition not in cache.entry(parent).auto_for
-    alphas = {
-        n: REGISTRY[n]["training"]["blend"]["alpha"] for n in ("edsr-baseline-jpeg-light", "edsr-baseline-jpeg-blend")
-    }
-    assert alphas["edsr-baseline-jpeg-light"] < alphas["edsr-baseline-jpeg-blend"] < 1
+    assert condition not in cache.entry(parent).auto_for
+    tiers = ("edsr-baseline-jpeg-light", "edsr-baseline-jpeg-blend", "edsr-baseline-jpeg-heavy")
+    alphas = [REGISTRY[n]["training"]["blend"]["alpha"] for n in tiers]
+    assert alphas[0] < alphas[1] <= alphas[2] < 1
+    tuned = REGISTRY[model]["training"]["blend"]["tuned"]
+    seen = []
+    while tuned != "edsr-baseline-jpeg":  # the chain of continuations back to the base fine-tune
+        seen.append(tuned)
+        assert REGISTRY[tuned]["get"]["committed"] and len(seen) < 5
+        tuned = REGISTRY[tuned]["training"]["from"]
 
 
 def test_blend_weights_scores_once_and_reuses_its_table(tmp_path, monkeypatch, capsys):

@@ -40,9 +40,10 @@ Kind = Literal["photo", "microscopy"]
 
 # A JPEG at this quality or above (file tables or pixels) goes to the released model; below it, one of three
 # tiers: `jpeg-light` from JPEG_LIGHT_QUALITY up, `jpeg-heavy` below JPEG_HEAVY_QUALITY, `jpeg` between. Each
-# tier's model is a blend of the JPEG fine-tune with the released weights (docs/weights.md#the-jpeg-tiers).
-# Gain over bicubic on the scikit-image crops of scripts/blend_weights.py (x2-x4; AMD EPYC, Dec 2026), by share
-# alpha of the fine-tune (0: released, 0.6: light, 0.8: middle, 1: heavy):
+# tier's model blends a continuation of the JPEG fine-tune on its tier's qualities with the released weights
+# (docs/weights.md#the-jpeg-tiers). The boundaries were set on the fine-tune's own blends: gain over bicubic on
+# the scikit-image crops of scripts/blend_weights.py (x2-x4; AMD EPYC, Dec 2026), by share alpha of the
+# fine-tune (0: released, 0.6, 0.8, 1: the tiers' mixes before the continuations):
 #   quality   97     95     93     90     85     75     60     50     30
 #   0       +1.93  +1.72  +1.52  +1.24  +0.80  +0.30  -0.03  -0.12  -0.26
 #   0.6     +1.80  +1.72  +1.62  +1.49  +1.26  +0.92  +0.61  +0.50  +0.26

@@ -10,8 +10,8 @@ every random choice comes from the `random.Random` it is given, so a seeded run 
   BSRGAN (Zhang et al. 2021): one or two stages of blur / resize / noise in shuffled order, each
   ending in JPEG, with a share of clean (bicubic-only) patches so clean images lose little.
 - ``jpeg``: the photo pipeline's resize and JPEG only (no blur, no noise, one stage): what a
-  photo saved as JPEG carries; the recipe of ``edsr-baseline-jpeg`` (auto gives JPEG photos its
-  blend with the released weights, ``edsr-baseline-jpeg-blend``).
+  photo saved as JPEG carries; the recipe of ``edsr-baseline-jpeg`` and, with ``--jpeg-quality``, of
+  its continuations per JPEG tier (auto gives JPEG photos their blends with the released weights).
 - ``microscopy``: Poisson-Gaussian sensor noise (photon counts over three decades plus read
   noise), mild optical blur, a clean share. Gray patches stay gray.
 
