@@ -96,11 +96,12 @@ def test_auto_gives_each_jpeg_tier_its_model(condition, model, parent):
     alphas = [REGISTRY[n]["training"]["blend"]["alpha"] for n in tiers]
     assert alphas[0] < alphas[1] <= alphas[2] < 1
     tuned = REGISTRY[model]["training"]["blend"]["tuned"]
-    seen = []
-    while tuned != "edsr-baseline-jpeg":  # the chain of continuations back to the base fine-tune
-        seen.append(tuned)
-        assert REGISTRY[tuned]["get"]["committed"] and len(seen) < 5
+    for _ in range(5):  # the chain of committed continuations back to the base fine-tune
+        if tuned == "edsr-baseline-jpeg":
+            break
+        assert REGISTRY[tuned]["get"]["committed"]
         tuned = REGISTRY[tuned]["training"]["from"]
+    assert tuned == "edsr-baseline-jpeg"
 
 
 def test_blend_weights_scores_once_and_reuses_its_table(tmp_path, monkeypatch, capsys):
