@@ -188,8 +188,8 @@ def calibration(picks, rows):
     by = {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
     lines = [
         "| set | case | JPEG grid (min-max) | quality read (min-max) | noise % (min-max) | noise/detail (min-max) "
-        "| picked (count) | best model (count) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| photons (min-max) | picked (count) | best model (count) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     groups = {}
     for label, iname, case, s, key, sig in picks:
@@ -200,6 +200,8 @@ def calibration(picks, rows):
         read = f"{min(qs)}-{max(qs)} ({len(qs)} of {len(items)})" if qs else "-"
         nz = [100 * sig.noise for *_, sig in items]
         share = [sig.noise / sig.detail if sig.detail > 0 else 0.0 for *_, sig in items]
+        ph = [sig.photons for *_, sig in items if sig.photons is not None]  # measured for noisy micrographs only
+        photons = f"{min(ph):.0f}-{max(ph):.0f} ({len(ph)} of {len(items)})".replace("inf", "read noise") if ph else "-"
         picked, best = {}, {}
         for iname, s, key, _ in items:
             picked[key] = picked.get(key, 0) + 1
@@ -208,7 +210,7 @@ def calibration(picks, rows):
             best[top] = best.get(top, 0) + 1
         lines.append(
             f"| {label} | {case} | {min(bl):.2f}-{max(bl):.2f} | {read} | {min(nz):.2f}-{max(nz):.2f} | "
-            f"{min(share):.2f}-{max(share):.2f} | "
+            f"{min(share):.2f}-{max(share):.2f} | {photons} | "
             + ", ".join(f"{k} {v}" for k, v in picked.items())
             + " | "
             + ", ".join(f"{k} {v}" for k, v in best.items())
@@ -303,7 +305,8 @@ def main(argv=None) -> int:
             f"{choose.JPEG_GRID}, JPEG tiers: light from quality {choose.JPEG_LIGHT_QUALITY}, heavy below "
             f"{choose.JPEG_HEAVY_QUALITY}, clean from {choose.JPEG_CLEAN_QUALITY}; "
             f"photo noise/detail {choose.NOISE_SHARE_PHOTO} (noise at least "
-            f"{100 * choose.NOISE_FLOOR_PHOTO:g} %), microscopy noise {100 * choose.NOISE_MICROSCOPY:g} %)\n"
+            f"{100 * choose.NOISE_FLOOR_PHOTO:g} %), microscopy noise {100 * choose.NOISE_MICROSCOPY:g} %, light "
+            f"microscopy from {choose.PHOTONS_LIGHT} photons up to {100 * choose.NOISE_LIGHT_MAX:g} % noise)\n"
         )
         print(calibration(picks, rows_all))
     if args.figure:

@@ -149,3 +149,25 @@ def test_blend_weights_scores_once_and_reuses_its_table(tmp_path, monkeypatch, c
             ]
         )
     assert "scored for other models" in capsys.readouterr().err
+
+
+def test_the_light_microscopy_model_is_a_blend_chosen_on_frames_no_model_saw(monkeypatch):
+    """edsr-baseline-microscopy-light mixes the microscopy model with the released weights for
+    micrographs whose noise is the camera's own; its alpha was chosen on time-lapse frames the
+    microscopy model's training left out, with read noise in the truth (scripts/blend_weights.py --micro)."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    loaded = {}
+    for name in ("blend_weights", "noise_training_data"):
+        spec = importlib.util.spec_from_file_location(f"_{name}", ROOT / "scripts" / f"{name}.py")
+        loaded[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded[name])
+    bw, training = loaded["blend_weights"], loaded["noise_training_data"]
+    assert set(bw.MICRO_FRAMES).isdisjoint(training.TIMELAPSE_FRAMES)
+    rec = REGISTRY["edsr-baseline-microscopy-light"]["training"]["blend"]
+    assert rec["tuned"] == "edsr-baseline-microscopy" and "time-lapse frames (5, 15, 25)" in rec["selected_on"]
+    assert 0 < rec["alpha"] < 0.5  # mostly the released weights: it keeps the camera's noise
+    assert cache.entry("edsr-baseline-microscopy-light").auto_for == ("noisy-microscopy-light",)
+    assert choose.model_for("noisy-microscopy-light") == "edsr-baseline-microscopy-light"
+    assert choose.model_for("noisy-microscopy") == "edsr-baseline-microscopy"

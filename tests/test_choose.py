@@ -2,6 +2,7 @@
 
 import io
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -96,9 +97,33 @@ def test_noise_makes_an_image_noisy_per_kind():
     cell = skimage.data.cell().astype(np.float64) / 255
     fluo = (rng.poisson(cell * 50) / 50 * 4000).astype(np.uint16)
     s = measure(fluo)
-    assert s.kind == "microscopy" and s.condition == "noisy-microscopy"
+    assert s.kind == "microscopy" and s.condition == "noisy-microscopy" and 25 < s.photons < choose.PHOTONS_LIGHT
     name, reason = choose_model(fluo)
     assert name == choose.model_for("noisy-microscopy") and "microscopy model" in reason and "noise about" in reason
+    assert re.search(r"as from about \d+ photons at the brightest pixel \(microscopy\)", reason), reason
+
+
+def test_micrographs_whose_noise_is_the_cameras_or_many_photons_get_the_light_model():
+    """Read noise (the same at every brightness) or shot noise of thousands of photons: part of the truth the
+    user has, so the light microscopy model serves (benchmarks: the full one lost to bicubic there)."""
+    rng = np.random.default_rng(0)
+    cell = skimage.data.cell().astype(np.float64) / 255
+    read = np.rint(500 + cell * 4000 + rng.normal(0, 60, cell.shape)).astype(np.uint16)
+    bright = (500 + rng.poisson(cell * 3000) / 3000 * 4000).astype(np.uint16)
+    light = choose.model_for("noisy-microscopy-light")
+    assert light == "edsr-baseline-microscopy-light" != choose.model_for("noisy-microscopy")
+    for x, says in ((read, "camera read noise"), (bright, "photons at the brightest pixel")):
+        s = measure(x)
+        assert s.condition == "noisy-microscopy-light" and s.noise > choose.NOISE_MICROSCOPY, s
+        assert s.photons >= choose.PHOTONS_LIGHT
+        name, reason = choose_model(x)
+        assert name == light and says in reason and "light microscopy model" in reason, reason
+    assert measure(read).photons > choose.READ_NOISE_PHOTONS  # what the reason calls read noise
+    # Heavy noise is never kept, whatever its source: 6 % read noise gets the full microscopy model.
+    heavy = np.rint(2000 + cell * 4000 + rng.normal(0, 240, cell.shape)).astype(np.uint16)
+    s = measure(heavy)
+    assert s.noise > choose.NOISE_LIGHT_MAX and s.photons >= choose.PHOTONS_LIGHT and s.condition == "noisy-microscopy"
+    assert 1500 < measure(bright).photons < 6000
 
 
 @pytest.mark.parametrize("quality", [30, 45, 50, 60, 75, 85, 90, 95])
@@ -175,6 +200,16 @@ def test_the_choice_comes_from_the_registry(monkeypatch, photo):
     # No model names the heavy or light tier: both fall back to the model for `jpeg`.
     assert choose_model(decoded(photo, 30)).name == "edsr-baseline-denoise"
     assert choose_model(decoded(photo, 90)).name == "edsr-baseline-denoise"
+    # No light microscopy model: the full one serves, and the reason names it as such.
+    no_light = {
+        n: replace(e, auto_for=tuple(a for a in e.auto_for if a != "noisy-microscopy-light")) for n, e in real.items()
+    }
+    monkeypatch.setattr(cache, "registry", lambda: no_light)
+    rng = np.random.default_rng(0)
+    read = np.rint(500 + skimage.data.cell() * 16.0 + rng.normal(0, 60, (660, 550))).astype(np.uint16)
+    name, reason = choose_model(read)
+    assert name == "edsr-baseline-microscopy" and "camera read noise" in reason, reason
+    assert "light microscopy model" not in reason and "microscopy model 'edsr-baseline-microscopy'" in reason
 
 
 def test_every_registry_condition_is_one_the_chooser_names():
@@ -184,7 +219,8 @@ def test_every_registry_condition_is_one_the_chooser_names():
 
     for name, e in cache.registry().items():
         assert set(e.auto_for) <= set(get_args(choose.Condition)), name
-    for c in ("jpeg-light", "jpeg", "jpeg-heavy"):  # every JPEG tier has a committed model of its own
+    # Every JPEG tier and both microscopy conditions have a committed model of their own.
+    for c in ("jpeg-light", "jpeg", "jpeg-heavy", "noisy-microscopy", "noisy-microscopy-light"):
         assert choose.model_for(c) is not None and c in cache.entry(choose.model_for(c)).auto_for, c
 
 

@@ -11,7 +11,7 @@ from liif_plugin.cli.main import main
 from liif_plugin.engine import tiles
 from liif_plugin.engine.classic import ClassicResampler
 from liif_plugin.engine.coords import axis_centres
-from liif_plugin.quality.noise import NOISE_THRESHOLD, estimate_noise, noise_warning
+from liif_plugin.quality.noise import NOISE_THRESHOLD, estimate_noise, estimate_photons, noise_warning
 from liif_plugin.sources import arrays
 
 
@@ -54,6 +54,29 @@ def test_noisiest_channel_counts():
     rgb = np.stack([data.camera()] * 3, axis=-1)
     rgb[..., 2] = noisy(data.camera(), 0.05)
     assert estimate_noise(rgb) == pytest.approx(0.05, abs=0.006)
+
+
+def smooth_signal(n=256):
+    """A smooth [0.05, 0.95] pattern: every brightness band has flat parts to measure noise on."""
+    yy, xx = np.mgrid[0:n, 0:n] / n
+    return 0.05 + 0.9 * (0.5 + 0.5 * np.sin(5 * xx) * np.cos(3 * yy))
+
+
+@pytest.mark.parametrize("photons", [50, 500, 5000])
+def test_photon_estimate_reads_shot_noise_within_a_factor_of_2(photons):
+    rng = np.random.default_rng(photons)
+    x = (rng.poisson(smooth_signal() * photons) / photons * 4000 + 100).astype(np.uint16)  # a camera offset of 100
+    assert photons / 2 <= estimate_photons(x) <= 2 * photons
+
+
+def test_read_noise_alone_does_not_grow_with_brightness():
+    rng = np.random.default_rng(0)
+    for sigma in (0.01, 0.03):
+        x = np.rint((smooth_signal() + rng.normal(0, sigma, (256, 256))) * 4000 + 200).astype(np.uint16)
+        assert estimate_noise(x) == pytest.approx(sigma / 0.9, rel=0.2)  # of the range the image spans
+        # Shot noise this size at mid brightness would mean 0.5 / sigma^2 photons at the top (550 at 3 %).
+        assert estimate_photons(x) > 4 * 0.5 / sigma**2
+    assert estimate_photons(np.zeros((64, 64), np.uint16)) == float("inf")  # nothing to measure
 
 
 def test_warning_only_for_the_released_model_on_noisy_images(model, tiny_model):

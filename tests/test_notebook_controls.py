@@ -29,12 +29,12 @@ def photo():
     return np.ascontiguousarray(data.camera()[::4, ::4])  # 128 x 128, a clean photo to the chooser
 
 
-def fluorescence(seed=0):
-    """A noisy 16-bit fluorescence image: 'auto' picks the registry's model for noisy microscopy."""
+def fluorescence(seed=0, photons=50, background=2):
+    """A noisy 16-bit fluorescence image: at 50 photons 'auto' picks the registry's model for noisy microscopy."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:80, :80]  # wider than 64: a (3, 80, 80) array reads as a stack, not 80 channels
     blobs = sum(np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 30.0) for cy, cx in [(15, 20), (40, 45), (50, 12)])
-    return rng.poisson(blobs * 400 + 20).astype(np.uint16)
+    return rng.poisson(blobs * photons + background).astype(np.uint16)
 
 
 def test_model_menu_offers_auto_with_its_pick_and_switches_models(photo):
@@ -58,7 +58,7 @@ def test_model_menu_offers_auto_with_its_pick_and_switches_models(photo):
 
 def test_auto_is_decided_once_per_image_for_every_view_and_plane():
     """One choice per image: the stack's planes and every view use the model picked when it opened."""
-    stack = np.stack([fluorescence(0), fluorescence(1), (fluorescence(2) // 50 + 100).astype(np.uint16)])
+    stack = np.stack([fluorescence(0), fluorescence(1), (fluorescence(2, 400, 20) // 50 + 100).astype(np.uint16)])
     w = ZoomWidget(stack, height=64, canvas_shape=[64, 64], index=(0,))
     try:
         picked = w.model_in_use

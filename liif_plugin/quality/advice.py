@@ -52,6 +52,7 @@ TEXTURE = {
     "jpeg": "enlarges JPEG blocks as detail",
     "noisy-photo": "turns noise into worm-like texture",
     "noisy-microscopy": "turns noise into worm-like texture",
+    "noisy-microscopy-light": "turns noise into worm-like texture",
 }
 
 

@@ -15,6 +15,11 @@ condition:
   fine detail (``NOISE_SHARE_PHOTO``): the same noise costs a smooth image more than a textured one;
 - ``noisy-microscopy``: the noise estimate is above ``NOISE_MICROSCOPY`` (micrographs lose to
   bicubic at a fraction of the noise photos stand);
+- ``noisy-microscopy-light``: a noisy micrograph whose noise is a camera's read noise (the same at
+  every brightness) or the shot noise of ``PHOTONS_LIGHT`` photons or more at the brightest pixel
+  (liif_plugin.quality.noise.estimate_photons), and at most ``NOISE_LIGHT_MAX``. Such noise is in
+  anything the user can compare the result with; removing all of it lost to bicubic, so a lighter
+  model serves it;
 - ``clean`` otherwise.
 
 Which model serves a condition is data: each registry entry lists its ``auto_for`` conditions
@@ -32,10 +37,12 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from liif_plugin.quality.jpeg import jpeg_grid, jpeg_quality, luma, quality_from_pixels
-from liif_plugin.quality.noise import estimate_noise, fine_detail
+from liif_plugin.quality.noise import estimate_noise, estimate_photons, fine_detail
 from liif_plugin.sources import arrays
 
-Condition = Literal["clean", "jpeg-light", "jpeg", "jpeg-heavy", "noisy-photo", "noisy-microscopy"]
+Condition = Literal[
+    "clean", "jpeg-light", "jpeg", "jpeg-heavy", "noisy-photo", "noisy-microscopy", "noisy-microscopy-light"
+]
 Kind = Literal["photo", "microscopy"]
 
 # A JPEG at this quality or above (file tables or pixels) goes to the released model; below it, one of three
@@ -83,6 +90,21 @@ MIN_NOISE_SIDE = 32
 # image as it is. The confocal plane cells3d-z30 reads 0.34-0.51 % clean and at 5000 photons (the released model
 # gains most there, +1.4 to +2.1 dB) and 0.70-0.85 % at 500 photons (the microscopy model wins, +0.5 to +0.9).
 NOISE_MICROSCOPY = 0.006
+# A noisy micrograph whose noise reads as this many photons at the brightest pixel or more (estimate_photons: how
+# the noise grows with brightness; read noise alone reads as infinitely many) gets the light microscopy model. On
+# the held-out micrographs of scripts/blend_weights.py --micro (time-lapse frames with 3 % read noise in the truth;
+# AMD EPYC, Dec 2026) inputs at 100 photons read 50-133, where the light model lost 0.2-0.45 dB to bicubic and the
+# microscopy model gained 0.5-0.7; at 500-5000 photons and clean they read 180-10000, where the light model gained
+# most. On the benchmark: nuclei-2d clean and at 5000 photons reads 760 to infinity (its camera's read noise: the
+# microscopy model lost up to 0.5 dB there, the light one gains), cells3d-z30 at 500 photons 147-258, and every
+# image at 100 photons or fewer 8-154.
+PHOTONS_LIGHT = 200
+# ... and whose noise is at most this: heavier noise is never worth keeping, whatever its source (a synthetic
+# stack with 6 % read noise, StarDist's nuclei-3d, is the microscopy model's). The light model was best on inputs
+# reading up to 2.1 % (nuclei-2d at 500 photons) and lost 0.7-1.3 dB to bicubic at 20 photons (2.4-9.3 %).
+NOISE_LIGHT_MAX = 0.025
+# A photon estimate this high says the noise does not grow with brightness: the reason calls it read noise.
+READ_NOISE_PHOTONS = 1e5
 SAMPLE_SIDE = 1024  # the chooser reads at most this many pixels per side (a central window)
 DARK_SHARE = 0.5  # a gray image with this share of its pixels in the bottom fifth of its range: fluorescence
 
@@ -105,6 +127,7 @@ class ImageSignals:
     jpeg_grid: float  # 0.0 for no 8x8 DCT grid, up to 1.0
     jpeg_quality: int | None  # from a JPEG file's tables, or read from an array's pixels (quality_read_from)
     quality_read_from: Literal["file", "pixels"] | None = None
+    photons: float | None = None  # at the brightest pixel (estimate_photons), measured for noisy micrographs only
 
     def describe(self) -> str:
         q = self.jpeg_quality
@@ -114,10 +137,20 @@ class ImageSignals:
                 return f"JPEG quality about {q}{seen}"
             return f"JPEG compression seen in the pixels, 8x8 grid {self.jpeg_grid:.2f}"
         if self.condition.startswith("noisy"):
-            return f"noise about {100 * self.noise:.1f} % of the range ({self.kind})"
+            said = f"noise about {100 * self.noise:.1f} % of the range"
+            if self.photons is None:
+                return f"{said} ({self.kind})"
+            if self.photons > READ_NOISE_PHOTONS:
+                return f"{said}, not growing with brightness: camera read noise ({self.kind})"
+            return f"{said}, as from about {_round(self.photons)} photons at the brightest pixel ({self.kind})"
         if q is not None:
             return f"JPEG quality about {q}{seen}, light enough to count as clean"
         return f"clean {self.kind} (noise {100 * self.noise:.1f} % of the range)"
+
+
+def _round(n: float) -> int:
+    """A rough count to two significant digits (the photon estimate is good to a factor of 2)."""
+    return int(float(f"{n:.2g}"))
 
 
 # -- signals ----------------------------------------------------------------------------------------
@@ -170,6 +203,7 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
         quality = quality_from_pixels(sample, phase)
         read_from = "pixels" if quality is not None else None
     noise, detail = estimate_noise(sample), fine_detail(sample)
+    photons = None
     if quality is not None and quality < JPEG_CLEAN_QUALITY:
         condition: Condition = jpeg_tier(quality)
     elif quality is None and grid > JPEG_GRID:
@@ -182,10 +216,12 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
     ):
         condition = "noisy-photo"
     elif kind == "microscopy" and noise > NOISE_MICROSCOPY:
-        condition = "noisy-microscopy"
+        photons = estimate_photons(sample)
+        light = photons >= PHOTONS_LIGHT and noise <= NOISE_LIGHT_MAX
+        condition = "noisy-microscopy-light" if light else "noisy-microscopy"
     else:
         condition = "clean"
-    return ImageSignals(kind, condition, noise, detail, grid, quality, read_from)
+    return ImageSignals(kind, condition, noise, detail, grid, quality, read_from, photons)
 
 
 def jpeg_tier(quality: int) -> Condition:
@@ -203,13 +239,16 @@ def is_jpeg(condition: str) -> bool:
 def model_for(condition: Condition) -> str | None:
     """The registry model that serves `condition` (its ``auto_for``), or None when none is installed.
 
-    A JPEG tier no installed model names falls back to the model for ``jpeg``.
+    A JPEG tier no installed model names falls back to the model for ``jpeg``, a light micrograph to
+    the one for ``noisy-microscopy``.
     """
     from liif_plugin.hub import cache
 
     for name, e in cache.registry().items():
         if condition in e.auto_for and (e.committed or e.pypi is not None or cache.path_of(name).exists()):
             return name
+    if condition == "noisy-microscopy-light":
+        return model_for("noisy-microscopy")
     return model_for("jpeg") if is_jpeg(condition) and condition != "jpeg" else None
 
 
@@ -229,6 +268,13 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
             return ModelChoice(default, f"{s.describe()}: released model '{default}'")
         return ModelChoice(default, f"{s.describe()}, but no model for it is installed: released model '{default}'")
     # Named for the condition, not the model: the registry decides which model serves it.
-    what = {"noisy-photo": "noisy-photo model", "noisy-microscopy": "microscopy model"}
-    serves = "JPEG model" if is_jpeg(s.condition) else what[s.condition]
+    what = {
+        "noisy-photo": "noisy-photo model",
+        "noisy-microscopy": "microscopy model",
+        "noisy-microscopy-light": "light microscopy model",
+    }
+    condition = s.condition
+    if condition == "noisy-microscopy-light" and name == model_for("noisy-microscopy"):
+        condition = "noisy-microscopy"  # no light model installed: the full one serves
+    serves = "JPEG model" if is_jpeg(condition) else what[condition]
     return ModelChoice(name, f"{s.describe()}: {serves} '{name}'")

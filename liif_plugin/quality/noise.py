@@ -24,6 +24,7 @@ RELEASED_MODEL = "edsr-baseline"
 ROBUST_MODEL = "edsr-baseline-denoise"  # the first model fine-tuned on noisy inputs (docs/weights.md)
 MAX_BLOCKS = 1 << 20  # 2x2 blocks measured at most (a regular subset of a bigger image): plenty for a median
 FLAT_FRACTION = 0.25  # the share of the image (its flattest part) the estimate looks at
+PHOTON_BANDS = 6  # brightness bands estimate_photons fits noise against
 
 
 def _quads(p):
@@ -34,18 +35,19 @@ def _quads(p):
     return tuple(p[i:h:2, j:w:2].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
 
 
-def _diagonal_mad(p):
-    """Noise sigma of one 2D float plane from its finest diagonal Haar coefficients.
+def _flat_blocks(p):
+    """(diagonal Haar coefficient, mean, flat) of every 2x2 block of plane `p`, or None when too few are inside.
 
-    Only the flattest quarter of the image counts: where the other two finest bands (horizontal
-    and vertical detail, summed over 3x3 blocks) are smallest. For white noise those bands are
-    independent of the diagonal one, so the choice does not bias the estimate; for an image it
-    leaves out the fine texture that would otherwise read as noise. Blocks touching 0 or 1 are
-    left out too: clipping there removes part of the noise.
+    `flat` marks the blocks to measure noise on: inside the range (blocks touching 0 or 1 are left
+    out: clipping there removes part of the noise) and among the flattest FLAT_FRACTION of the
+    inside blocks of their brightness `band` (an array of band numbers, or None: one band), by the
+    other two finest bands (horizontal and vertical detail, summed over 3x3 blocks). For white
+    noise those bands are independent of the diagonal one, so the choice does not bias the estimate;
+    for an image it leaves out the fine texture that would otherwise read as noise.
     """
     quads = _quads(p)
     if quads is None:
-        return 0.0
+        return None
     a, b, c, d = quads
     hh = (a - b - c + d) / 2
     activity = np.pad(np.abs(a + b - c - d) + np.abs(a - b + c - d), 1, mode="edge")
@@ -53,9 +55,61 @@ def _diagonal_mad(p):
     activity = np.sum([activity[i : i + n, j : j + m] for i in range(3) for j in range(3)], axis=0)
     inside = (np.minimum(np.minimum(a, b), np.minimum(c, d)) > 0) & (np.maximum(np.maximum(a, b), np.maximum(c, d)) < 1)
     if inside.sum() < 16:
-        return 0.0  # all at the range's ends: nothing to measure
-    keep = inside & (activity <= np.quantile(activity[inside], FLAT_FRACTION))
-    return float(np.median(np.abs(hh[keep])) / 0.6745)
+        return None  # all at the range's ends: nothing to measure
+    return hh, (a + b + c + d) / 4, activity, inside
+
+
+def _mad_sigma(hh):
+    return float(np.median(np.abs(hh)) / 0.6745)
+
+
+def _diagonal_mad(p):
+    """Noise sigma of one 2D float plane from its finest diagonal Haar coefficients, over its flattest quarter."""
+    blocks = _flat_blocks(p)
+    if blocks is None:
+        return 0.0
+    hh, _, activity, inside = blocks
+    return _mad_sigma(hh[inside & (activity <= np.quantile(activity[inside], FLAT_FRACTION))])
+
+
+def _photons(p) -> float:
+    """Photons at the top of the range of one 2D plane, from how its noise grows with brightness (estimate_photons)."""
+    blocks = _flat_blocks(p)
+    if blocks is None:
+        return float("inf")
+    hh, mean, activity, inside = blocks
+    edges = np.quantile(mean[inside], np.linspace(0, 1, PHOTON_BANDS + 1))
+    points = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        band = inside & (mean >= lo) & (mean <= hi)
+        if band.sum() < 32:
+            continue
+        flat = band & (activity <= np.quantile(activity[band], FLAT_FRACTION))
+        points.append((float(mean[flat].mean()), _mad_sigma(hh[flat]) ** 2))
+    if len(points) < 3:
+        return float("inf")
+    m, var = np.array(points).T
+    slope = np.polyfit(m, var, 1)[0]  # variance = slope * brightness + read noise variance
+    return float(1 / slope) if slope > 1e-6 else float("inf")  # a million photons and up: no shot noise to see
+
+
+def _gray_planes(x):
+    """The 2D [0, 1] planes noise is measured on: each colour channel and plane of `x`, of at most
+    MAX_BLOCKS 2x2 blocks (whole blocks, every stride-th one along each axis, of a bigger image)."""
+    x = arrays.check_image(x)
+    H, W = x.shape[:2]
+    stride = int(np.ceil(np.sqrt(H * W / 4 / MAX_BLOCKS)))
+    if stride > 1:
+
+        def pairs(n):
+            starts = np.arange(0, n - 1, 2 * stride)
+            return np.stack([starts, starts + 1], axis=1).ravel()
+
+        x = x[pairs(H)][:, pairs(W)]
+    planes, layout = arrays.to_planes(x)
+    for b, p in enumerate(planes):
+        colour = layout.kind == "rgb" or (layout.kind == "rgba" and b == 0)
+        yield from (p[c] for c in (range(3) if colour else (0,)))
 
 
 def estimate_noise(x):
@@ -64,22 +118,20 @@ def estimate_noise(x):
     Each colour channel and plane is measured on its own; the noisiest one is returned, since
     noise in any of them becomes texture in the output.
     """
-    x = arrays.check_image(x)
-    H, W = x.shape[:2]
-    stride = int(np.ceil(np.sqrt(H * W / 4 / MAX_BLOCKS)))
-    if stride > 1:  # keep whole 2x2 blocks, every stride-th one along each axis
+    return max(_diagonal_mad(p) for p in _gray_planes(x))
 
-        def pairs(n):
-            starts = np.arange(0, n - 1, 2 * stride)
-            return np.stack([starts, starts + 1], axis=1).ravel()
 
-        x = x[pairs(H)][:, pairs(W)]
-    planes, layout = arrays.to_planes(x)
-    sigmas = []
-    for b, p in enumerate(planes):
-        colour = layout.kind == "rgb" or (layout.kind == "rgba" and b == 0)
-        sigmas += [_diagonal_mad(p[c]) for c in (range(3) if colour else (0,))]
-    return max(sigmas)
+def estimate_photons(x) -> float:
+    """About how many photons the brightest pixel of `x` collected: inf when the noise does not grow with brightness.
+
+    Shot (Poisson) noise has a variance proportional to the signal, a camera's read noise a constant
+    one: the noise variance of brightness bands (PHOTON_BANDS of equal counts, each measured over its
+    flattest quarter as estimate_noise does) is fitted by slope * brightness + constant, in units of
+    the [0, 1] range, and 1 / slope is the photon count at 1. The estimate is rough (a factor of 2
+    either way on a 96 px image), enough to tell shot-noise-limited from read-noise-limited images.
+    Each channel of a multi-channel image is measured on its own; the fewest photons are returned.
+    """
+    return min(_photons(p) for p in _gray_planes(x))
 
 
 def fine_detail(x) -> float:

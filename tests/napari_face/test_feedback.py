@@ -14,14 +14,14 @@ from napari_plugin._choices import SHAPE_MODE
 pytestmark = pytest.mark.napari
 
 
-def fluorescence(size=64, seed=0, photons=400):
-    """Noisy 16-bit fluorescence: blobs on a dark background, Poisson noise (what 'auto' gives the
-    registry's noisy-microscopy model)."""
+def fluorescence(size=64, seed=0, photons=40, background=2):
+    """Noisy 16-bit fluorescence: blobs on a dark background, Poisson noise (at 40 photons, what 'auto' gives
+    the registry's noisy-microscopy model; from a few hundred up, the light one)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]
     spots = [(0.25, 0.3), (0.6, 0.7), (0.8, 0.2), (0.3, 0.8)]
     blobs = sum(np.exp(-((yy - cy * size) ** 2 + (xx - cx * size) ** 2) / 30.0) for cy, cx in spots)
-    return rng.poisson(blobs * photons + 20).astype(np.uint16)
+    return rng.poisson(blobs * photons + background).astype(np.uint16)
 
 
 def test_every_button_says_how_long_it_takes_before_it_is_pressed(make_napari_viewer, qtbot, tiny_model):
@@ -113,7 +113,7 @@ def test_one_model_per_layer_whatever_the_window(make_napari_viewer, qtbot, tiny
     previews of different windows, a Run and the live view of one layer all use that model, although
     one window alone would choose another. The chooser looks once."""
     viewer = make_napari_viewer(show=True)
-    noisy = fluorescence(128, photons=300)
+    noisy = fluorescence(128, photons=300, background=20)
     clean = (np.asarray(data.camera()[:128, :128], np.uint16) * 16).astype(np.uint16)
     both = np.concatenate([np.concatenate([clean, clean], 1), np.concatenate([noisy, noisy], 1)], 0)  # 256 x 256
     looks = []
