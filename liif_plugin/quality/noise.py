@@ -36,14 +36,13 @@ def _quads(p):
 
 
 def _flat_blocks(p):
-    """(diagonal Haar coefficient, mean, flat) of every 2x2 block of plane `p`, or None when too few are inside.
+    """(diagonal Haar coefficient, mean, activity, inside) of every 2x2 block of plane `p`; None when under 16 inside.
 
-    `flat` marks the blocks to measure noise on: inside the range (blocks touching 0 or 1 are left
-    out: clipping there removes part of the noise) and among the flattest FLAT_FRACTION of the
-    inside blocks of their brightness `band` (an array of band numbers, or None: one band), by the
-    other two finest bands (horizontal and vertical detail, summed over 3x3 blocks). For white
-    noise those bands are independent of the diagonal one, so the choice does not bias the estimate;
-    for an image it leaves out the fine texture that would otherwise read as noise.
+    Noise is measured on the flattest blocks by `activity`: the other two finest bands (horizontal and
+    vertical detail, summed over 3x3 blocks). For white noise those bands are independent of the
+    diagonal one, so choosing by them does not bias the estimate; for an image it leaves out the fine
+    texture that would otherwise read as noise. Only blocks `inside` the range count: clipping at 0
+    or 1 removes part of the noise.
     """
     quads = _quads(p)
     if quads is None:
@@ -60,6 +59,7 @@ def _flat_blocks(p):
 
 
 def _mad_sigma(hh):
+    """Sigma of zero-mean Gaussian samples from their median absolute value (robust to a few edges)."""
     return float(np.median(np.abs(hh)) / 0.6745)
 
 
@@ -127,8 +127,9 @@ def estimate_photons(x) -> float:
     Shot (Poisson) noise has a variance proportional to the signal, a camera's read noise a constant
     one: the noise variance of brightness bands (PHOTON_BANDS of equal counts, each measured over its
     flattest quarter as estimate_noise does) is fitted by slope * brightness + constant, in units of
-    the [0, 1] range, and 1 / slope is the photon count at 1. The estimate is rough (a factor of 2
-    either way on a 96 px image), enough to tell shot-noise-limited from read-noise-limited images.
+    the [0, 1] range, and 1 / slope is the photon count at 1. The estimate is rough (within 20 % on a
+    256 px image, a factor of 2-3 either way on an 80 px one), enough to tell shot-noise-limited
+    from read-noise-limited images.
     Each channel of a multi-channel image is measured on its own; the fewest photons are returned.
     """
     return min(_photons(p) for p in _gray_planes(x))
