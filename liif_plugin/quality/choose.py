@@ -89,8 +89,9 @@ MIN_NOISE_SIDE = 32
 # Micrographs (high bit depth, or mostly dark background), by sigma of the [0, 1] range: nuclei-2d reads 0.8-1.4 %
 # with no noise added (its camera's own) and 1.0-1.5 % at 5000 photons, so the two cannot be told apart; the
 # microscopy model beat the released one at every added noise level (by 1.2-14 dB) and lost 0.3-1.0 dB on the
-# image as it is (now the light microscopy model's: PHOTONS_LIGHT). The confocal plane cells3d-z30 reads 0.34-0.51 % clean and at 5000 photons (the released model
-# gains most there, +1.4 to +2.1 dB) and 0.70-0.85 % at 500 photons (the microscopy model wins, +0.5 to +0.9).
+# image as it is (now the light microscopy model's: PHOTONS_LIGHT). The confocal plane cells3d-z30 reads
+# 0.34-0.51 % clean and at 5000 photons (the released model gains most there, +1.4 to +2.1 dB) and 0.70-0.85 % at
+# 500 photons (the microscopy model wins, +0.5 to +0.9).
 NOISE_MICROSCOPY = 0.006
 # A noisy micrograph whose noise reads as this many photons at the brightest pixel or more (estimate_photons: how
 # the noise grows with brightness; read noise alone reads as infinitely many) gets the light microscopy model. On
