@@ -159,8 +159,8 @@ def main(argv=None) -> int:
         where = f"crops of time-lapse frames {MICRO_FRAMES} with {100 * READ_NOISE:g} % read noise (micro_crops)"
     else:
         where = f"held-out strips of {args.data.name}" if args.data else "scikit-image crops (UNSEEN)"
-    key = {"tuned": args.tuned, "start": args.start, "data": "micro" if args.micro else str(args.data)}
-    key["every"] = args.every
+    data = "micro" if args.micro else str(args.data)
+    key = {"tuned": args.tuned, "start": args.start, "data": data, "every": args.every}
     key |= {"sha256": {k: sha256_of(p) for k, p in paths.items()}, "cases": list(args.cases)}
     saved = json.loads(args.table.read_text()) if args.table and args.table.exists() else None
     if saved is not None and saved["key"] != key:

@@ -152,7 +152,7 @@ class ImageSignals:
 
 
 def _round(n: float) -> int:
-    """A rough count to two significant digits (the photon estimate is good to a factor of 2)."""
+    """A rough count to two significant digits (the photon estimate is rough: estimate_photons)."""
     return int(float(f"{n:.2g}"))
 
 
@@ -239,20 +239,31 @@ def is_jpeg(condition: str) -> bool:
     return condition in ("jpeg-light", "jpeg", "jpeg-heavy")
 
 
-def model_for(condition: Condition) -> str | None:
-    """The registry model that serves `condition` (its ``auto_for``), or None when none is installed.
+# A condition no installed model names is served by the model of a broader one.
+FALLBACK: dict[str, Condition] = {
+    "jpeg-light": "jpeg",
+    "jpeg-heavy": "jpeg",
+    "noisy-microscopy-light": "noisy-microscopy",
+}
 
-    A JPEG tier no installed model names falls back to the model for ``jpeg``, a light micrograph to
-    the one for ``noisy-microscopy``.
-    """
+
+def _served(condition: Condition) -> tuple[str | None, Condition]:
+    """(the registry model that serves `condition` or its FALLBACK, the condition it was listed for)."""
     from liif_plugin.hub import cache
 
     for name, e in cache.registry().items():
         if condition in e.auto_for and (e.committed or e.pypi is not None or cache.path_of(name).exists()):
-            return name
-    if condition == "noisy-microscopy-light":
-        return model_for("noisy-microscopy")
-    return model_for("jpeg") if is_jpeg(condition) and condition != "jpeg" else None
+            return name, condition
+    return _served(FALLBACK[condition]) if condition in FALLBACK else (None, condition)
+
+
+def model_for(condition: Condition) -> str | None:
+    """The registry model that serves `condition` (its ``auto_for``), or None when none is installed.
+
+    A condition no installed model names falls back along FALLBACK (a JPEG tier to ``jpeg``, a light
+    micrograph to ``noisy-microscopy``).
+    """
+    return _served(condition)[0]
 
 
 def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
@@ -264,7 +275,7 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
     from liif_plugin.hub import cache
 
     s = measure(image, path=path)
-    name = model_for(s.condition)
+    name, listed = _served(s.condition)
     if name is None or name == cache.DEFAULT_MODEL:
         default = cache.DEFAULT_MODEL
         if s.condition == "clean":
@@ -276,8 +287,5 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
         "noisy-microscopy": "microscopy model",
         "noisy-microscopy-light": "light microscopy model",
     }
-    condition = s.condition
-    if condition == "noisy-microscopy-light" and name == model_for("noisy-microscopy"):
-        condition = "noisy-microscopy"  # no light model installed: the full one serves
-    serves = "JPEG model" if is_jpeg(condition) else what[condition]
+    serves = "JPEG model" if is_jpeg(listed) else what[listed]  # a fallback is named for what it serves
     return ModelChoice(name, f"{s.describe()}: {serves} '{name}'")
