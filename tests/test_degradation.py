@@ -124,6 +124,12 @@ def run_cli(argv):
         (["--degrade", "jpeg", "--jpeg-quality", "0,50"], "1 <= low <= high <= 100"),
         (["--degrade", "microscopy", "--jpeg-quality", "75,95"], "--jpeg-quality applies"),
         (["--noise", "10,100", "--jpeg-quality", "75,95"], "--jpeg-quality applies"),
+        (["--degrade", "jpeg", "--truth-noise", "0.02"], "--truth-noise applies to --degrade microscopy"),
+        (["--degrade", "photo", "--photons", "100,1000"], "--photons applies to --degrade microscopy"),
+        (["--noise", "10,100", "--truth-noise", "0.02"], "--truth-noise applies"),
+        (["--degrade", "microscopy", "--photons", "1000,100"], "0 < LOW <= HIGH"),
+        (["--degrade", "microscopy", "--photons", "many"], "--photons takes the photon range"),
+        (["--degrade", "microscopy", "--truth-noise", "-0.1"], "target's read noise"),
     ],
 )
 def test_cli_bad_noise_options_give_one_line_error(tmp_path, capsys, argv, words):
@@ -224,6 +230,29 @@ def test_resize_methods_and_clean_share_are_options(monkeypatch):
     assert set(drawn) == {"bicubic"} and not any(torch.equal(x, clean) for x in outs)
     assert "resize (bicubic), then JPEG" in only.describe() and "0% of patches clean" in only.describe()
     assert dg.make_degradation("microscopy", clean=0.5).clean == 0.5
+
+
+def test_microscopy_targets_carry_camera_noise_only_when_asked():
+    """truth_read puts gray read noise into the target (seeded); without it the target is the crop itself
+    and no random draw is spent, so every earlier seeded recipe keeps its batches."""
+    hr = torch.from_numpy(np.repeat(skimage.data.coins()[:96, :96][None], 3, 0)).float() / 255
+    plain = dg.make_degradation("microscopy")
+    rng = random.Random(5)
+    assert plain.target(hr, rng) is hr and rng.random() == random.Random(5).random()
+    d = dg.make_degradation("microscopy", truth_read=0.03, photons=(200.0, 20000.0))
+    a, b = d.target(hr, random.Random(9)), d.target(hr, random.Random(9))
+    assert torch.equal(a, b) and torch.equal(a[0], a[1]) and torch.equal(a[0], a[2])  # seeded; gray stays gray
+    assert 0.001 < float((a - hr).std()) <= 0.03 and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert "targets with read noise up to 0.03" in d.describe() and "200-20000 photons" in d.describe()
+    assert "targets" not in plain.describe()
+    # In a batch the target is the noisy crop, and the LR patch is made from that same target.
+    flat = torch.full((3, 96, 96), 0.5)
+    d = dg.make_degradation("microscopy", clean=1.0, truth_read=0.05)
+    lr, _, _, gt = make_batch([(flat, None)], 4, 1.0, random.Random(2), "cpu", degradation=d)
+    assert float(gt.std()) > 0.01  # targets: no longer the flat 0.5
+    plain = dg.make_degradation("microscopy")
+    _, _, _, gt0 = make_batch([(flat, None)], 4, 1.0, random.Random(2), "cpu", degradation=plain)
+    assert float(gt0.abs().max()) == 0.0
 
 
 def test_jpeg_quality_range_is_an_option(monkeypatch):

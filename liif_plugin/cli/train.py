@@ -81,6 +81,18 @@ def add_parser(subparsers):
         help="with --degrade photo or jpeg: the JPEG qualities to draw from (default 30,95; e.g. 75,95 for light JPEG)",
     )
     p.add_argument(
+        "--photons",
+        metavar="LOW,HIGH",
+        help="with --degrade microscopy: the photon range at the peak (log-uniform; default 5,5000)",
+    )
+    p.add_argument(
+        "--truth-noise",
+        type=float,
+        metavar="SIGMA",
+        help="with --degrade microscopy: put read noise up to SIGMA ([0, 1] units) into the targets too, as a "
+        "camera puts it into every real micrograph (the light microscopy model: keep the image's own noise)",
+    )
+    p.add_argument(
         "--bf16",
         choices=("auto", "on", "off"),
         default="auto",
@@ -113,6 +125,9 @@ def run(args):
         if args.noise and (args.resize or args.jpeg_quality):
             which = "--resize" if args.resize else "--jpeg-quality"
             raise ValueError(f"{which} applies to --degrade photo or jpeg, not to --noise")
+        if args.noise and (args.photons or args.truth_noise is not None):
+            which = "--photons" if args.photons else "--truth-noise"
+            raise ValueError(f"{which} applies to --degrade microscopy, not to --noise (it takes the photons itself)")
         clean = args.clean_share
         degradation = (
             NoiseModel(parse_photons(args.noise), args.read_noise, 0.25 if clean is None else clean)
@@ -122,6 +137,8 @@ def run(args):
                 clean=clean,
                 resize_methods=tuple(m.strip() for m in args.resize.split(",")) if args.resize else None,
                 quality=parse_quality(args.jpeg_quality) if args.jpeg_quality else None,
+                photons=parse_photons(args.photons, "--photons") if args.photons else None,
+                truth_read=args.truth_noise,
             )
         )
         resuming_here = args.resume is not None and args.resume.resolve() == args.out.resolve()

@@ -13,7 +13,9 @@ every random choice comes from the `random.Random` it is given, so a seeded run 
   photo saved as JPEG carries; the recipe of ``edsr-baseline-jpeg`` and, with ``--jpeg-quality``, of
   its continuations per JPEG tier (auto gives JPEG photos their blends with the released weights).
 - ``microscopy``: Poisson-Gaussian sensor noise (photon counts over three decades plus read
-  noise), mild optical blur, a clean share. Gray patches stay gray.
+  noise), mild optical blur, a clean share. Gray patches stay gray. With ``truth_read`` the target
+  carries camera noise too, as every real micrograph does: a model trained so keeps the part of the
+  input's noise that is the image's own instead of removing it (the light microscopy model).
 
 Blur sigmas are given in LR pixels of the final patch (Real-ESRGAN's 0.2-3 HR pixels at x4 is
 0.05-0.75 here), so a degradation means the same softness at every training scale.
@@ -128,6 +130,10 @@ class Degradation:
 
     def apply(self, hr: torch.Tensor, size: int, rng: random.Random) -> torch.Tensor:
         return resize(hr, size, "bicubic")
+
+    def target(self, hr: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        """The training target for this HR crop (the crop itself; `apply` degrades the returned target)."""
+        return hr
 
     def describe(self) -> str:
         return "antialiased bicubic (the authors' recipe)"
@@ -290,7 +296,20 @@ class MicroscopyDegradation(Degradation):
     blur_sigma: tuple[float, float] = (0.05, 0.5)
     photons: tuple[float, float] = (5.0, 5000.0)
     read: float = 0.02
+    truth_read: float = 0.0  # largest read-noise sigma put into the target itself (uniform in [0, truth_read])
     name = "microscopy"
+
+    def __post_init__(self):
+        lo, hi = self.photons
+        if not 0 < lo <= hi:
+            raise ValueError(f"the photon range must satisfy 0 < LOW <= HIGH, got {lo:g},{hi:g}")
+        if not 0 <= self.truth_read < 1:
+            raise ValueError(f"the target's read noise must be in [0, 1), got {self.truth_read:g}")
+
+    def target(self, hr, rng):
+        if not self.truth_read:  # no draw: seeded runs without it keep their batches
+            return hr
+        return add_noise(hr, math.inf, rng.uniform(0, self.truth_read), rng.getrandbits(63))
 
     def apply(self, hr, size, rng):
         if rng.random() < self.clean:
@@ -306,6 +325,7 @@ class MicroscopyDegradation(Degradation):
             f"mild blur (probability {self.blur_p:g}, sigma {self.blur_sigma[0]:g}-{self.blur_sigma[1]:g} LR px), "
             f"bicubic or area resize, Poisson noise with {self.photons[0]:g}-{self.photons[1]:g} photons "
             f"(log-uniform) plus read noise up to {self.read:g}; {self.clean:.0%} of patches clean"
+            + (f"; targets with read noise up to {self.truth_read:g}" if self.truth_read else "")
         )
 
 
@@ -315,12 +335,16 @@ def make_degradation(
     clean: float | None = None,
     resize_methods: tuple[str, ...] | None = None,
     quality: tuple[int, int] | None = None,
+    photons: tuple[float, float] | None = None,
+    truth_read: float | None = None,
 ) -> Degradation:
     """The training degradation called `name` (``liif train --degrade NAME``).
 
     `clean` overrides its share of clean patches; `resize_methods` the resize filters and `quality` the
     JPEG qualities (low, high) that photo and jpeg draw from (``liif train --clean-share``, ``--resize``,
-    ``--jpeg-quality``; a narrower quality range fine-tunes for one of model='auto''s JPEG tiers).
+    ``--jpeg-quality``; a narrower quality range fine-tunes for one of model='auto''s JPEG tiers);
+    `photons` the photon range and `truth_read` the targets' read noise of microscopy (``--photons``,
+    ``--truth-noise``).
     """
     table = {
         "bicubic": Degradation,
@@ -343,6 +367,13 @@ def make_degradation(
         if name not in ("photo", "jpeg"):
             raise ValueError(f"--jpeg-quality applies to --degrade photo or jpeg, not {name}")
         options["quality"] = tuple(quality)
+    micro = {"photons": None if photons is None else tuple(photons), "truth_read": truth_read}
+    for key, value in micro.items():
+        if value is not None:
+            if name != "microscopy":
+                flag = "--photons" if key == "photons" else "--truth-noise"
+                raise ValueError(f"{flag} applies to --degrade microscopy, not {name}")
+            options[key] = value
     return table[name](**options)
 
 
@@ -364,6 +395,6 @@ def parse_quality(text: str) -> tuple[int, int]:
     return _parse_range(text, int, "--jpeg-quality takes LOW,HIGH (whole numbers from 1 to 100, e.g. 75,95)")
 
 
-def parse_photons(text: str) -> tuple[float, float]:
+def parse_photons(text: str, flag: str = "--noise") -> tuple[float, float]:
     """'10,10000' -> (10.0, 10000.0); one number means a fixed photon count."""
-    return _parse_range(text, float, "--noise takes the photon range as LOW,HIGH (e.g. 10,10000)")
+    return _parse_range(text, float, f"{flag} takes the photon range as LOW,HIGH (e.g. 10,10000)")

@@ -112,8 +112,9 @@ def make_batch(
     """One training batch: LR patches (B,3,48,48) and targets (B,Q,3) in the model's units, coords, cells.
 
     planes: [(tensor (3, H, W) in [0, 1], levels or None)]; with levels the LR patch is rounded to them.
-    degradation: turns the HR crop into the LR patch (liif_plugin.training.degradations; None: bicubic). The
-    target is always the clean HR crop.
+    degradation: turns the HR crop into the target and the target into the LR patch
+    (liif_plugin.training.degradations; None: bicubic). The target is the HR crop itself unless the
+    degradation puts camera noise into it (microscopy with truth_read).
     """
     degradation = degradation or Degradation()
     usable = [(p, q) for p, q in planes if min(p.shape[1:]) >= lr_size]
@@ -134,7 +135,7 @@ def make_batch(
             hr = hr.flip(-2)
         if rng.random() < 0.5:
             hr = hr.transpose(-2, -1)
-        hr = hr.contiguous()
+        hr = degradation.target(hr.contiguous(), rng)
         lr = degradation.apply(hr, lr_size, rng)
         if levels:  # after the degradation: a sensor's noise is quantized with its signal
             lr = torch.round(lr * levels) / levels
