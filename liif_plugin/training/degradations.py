@@ -113,6 +113,13 @@ def jpeg(img: torch.Tensor, quality: int, phase: tuple[int, int] = (0, 0)) -> to
     return t[:, py:, px:].contiguous()
 
 
+def check_photons(photons: tuple[float, float]) -> None:
+    """Refuse a photon range that is not two positive numbers, low <= high (``--noise``, ``--photons``)."""
+    lo, hi = photons
+    if not 0 < lo <= hi:
+        raise ValueError(f"the photon range must be two positive numbers, low <= high; got {lo:g}, {hi:g}")
+
+
 def check_clean_share(clean: float) -> float:
     """The share of clean patches, refused outside [0, 1] (``--clean-share``)."""
     if not 0 <= clean <= 1:
@@ -149,9 +156,7 @@ class NoiseModel(Degradation):
     name = "noise"
 
     def __post_init__(self):
-        lo, hi = self.photons
-        if not 0 < lo <= hi:
-            raise ValueError(f"the photon range must be two positive numbers, low <= high; got {lo:g}, {hi:g}")
+        check_photons(self.photons)
         if self.read < 0:
             raise ValueError(f"the read noise must be >= 0, got {self.read:g}")
         check_clean_share(self.clean)
@@ -300,9 +305,7 @@ class MicroscopyDegradation(Degradation):
     name = "microscopy"
 
     def __post_init__(self):
-        lo, hi = self.photons
-        if not 0 < lo <= hi:
-            raise ValueError(f"the photon range must satisfy 0 < LOW <= HIGH, got {lo:g},{hi:g}")
+        check_photons(self.photons)
         if not 0 <= self.truth_read < 1:
             raise ValueError(f"the target's read noise must be in [0, 1), got {self.truth_read:g}")
 
@@ -367,13 +370,13 @@ def make_degradation(
         if name not in ("photo", "jpeg"):
             raise ValueError(f"--jpeg-quality applies to --degrade photo or jpeg, not {name}")
         options["quality"] = tuple(quality)
-    micro = {"photons": None if photons is None else tuple(photons), "truth_read": truth_read}
-    for key, value in micro.items():
-        if value is not None:
-            if name != "microscopy":
-                flag = "--photons" if key == "photons" else "--truth-noise"
-                raise ValueError(f"{flag} applies to --degrade microscopy, not {name}")
-            options[key] = value
+    if (photons is not None or truth_read is not None) and name != "microscopy":
+        flag = "--photons" if photons is not None else "--truth-noise"
+        raise ValueError(f"{flag} applies to --degrade microscopy, not {name}")
+    if photons is not None:
+        options["photons"] = tuple(photons)
+    if truth_read is not None:
+        options["truth_read"] = truth_read
     return table[name](**options)
 
 
