@@ -5,6 +5,8 @@ is tested here on small inputs with the real weights. fp16 runs only on CUDA; no
 test the selection logic, and the fp16 decoder arithmetic itself runs on the CPU too.
 """
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -189,6 +191,30 @@ def test_layout_choice_is_the_measured_faster_one():
     assert memory_format.fastest(probe2, "cpu") == torch.contiguous_format
 
 
+def test_measuring_the_layout_leaves_the_network_trainable(monkeypatch):
+    """On a device whose layout is measured (CUDA), the probe must not turn the weights into inference
+    tensors: `liif train` validates through LiifModel and then trains the same network. Seen on an
+    H200: a run whose measurement picked channels_last failed its first backward pass."""
+    from liif_plugin.engine.model import LiifModel
+    from liif_plugin.models.checkpoint import load_network
+
+    real_fastest = memory_format.fastest
+
+    def measured_channels_last(probe, device):  # both layouts really probed; channels_last "won"
+        real_fastest(probe, device, repeats=1)
+        return torch.channels_last
+
+    net, ck = load_network(liif.get_model("edsr-baseline-microscopy-light", device="cpu").path)
+    monkeypatch.setattr(memory_format, "LAYOUTS", {})  # measure, as on a device the table lacks
+    monkeypatch.setattr(memory_format, "fastest", measured_channels_last)
+    model = LiifModel(net, ck.spec, "training", device="cpu")
+    assert model.layout == torch.channels_last
+    assert not any(p.is_inference() for p in net.parameters())
+    net.train()
+    net.encoder(torch.rand(1, 3, 16, 16)).mean().backward()  # failed with "Inference tensors cannot be saved"
+    assert net.encoder.head[0].weight.grad is not None
+
+
 # -- the faces ------------------------------------------------------------------------------------
 def test_cli_precision(tmp_path, photo, capsys):
     Image.fromarray(photo[:16, :16]).save(tmp_path / "in.png")
@@ -242,7 +268,10 @@ def test_liif_info(capsys):
     out = capsys.readouterr().out
     assert torch.__version__ in out
     assert hardware.cpu().capability in out
-    assert f"precision {hardware.auto_precision(CPU)}" in out
+    assert re.search(rf"^cpu precision +auto -> {hardware.auto_precision(CPU)};", out, re.M)
+    # What auto picks on this machine: the CPU here, CUDA on a GPU machine (this line once assumed the CPU).
+    device = hardware.pick_device("auto")
+    assert re.search(rf"^auto picks +device {device}, precision {hardware.auto_precision(device)}$", out, re.M)
     assert f"{torch.get_num_threads()} torch threads" in out
 
 

@@ -79,8 +79,12 @@ class LiifModel:
 
         def probe(fmt):
             x = torch.zeros((1, 3, 48, 48), device=self.device).contiguous(memory_format=fmt)
+            # Convert outside inference mode: weights converted inside it become inference tensors, and a
+            # network that is still being trained (liif train validates through this class) then fails
+            # its next backward pass.
+            layered = _to_layout(enc, fmt)
             with torch.inference_mode():
-                _to_layout(enc, fmt)(x)
+                layered(x)
 
         fmt = layout_for(self.device, probe)
         _to_layout(enc, fmt)
