@@ -262,6 +262,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.micro_crop < 0:
         ap.error("--micro-crop takes a side in pixels, or 0 for the whole images")
+    micro_size = f"central {args.micro_crop}-px crops" if args.micro_crop else "whole images"
 
     import torch
 
@@ -279,7 +280,7 @@ def main(argv=None) -> int:
     scales = (2.0, 4.0) if args.quick else SCALES
     print(
         f"# benchmarks/realworld.py on {cpu().summary()}; photos: crops of {CROP} px; micrographs: "
-        + (f"crops of {args.micro_crop} px" if args.micro_crop else "whole images")
+        + micro_size
         + "; models: "
         + ", ".join(f"{k} ({m.path.name if m.path else m.name})" for k, m in models.items())
     )
@@ -301,8 +302,7 @@ def main(argv=None) -> int:
         crop = (lambda x: x) if args.micro_crop == 0 else (lambda x: centre(x, args.micro_crop))
         mimgs = {n: crop(micro(n)) for n in (MICRO[:1] if args.quick else MICRO)}
         mrow, mpicks = run(mimgs, mcases, scales, models, "micro")
-        size = "whole images" if args.micro_crop == 0 else f"central {args.micro_crop}-px crops"
-        print(f"\n## Micrographs ({', '.join(mimgs)}; {size}): gain over bicubic and SSIM\n")
+        print(f"\n## Micrographs ({', '.join(mimgs)}; {micro_size}): gain over bicubic and SSIM\n")
         print(table(mrow, mcases, scales, [*models, "auto"]))
         picks = ppicks + mpicks
         rows_all = prow + mrow
