@@ -319,7 +319,8 @@ def main(argv=None) -> int:
             f"{choose.JPEG_HEAVY_QUALITY}, clean from {choose.JPEG_CLEAN_QUALITY}; "
             f"photo noise/detail {choose.NOISE_SHARE_PHOTO} (noise at least "
             f"{100 * choose.NOISE_FLOOR_PHOTO:g} %), microscopy noise {100 * choose.NOISE_MICROSCOPY:g} %, light "
-            f"microscopy from {choose.PHOTONS_LIGHT} photons up to {100 * choose.NOISE_LIGHT_MAX:g} % noise)\n"
+            f"microscopy from {choose.PHOTONS_LIGHT} photons up to {100 * choose.NOISE_LIGHT_MAX:g} % noise, "
+            f"faint-noise microscopy up to {100 * choose.NOISE_FAINT_MAX:g} %)\n"
         )
         print(calibration(picks, rows_all))
     if args.figure:

@@ -1,7 +1,9 @@
-"""Calibrate model="auto"'s photo thresholds (liif_plugin.quality.choose) on the training photos.
+"""Calibrate model="auto"'s thresholds (liif_plugin.quality.choose): photos on the training photos,
+micrographs on time-lapse frames no model was trained on.
 
     python scripts/calibrate_chooser.py jpeg --data ../shared/data/train-photos    # seconds
     python scripts/calibrate_chooser.py noise --data ../shared/data/train-photos   # ~30 min on 1 core
+    python scripts/calibrate_chooser.py micro                                      # ~40 min on 2 cores
 
 Every third photo (40 of the 118): a random 192-px crop, shrunk by 2, 2.5, 3 or 4 (in turn) with the
 benchmark's bicubic filter (48-96 px inputs, the hardest size to read), then degraded as
@@ -15,6 +17,13 @@ benchmarks/realworld.py degrades its held-out photos.
   noisy-photo model render each input, and for each candidate NOISE_SHARE_PHOTO the mean gain over
   bicubic that choosing by noise / fine detail would give. The photo model was fine-tuned on these
   photos, which flatters it: the held-out benchmark (realworld.py --calibrate) is the check.
+- ``micro``: NOISE_FAINT_MAX, where light-tier micrographs go to the faint-noise model. Truths: the
+  time-lapse frames of scripts/blend_weights.py --micro (MICRO_FRAMES: no model saw them, no benchmark
+  scores on them), as its 192-px corners and as whole frames, read as 16-bit like StarDist's nuclei-2d,
+  with camera noise of 1-8 % of the range in the truth (the more, the more of it any reference the user
+  has carries); shrunk x2-x4, then the benchmark's photon noise. Every input the chooser sends to the
+  light or faint tier is rendered by both models, and each candidate split is scored by the mean gain
+  over bicubic and the count of inputs below it.
 """
 
 from __future__ import annotations
@@ -22,12 +31,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import realworld as rw  # noqa: E402  (the benchmark's degradations, so the two agree)
 
@@ -51,6 +62,9 @@ JPEG_CASES = (
 NOISE_CASES = ("clean", "noise0.5", "noise1", "noise2", "noise3", "noise5")
 GRID_THRESHOLDS = (0.15, 0.25, 0.35, 0.45)
 SHARE_THRESHOLDS = (0.15, 0.19, 0.21, 0.23, 0.25, 0.3)
+MICRO_CASES = ("clean", "photons5000", "photons1000", "photons500", "photons200")
+CAMERA_NOISE = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # % of the truth's range
+FAINT_SPLITS = (0.85, 0.95, 1.05, 1.15, 1.25, 1.35)  # % of the input's range
 
 
 def inputs(data: Path, every: int, cases, gray_every: int = 0):
@@ -131,14 +145,91 @@ def noise(args) -> None:
     )
 
 
+def micro_truths(whole: bool) -> dict[str, np.ndarray]:
+    """The held-out time-lapse frames, whole or as scripts/blend_weights.py's corners (8-bit, before noise)."""
+    import blend_weights as bw
+
+    from liif_plugin.hub.sample_data import load
+
+    stack = load("bio-timelapse")
+    if whole:
+        return {f"t{t}": stack[t] for t in bw.MICRO_FRAMES}
+    return {
+        f"t{t}-{y}-{x}": stack[t, y : y + rw.CROP, x : x + rw.CROP]
+        for t in bw.MICRO_FRAMES
+        for y, x in bw.MICRO_CORNERS
+    }
+
+
+def micro_inputs(levels):
+    """(label, camera noise %, ground truth, degraded input, scale) for each truth, level, scale and case."""
+    for whole in (False, True):
+        for r in levels:
+            for name, base in micro_truths(whole).items():
+                c = base.astype(np.float64)
+                rng = np.random.default_rng(zlib.crc32(f"{name}|{r}".encode()))
+                noisy = c + rng.normal(0, r / 100 * (c.max() - c.min()), c.shape)
+                gt = np.clip(np.rint(noisy), 0, 65535).astype(np.uint16)
+                for s in (2.0, 3.0, 4.0):
+                    hr, lr = ev.degrade(gt, s)
+                    for j, case in enumerate(MICRO_CASES):
+                        x = rw.degrade(lr, case, seed=zlib.crc32(f"{name}|{r}|{s}|{j}".encode()))
+                        yield ("whole" if whole else "corner"), r, hr, x, s
+
+
+def micro(args) -> None:
+    import liif_plugin as liif
+
+    light, faint = choose.model_for("noisy-microscopy-light"), choose.model_for("noisy-microscopy-faint")
+    models = [liif.get_model(n, device="cpu") for n in (light, faint)]
+    rows = []  # (noise %, gain of the light model, gain of the faint model, camera noise %)
+    for label, r, hr, x, s in micro_inputs(args.levels):
+        sig = choose.measure(x)
+        if sig.condition not in ("noisy-microscopy-light", "noisy-microscopy-faint"):
+            continue
+        dr, border = ev.data_range_of(hr), math.ceil(s)
+        base = ev.psnr(hr, ev.bicubic_resize(x, hr.shape[:2]), dr, border=border)
+        gains = [ev.psnr(hr, m.encode(x).render(hr.shape[:2]), dr, border=border) - base for m in models]
+        rows.append((100 * sig.noise, *gains, r))
+        print(
+            f"  {label} {r:g} % x{s:g}: noise {rows[-1][0]:.2f} %, gains {gains[0]:+.2f} {gains[1]:+.2f}",
+            file=sys.stderr,
+        )
+    a = np.array(rows)
+    print(f"{len(a)} light-tier inputs; light model '{light}', faint-noise model '{faint}'; gain over bicubic (dB)\n")
+    print("| camera noise in the truth | inputs | input noise % (min-max) | light model | faint-noise model |")
+    print("|---|---|---|---|---|")
+    for r in args.levels:
+        m = a[:, 3] == r
+        if m.any():
+            print(
+                f"| {r:g} % | {m.sum()} | {a[m, 0].min():.2f}-{a[m, 0].max():.2f} | "
+                f"{a[m, 1].mean():+.3f} | {a[m, 2].mean():+.3f} |"
+            )
+    print("\n| rule | mean gain | worst | below bicubic | below -0.1 dB |\n|---|---|---|---|---|")
+    rules = {"light model always": np.full(len(a), -np.inf), "faint-noise model always": np.full(len(a), np.inf)}
+    for t in FAINT_SPLITS:
+        mark = " (NOISE_FAINT_MAX)" if abs(t - 100 * choose.NOISE_FAINT_MAX) < 1e-9 else ""
+        rules[f"faint-noise model up to {t:g} %{mark}"] = np.full(len(a), t)
+    for label, split in rules.items():
+        g = np.where(a[:, 0] <= split, a[:, 2], a[:, 1])
+        print(f"| {label} | {g.mean():+.3f} | {g.min():+.2f} | {np.sum(g < 0)} | {np.sum(g < -0.1)} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", choices=("jpeg", "noise"))
-    p.add_argument("--data", type=Path, required=True, help="folder of training photos (PNG/JPEG)")
+    p.add_argument("part", choices=("jpeg", "noise", "micro"))
+    p.add_argument("--data", type=Path, help="folder of training photos (PNG/JPEG); jpeg and noise only")
     p.add_argument("--every", type=int, default=3, help="use every n-th photo (default 3)")
+    p.add_argument("--levels", type=float, nargs="*", default=CAMERA_NOISE, help="micro: camera noise in the truth, %%")
     args = p.parse_args()
-    print(f"{args.part} calibration on one photo in {args.every} of {args.data}")
-    {"jpeg": jpeg, "noise": noise}[args.part](args)
+    if args.part == "micro":
+        print(f"micro calibration on time-lapse frames, camera noise {', '.join(f'{r:g}' for r in args.levels)} %")
+    elif args.data is None:
+        p.error(f"{args.part} needs --data (a folder of training photos)")
+    else:
+        print(f"{args.part} calibration on one photo in {args.every} of {args.data}")
+    {"jpeg": jpeg, "noise": noise, "micro": micro}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -64,15 +64,17 @@ def test_the_trained_models_for_lighter_jpeg_photos_are_blends():
 
 @pytest.mark.parametrize("name", BLENDS)
 def test_committed_blend_is_its_recorded_mix_of_two_registry_models(name):
-    """The file in weights/ is what its registry entry says: alpha * the fine-tune + (1 - alpha) * the
-    released weights, to fp16 precision; a swapped or re-trained file fails here."""
+    """The file in weights/ is what its registry entry says: alpha * the fine-tune + (1 - alpha) * its start
+    (the released weights, or for the faint-noise model the committed light one), to fp16 precision; a
+    swapped or re-trained file fails here."""
     rec = REGISTRY[name]["training"]["blend"]
     alpha = rec["alpha"]
-    assert 0 < alpha < 1 and rec["start"] == "edsr-baseline" and REGISTRY[rec["tuned"]]["get"]["committed"]
+    assert 0 < alpha < 1 and REGISTRY[rec["tuned"]]["get"]["committed"]
+    assert rec["start"] == "edsr-baseline" or REGISTRY[rec["start"]]["get"]["committed"]
     # The selection table it was chosen from: alpha is the best mean over the selection cases.
     sel = {float(a): g["selection"] for a, g in rec["gains"].items()}
     assert max(sel, key=sel.get) == alpha and sel[alpha] > sel[1.0]
-    want, _, _ = blend_networks(cache.path_of(rec["tuned"]), liif.load_model("edsr-baseline").path, alpha)
+    want, _, _ = blend_networks(cache.path_of(rec["tuned"]), liif.load_model(rec["start"]).path, alpha)
     have = liif.load_model(name, device="cpu").net.state_dict()
     for k, v in want.state_dict().items():
         assert torch.allclose(have[k], v, rtol=2e-3, atol=2e-4), k
@@ -171,3 +173,20 @@ def test_the_light_microscopy_model_is_a_blend_chosen_on_frames_no_model_saw(mon
     assert cache.entry("edsr-baseline-microscopy-light").auto_for == ("noisy-microscopy-light",)
     assert choose.model_for("noisy-microscopy-light") == "edsr-baseline-microscopy-light"
     assert choose.model_for("noisy-microscopy") == "edsr-baseline-microscopy"
+
+
+def test_the_faint_noise_model_blends_a_committed_fine_tune_on_noisy_truths():
+    """edsr-baseline-microscopy-faint mixes a fine-tune on truths that carry camera noise (committed as
+    edsr-baseline-microscopy-camera, its run recorded) with the light model; the alpha was chosen on the
+    same held-out time-lapse crops as the light model's, and the mix is the one its table selected."""
+    rec = REGISTRY["edsr-baseline-microscopy-faint"]["training"]["blend"]
+    assert rec["tuned"] == "edsr-baseline-microscopy-camera" and rec["start"] == "edsr-baseline-microscopy-light"
+    assert "time-lapse frames (5, 15, 25)" in rec["selected_on"]
+    best = max(rec["gains"], key=lambda a: rec["gains"][a]["selection"])
+    assert rec["alpha"] == float(best) and 0 < rec["alpha"] < 1  # a mix beat both parents on the held-out crops
+    parent = REGISTRY["edsr-baseline-microscopy-camera"]
+    assert parent["get"]["committed"] and parent["auto_for"] == []
+    assert "--truth-noise" in parent["training"]["recipe"] and parent["training"]["steps"] == 5000
+    assert parent["training"]["from"] == "edsr-baseline-microscopy-light"
+    assert cache.entry("edsr-baseline-microscopy-faint").auto_for == ("noisy-microscopy-faint",)
+    assert choose.model_for("noisy-microscopy-faint") == "edsr-baseline-microscopy-faint"

@@ -53,6 +53,7 @@ TEXTURE = {
     "noisy-photo": "turns noise into worm-like texture",
     "noisy-microscopy": "turns noise into worm-like texture",
     "noisy-microscopy-light": "turns noise into worm-like texture",
+    "noisy-microscopy-faint": "turns noise into worm-like texture",
 }
 
 

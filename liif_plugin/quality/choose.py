@@ -20,6 +20,9 @@ condition:
   (liif_plugin.quality.noise.estimate_photons), and at most ``NOISE_LIGHT_MAX``. Such noise is in
   anything the user can compare the result with; removing all of it lost to bicubic, so a lighter
   model serves it;
+- ``noisy-microscopy-faint``: such a micrograph whose noise is at most ``NOISE_FAINT_MAX``: there the
+  truth's own noise is faint too, and a model trained on truths with camera noise, which removes more
+  of the input's, gains most;
 - ``clean`` otherwise.
 
 Which model serves a condition is data: each registry entry lists its ``auto_for`` conditions
@@ -41,7 +44,14 @@ from liif_plugin.quality.noise import estimate_noise, estimate_photons, fine_det
 from liif_plugin.sources import arrays
 
 Condition = Literal[
-    "clean", "jpeg-light", "jpeg", "jpeg-heavy", "noisy-photo", "noisy-microscopy", "noisy-microscopy-light"
+    "clean",
+    "jpeg-light",
+    "jpeg",
+    "jpeg-heavy",
+    "noisy-photo",
+    "noisy-microscopy",
+    "noisy-microscopy-light",
+    "noisy-microscopy-faint",
 ]
 Kind = Literal["photo", "microscopy"]
 
@@ -106,6 +116,14 @@ PHOTONS_LIGHT = 200
 # stack with 6 % read noise, StarDist's nuclei-3d, is the microscopy model's). The light model was best on inputs
 # reading up to 2.1 % (nuclei-2d at 500 photons) and lost 0.7-1.3 dB to bicubic at 20 photons (2.4-9.3 %).
 NOISE_LIGHT_MAX = 0.025
+# ... and of those, a micrograph whose noise is at most this gets the faint-noise model (edsr-baseline-microscopy-faint,
+# trained on truths that carry camera noise): the fainter the input's noise, the fainter the truth's own, and the more
+# removing it pays. Calibrated by `scripts/calibrate_chooser.py micro` on 424 light-tier inputs no model was trained on
+# and no benchmark scores on (time-lapse frames 5/15/25, 192-px corners and whole, camera noise of 1-8 % of the range
+# in the truth, 200-5000 photons or none, x2-x4; AMD EPYC, Dec 2026): mean gain over bicubic with the light model
+# alone +0.110 dB (108 inputs below bicubic, 33 below -0.1 dB), the faint model alone +0.187 (90, 46); split at
+# 0.85 % +0.185, 0.95 % +0.198, 1.05 % +0.211 (57, 4), 1.15 % +0.206, 1.25 % +0.208, 1.35 % +0.202.
+NOISE_FAINT_MAX = 0.0105
 # A photon estimate this high says the noise does not grow with brightness: the reason calls it read noise.
 READ_NOISE_PHOTONS = 1e5
 SAMPLE_SIDE = 1024  # the chooser reads at most this many pixels per side (a central window)
@@ -222,6 +240,8 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
         photons = estimate_photons(sample)
         light = photons >= PHOTONS_LIGHT and noise <= NOISE_LIGHT_MAX
         condition = "noisy-microscopy-light" if light else "noisy-microscopy"
+        if light and noise <= NOISE_FAINT_MAX:
+            condition = "noisy-microscopy-faint"
     else:
         condition = "clean"
     return ImageSignals(kind, condition, noise, detail, grid, quality, read_from, photons)
@@ -244,6 +264,7 @@ FALLBACK: dict[str, Condition] = {
     "jpeg-light": "jpeg",
     "jpeg-heavy": "jpeg",
     "noisy-microscopy-light": "noisy-microscopy",
+    "noisy-microscopy-faint": "noisy-microscopy-light",
 }
 
 
@@ -286,6 +307,7 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
         "noisy-photo": "noisy-photo model",
         "noisy-microscopy": "microscopy model",
         "noisy-microscopy-light": "light microscopy model",
+        "noisy-microscopy-faint": "faint-noise microscopy model",
     }
     serves = "JPEG model" if is_jpeg(listed) else what[listed]  # a fallback is named for what it serves
     return ModelChoice(name, f"{s.describe()}: {serves} '{name}'")
