@@ -164,8 +164,9 @@ def micro_truths(whole: bool) -> dict[str, np.ndarray]:
 def micro_inputs(levels):
     """(label, camera noise %, ground truth, degraded input, scale) for each truth, level, scale and case."""
     for whole in (False, True):
+        truths = micro_truths(whole)
         for r in levels:
-            for name, base in micro_truths(whole).items():
+            for name, base in truths.items():
                 c = base.astype(np.float64)
                 rng = np.random.default_rng(zlib.crc32(f"{name}|{r}".encode()))
                 noisy = c + rng.normal(0, r / 100 * (c.max() - c.min()), c.shape)

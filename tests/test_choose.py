@@ -163,9 +163,8 @@ def test_the_faint_split_is_calibrated_on_frames_no_model_saw(monkeypatch, capsy
     corners, whole = cc.micro_truths(False), cc.micro_truths(True)
     assert len(corners) == 9 and len(whole) == 3
     assert {int(n[1:].split("-")[0]) for n in whole}.isdisjoint(noise_training_data.TIMELAPSE_FRAMES)
-    monkeypatch.setattr(
-        cc, "micro_truths", lambda w: {} if w else corners
-    )  # the corners only: whole frames take minutes
+    # The corners only: the whole frames take minutes.
+    monkeypatch.setattr(cc, "micro_truths", lambda whole: {} if whole else corners)
     monkeypatch.setattr(sys, "argv", ["calibrate_chooser.py", "micro", "--levels", "1"])
     cc.main()
     out = capsys.readouterr().out

@@ -238,10 +238,10 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
         condition = "noisy-photo"
     elif kind == "microscopy" and noise > NOISE_MICROSCOPY:
         photons = estimate_photons(sample)
-        light = photons >= PHOTONS_LIGHT and noise <= NOISE_LIGHT_MAX
-        condition = "noisy-microscopy-light" if light else "noisy-microscopy"
-        if light and noise <= NOISE_FAINT_MAX:
-            condition = "noisy-microscopy-faint"
+        if photons < PHOTONS_LIGHT or noise > NOISE_LIGHT_MAX:
+            condition = "noisy-microscopy"
+        else:
+            condition = "noisy-microscopy-faint" if noise <= NOISE_FAINT_MAX else "noisy-microscopy-light"
     else:
         condition = "clean"
     return ImageSignals(kind, condition, noise, detail, grid, quality, read_from, photons)
