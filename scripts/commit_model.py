@@ -22,13 +22,15 @@ MAX_BYTES = 10 * 2**20
 
 
 def run_summary(log: Path, upto: int | None = None) -> dict:
-    """Steps, training seconds and the last validation of a run's JSON-lines log (all its sessions),
-    up to step `upto` (the checkpoint's: a run may have gone on after it)."""
+    """Steps, training seconds, the last validation and where each session ran (device, fp32 or bf16
+    autocast) from a run's JSON-lines log (all its sessions), up to step `upto` (the checkpoint's: a run
+    may have gone on after it)."""
     steps, seconds, last_val = 0, 0.0, None
     prev = 0.0
+    where = {}  # each session's device and whether it autocast to bf16 (older logs lack it)
     for line in log.read_text().splitlines():
         e = json.loads(line)
-        if upto is not None and int(e.get("step", 0)) > upto:
+        if upto is not None and int(e.get("step", e.get("run", {}).get("first_step", 0))) > upto:
             continue
         s = float(e.get("seconds", 0.0))
         if s < prev:  # a resumed session starts its clock again
@@ -37,7 +39,14 @@ def run_summary(log: Path, upto: int | None = None) -> dict:
         steps = max(steps, int(e.get("step", 0)))
         if "validation" in e:
             last_val = {"step": e["step"], **e["validation"]}
-    return {"steps": steps, "seconds": round(seconds + prev), "validation": last_val}
+        if "run" in e:
+            where[e["run"]["device"], "bf16 autocast" if e["run"]["bf16"] else "fp32"] = None
+    return {
+        "steps": steps,
+        "seconds": round(seconds + prev),
+        "validation": last_val,
+        "ran_on": [f"{d}, {p}" for d, p in where],
+    }
 
 
 def write_entry(name, dst: Path, *, description, trained_on, auto_for, take_auto_from, source, training) -> dict:
@@ -116,6 +125,7 @@ def main(argv=None) -> int:
             "seed": args.seed,
             "wall_seconds": run["seconds"],
             "cpu": args.cpu,
+            **({"ran_on": run["ran_on"]} if run["ran_on"] else {}),
             "last_validation": run["validation"],
         },
     )

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +173,7 @@ def test_bf16_off_stays_off_from_python(monkeypatch, tmp_path):
         return real(device_type, dtype=dtype, enabled=enabled, **k)
 
     monkeypatch.setattr(torch, "autocast", spy)
-    train(
+    res = train(
         small_images()[:1],
         out=tmp_path / "x.pth",
         steps=1,
@@ -182,8 +183,35 @@ def test_bf16_off_stays_off_from_python(monkeypatch, tmp_path):
         bf16="off",
         lr_size=16,
         n_query=32,
+        log=tmp_path / "x.jsonl",
     )
     assert seen and not any(seen)
+    assert res.bf16 is False and res.device.startswith("cpu: ")
+    run = json.loads((tmp_path / "x.jsonl").read_text().splitlines()[0])["run"]
+    assert run["bf16"] is False and run["device"] == res.device
+
+
+def test_a_run_says_and_logs_where_and_in_which_precision_it_trained(tmp_path, capsys):
+    """bf16="auto" turns autocast on where the CPU computes bf16 natively: the run must say so before its
+    first step, keep it in its log for each session, and scripts/commit_model.py must carry it into the registry."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import commit_model
+
+    from liif_plugin.runtime.hardware import cpu
+
+    log, out = tmp_path / "run.jsonl", tmp_path / "r.pth"
+    tiny = dict(batch_size=1, val_fraction=0, val_every=0, save_every=0, lr_size=16, n_query=32, log=log)
+    a = train(small_images()[:1], out=out, steps=2, bf16="on", progress=True, **tiny)
+    said = "".join(capsys.readouterr())  # tqdm.write prints to stdout, the bar to stderr
+    assert a.bf16 is True and f"training on cpu: {cpu().name}" in said and "bf16 autocast" in said, said
+    b = train(small_images()[:1], out=out, steps=1, resume=out, bf16="off", progress=False, **tiny)
+    assert b.bf16 is False and b.steps == 3
+    runs = [json.loads(line)["run"] for line in log.read_text().splitlines() if "run" in json.loads(line)]
+    assert [r["bf16"] for r in runs] == [True, False]
+    summary = commit_model.run_summary(log)
+    assert summary["steps"] == 3
+    assert summary["ran_on"] == [f"{a.device}, bf16 autocast", f"{a.device}, fp32"]
+    assert commit_model.run_summary(log, upto=2)["ran_on"] == [f"{a.device}, bf16 autocast"]
 
 
 def test_a_flat_validation_tile_gives_a_finite_gain():

@@ -183,7 +183,8 @@ def run(args):
     for step, v in res.validation[-1:]:
         print(f"validation at step {step}, gain over bicubic: {format_validation(v)}")
     print(
-        f"wrote {res.checkpoint} after {res.steps} steps ({res.seconds / 60:.1f} min); "
+        f"wrote {res.checkpoint} after {res.steps} steps ({res.seconds / 60:.1f} min on {res.device}, "
+        f"{'bf16 autocast' if res.bf16 else 'fp32'}); "
         f"register it with: liif weights add NAME {res.checkpoint}"
     )
     return 0

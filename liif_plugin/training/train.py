@@ -178,6 +178,8 @@ class TrainResult:
     losses: list = field(default_factory=list)  # (step, mean L1 over the log interval)
     validation: list = field(default_factory=list)  # (step, {condition: {scale: gain over bicubic, dB}})
     seconds: float = 0.0
+    device: str = ""  # where it ran, in words (describe_device): "cpu: AMD EPYC (...), 1 thread", "cuda (NVIDIA H200)"
+    bf16: bool = False  # whether the forward pass was autocast to bfloat16
     net: torch.nn.Module | None = None  # the trained network (in eval mode) and its spec, for use without reloading
     spec: dict | None = None
     normalization: object = AUTHORS_NORM
@@ -340,7 +342,7 @@ def train(
         for g in opt.param_groups:
             g["lr"] = lr
 
-    result = TrainResult(out, done)
+    result = TrainResult(out, done, device=describe_device(dev), bf16=use_bf16)
     t0 = time.perf_counter()
     bar = None
     if progress:
@@ -373,6 +375,12 @@ def train(
             if bar is not None:
                 bar.write(f"step {step}: validation gain over bicubic: {format_validation(v)}")
 
+    # A run's numbers depend on where and in which precision it ran ("auto" turns bf16 on where the CPU has it):
+    # say so before the first step, and keep it in the log that scripts/commit_model.py reads.
+    record(run={"first_step": done + 1, "device": result.device, "bf16": use_bf16, "torch": torch.__version__})
+    if bar is not None:
+        how = "bf16 autocast (native here; --bf16 off for fp32)" if use_bf16 else "fp32"
+        bar.write(f"training on {result.device}, {how}")
     try:
         if done == 0:
             check(0)
@@ -431,6 +439,19 @@ def train(
     result.seconds = time.perf_counter() - t0
     result.net, result.spec, result.normalization = net.eval(), spec, norm
     return result
+
+
+def describe_device(dev: torch.device) -> str:
+    """Where a run computes, in words: the device, and for a CPU its name and torch's thread count."""
+    from liif_plugin.runtime.hardware import cpu, gpus
+
+    if dev.type == "cpu":
+        n = torch.get_num_threads()
+        return f"cpu: {cpu().summary()}, {n} thread{'s' if n != 1 else ''}"
+    if dev.type == "cuda":
+        found = [g.name for g in gpus()]
+        return f"cuda ({found[dev.index or 0]})" if found else "cuda"
+    return dev.type
 
 
 def export_half(src, dst):
