@@ -354,6 +354,9 @@ def train(
             desc="liif train",
             unit="step",
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}, {remaining} left, {rate_fmt}]{postfix}",
+            # The run's average rate, as the time budget's step count below uses: with tqdm's default smoothing the
+            # two rates differ after a slow stretch and "left" no longer matched the budget (45 min left of 57).
+            smoothing=0,
         )
     log = Path(log) if log is not None else None
 
