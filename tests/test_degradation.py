@@ -130,6 +130,8 @@ def run_cli(argv):
         (["--degrade", "microscopy", "--photons", "1000,100"], "low <= high"),
         (["--degrade", "microscopy", "--photons", "many"], "--photons takes the photon range"),
         (["--degrade", "microscopy", "--truth-noise", "-0.1"], "target's read noise"),
+        (["--degrade", "microscopy", "--truth-noise", "0.08,0.04"], "0 <= low <= high"),
+        (["--degrade", "microscopy", "--truth-noise", "some"], "--truth-noise takes SIGMA or LOW,HIGH"),
     ],
 )
 def test_cli_bad_noise_options_give_one_line_error(tmp_path, capsys, argv, words):
@@ -253,6 +255,21 @@ def test_microscopy_targets_carry_camera_noise_only_when_asked():
     plain = dg.make_degradation("microscopy")
     _, _, _, gt0 = make_batch([(flat, None)], 4, 1.0, random.Random(2), "cpu", degradation=plain)
     assert float(gt0.abs().max()) == 0.0
+
+
+def test_microscopy_target_noise_can_be_a_band():
+    """--truth-noise LOW,HIGH draws the target's read noise from that band (a run for heavy-noise images);
+    one number still means 'up to' and draws exactly as before, so seeded recipes keep their batches."""
+    assert dg.parse_truth_noise("0.03") == (0.0, 0.03) and dg.parse_truth_noise("0.04,0.08") == (0.04, 0.08)
+    up_to = dg.make_degradation("microscopy", truth_read=0.03)
+    same = dg.make_degradation("microscopy", truth_read=dg.parse_truth_noise("0.03"))
+    hr = torch.full((3, 256, 256), 0.5)
+    assert torch.equal(up_to.target(hr, random.Random(4)), same.target(hr, random.Random(4)))
+    band = dg.make_degradation("microscopy", truth_read=dg.parse_truth_noise("0.04,0.08"))
+    sigmas = [float((band.target(hr, random.Random(k)) - hr).std()) for k in range(30)]
+    assert 0.038 < min(sigmas) and max(sigmas) < 0.082 and max(sigmas) - min(sigmas) > 0.02, sigmas
+    assert "targets with read noise 0.04-0.08" in band.describe()
+    assert "targets with read noise up to 0.03" in same.describe()
 
 
 def test_jpeg_quality_range_is_an_option(monkeypatch):

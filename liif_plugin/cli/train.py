@@ -87,10 +87,10 @@ def add_parser(subparsers):
     )
     p.add_argument(
         "--truth-noise",
-        type=float,
         metavar="SIGMA",
-        help="with --degrade microscopy: put read noise up to SIGMA ([0, 1] units) into the targets too, as a "
-        "camera puts it into every real micrograph (the light microscopy model: keep the image's own noise)",
+        help="with --degrade microscopy: put read noise up to SIGMA ([0, 1] units; LOW,HIGH for a band) into the "
+        "targets too, as a camera puts it into every real micrograph (the light microscopy model: keep the "
+        "image's own noise)",
     )
     p.add_argument(
         "--bf16",
@@ -112,7 +112,13 @@ def add_parser(subparsers):
 def run(args):
     import torch
 
-    from liif_plugin.training.degradations import NoiseModel, make_degradation, parse_photons, parse_quality
+    from liif_plugin.training.degradations import (
+        NoiseModel,
+        make_degradation,
+        parse_photons,
+        parse_quality,
+        parse_truth_noise,
+    )
     from liif_plugin.training.train import format_validation, train
 
     try:
@@ -138,7 +144,7 @@ def run(args):
                 resize_methods=tuple(m.strip() for m in args.resize.split(",")) if args.resize else None,
                 quality=parse_quality(args.jpeg_quality) if args.jpeg_quality else None,
                 photons=parse_photons(args.photons, "--photons") if args.photons else None,
-                truth_read=args.truth_noise,
+                truth_read=None if args.truth_noise is None else parse_truth_noise(args.truth_noise),
             )
         )
         resuming_here = args.resume is not None and args.resume.resolve() == args.out.resolve()

@@ -301,18 +301,23 @@ class MicroscopyDegradation(Degradation):
     blur_sigma: tuple[float, float] = (0.05, 0.5)
     photons: tuple[float, float] = (5.0, 5000.0)
     read: float = 0.02
-    truth_read: float = 0.0  # largest read-noise sigma put into the target itself (uniform in [0, truth_read])
+    truth_read: float = 0.0  # largest read-noise sigma put into the target itself (uniform in [truth_read_min, this])
+    truth_read_min: float = 0.0  # its smallest: a run for images whose own noise is heavy draws from a band
     name = "microscopy"
 
     def __post_init__(self):
         check_photons(self.photons)
         if not 0 <= self.truth_read < 1:
             raise ValueError(f"the target's read noise must be in [0, 1), got {self.truth_read:g}")
+        if not 0 <= self.truth_read_min <= self.truth_read:
+            raise ValueError(
+                f"the target's read noise takes 0 <= low <= high, got {self.truth_read_min:g},{self.truth_read:g}"
+            )
 
     def target(self, hr, rng):
         if not self.truth_read:  # no draw: seeded runs without it keep their batches
             return hr
-        return add_noise(hr, math.inf, rng.uniform(0, self.truth_read), rng.getrandbits(63))
+        return add_noise(hr, math.inf, rng.uniform(self.truth_read_min, self.truth_read), rng.getrandbits(63))
 
     def apply(self, hr, size, rng):
         if rng.random() < self.clean:
@@ -328,8 +333,12 @@ class MicroscopyDegradation(Degradation):
             f"mild blur (probability {self.blur_p:g}, sigma {self.blur_sigma[0]:g}-{self.blur_sigma[1]:g} LR px), "
             f"bicubic or area resize, Poisson noise with {self.photons[0]:g}-{self.photons[1]:g} photons "
             f"(log-uniform) plus read noise up to {self.read:g}; {self.clean:.0%} of patches clean"
-            + (f"; targets with read noise up to {self.truth_read:g}" if self.truth_read else "")
+            + (f"; targets with read noise {self._truth_range()}" if self.truth_read else "")
         )
+
+    def _truth_range(self) -> str:
+        lo, hi = self.truth_read_min, self.truth_read
+        return f"{lo:g}-{hi:g}" if lo else f"up to {hi:g}"
 
 
 def make_degradation(
@@ -339,15 +348,15 @@ def make_degradation(
     resize_methods: tuple[str, ...] | None = None,
     quality: tuple[int, int] | None = None,
     photons: tuple[float, float] | None = None,
-    truth_read: float | None = None,
+    truth_read: float | tuple[float, float] | None = None,
 ) -> Degradation:
     """The training degradation called `name` (``liif train --degrade NAME``).
 
     `clean` overrides its share of clean patches; `resize_methods` the resize filters and `quality` the
     JPEG qualities (low, high) that photo and jpeg draw from (``liif train --clean-share``, ``--resize``,
     ``--jpeg-quality``; a narrower quality range fine-tunes for one of model='auto''s JPEG tiers);
-    `photons` the photon range and `truth_read` the targets' read noise of microscopy (``--photons``,
-    ``--truth-noise``).
+    `photons` the photon range and `truth_read` the targets' read noise of microscopy, its largest sigma
+    or a (low, high) band (``--photons``, ``--truth-noise``).
     """
     table = {
         "bicubic": Degradation,
@@ -375,7 +384,9 @@ def make_degradation(
         raise ValueError(f"{flag} applies to --degrade microscopy, not {name}")
     if photons is not None:
         options["photons"] = tuple(photons)
-    if truth_read is not None:
+    if isinstance(truth_read, tuple):
+        options["truth_read_min"], options["truth_read"] = truth_read
+    elif truth_read is not None:
         options["truth_read"] = truth_read
     return table[name](**options)
 
@@ -396,6 +407,12 @@ def _parse_range(text: str, kind: type, usage: str) -> tuple:
 def parse_quality(text: str) -> tuple[int, int]:
     """'75,95' -> (75, 95); one number means a fixed quality."""
     return _parse_range(text, int, "--jpeg-quality takes LOW,HIGH (whole numbers from 1 to 100, e.g. 75,95)")
+
+
+def parse_truth_noise(text: str) -> tuple[float, float]:
+    """'0.03' -> (0.0, 0.03): up to that sigma; '0.04,0.08' -> (0.04, 0.08): a band."""
+    lo, hi = _parse_range(text, float, "--truth-noise takes SIGMA or LOW,HIGH in [0, 1) units (e.g. 0.03 or 0.04,0.08)")
+    return (0.0, hi) if "," not in text else (lo, hi)
 
 
 def parse_photons(text: str, flag: str = "--noise") -> tuple[float, float]:
