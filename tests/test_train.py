@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +183,7 @@ def test_bf16_off_stays_off_from_python(monkeypatch, tmp_path):
         lr_size=16,
         n_query=32,
         log=tmp_path / "x.jsonl",
+        device="cpu",
     )
     assert seen and not any(seen)
     assert res.bf16 is False and res.device.startswith("cpu: ")
@@ -191,16 +191,16 @@ def test_bf16_off_stays_off_from_python(monkeypatch, tmp_path):
     assert run["bf16"] is False and run["device"] == res.device
 
 
-def test_a_run_says_and_logs_where_and_in_which_precision_it_trained(tmp_path, capsys):
+def test_a_run_says_and_logs_where_and_in_which_precision_it_trained(tmp_path, capsys, monkeypatch):
     """bf16="auto" turns autocast on where the CPU computes bf16 natively: the run must say so before its
     first step, keep it in its log for each session, and scripts/commit_model.py must carry it into the registry."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
     import commit_model
 
     from liif_plugin.runtime.hardware import cpu
 
     log, out = tmp_path / "run.jsonl", tmp_path / "r.pth"
-    tiny = dict(batch_size=1, val_fraction=0, val_every=0, save_every=0, lr_size=16, n_query=32, log=log)
+    tiny = dict(batch_size=1, val_fraction=0, val_every=0, save_every=0, lr_size=16, n_query=32, log=log, device="cpu")
     a = train(small_images()[:1], out=out, steps=2, bf16="on", progress=True, **tiny)
     said = "".join(capsys.readouterr())  # tqdm.write prints to stdout, the bar to stderr
     assert a.bf16 is True and f"training on cpu: {cpu().name}" in said and "bf16 autocast" in said, said

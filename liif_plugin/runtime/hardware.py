@@ -221,6 +221,17 @@ def pick_device(device: Device | str | torch.device | None = "auto") -> torch.de
     return torch.device(device)
 
 
+def describe_device(dev: torch.device) -> str:
+    """Where a computation runs, in words: the device, and for a CPU its summary and torch's thread count."""
+    if dev.type == "cpu":
+        n = torch.get_num_threads()
+        return f"cpu: {cpu().summary()}, {n} thread{'s' if n != 1 else ''}"
+    if dev.type == "cuda":
+        found = gpus()
+        return f"cuda ({found[dev.index or 0].name})" if found else "cuda"
+    return dev.type
+
+
 def report() -> list[tuple[str, str]]:
     """(what, value) rows for `liif info` and the benchmark headers."""
     c = cpu()

@@ -178,7 +178,7 @@ class TrainResult:
     losses: list = field(default_factory=list)  # (step, mean L1 over the log interval)
     validation: list = field(default_factory=list)  # (step, {condition: {scale: gain over bicubic, dB}})
     seconds: float = 0.0
-    device: str = ""  # where it ran, in words (describe_device): "cpu: AMD EPYC (...), 1 thread", "cuda (NVIDIA H200)"
+    device: str = ""  # where it ran, in words (hardware.describe_device): "cpu: AMD EPYC (...), 1 thread"
     bf16: bool = False  # whether the forward pass was autocast to bfloat16
     net: torch.nn.Module | None = None  # the trained network (in eval mode) and its spec, for use without reloading
     spec: dict | None = None
@@ -307,7 +307,7 @@ def train(
     side and the sampled pixels per patch (the authors' 48 and 2304; smaller is cheaper per step on
     a small CPU). Returns a TrainResult.
     """
-    from liif_plugin.runtime.hardware import native_precisions, pick_device
+    from liif_plugin.runtime.hardware import describe_device, native_precisions, pick_device
 
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
@@ -355,7 +355,7 @@ def train(
             unit="step",
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}, {remaining} left, {rate_fmt}]{postfix}",
             # The run's average rate, as the time budget's step count below uses: with tqdm's default smoothing the
-            # two rates differ after a slow stretch and "left" no longer matched the budget (45 min left of 57).
+            # two rates differ after a slow stretch and "left" no longer matched the budget (45 min left with 57 to go).
             smoothing=0,
         )
     log = Path(log) if log is not None else None
@@ -442,19 +442,6 @@ def train(
     result.seconds = time.perf_counter() - t0
     result.net, result.spec, result.normalization = net.eval(), spec, norm
     return result
-
-
-def describe_device(dev: torch.device) -> str:
-    """Where a run computes, in words: the device, and for a CPU its name and torch's thread count."""
-    from liif_plugin.runtime.hardware import cpu, gpus
-
-    if dev.type == "cpu":
-        n = torch.get_num_threads()
-        return f"cpu: {cpu().summary()}, {n} thread{'s' if n != 1 else ''}"
-    if dev.type == "cuda":
-        found = [g.name for g in gpus()]
-        return f"cuda ({found[dev.index or 0]})" if found else "cuda"
-    return dev.type
 
 
 def export_half(src, dst):
