@@ -318,7 +318,8 @@ def main(argv=None) -> int:
             f"{choose.JPEG_GRID}, JPEG tiers: light from quality {choose.JPEG_LIGHT_QUALITY}, heavy below "
             f"{choose.JPEG_HEAVY_QUALITY}, clean from {choose.JPEG_CLEAN_QUALITY}; "
             f"photo noise/detail {choose.NOISE_SHARE_PHOTO} (noise at least "
-            f"{100 * choose.NOISE_FLOOR_PHOTO:g} %), microscopy noise {100 * choose.NOISE_MICROSCOPY:g} %, light "
+            f"{100 * choose.NOISE_FLOOR_PHOTO:g} %; the light noisy-photo model up to "
+            f"{100 * choose.NOISE_PHOTO_LIGHT_MAX:g} %), microscopy noise {100 * choose.NOISE_MICROSCOPY:g} %, light "
             f"microscopy from {choose.PHOTONS_LIGHT} photons up to {100 * choose.NOISE_LIGHT_MAX:g} % noise, "
             f"faint-noise microscopy up to {100 * choose.NOISE_FAINT_MAX:g} %)\n"
         )

@@ -3,6 +3,9 @@
     .venv/bin/python scripts/blend_weights.py edsr-baseline-jpeg edsr-baseline   # ~9 min on 2 cores
     .venv/bin/python scripts/blend_weights.py edsr-baseline-jpeg edsr-baseline \
         --name edsr-baseline-jpeg-blend --auto-for jpeg --take-auto-from edsr-baseline-jpeg --cpu "..."
+    .venv/bin/python scripts/blend_weights.py edsr-baseline-photo edsr-baseline --cases clean noise0.5 noise1 \
+        noise2 noise3 noise5 --alphas 0 0.25 0.5 0.75 1 --chosen 0.5 --selected-on "..." \
+        --name edsr-baseline-photo-light --auto-for noisy-photo-light   # alpha from calibrate_chooser.py photo-light
 
 Held-out data: central 192-px crops of the scikit-image pictures in ``UNSEEN`` (photos, textures,
 document scans, a retina and a stained tissue section). Neither parent of a photo blend was trained
@@ -132,6 +135,8 @@ def main(argv=None) -> int:
     ap.add_argument("--auto-for", nargs="*", default=[], help="conditions model='auto' gives the blend")
     ap.add_argument("--take-auto-from", nargs="*", default=[], help="models that stop serving those conditions")
     ap.add_argument("--cpu", default="", help="the CPU this ran on (lscpu), for the registry")
+    ap.add_argument("--chosen", type=float, help="commit this alpha, chosen elsewhere (with --selected-on)")
+    ap.add_argument("--selected-on", help="with --chosen: how that alpha was chosen, for the registry")
     ap.add_argument(
         "--table",
         type=Path,
@@ -139,6 +144,10 @@ def main(argv=None) -> int:
         "cases), else score and write it. One scoring then serves several --select/--name runs (the JPEG tiers).",
     )
     args = ap.parse_args(argv)
+    if (args.chosen is None) != (args.selected_on is None):
+        ap.error("--chosen and --selected-on go together: the alpha chosen elsewhere, and how")
+    if args.chosen is not None and args.chosen not in args.alphas:
+        ap.error(f"--chosen {args.chosen:g} is not one of --alphas")
     args.cases = args.cases or (MICRO_CASES if args.micro else CASES)
     args.select = args.select or (MICRO_SELECT if args.micro else SELECT)
     if not set(args.select) <= set(args.cases):
@@ -196,6 +205,9 @@ def main(argv=None) -> int:
         args.table.write_text(json.dumps({"key": key, "tiles": n_tiles, "gains": raw}, indent=1))
     best = max(table, key=lambda a: table[a]["selection"])
     print(f"\nbest alpha {best:g} ({table[best]['selection']:+.3f} dB); {time.time() - t0:.0f} s")
+    if args.chosen is not None:
+        best = args.chosen
+        print(f"committing alpha {best:g}, chosen elsewhere: {args.selected_on}")
     if not args.name:
         return 0
 
@@ -211,8 +223,9 @@ def main(argv=None) -> int:
         "tuned": args.tuned,
         "start": args.start,
         "alpha": best,
-        "selected_on": f"{n_tiles} {where}{names}; x2/x3/x4, "
-        f"mean gain over {', '.join(args.select)} (scripts/blend_weights.py)",
+        "selected_on": args.selected_on
+        or f"{n_tiles} {where}{names}; x2/x3/x4, mean gain over {', '.join(args.select)} (scripts/blend_weights.py)",
+        **({"chosen_elsewhere": True} if args.chosen is not None else {}),
         "gains": {f"{a:g}": {k: round(v, 3) for k, v in g.items()} for a, g in table.items()},
         "cpu": args.cpu,
     }

@@ -4,6 +4,7 @@ micrographs on time-lapse frames no model was trained on.
     python scripts/calibrate_chooser.py jpeg --data ../shared/data/train-photos    # seconds
     python scripts/calibrate_chooser.py noise --data ../shared/data/train-photos   # ~30 min on 1 core
     python scripts/calibrate_chooser.py micro                                      # ~40 min on 2 cores
+    python scripts/calibrate_chooser.py photo-light --data ../shared/data/train-photos  # ~12 min on 2 cores
 
 Every third photo (40 of the 118): a random 192-px crop, shrunk by 2, 2.5, 3 or 4 (in turn) with the
 benchmark's bicubic filter (48-96 px inputs, the hardest size to read), then degraded as
@@ -24,6 +25,11 @@ benchmarks/realworld.py degrades its held-out photos.
   has carries); shrunk x2-x4, then the benchmark's photon noise. Every input the chooser sends to the
   light or faint tier is rendered by both models, and each candidate split is scored by the mean gain
   over bicubic and the count of inputs below it.
+- ``photo-light``: NOISE_PHOTO_LIGHT_MAX and the light noisy-photo model's alpha. The unseen
+  scikit-image crops of scripts/blend_weights.py (UNSEEN: no model trained on them, no benchmark
+  scores on them) at x2-x4 and, with --data, the training photos, under Gaussian noise of 0.5-5 %;
+  every input the chooser reads as a noisy photo is rendered by the photo model, the released one
+  and blends of the two, and each (alpha, split) is scored by the mean gain over bicubic.
 """
 
 from __future__ import annotations
@@ -65,6 +71,10 @@ SHARE_THRESHOLDS = (0.15, 0.19, 0.21, 0.23, 0.25, 0.3)
 MICRO_CASES = ("clean", "photons5000", "photons1000", "photons500", "photons200")
 CAMERA_NOISE = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # % of the truth's range
 FAINT_SPLITS = (0.85, 0.95, 1.05, 1.15, 1.25, 1.35)  # % of the input's range
+PHOTO_LIGHT_CASES = ("noise0.5", "noise0.75", "noise1", "noise1.5", "noise2", "noise3", "noise5")
+PHOTO_LIGHT_ALPHAS = (0.25, 0.5, 0.75)  # share of the noisy-photo model in a blend with the released one
+PHOTO_LIGHT_SPLITS = (0.7, 0.85, 1.0, 1.2, 1.5, 2.0, 2.5)  # % of the input's range
+PHOTO_LIGHT_SCALES = (2.0, 2.5, 3.0, 4.0)  # for the unseen crops (the training photos take one each, in turn)
 
 
 def inputs(data: Path, every: int, cases, gray_every: int = 0):
@@ -145,6 +155,74 @@ def noise(args) -> None:
     )
 
 
+def photo_light_inputs(data: Path | None, every: int):
+    """(set, case, scale, truth, input): the UNSEEN crops of scripts/blend_weights.py at x2-x4, and with --data
+    the training photos as `noise` reads them (one scale each)."""
+    import blend_weights as bw
+    import skimage.data
+
+    for n in bw.UNSEEN:
+        gt = rw.centre(getattr(skimage.data, n)(), rw.CROP)
+        for s in PHOTO_LIGHT_SCALES:
+            hr, lr = ev.degrade(gt, s)
+            for case in PHOTO_LIGHT_CASES:
+                yield "unseen", case, s, hr, rw.degrade(lr, case, seed=zlib.crc32(f"{n}|{s}|{case}".encode()))
+    if data is not None:
+        for _, case, s, hr, x in inputs(data, every, PHOTO_LIGHT_CASES, gray_every=4):
+            yield "training", case, s, hr, x
+
+
+def photo_light(args) -> None:
+    """Whether lightly noisy photos want a blend of the noisy-photo model with the released one, at which
+    alpha and up to which noise: every input the chooser calls a noisy photo is rendered by the photo model,
+    each blend of PHOTO_LIGHT_ALPHAS and the released model."""
+    import liif_plugin as liif
+    from liif_plugin.engine.model import LiifModel
+    from liif_plugin.training.blend import blend_networks
+
+    released, photo = choose.model_for("clean"), choose.model_for("noisy-photo")
+    paths = {n: liif.get_model(n, device="cpu").path for n in (released, photo)}
+    models = {"photo": liif.get_model(photo, device="cpu"), "released": liif.get_model(released, device="cpu")}
+    for a in PHOTO_LIGHT_ALPHAS:
+        net, spec, norm = blend_networks(paths[photo], paths[released], a)
+        models[f"blend {a:g}"] = LiifModel(net, spec, f"blend {a:g}", device="cpu", normalization=norm)
+    rows = []  # (set, case, noise %, gains per model)
+    for where, case, s, hr, x in photo_light_inputs(args.data, args.every):
+        sig = choose.measure(x)
+        if sig.condition not in ("noisy-photo", "noisy-photo-light"):
+            continue
+        dr, border = ev.data_range_of(hr), math.ceil(s)
+        base = ev.psnr(hr, ev.bicubic_resize(x, hr.shape[:2]), dr, border=border)
+        g = [ev.psnr(hr, m.encode(x).render(hr.shape[:2]), dr, border=border) - base for m in models.values()]
+        rows.append((where, case, 100 * sig.noise, g))
+        print(f"  {where} {case} x{s:g}: noise {100 * sig.noise:.2f} %, gains " + " ".join(f"{v:+.2f}" for v in g),
+              file=sys.stderr)  # fmt: skip
+    names = list(models)
+    for where in sorted({r[0] for r in rows}):
+        sel = [r for r in rows if r[0] == where]
+        nz = np.array([r[2] for r in sel])
+        g = np.array([r[3] for r in sel])
+        cases = [r[1] for r in sel]
+        label = "scikit-image crops (UNSEEN of scripts/blend_weights.py)" if where == "unseen" else str(args.data)
+        print(f"\n{len(sel)} inputs read as noisy photos, {label}; mean gain over bicubic (dB)\n")
+        print("| case | inputs | noise % (min-max) | " + " | ".join(names) + " |")
+        print("|---|---|---|" + "---|" * len(names))
+        for c in PHOTO_LIGHT_CASES:
+            m = np.array([k == c for k in cases])
+            if m.any():
+                print(f"| {c} | {m.sum()} | {nz[m].min():.2f}-{nz[m].max():.2f} | "
+                      + " | ".join(f"{v:+.2f}" for v in g[m].mean(0)) + " |")  # fmt: skip
+        alphas = " | ".join(f"alpha {a:g}" for a in PHOTO_LIGHT_ALPHAS)
+        print(f"\n| rule: blend up to the split, the photo model above | {alphas} |")
+        print("|---|" + "---|" * len(PHOTO_LIGHT_ALPHAS))
+        print("| photo model always | " + " | ".join(f"{g[:, 0].mean():+.3f}" for _ in PHOTO_LIGHT_ALPHAS) + " |")
+        for t in PHOTO_LIGHT_SPLITS:
+            cells = [np.where(nz <= t, g[:, 2 + j], g[:, 0]).mean() for j in range(len(PHOTO_LIGHT_ALPHAS))]
+            print(f"| up to {t:g} % | " + " | ".join(f"{v:+.3f}" for v in cells) + " |")
+        always = " | ".join(f"{g[:, 2 + j].mean():+.3f}" for j in range(len(PHOTO_LIGHT_ALPHAS)))
+        print(f"| the blend always | {always} |")
+
+
 def micro_truths(whole: bool) -> dict[str, np.ndarray]:
     """The held-out time-lapse frames, whole or as scripts/blend_weights.py's corners (8-bit, before noise)."""
     import blend_weights as bw
@@ -219,18 +297,20 @@ def micro(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", choices=("jpeg", "noise", "micro"))
+    p.add_argument("part", choices=("jpeg", "noise", "micro", "photo-light"))
     p.add_argument("--data", type=Path, help="folder of training photos (PNG/JPEG); jpeg and noise only")
     p.add_argument("--every", type=int, default=3, help="use every n-th photo (default 3)")
     p.add_argument("--levels", type=float, nargs="*", default=CAMERA_NOISE, help="micro: camera noise in the truth, %%")
     args = p.parse_args()
-    if args.part == "micro":
+    if args.part == "photo-light":
+        print(f"photo-light calibration on scikit-image crops{' and ' + str(args.data) if args.data else ''}")
+    elif args.part == "micro":
         print(f"micro calibration on time-lapse frames, camera noise {', '.join(f'{r:g}' for r in args.levels)} %")
     elif args.data is None:
         p.error(f"{args.part} needs --data (a folder of training photos)")
     else:
         print(f"{args.part} calibration on one photo in {args.every} of {args.data}")
-    {"jpeg": jpeg, "noise": noise, "micro": micro}[args.part](args)
+    {"jpeg": jpeg, "noise": noise, "micro": micro, "photo-light": photo_light}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -71,9 +71,14 @@ def test_committed_blend_is_its_recorded_mix_of_two_registry_models(name):
     alpha = rec["alpha"]
     assert 0 < alpha < 1 and REGISTRY[rec["tuned"]]["get"]["committed"]
     assert rec["start"] == "edsr-baseline" or REGISTRY[rec["start"]]["get"]["committed"]
-    # The selection table it was chosen from: alpha is the best mean over the selection cases.
+    # The selection table it was chosen from: alpha is the best mean over the selection cases (or, for an alpha
+    # chosen per input by the chooser's calibration, one that beats the fine-tune alone there too).
     sel = {float(a): g["selection"] for a, g in rec["gains"].items()}
-    assert max(sel, key=sel.get) == alpha and sel[alpha] > sel[1.0]
+    assert sel[alpha] > sel[1.0]
+    if rec.get("chosen_elsewhere"):
+        assert rec["selected_on"].startswith("scripts/calibrate_chooser.py"), name
+    else:
+        assert max(sel, key=sel.get) == alpha
     want, _, _ = blend_networks(cache.path_of(rec["tuned"]), liif.load_model(rec["start"]).path, alpha)
     have = liif.load_model(name, device="cpu").net.state_dict()
     for k, v in want.state_dict().items():
@@ -151,6 +156,32 @@ def test_blend_weights_scores_once_and_reuses_its_table(tmp_path, monkeypatch, c
             ]
         )
     assert "scored for other models" in capsys.readouterr().err
+
+
+def test_the_light_photo_model_records_where_its_alpha_was_chosen(tmp_path, monkeypatch, capsys):
+    """edsr-baseline-photo-light's alpha and split came from scripts/calibrate_chooser.py photo-light (per input the
+    chooser reads as a noisy photo), not from blend_weights' own per-case table: --chosen with --selected-on
+    commits that alpha and records how it was chosen."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location("_blend_weights", ROOT / "scripts" / "blend_weights.py")
+    bw = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bw)
+    a, b = tiny(tmp_path, 1), tiny(tmp_path, 2)
+    for bad, says in (
+        (["--selected-on", "elsewhere"], "go together"),
+        (["--chosen", "0.25", "--selected-on", "x"], "not one of"),
+    ):
+        with pytest.raises(SystemExit):
+            bw.main([str(a), str(b), "--alphas", "0.5", "1", *bad])
+        assert says in capsys.readouterr().err
+    blend = REGISTRY["edsr-baseline-photo-light"]["training"]["blend"]
+    assert (blend["tuned"], blend["start"], blend["alpha"]) == ("edsr-baseline-photo", "edsr-baseline", 0.5)
+    assert "calibrate_chooser.py photo-light" in blend["selected_on"] and blend["chosen_elsewhere"] is True
+    # blend_weights' own per-case table on the crops is kept beside it: 0.5 is not its best at 1 % noise.
+    assert len(blend["gains"]) == 5 and blend["gains"]["0.25"]["noise1"] > blend["gains"]["0.5"]["noise1"]
+    assert REGISTRY["edsr-baseline-photo-light"]["auto_for"] == ["noisy-photo-light"]
 
 
 def test_the_light_microscopy_model_is_a_blend_chosen_on_frames_no_model_saw(monkeypatch):

@@ -51,6 +51,7 @@ WORDS = {
 TEXTURE = {
     "jpeg": "enlarges JPEG blocks as detail",
     "noisy-photo": "turns noise into worm-like texture",
+    "noisy-photo-light": "turns noise into worm-like texture",
     "noisy-microscopy": "turns noise into worm-like texture",
     "noisy-microscopy-light": "turns noise into worm-like texture",
     "noisy-microscopy-faint": "turns noise into worm-like texture",

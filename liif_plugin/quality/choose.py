@@ -13,6 +13,8 @@ condition:
   compression, the more of the released model's sharpness pays: the tiers get different blends;
 - ``noisy-photo``: the noise estimate (liif_plugin.quality.noise) is a large share of the photo's
   fine detail (``NOISE_SHARE_PHOTO``): the same noise costs a smooth image more than a textured one;
+- ``noisy-photo-light``: such a photo whose noise is at most ``NOISE_PHOTO_LIGHT_MAX``: faint noise
+  wants less of the fine-tune's smoothing and more of the released model's detail (a blend of the two);
 - ``noisy-microscopy``: the noise estimate is above ``NOISE_MICROSCOPY`` (micrographs lose to
   bicubic at a fraction of the noise photos stand);
 - ``noisy-microscopy-light``: a noisy micrograph whose noise is a camera's read noise (the same at
@@ -49,6 +51,7 @@ Condition = Literal[
     "jpeg",
     "jpeg-heavy",
     "noisy-photo",
+    "noisy-photo-light",
     "noisy-microscopy",
     "noisy-microscopy-light",
     "noisy-microscopy-faint",
@@ -93,6 +96,18 @@ JPEG_GRID_SHIFTED = 0.6
 # Below a sigma of 0.5 % (two steps of the 8-bit estimate) an image is clean however smooth: clean photos read 0.29 %.
 NOISE_SHARE_PHOTO = 0.21
 NOISE_FLOOR_PHOTO = 0.005
+# A noisy photo whose noise reads at most this gets the light noisy-photo model (edsr-baseline-photo-light: 0.5 of the
+# photo model, 0.5 of the released one). Calibrated by `scripts/calibrate_chooser.py photo-light` on every input the
+# chooser reads as a noisy photo, x2-x4, Gaussian noise 0.5-5 % (AMD EPYC with AVX512-BF16, Dec 2026). Mean gain over
+# bicubic: the photo model alone | the 0.5 blend up to 1.0, 1.2, 1.5, 2.0, 2.5 % | the 0.5 blend alone:
+#   175 inputs, the 10 unseen scikit-image crops of scripts/blend_weights.py:
+#     +0.650 | +0.760 +0.807 +0.811 +0.836 +0.861 | +0.673
+#   158 inputs, 40 training photos (they flatter the photo model):
+#     +1.619 | +1.641 +1.650 +1.637 +1.645 +1.637 | +1.304
+# Blends of 0.25 and 0.75 did no better (at 1.2 %: +0.772 / +1.626 and +0.752 / +1.639). 1.2 % is the training
+# photos' best split; on the crops higher splits gain a little more (+0.05 dB at 2.5 %), so the value is a compromise
+# of the two sets. `cell` at 500 photons reads 1.45 % and stays with the photo model.
+NOISE_PHOTO_LIGHT_MAX = 0.012
 # A photo under this many pixels on a side has too few 2x2 blocks to weigh noise against detail (a 24 x 32 crop of
 # `camera` reads 0.58 % and 0.23 from 48 blocks, the whole image 0.29 % and 0.07): it counts as clean.
 MIN_NOISE_SIDE = 32
@@ -235,7 +250,7 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
         and noise > NOISE_FLOOR_PHOTO
         and noise > NOISE_SHARE_PHOTO * detail
     ):
-        condition = "noisy-photo"
+        condition = "noisy-photo-light" if noise <= NOISE_PHOTO_LIGHT_MAX else "noisy-photo"
     elif kind == "microscopy" and noise > NOISE_MICROSCOPY:
         photons = estimate_photons(sample)
         if photons < PHOTONS_LIGHT or noise > NOISE_LIGHT_MAX:
@@ -265,6 +280,7 @@ FALLBACK: dict[str, Condition] = {
     "jpeg-heavy": "jpeg",
     "noisy-microscopy-light": "noisy-microscopy",
     "noisy-microscopy-faint": "noisy-microscopy-light",
+    "noisy-photo-light": "noisy-photo",
 }
 
 
@@ -305,6 +321,7 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
     # Named for the condition, not the model: the registry decides which model serves it.
     what = {
         "noisy-photo": "noisy-photo model",
+        "noisy-photo-light": "light noisy-photo model",
         "noisy-microscopy": "microscopy model",
         "noisy-microscopy-light": "light microscopy model",
         "noisy-microscopy-faint": "faint-noise microscopy model",
