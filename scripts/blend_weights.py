@@ -76,6 +76,15 @@ def micro_crops() -> list[np.ndarray]:
     return crops
 
 
+def blended_model(tuned, start, alpha: float):
+    """A LiifModel (CPU) of alpha * tuned + (1 - alpha) * start, for scoring a blend before it is written."""
+    from liif_plugin.engine.model import LiifModel
+    from liif_plugin.training.blend import blend_networks
+
+    net, spec, norm = blend_networks(tuned, start, alpha)
+    return LiifModel(net, spec, f"blend {alpha:g}", device="cpu", normalization=norm)
+
+
 def held_out_inputs(data: Path | None, every: int, cases, micro: bool = False):
     """[(case, scale, ground truth, degraded input)]: crops of UNSEEN or micro_crops, or a folder's held-out strips."""
     import skimage.data
@@ -156,9 +165,8 @@ def main(argv=None) -> int:
     import torch
 
     import liif_plugin as liif
-    from liif_plugin.engine.model import LiifModel
     from liif_plugin.hub.wheels import sha256_of
-    from liif_plugin.training.blend import blend_networks, save_blend
+    from liif_plugin.training.blend import save_blend
     from liif_plugin.training.train import export_half
 
     torch.manual_seed(0)
@@ -193,8 +201,7 @@ def main(argv=None) -> int:
                 ap.error(f"{args.table} has no alpha {a:g}")
             g = saved["gains"][f"{a:g}"]
         else:
-            net, spec, norm = blend_networks(paths["tuned"], paths["start"], a)
-            model = LiifModel(net, spec, f"blend {a:g}", device="cpu", normalization=norm)
+            model = blended_model(paths["tuned"], paths["start"], a)
             g = gains(squared_errors(lambda x, shape: model.encode(x).render(shape), inputs), bic)  # noqa: B023
         table[a] = {**g, "selection": float(np.mean([g[c] for c in args.select]))}
         print(f"| {a:g} | " + " | ".join(f"{g[c]:+.2f}" for c in args.cases) + f" | {table[a]['selection']:+.3f} |")

@@ -176,16 +176,14 @@ def photo_light(args) -> None:
     """Whether lightly noisy photos want a blend of the noisy-photo model with the released one, at which
     alpha and up to which noise: every input the chooser calls a noisy photo is rendered by the photo model,
     each blend of PHOTO_LIGHT_ALPHAS and the released model."""
+    import blend_weights as bw
+
     import liif_plugin as liif
-    from liif_plugin.engine.model import LiifModel
-    from liif_plugin.training.blend import blend_networks
 
     released, photo = choose.model_for("clean"), choose.model_for("noisy-photo")
-    paths = {n: liif.get_model(n, device="cpu").path for n in (released, photo)}
     models = {"photo": liif.get_model(photo, device="cpu"), "released": liif.get_model(released, device="cpu")}
     for a in PHOTO_LIGHT_ALPHAS:
-        net, spec, norm = blend_networks(paths[photo], paths[released], a)
-        models[f"blend {a:g}"] = LiifModel(net, spec, f"blend {a:g}", device="cpu", normalization=norm)
+        models[f"blend {a:g}"] = bw.blended_model(models["photo"].path, models["released"].path, a)
     rows = []  # (set, case, noise %, gains per model)
     for where, case, s, hr, x in photo_light_inputs(args.data, args.every):
         sig = choose.measure(x)
