@@ -319,7 +319,9 @@ def main(argv=None) -> int:
             f"{choose.JPEG_HEAVY_QUALITY}, clean from {choose.JPEG_CLEAN_QUALITY}; "
             f"photo noise/detail {choose.NOISE_SHARE_PHOTO} (noise at least "
             f"{100 * choose.NOISE_FLOOR_PHOTO:g} %; the light noisy-photo model up to "
-            f"{100 * choose.NOISE_PHOTO_LIGHT_MAX:g} %), microscopy noise {100 * choose.NOISE_MICROSCOPY:g} %, light "
+            f"{100 * choose.NOISE_PHOTO_LIGHT_MAX:g} %, or up to {100 * choose.NOISE_PHOTO_LIGHT_CAP:g} % at "
+            f"noise/detail {choose.NOISE_SHARE_PHOTO_LIGHT:g} or less), "
+            f"microscopy noise {100 * choose.NOISE_MICROSCOPY:g} %, light "
             f"microscopy from {choose.PHOTONS_LIGHT} photons up to {100 * choose.NOISE_LIGHT_MAX:g} % noise, "
             f"faint-noise microscopy up to {100 * choose.NOISE_FAINT_MAX:g} %)\n"
         )

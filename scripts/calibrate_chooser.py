@@ -29,7 +29,8 @@ benchmarks/realworld.py degrades its held-out photos.
   scikit-image crops of scripts/blend_weights.py (UNSEEN: no model trained on them, no benchmark
   scores on them) at x2-x4 and, with --data, the training photos, under Gaussian noise of 0.5-5 %;
   every input the chooser reads as a noisy photo is rendered by the photo model, the released one
-  and blends of the two, and each (alpha, split) is scored by the mean gain over bicubic.
+  and blends of the two, and each (alpha, split) is scored by the mean gain over bicubic; then, with
+  the 0.5 blend, each (share, cap) of the second way in: NOISE_SHARE_PHOTO_LIGHT and NOISE_PHOTO_LIGHT_CAP.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ FAINT_SPLITS = (0.85, 0.95, 1.05, 1.15, 1.25, 1.35)  # % of the input's range
 PHOTO_LIGHT_CASES = ("noise0.5", "noise0.75", "noise1", "noise1.5", "noise2", "noise3", "noise5")
 PHOTO_LIGHT_ALPHAS = (0.25, 0.5, 0.75)  # share of the noisy-photo model in a blend with the released one
 PHOTO_LIGHT_SPLITS = (0.7, 0.85, 1.0, 1.2, 1.5, 2.0, 2.5)  # % of the input's range
+PHOTO_LIGHT_SHARES = (0.28, 0.3, 0.32, 0.35)  # of the fine detail: the second way into the light tier
+PHOTO_LIGHT_CAPS = (3.0, 4.0, 5.0, math.inf)  # % of the input's range: the share rule's upper bound
 PHOTO_LIGHT_SCALES = (2.0, 2.5, 3.0, 4.0)  # for the unseen crops (the training photos take one each, in turn)
 
 
@@ -184,7 +187,7 @@ def photo_light(args) -> None:
     models = {"photo": liif.get_model(photo, device="cpu"), "released": liif.get_model(released, device="cpu")}
     for a in PHOTO_LIGHT_ALPHAS:
         models[f"blend {a:g}"] = bw.blended_model(models["photo"].path, models["released"].path, a)
-    rows = []  # (set, case, noise %, gains per model)
+    rows = []  # (set, case, noise %, gains per model, noise / fine detail)
     for where, case, s, hr, x in photo_light_inputs(args.data, args.every):
         sig = choose.measure(x)
         if sig.condition not in ("noisy-photo", "noisy-photo-light"):
@@ -192,9 +195,9 @@ def photo_light(args) -> None:
         dr, border = ev.data_range_of(hr), math.ceil(s)
         base = ev.psnr(hr, ev.bicubic_resize(x, hr.shape[:2]), dr, border=border)
         g = [ev.psnr(hr, m.encode(x).render(hr.shape[:2]), dr, border=border) - base for m in models.values()]
-        rows.append((where, case, 100 * sig.noise, g))
-        print(f"  {where} {case} x{s:g}: noise {100 * sig.noise:.2f} %, gains " + " ".join(f"{v:+.2f}" for v in g),
-              file=sys.stderr)  # fmt: skip
+        rows.append((where, case, 100 * sig.noise, g, sig.noise / max(sig.detail, 1e-9)))
+        print(f"  {where} {case} x{s:g}: noise {100 * sig.noise:.2f} %, share {rows[-1][4]:.2f}, gains "
+              + " ".join(f"{v:+.2f}" for v in g), file=sys.stderr)  # fmt: skip
     names = list(models)
     for where in sorted({r[0] for r in rows}):
         sel = [r for r in rows if r[0] == where]
@@ -219,6 +222,27 @@ def photo_light(args) -> None:
             print(f"| up to {t:g} % | " + " | ".join(f"{v:+.3f}" for v in cells) + " |")
         always = " | ".join(f"{g[:, 2 + j].mean():+.3f}" for j in range(len(PHOTO_LIGHT_ALPHAS)))
         print(f"| the blend always | {always} |")
+        print_share_rule(nz, np.array([r[4] for r in sel]), g[:, 0], g[:, 2 + PHOTO_LIGHT_ALPHAS.index(0.5)])
+
+
+def print_share_rule(nz, share, photo, blend) -> None:
+    """The second way into the light tier: the blend also where the noise is at most a share of the fine detail and
+    at most a cap; the mean gain, and the worst change against the split alone, per (share, cap)."""
+    split = nz <= 100 * choose.NOISE_PHOTO_LIGHT_MAX
+    alone = np.where(split, blend, photo)
+    known = " (`choose`)"
+    caps = " | ".join(f"{c:g} %" for c in PHOTO_LIGHT_CAPS)
+    print(f"\n| alpha 0.5 up to {100 * choose.NOISE_PHOTO_LIGHT_MAX:g} %, or at most a share of the fine detail "
+          f"up to a cap: share (rows), cap (columns) | {caps} |")  # fmt: skip
+    print("|---|" + "---|" * len(PHOTO_LIGHT_CAPS))
+    print(f"| the split alone | {alone.mean():+.3f} |" + " |" * (len(PHOTO_LIGHT_CAPS) - 1))
+    for t in PHOTO_LIGHT_SHARES:
+        cells = []
+        for c in PHOTO_LIGHT_CAPS:
+            g = np.where(split | ((nz <= c) & (share <= t)), blend, photo)
+            mark = known if (t, c) == (choose.NOISE_SHARE_PHOTO_LIGHT, 100 * choose.NOISE_PHOTO_LIGHT_CAP) else ""
+            cells.append(f"{g.mean():+.3f} (worst {np.min(g - alone):+.2f}){mark}")
+        print(f"| {t:g} | " + " | ".join(cells) + " |")
 
 
 def micro_truths(whole: bool) -> dict[str, np.ndarray]:

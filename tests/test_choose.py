@@ -3,6 +3,7 @@
 import io
 import logging
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -149,15 +150,7 @@ def test_the_faint_split_is_calibrated_on_frames_no_model_saw(monkeypatch, capsy
     """scripts/calibrate_chooser.py micro: held-out time-lapse frames (disjoint from the training frames), with
     camera noise in the truth; it renders the light-tier inputs with both models and marks NOISE_FAINT_MAX in
     its table. One noise level and the corners only here (the whole run takes ~40 min)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(root / "scripts"))
-    spec = importlib.util.spec_from_file_location("_calibrate_chooser", root / "scripts" / "calibrate_chooser.py")
-    cc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cc)
+    cc, _ = _calibrate_chooser(monkeypatch)
     import noise_training_data
 
     corners, whole = cc.micro_truths(False), cc.micro_truths(True)
@@ -393,12 +386,55 @@ def test_faint_noise_on_a_photo_gets_the_light_photo_model():
     # That the committed file is half of each parent: test_blend.py::test_committed_blend_is_its_recorded_mix...
 
 
-def test_the_light_photo_split_is_calibrated_on_photos_no_model_saw(monkeypatch, capsys):
-    """scripts/calibrate_chooser.py photo-light: the unseen scikit-image crops (no model trained on them, no benchmark
-    scores on them); every input read as a noisy photo is rendered by the photo model, the released one and the
-    blends, and each split is scored. One crop, two scales and two noise levels here (the whole run takes ~12 min)."""
+def test_noise_small_next_to_a_photos_texture_gets_the_light_photo_model():
+    """A textured photo reads more noise than it carries (its texture leaks into the estimate): gravel reads 3.2-3.5 %
+    at 1 % noise. Where that noise is at most NOISE_SHARE_PHOTO_LIGHT of the fine detail and at most
+    NOISE_PHOTO_LIGHT_CAP it gets the light blend, and the reason says why; heavier noise gets the photo model."""
+    rng = np.random.default_rng(0)
+    gravel = np.asarray(Image.fromarray(skimage.data.gravel()).resize((200, 200), Image.BICUBIC)).astype(float)
+    for sigma, want in ((2.55, "noisy-photo-light"), (12.75, "noisy-photo")):
+        x = np.clip(np.rint(gravel + rng.normal(0, sigma, gravel.shape)), 0, 255).astype(np.uint8)
+        s = measure(x)
+        share_rule = s.noise <= choose.NOISE_PHOTO_LIGHT_CAP and s.noise <= choose.NOISE_SHARE_PHOTO_LIGHT * s.detail
+        assert s.condition == want and s.noise > choose.NOISE_PHOTO_LIGHT_MAX, s  # the 1.2 % split alone: photo model
+        assert share_rule == (want == "noisy-photo-light"), s
+        name, reason = choose_model(x)
+        assert name == choose.model_for(want), reason
+        assert ("small next to the photo's fine detail" in reason) == share_rule, reason
+    # Faint noise on a smooth photo goes light by the split, and its reason does not claim the share rule.
+    smooth = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((170, 170), Image.BICUBIC)).astype(float)
+    from scipy.ndimage import gaussian_filter
+
+    x = np.clip(np.rint(gaussian_filter(smooth, (2, 2, 0)) + rng.normal(0, 2.55, smooth.shape)), 0, 255)
+    name, reason = choose_model(x.astype(np.uint8))
+    assert name == "edsr-baseline-photo-light" and "fine detail" not in reason, reason
+
+
+def test_the_share_rule_is_calibrated_on_textured_crops_no_model_saw(monkeypatch, capsys):
+    """calibrate_chooser.py photo-light scores the share rule too: on gravel at 1 % noise (it reads 3.2-3.9 %, above
+    the split) the half mix beats the photo model by about 1 dB, and the table marks the constants choose uses."""
+    cc, bw = _calibrate_chooser(monkeypatch)
+    monkeypatch.setattr(bw, "UNSEEN", ("gravel",))
+    monkeypatch.setattr(cc, "PHOTO_LIGHT_CASES", ("noise1",))
+    monkeypatch.setattr(cc, "PHOTO_LIGHT_SCALES", (2.5, 3.0))
+    monkeypatch.setattr(sys, "argv", ["calibrate_chooser.py", "photo-light"])
+    cc.main()
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0][2:]: line for line in out.splitlines() if line.startswith("| ")}
+    assert "2 inputs read as noisy photos" in out
+    alone = float(rows["the split alone"].split(" | ")[1].strip(" |"))
+    photo = float(rows["noise1"].split(" | ")[3])
+    assert alone == pytest.approx(photo, abs=0.006)  # both read above 1.2 % (the split alone: the photo model)
+    cells = rows[f"{choose.NOISE_SHARE_PHOTO_LIGHT:g}"].split(" | ")[1:]
+    mine = next(c for c in cells if "(`choose`)" in c)
+    assert cells.index(mine) == cc.PHOTO_LIGHT_CAPS.index(100 * choose.NOISE_PHOTO_LIGHT_CAP)
+    gain, worst = float(mine.split()[0]), float(mine.split("worst ")[1].split(")")[0])
+    assert gain > alone + 0.5 and worst > 0  # both moved, both gained
+
+
+def _calibrate_chooser(monkeypatch):
+    """scripts/calibrate_chooser.py as a module, and the blend_weights it reads UNSEEN from."""
     import importlib.util
-    import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
@@ -407,6 +443,15 @@ def test_the_light_photo_split_is_calibrated_on_photos_no_model_saw(monkeypatch,
     cc = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cc)
     import blend_weights as bw
+
+    return cc, bw
+
+
+def test_the_light_photo_split_is_calibrated_on_photos_no_model_saw(monkeypatch, capsys):
+    """scripts/calibrate_chooser.py photo-light: the unseen scikit-image crops (no model trained on them, no benchmark
+    scores on them); every input read as a noisy photo is rendered by the photo model, the released one and the
+    blends, and each split is scored. One crop, two scales and two noise levels here (the whole run takes ~12 min)."""
+    cc, bw = _calibrate_chooser(monkeypatch)
     import realworld as rw
 
     assert set(bw.UNSEEN).isdisjoint(rw.PHOTOS)
