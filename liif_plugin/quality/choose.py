@@ -122,7 +122,8 @@ NOISE_PHOTO_LIGHT_MAX = 0.012
 #   0.35        +0.925  +0.967  +1.004  +1.007    +1.669  +1.675  +1.672  +1.654
 # (the 1.2 % split alone: +0.807 and +1.650). 0.30 and 4 % are the training photos' best; above 4 % the crops gain on
 # average, but their worst input then loses 1.12 dB against the split alone (0.11 up to 4 %; the training photos'
-# worst 0.40 from 4 % on).
+# worst 0.40 from 4 % on). An 8-bit photo's estimate moves in steps of 0.29 % (0.5 / 255 / 0.6745; half that at
+# times): the cap leaves out readings of 4.07 %, where that worst input (`coins` at 5 % noise) reads.
 NOISE_SHARE_PHOTO_LIGHT = 0.30
 NOISE_PHOTO_LIGHT_CAP = 0.04
 # A photo under this many pixels on a side has too few 2x2 blocks to weigh noise against detail (a 24 x 32 crop of
