@@ -320,7 +320,7 @@ def micro(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("part", choices=("jpeg", "noise", "micro", "photo-light"))
-    p.add_argument("--data", type=Path, help="folder of training photos (PNG/JPEG); jpeg and noise only")
+    p.add_argument("--data", type=Path, help="training photos (PNG/JPEG): jpeg, noise; photo-light optional")
     p.add_argument("--every", type=int, default=3, help="use every n-th photo (default 3)")
     p.add_argument("--levels", type=float, nargs="*", default=CAMERA_NOISE, help="micro: camera noise in the truth, %%")
     args = p.parse_args()
