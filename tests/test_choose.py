@@ -11,7 +11,7 @@ import skimage.data
 from PIL import Image
 
 import liif_plugin as liif
-from liif_plugin.quality import choose
+from liif_plugin.quality import advice, choose
 from liif_plugin.quality.choose import choose_model, image_kind, is_jpeg, measure
 from liif_plugin.quality.jpeg import jpeg_grid, jpeg_quality, quality_from_pixels
 
@@ -403,6 +403,35 @@ def test_noise_small_next_to_a_photos_texture_gets_the_light_photo_model():
         assert name == choose.model_for(want), reason
         assert ("small next to the photo's fine detail" in reason) == share_rule, reason
     # A photo light by the 1.2 % split does not claim the share rule: test_faint_noise_on_a_photo_gets_the_light...
+
+
+def test_fine_texture_read_as_noise_is_named_in_the_reason():
+    """A clean crop of grass shrunk to 48-96 px reads as a noisy photo: its texture leaks into the estimate. The
+    choice stays (the coarse ratio cannot choose the model: docs/weights.md), but the reason says it may be fine
+    texture, so a user who knows the picture is clean can name the released model. White noise on a smooth photo,
+    clean photos and micrographs get no such words."""
+    grass = skimage.data.grass()[160:352, 160:352]
+    for side in (48, 64, 96):
+        x = np.asarray(Image.fromarray(grass).resize((side, side), Image.BICUBIC))
+        s = measure(x)
+        assert s.condition in ("noisy-photo", "noisy-photo-light") and s.coarse_ratio > choose.TEXTURE_RATIO, s
+        name, reason = choose_model(x)
+        assert name == choose.model_for(s.condition) and reason.startswith("fine texture or noise about "), reason
+    released = choose.model_for("clean")
+    look = advice.check(x)  # the faces' advice line says what to do about it, in each face's words
+    assert f"; if it is clean texture, pass --model {released}." in look.advice("cli")
+    assert f"; if it is clean texture, pick '{released}' in 'model'." in look.advice("napari")
+    assert f"; if it is clean texture, pick {released} in the model menu." in look.advice("notebook")
+    named = look.advice("napari", released)  # named, it still warns, for the case that this is noise
+    assert "if it is clean texture" not in named and "texture: if this is noise, set 'model' to auto or" in named
+    rng = np.random.default_rng(0)
+    coffee = np.asarray(Image.fromarray(skimage.data.coffee()[104:296, 204:396]).resize((96, 96), Image.BICUBIC))
+    x = np.clip(np.rint(coffee + rng.normal(0, 7.65, coffee.shape)), 0, 255).astype(np.uint8)  # 3 % noise
+    s = measure(x)
+    assert s.condition.startswith("noisy-photo") and s.coarse_ratio < choose.TEXTURE_RATIO, s
+    assert choose_model(x).reason.startswith("noise about "), choose_model(x).reason
+    assert "texture: set 'model' to auto or" in advice.check(x).advice("napari", released)
+    assert measure(coffee).coarse_ratio is None  # clean: not measured, nothing to say
 
 
 def test_the_share_rule_is_calibrated_on_textured_crops_no_model_saw(monkeypatch, capsys):

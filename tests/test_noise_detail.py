@@ -11,7 +11,13 @@ from liif_plugin.cli.main import main
 from liif_plugin.engine import tiles
 from liif_plugin.engine.classic import ClassicResampler
 from liif_plugin.engine.coords import axis_centres
-from liif_plugin.quality.noise import NOISE_THRESHOLD, estimate_noise, estimate_photons, noise_warning
+from liif_plugin.quality.noise import (
+    NOISE_THRESHOLD,
+    coarse_noise_ratio,
+    estimate_noise,
+    estimate_photons,
+    noise_warning,
+)
 from liif_plugin.sources import arrays
 
 
@@ -40,6 +46,19 @@ def test_estimate_on_a_real_photo_with_noise_within_0_006(sigma):
 def test_estimate_reads_about_zero_on_clean_images():
     for img in (data.camera(), data.astronaut(), data.cell()):
         assert estimate_noise(img) < 0.01 < NOISE_THRESHOLD  # only the finest texture of the photo
+
+
+@pytest.mark.parametrize("side", [48, 64, 96])
+def test_noise_halves_one_scale_coarser_and_fine_texture_does_not(side):
+    """coarse_noise_ratio: white noise reads about 0.5 (0.4-0.67 over seeds at 48 px, where the coarser scale has
+    only 144 blocks); clean texture, a central 192-px crop of grass or gravel shrunk x2-x4 (which the estimate
+    reads as 2-5 % noise), reads above 1.2."""
+    yy, xx = np.mgrid[0:side, 0:side] / side
+    smooth = (0.3 + 0.2 * np.sin(6 * xx) * np.cos(4 * yy)).astype(np.float32)
+    assert 0.3 < coarse_noise_ratio(noisy(smooth, 0.03)) < 0.8
+    for texture in (data.grass(), data.gravel()):
+        small = np.asarray(Image.fromarray(texture[160:352, 160:352]).resize((side, side), Image.BICUBIC))
+        assert estimate_noise(small) > 0.02 and coarse_noise_ratio(small) > 1.2
 
 
 def test_estimate_is_in_units_of_the_range_for_sixteen_bit():

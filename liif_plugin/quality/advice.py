@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liif_plugin.errors import Face
-from liif_plugin.quality.choose import ImageSignals, ModelChoice, is_jpeg
+from liif_plugin.quality.choose import ImageSignals, ModelChoice, is_jpeg, model_for
 
 AUTO = "auto"
 DETAIL_ADVISED = 0.3  # the detail the advice suggests for an image no installed model suits
@@ -28,24 +28,28 @@ WORDS = {
         "set_auto": "set 'model' to auto",
         "detail": f"lower 'detail' (e.g. to {DETAIL_ADVISED})",
         "large": "look at a part first with Preview or 'live LIIF view'",
+        "texture": "if it is clean texture, pick '{name}' in 'model'",
     },
     "notebook": {
         "auto": "auto",
         "set_auto": "pick auto in the model menu",
         "detail": f"lower the detail slider (e.g. to {DETAIL_ADVISED})",
         "large": "",
+        "texture": "if it is clean texture, pick {name} in the model menu",
     },
     "cli": {
         "auto": "--model auto",
         "set_auto": "leave --model at auto",
         "detail": f"pass e.g. --detail {DETAIL_ADVISED}",
         "large": "try --region Y0,X0,Y1,X1 on a part first",
+        "texture": "if it is clean texture, pass --model {name}",
     },
     "python": {
         "auto": "model='auto'",
         "set_auto": "pass model='auto'",
         "detail": f"pass e.g. detail={DETAIL_ADVISED}",
         "large": "try region=(y0, x0, y1, x1) on a part first",
+        "texture": "if it is clean texture, pass model='{name}'",
     },
 }
 TEXTURE = {
@@ -116,12 +120,16 @@ class Check:
         else:
             model = f"model '{_short(name)}' ({words['auto']} would pick '{self.auto.name}')"
         line = f"{what}: {model}"
+        clean_model = model_for("clean")
+        if auto and s.may_be_texture and clean_model is not None and name != clean_model:
+            line += "; " + words["texture"].format(name=clean_model)  # the user can tell texture from noise
         todo = []
         if self.needs_change(selected, detail):
             if not auto and self.serves(self.auto.name):
                 todo.append(words["set_auto"])
             todo.append(words["detail"])
-            line += f"; it {TEXTURE['jpeg' if is_jpeg(s.condition) else s.condition]}: " + " or ".join(todo)
+            line += f"; it {TEXTURE['jpeg' if is_jpeg(s.condition) else s.condition]}: "
+            line += ("if this is noise, " if s.may_be_texture else "") + " or ".join(todo)
         vr = self.value_range
         if vr is not None and vr[0] == vr[1]:
             line += f"; the image is flat (every value {_num(vr[0])}): LIIF has nothing to add"

@@ -6,6 +6,7 @@ their model, and status lines that go when what they describe changes."""
 import numpy as np
 import pytest
 from panel_helpers import WAIT, messages, n_messages, open_widget, run_and_wait, wait_idle
+from PIL import Image
 from skimage import data
 
 from liif_plugin.quality import advice, choose
@@ -106,6 +107,12 @@ def test_advice_line_before_run(make_napari_viewer, qtbot):
     assert new.name == f"cells [LIIF x2 {picked}]"
     assert new.metadata["liif"]["model"] == picked
     assert new.metadata["liif"]["model_choice"].startswith("auto: noise about ")
+    # A small picture of clean grass reads as noise; the panel says it may be texture and what to pick then.
+    grass = np.asarray(Image.fromarray(data.grass()[160:352, 160:352]).resize((64, 64), Image.BICUBIC))
+    w.set_layer(viewer.add_image(grass, name="grass"))
+    line = w.advice_label.value
+    assert line.startswith("fine texture or noise about ") and "(photo): 'auto' picks 'edsr-baseline-photo" in line
+    assert f"; if it is clean texture, pick '{choose.model_for('clean')}' in 'model'." in line
 
 
 def test_one_model_per_layer_whatever_the_window(make_napari_viewer, qtbot, tiny_model, monkeypatch):
