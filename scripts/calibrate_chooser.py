@@ -4,7 +4,7 @@ micrographs on time-lapse frames no model was trained on.
     python scripts/calibrate_chooser.py jpeg --data ../shared/data/train-photos    # seconds
     python scripts/calibrate_chooser.py noise --data ../shared/data/train-photos   # ~30 min on 1 core
     python scripts/calibrate_chooser.py micro                                      # ~40 min on 2 cores
-    python scripts/calibrate_chooser.py photo-light --data ../shared/data/train-photos  # ~12 min on 2 cores
+    python scripts/calibrate_chooser.py photo-light --data ../shared/data/train-photos  # ~15 min on 2 cores
 
 Every third photo (40 of the 118): a random 192-px crop, shrunk by 2, 2.5, 3 or 4 (in turn) with the
 benchmark's bicubic filter (48-96 px inputs, the hardest size to read), then degraded as
@@ -27,10 +27,12 @@ benchmarks/realworld.py degrades its held-out photos.
   over bicubic and the count of inputs below it.
 - ``photo-light``: NOISE_PHOTO_LIGHT_MAX and the light noisy-photo model's alpha. The unseen
   scikit-image crops of scripts/blend_weights.py (UNSEEN: no model trained on them, no benchmark
-  scores on them) at x2-x4 and, with --data, the training photos, under Gaussian noise of 0.5-5 %;
-  every input the chooser reads as a noisy photo is rendered by the photo model, the released one
-  and blends of the two, and each (alpha, split) is scored by the mean gain over bicubic; then, with
-  the 0.5 blend, each (share, cap) of the second way in: NOISE_SHARE_PHOTO_LIGHT and NOISE_PHOTO_LIGHT_CAP.
+  scores on them) at x2-x4 and, with --data, the training photos, clean and under Gaussian noise of
+  0.5-5 %; every input the chooser reads as a noisy photo is rendered by the photo model, the released
+  one and blends of the two, and each (alpha, split) is scored by the mean gain over bicubic; then, with
+  the 0.5 blend, each (share, cap) of the second way in (NOISE_SHARE_PHOTO_LIGHT, NOISE_PHOTO_LIGHT_CAP)
+  and each (ratio, cap) of the third, fine texture read as noise (TEXTURE_RATIO,
+  NOISE_PHOTO_LIGHT_TEXTURE_CAP), with what the clean inputs among them lose to the released model.
 """
 
 from __future__ import annotations
@@ -72,11 +74,14 @@ SHARE_THRESHOLDS = (0.15, 0.19, 0.21, 0.23, 0.25, 0.3)
 MICRO_CASES = ("clean", "photons5000", "photons1000", "photons500", "photons200")
 CAMERA_NOISE = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # % of the truth's range
 FAINT_SPLITS = (0.85, 0.95, 1.05, 1.15, 1.25, 1.35)  # % of the input's range
-PHOTO_LIGHT_CASES = ("noise0.5", "noise0.75", "noise1", "noise1.5", "noise2", "noise3", "noise5")
+# Clean inputs too: a textured one can read as a noisy photo, and the rules act on it as on a noisy one.
+PHOTO_LIGHT_CASES = ("clean", "noise0.5", "noise0.75", "noise1", "noise1.5", "noise2", "noise3", "noise5")
 PHOTO_LIGHT_ALPHAS = (0.25, 0.5, 0.75)  # share of the noisy-photo model in a blend with the released one
 PHOTO_LIGHT_SPLITS = (0.7, 0.85, 1.0, 1.2, 1.5, 2.0, 2.5)  # % of the input's range
 PHOTO_LIGHT_SHARES = (0.28, 0.3, 0.32, 0.35)  # of the fine detail: the second way into the light tier
 PHOTO_LIGHT_CAPS = (3.0, 4.0, 5.0, math.inf)  # % of the input's range: the share rule's upper bound
+TEXTURE_RATIOS = (1.0, 1.1, 1.2, 1.3)  # coarse_noise_ratio above which the reading may be fine texture
+TEXTURE_CAPS = (4.5, 5.0, 6.0, math.inf)  # % of the input's range: up to where such inputs get the light tier
 PHOTO_LIGHT_SCALES = (2.0, 2.5, 3.0, 4.0)  # for the unseen crops (the training photos take one each, in turn)
 
 
@@ -187,7 +192,7 @@ def photo_light(args) -> None:
     models = {"photo": liif.get_model(photo, device="cpu"), "released": liif.get_model(released, device="cpu")}
     for a in PHOTO_LIGHT_ALPHAS:
         models[f"blend {a:g}"] = bw.blended_model(models["photo"].path, models["released"].path, a)
-    rows = []  # (set, case, noise %, gains per model, noise / fine detail)
+    rows = []  # (set, case, noise %, gains per model, noise / fine detail, coarse_noise_ratio)
     for where, case, s, hr, x in photo_light_inputs(args.data, args.every):
         sig = choose.measure(x)
         if sig.condition not in ("noisy-photo", "noisy-photo-light"):
@@ -195,9 +200,9 @@ def photo_light(args) -> None:
         dr, border = ev.data_range_of(hr), math.ceil(s)
         base = ev.psnr(hr, ev.bicubic_resize(x, hr.shape[:2]), dr, border=border)
         g = [ev.psnr(hr, m.encode(x).render(hr.shape[:2]), dr, border=border) - base for m in models.values()]
-        rows.append((where, case, 100 * sig.noise, g, sig.noise / max(sig.detail, 1e-9)))
-        print(f"  {where} {case} x{s:g}: noise {100 * sig.noise:.2f} %, share {rows[-1][4]:.2f}, gains "
-              + " ".join(f"{v:+.2f}" for v in g), file=sys.stderr)  # fmt: skip
+        rows.append((where, case, 100 * sig.noise, g, sig.noise / max(sig.detail, 1e-9), sig.coarse_ratio))
+        print(f"  {where} {case} x{s:g}: noise {100 * sig.noise:.2f} %, share {rows[-1][4]:.2f}, "
+              f"ratio {sig.coarse_ratio:.2f}, gains " + " ".join(f"{v:+.2f}" for v in g), file=sys.stderr)  # fmt: skip
     names = list(models)
     for where in sorted({r[0] for r in rows}):
         sel = [r for r in rows if r[0] == where]
@@ -222,27 +227,71 @@ def photo_light(args) -> None:
             print(f"| up to {t:g} % | " + " | ".join(f"{v:+.3f}" for v in cells) + " |")
         always = " | ".join(f"{g[:, 2 + j].mean():+.3f}" for j in range(len(PHOTO_LIGHT_ALPHAS)))
         print(f"| the blend always | {always} |")
-        print_share_rule(nz, np.array([r[4] for r in sel]), g[:, 0], g[:, 2 + PHOTO_LIGHT_ALPHAS.index(0.5)])
+        share, blend = np.array([r[4] for r in sel]), g[:, 2 + PHOTO_LIGHT_ALPHAS.index(0.5)]
+        print_share_rule(nz, share, g[:, 0], blend)
+        print_texture_rule(nz, share, np.array([r[5] for r in sel]), np.array(cases), g[:, 0], g[:, 1], blend)
+
+
+def print_rule_table(title: str, alone_label: str, alone, rows, caps, light, mine) -> None:
+    """One table of a way into the light tier: the mean gain with the half mix where `light(row, cap)` (boolean per
+    input) holds, the worst change against the rule before it (`alone`: its gains, then the blend's and the photo
+    model's per input) and how many inputs moved, per row value and cap; `mine` marks choose's cell."""
+    print(f"\n| {title}: (rows), cap (columns) | " + " | ".join(f"{c:g} %" for c in caps) + " |")
+    print("|---|" + "---|" * len(caps))
+    print(f"| {alone_label} | {alone[0].mean():+.3f} |" + " |" * (len(caps) - 1))
+    for r in rows:
+        cells = []
+        for c in caps:
+            g = np.where(light(r, c), alone[1], alone[2])
+            cells.append(
+                f"{g.mean():+.3f} (worst {np.min(g - alone[0]):+.2f}, {np.sum(g != alone[0])} moved)"
+                + (" (`choose`)" if (r, c) == mine else "")
+            )
+        print(f"| {r:g} | " + " | ".join(cells) + " |")
 
 
 def print_share_rule(nz, share, photo, blend) -> None:
     """The second way into the light tier: the blend also where the noise is at most a share of the fine detail and
     at most a cap; the mean gain, and the worst change against the split alone, per (share, cap)."""
     split = nz <= 100 * choose.NOISE_PHOTO_LIGHT_MAX
-    alone = np.where(split, blend, photo)
-    known = " (`choose`)"
-    caps = " | ".join(f"{c:g} %" for c in PHOTO_LIGHT_CAPS)
-    print(f"\n| alpha 0.5 up to {100 * choose.NOISE_PHOTO_LIGHT_MAX:g} %, or at most a share of the fine detail "
-          f"up to a cap: share (rows), cap (columns) | {caps} |")  # fmt: skip
-    print("|---|" + "---|" * len(PHOTO_LIGHT_CAPS))
-    print(f"| the split alone | {alone.mean():+.3f} |" + " |" * (len(PHOTO_LIGHT_CAPS) - 1))
-    for t in PHOTO_LIGHT_SHARES:
-        cells = []
-        for c in PHOTO_LIGHT_CAPS:
-            g = np.where(split | ((nz <= c) & (share <= t)), blend, photo)
-            mark = known if (t, c) == (choose.NOISE_SHARE_PHOTO_LIGHT, 100 * choose.NOISE_PHOTO_LIGHT_CAP) else ""
-            cells.append(f"{g.mean():+.3f} (worst {np.min(g - alone):+.2f}){mark}")
-        print(f"| {t:g} | " + " | ".join(cells) + " |")
+    print_rule_table(
+        f"alpha 0.5 up to {100 * choose.NOISE_PHOTO_LIGHT_MAX:g} %, or at most a share of the fine detail up to a "
+        "cap: share",
+        "the split alone",
+        (np.where(split, blend, photo), blend, photo),
+        PHOTO_LIGHT_SHARES,
+        PHOTO_LIGHT_CAPS,
+        lambda t, c: split | ((nz <= c) & (share <= t)),
+        (choose.NOISE_SHARE_PHOTO_LIGHT, 100 * choose.NOISE_PHOTO_LIGHT_CAP),
+    )
+
+
+def print_texture_rule(nz, share, ratio, cases, photo, released, blend) -> None:
+    """The third way into the light tier: what may be fine texture read as noise (coarse_noise_ratio above a
+    ratio), up to a cap; the mean gain and the worst change against the split and share rule alone, per (ratio,
+    cap), and what clean inputs read as noisy photos lose against the released model."""
+    split = nz <= 100 * choose.NOISE_PHOTO_LIGHT_MAX
+    by_share = (nz <= 100 * choose.NOISE_PHOTO_LIGHT_CAP) & (share <= choose.NOISE_SHARE_PHOTO_LIGHT)
+    alone = np.where(split | by_share, blend, photo)
+    print_rule_table(
+        "alpha 0.5 by the split and share rule, or where the reading may be texture: ratio",
+        "the split and share rule alone",
+        (alone, blend, photo),
+        TEXTURE_RATIOS,
+        TEXTURE_CAPS,
+        lambda r, c: split | by_share | ((nz <= c) & (ratio > r)),
+        (choose.TEXTURE_RATIO, 100 * choose.NOISE_PHOTO_LIGHT_TEXTURE_CAP),
+    )
+    clean = cases == "clean"
+    if clean.any():
+        chosen = np.where(
+            [choose.light_photo(n / 100, n / 100 / max(sh, 1e-9), ra) for n, sh, ra in zip(nz, share, ratio)],
+            blend,
+            photo,
+        )
+        print(f"\n{clean.sum()} clean inputs read as noisy photos (coarse ratio {ratio[clean].min():.2f}-"
+              f"{ratio[clean].max():.2f}): released model {released[clean].mean():+.2f} dB over bicubic, `auto` before "
+              f"the texture rule {alone[clean].mean():+.2f}, now {chosen[clean].mean():+.2f}")  # fmt: skip
 
 
 def micro_truths(whole: bool) -> dict[str, np.ndarray]:

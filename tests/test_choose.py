@@ -405,18 +405,29 @@ def test_noise_small_next_to_a_photos_texture_gets_the_light_photo_model():
     # A photo light by the 1.2 % split does not claim the share rule: test_faint_noise_on_a_photo_gets_the_light...
 
 
-def test_fine_texture_read_as_noise_is_named_in_the_reason():
-    """A clean crop of grass shrunk to 48-96 px reads as a noisy photo: its texture leaks into the estimate. The
-    choice stays (the coarse ratio cannot choose the model: docs/weights.md), but the reason says it may be fine
-    texture, so a user who knows the picture is clean can name the released model. White noise on a smooth photo,
-    clean photos and micrographs get no such words."""
+def test_fine_texture_read_as_noise_gets_the_light_photo_model_and_says_so():
+    """A clean crop of grass shrunk to 48-96 px reads as a noisy photo (2-5 %): its texture leaks into the estimate,
+    which does not fall one scale coarser as noise does. Up to NOISE_PHOTO_LIGHT_TEXTURE_CAP it gets the light
+    noisy-photo model (at 48 px neither the split nor the share rule would send it there), and the reason says it
+    may be fine texture, so a user who knows the picture is clean can name the released model. White noise on a
+    smooth photo, clean photos and micrographs get no such words."""
     grass = skimage.data.grass()[160:352, 160:352]
+    shared = []
     for side in (48, 64, 96):
         x = np.asarray(Image.fromarray(grass).resize((side, side), Image.BICUBIC))
         s = measure(x)
-        assert s.condition in ("noisy-photo", "noisy-photo-light") and s.coarse_ratio > choose.TEXTURE_RATIO, s
+        assert s.condition == "noisy-photo-light" and s.coarse_ratio > choose.TEXTURE_RATIO, s
         name, reason = choose_model(x)
-        assert name == choose.model_for(s.condition) and reason.startswith("fine texture or noise about "), reason
+        assert name == choose.model_for("noisy-photo-light"), reason
+        assert reason.startswith("fine texture or noise about "), reason
+        assert ("small next to the photo's fine detail" in reason) == s.by_share, reason
+        shared.append(s.by_share)
+    assert shared[0] is False  # 48 px: only the texture rule moved it
+    # The rule's bounds: a reading above the cap, or one that falls as noise does, keeps the photo model.
+    cap, ratio = choose.NOISE_PHOTO_LIGHT_TEXTURE_CAP, choose.TEXTURE_RATIO
+    assert choose.light_photo(cap, cap / 0.5, ratio + 0.1)  # share 0.5: not by the share rule
+    assert not choose.light_photo(cap + 0.003, cap / 0.5, ratio + 0.1)
+    assert not choose.light_photo(cap, cap / 0.5, ratio - 0.1)
     released = choose.model_for("clean")
     look = advice.check(x)  # the faces' advice line says what to do about it, in each face's words
     assert f"; if it is clean texture, pass --model {released}." in look.advice("cli")
@@ -437,14 +448,7 @@ def test_fine_texture_read_as_noise_is_named_in_the_reason():
 def test_the_share_rule_is_calibrated_on_textured_crops_no_model_saw(monkeypatch, capsys):
     """calibrate_chooser.py photo-light scores the share rule too: on gravel at 1 % noise (it reads 3.2-3.9 %, above
     the split) the half mix beats the photo model by about 1 dB, and the table marks the constants choose uses."""
-    cc, bw = _calibrate_chooser(monkeypatch)
-    monkeypatch.setattr(bw, "UNSEEN", ("gravel",))
-    monkeypatch.setattr(cc, "PHOTO_LIGHT_CASES", ("noise1",))
-    monkeypatch.setattr(cc, "PHOTO_LIGHT_SCALES", (2.5, 3.0))
-    monkeypatch.setattr(sys, "argv", ["calibrate_chooser.py", "photo-light"])
-    cc.main()
-    out = capsys.readouterr().out
-    rows = {line.split(" | ")[0][2:]: line for line in out.splitlines() if line.startswith("| ")}
+    out, rows, cc = _photo_light_run(monkeypatch, capsys, ("gravel",), ("noise1",), (2.5, 3.0))
     assert "2 inputs read as noisy photos" in out
     alone = float(rows["the split alone"].split(" | ")[1].strip(" |"))
     photo = float(rows["noise1"].split(" | ")[3])
@@ -452,8 +456,41 @@ def test_the_share_rule_is_calibrated_on_textured_crops_no_model_saw(monkeypatch
     cells = rows[f"{choose.NOISE_SHARE_PHOTO_LIGHT:g}"].split(" | ")[1:]
     mine = next(c for c in cells if "(`choose`)" in c)
     assert cells.index(mine) == cc.PHOTO_LIGHT_CAPS.index(100 * choose.NOISE_PHOTO_LIGHT_CAP)
-    gain, worst = float(mine.split()[0]), float(mine.split("worst ")[1].split(")")[0])
-    assert gain > alone + 0.5 and worst > 0  # both moved, both gained
+    gain, worst = float(mine.split()[0]), float(mine.split("worst ")[1].split(",")[0])
+    assert "2 moved" in mine and gain > alone + 0.5 and worst > 0  # both moved, both gained
+
+
+def test_the_texture_rule_is_calibrated_on_clean_textured_crops_no_model_saw(monkeypatch, capsys):
+    """calibrate_chooser.py photo-light scores clean inputs too, and the third way into the light tier: clean grass
+    at x3 and x4 reads 4.1-4.8 % noise (the photo model before the texture rule); the half mix gains on both, the
+    table marks the constants choose uses, and the clean line says what the rule recovers of the released model's
+    gain."""
+    out, rows, cc = _photo_light_run(monkeypatch, capsys, ("grass",), ("clean",), (3.0, 4.0))
+    assert "2 inputs read as noisy photos" in out
+    alone = float(rows["the split and share rule alone"].split(" | ")[1].strip(" |"))
+    cells = rows[f"{choose.TEXTURE_RATIO:g}"].split(" | ")[1:]
+    mine = next(c for c in cells if "(`choose`)" in c)
+    assert cells.index(mine) == cc.TEXTURE_CAPS.index(100 * choose.NOISE_PHOTO_LIGHT_TEXTURE_CAP)
+    gain, worst = float(mine.split()[0]), float(mine.split("worst ")[1].split(",")[0])
+    assert "2 moved" in mine and gain > alone + 0.2 and worst > 0  # both moved, both gained
+    clean = re.search(r"2 clean inputs read as noisy photos .*released model ([-+.\d]+) dB over bicubic, "
+                      r"`auto` before the texture rule ([-+.\d]+), now ([-+.\d]+)", out)  # fmt: skip
+    assert clean is not None, out
+    released, before, now = (float(v) for v in clean.groups())
+    assert before < now < released  # closer to the released model, not past it
+
+
+def _photo_light_run(monkeypatch, capsys, crops, cases, scales):
+    """calibrate_chooser.py photo-light on a few unseen crops, cases and scales: (its output, its table rows by
+    first cell, the script module)."""
+    cc, bw = _calibrate_chooser(monkeypatch)
+    monkeypatch.setattr(bw, "UNSEEN", crops)
+    monkeypatch.setattr(cc, "PHOTO_LIGHT_CASES", cases)
+    monkeypatch.setattr(cc, "PHOTO_LIGHT_SCALES", scales)
+    monkeypatch.setattr(sys, "argv", ["calibrate_chooser.py", "photo-light"])
+    cc.main()
+    out = capsys.readouterr().out
+    return out, {line.split(" | ")[0][2:]: line for line in out.splitlines() if line.startswith("| ")}, cc
 
 
 def _calibrate_chooser(monkeypatch):
@@ -475,17 +512,12 @@ def test_the_light_photo_split_is_calibrated_on_photos_no_model_saw(monkeypatch,
     """scripts/calibrate_chooser.py photo-light: the unseen scikit-image crops (no model trained on them, no benchmark
     scores on them); every input read as a noisy photo is rendered by the photo model, the released one and the
     blends, and each split is scored. One crop, two scales and two noise levels here (the whole run takes ~12 min)."""
-    cc, bw = _calibrate_chooser(monkeypatch)
+    _, bw = _calibrate_chooser(monkeypatch)
     import realworld as rw
 
     assert set(bw.UNSEEN).isdisjoint(rw.PHOTOS)
-    monkeypatch.setattr(bw, "UNSEEN", ("retina",))  # smooth: at 1 % noise it reads under 1.2 %, at 5 % above
-    monkeypatch.setattr(cc, "PHOTO_LIGHT_CASES", ("noise1", "noise5"))
-    monkeypatch.setattr(cc, "PHOTO_LIGHT_SCALES", (3.0, 4.0))
-    monkeypatch.setattr(sys, "argv", ["calibrate_chooser.py", "photo-light"])
-    cc.main()
-    out = capsys.readouterr().out
-    rows = {line.split(" | ")[0][2:]: line for line in out.splitlines() if line.startswith("| ")}
+    # retina is smooth: at 1 % noise it reads under 1.2 %, at 5 % above
+    out, rows, _ = _photo_light_run(monkeypatch, capsys, ("retina",), ("noise1", "noise5"), (3.0, 4.0))
     n = {c: int(rows[c].split(" | ")[1]) for c in ("noise1", "noise5")}
     assert n == {"noise1": 2, "noise5": 2} and "4 inputs read as noisy photos" in out  # both tiers, 2 scales each
     photo, released, _, half, _ = (float(v.strip(" |")) for v in rows["noise1"].split(" | ")[3:8])

@@ -111,7 +111,8 @@ def test_advice_line_before_run(make_napari_viewer, qtbot):
     grass = np.asarray(Image.fromarray(data.grass()[160:352, 160:352]).resize((64, 64), Image.BICUBIC))
     w.set_layer(viewer.add_image(grass, name="grass"))
     line = w.advice_label.value
-    assert line.startswith("fine texture or noise about ") and "(photo): 'auto' picks 'edsr-baseline-photo" in line
+    assert line.startswith("fine texture or noise about ")
+    assert f"(photo): 'auto' picks '{choose.model_for('noisy-photo-light')}'" in line  # the light tier: texture
     assert f"; if it is clean texture, pick '{choose.model_for('clean')}' in 'model'." in line
 
 
