@@ -186,13 +186,21 @@ def is_released_model(model):
 
 def warning_for(model, x, how="lower detail"):
     """noise_warning for image `x`; the image is only measured when `model` is the released one."""
-    return noise_warning(model, estimate_noise(x), how) if is_released_model(model) else None
+    if not is_released_model(model):
+        return None
+    sigma = estimate_noise(x)
+    if sigma < NOISE_THRESHOLD:
+        return None
+    from liif_plugin.quality.choose import measure
+
+    return noise_warning(model, sigma, how, texture=measure(x).may_be_texture)
 
 
-def noise_warning(model, sigma, how="lower detail"):
+def noise_warning(model, sigma, how="lower detail", texture=False):
     """One sentence for a noisy image met by the released model, or None when there is nothing to say.
 
-    `how` names the face's control, e.g. "pass --detail 0.3".
+    `how` names the face's control, e.g. "pass --detail 0.3"; `texture`: what reads as noise may be fine
+    texture (liif_plugin.quality.choose.TEXTURE_RATIO), and the sentence says so.
     """
     if sigma < NOISE_THRESHOLD or not is_released_model(model):
         return None
@@ -200,8 +208,9 @@ def noise_warning(model, sigma, how="lower detail"):
 
     micro = model_for("noisy-microscopy") or ROBUST_MODEL
     photo = model_for("noisy-photo") or ROBUST_MODEL
+    maybe = ", or fine texture: if it is clean texture, the released model suits it" if texture else ""
     return (
-        f"this image looks noisy (noise sigma {sigma:.3f} of its range) and the released model "
+        f"this image looks noisy (noise sigma {sigma:.3f} of its range{maybe}) and the released model "
         f"'{RELEASED_MODEL}' turns noise into worm-like texture: {how} to keep less of LIIF's "
         f"difference from bicubic, or let model 'auto' (the default) pick a noise-robust model "
         f"('{micro}' for micrographs, '{photo}' for photos; --model NAME on the command line, "
