@@ -8,6 +8,23 @@ DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = DATA
 
 
+@pytest.fixture
+def load_script(monkeypatch):
+    """load_script(NAME): scripts/NAME.py as a module, scripts/ on sys.path for its imports (this test only)."""
+    import importlib.util
+
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"_{name}", scripts / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 @pytest.fixture(scope="session")
 def model():
     """The real pretrained EDSR-baseline-LIIF (fetched by `make test` before pytest runs)."""

@@ -111,22 +111,11 @@ def test_auto_gives_each_jpeg_tier_its_model(condition, model, parent):
     assert tuned == "edsr-baseline-jpeg"
 
 
-def _script(monkeypatch, name: str):
-    """scripts/NAME.py as a module (scripts/ on sys.path for its own imports)."""
-    import importlib.util
-
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location(f"_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_blend_weights_scores_once_and_reuses_its_table(tmp_path, monkeypatch, capsys):
+def test_blend_weights_scores_once_and_reuses_its_table(load_script, tmp_path, monkeypatch, capsys):
     """scripts/blend_weights.py --table: the first run scores every alpha and case and writes the table; a
     later run (another --select, as for the JPEG tiers) reads it and scores nothing; a table of other
     models or cases is refused."""
-    bw = _script(monkeypatch, "blend_weights")
+    bw = load_script("blend_weights")
     a, b = tiny(tmp_path, 1), tiny(tmp_path, 2)
     table = tmp_path / "gains.json"
     monkeypatch.setattr(bw, "UNSEEN", ("coffee", "brick"))  # two crops keep it quick; the tiny nets are random
@@ -164,11 +153,11 @@ def test_blend_weights_scores_once_and_reuses_its_table(tmp_path, monkeypatch, c
     assert "scored for other models" in capsys.readouterr().err
 
 
-def test_the_light_photo_model_records_where_its_alpha_was_chosen(tmp_path, monkeypatch, capsys):
+def test_the_light_photo_model_records_where_its_alpha_was_chosen(load_script, tmp_path, capsys):
     """edsr-baseline-photo-light's alpha and split came from scripts/calibrate_chooser.py photo-light (per input the
     chooser reads as a noisy photo), not from blend_weights' own per-case table: --chosen with --selected-on
     commits that alpha and records how it was chosen."""
-    bw = _script(monkeypatch, "blend_weights")
+    bw = load_script("blend_weights")
     a, b = tiny(tmp_path, 1), tiny(tmp_path, 2)
     for bad, says in (
         (["--selected-on", "elsewhere"], "go together"),
@@ -185,11 +174,11 @@ def test_the_light_photo_model_records_where_its_alpha_was_chosen(tmp_path, monk
     assert REGISTRY["edsr-baseline-photo-light"]["auto_for"] == ["noisy-photo-light"]
 
 
-def test_the_light_microscopy_model_is_a_blend_chosen_on_frames_no_model_saw(monkeypatch):
+def test_the_light_microscopy_model_is_a_blend_chosen_on_frames_no_model_saw(load_script):
     """edsr-baseline-microscopy-light mixes the microscopy model with the released weights for
     micrographs whose noise is the camera's own; its alpha was chosen on time-lapse frames the
     microscopy model's training left out, with read noise in the truth (scripts/blend_weights.py --micro)."""
-    bw, training = _script(monkeypatch, "blend_weights"), _script(monkeypatch, "noise_training_data")
+    bw, training = load_script("blend_weights"), load_script("noise_training_data")
     assert set(bw.MICRO_FRAMES).isdisjoint(training.TIMELAPSE_FRAMES)
     rec = REGISTRY["edsr-baseline-microscopy-light"]["training"]["blend"]
     assert rec["tuned"] == "edsr-baseline-microscopy" and "time-lapse frames (5, 15, 25)" in rec["selected_on"]

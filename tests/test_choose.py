@@ -146,11 +146,11 @@ def test_micrographs_with_faint_noise_get_the_faint_noise_model():
     assert choose_model(more).name == choose.model_for("noisy-microscopy-light")
 
 
-def test_the_faint_split_is_calibrated_on_frames_no_model_saw(monkeypatch, capsys):
+def test_the_faint_split_is_calibrated_on_frames_no_model_saw(load_script, monkeypatch, capsys):
     """scripts/calibrate_chooser.py micro: held-out time-lapse frames (disjoint from the training frames), with
     camera noise in the truth; it renders the light-tier inputs with both models and marks NOISE_FAINT_MAX in
     its table. One noise level and the corners only here (the whole run takes ~40 min)."""
-    cc, _ = _calibrate_chooser(monkeypatch)
+    cc = load_script("calibrate_chooser")
     import noise_training_data
 
     corners, whole = cc.micro_truths(False), cc.micro_truths(True)
@@ -396,7 +396,7 @@ def test_noise_small_next_to_a_photos_texture_gets_the_light_photo_model():
     for sigma, want in ((2.55, "noisy-photo-light"), (12.75, "noisy-photo")):
         x = np.clip(np.rint(gravel + rng.normal(0, sigma, gravel.shape)), 0, 255).astype(np.uint8)
         s = measure(x)
-        share_rule = s.noise <= choose.NOISE_PHOTO_LIGHT_CAP and s.noise <= choose.NOISE_SHARE_PHOTO_LIGHT * s.detail
+        share_rule = s.by_share
         assert s.condition == want and s.noise > choose.NOISE_PHOTO_LIGHT_MAX, s  # the 1.2 % split alone: photo model
         assert share_rule == (want == "noisy-photo-light"), s
         name, reason = choose_model(x)
@@ -445,10 +445,10 @@ def test_fine_texture_read_as_noise_gets_the_light_photo_model_and_says_so():
     assert measure(coffee).coarse_ratio is None  # clean: not measured, nothing to say
 
 
-def test_the_share_rule_is_calibrated_on_textured_crops_no_model_saw(monkeypatch, capsys):
+def test_the_share_rule_is_calibrated_on_textured_crops_no_model_saw(load_script, monkeypatch, capsys):
     """calibrate_chooser.py photo-light scores the share rule too: on gravel at 1 % noise (it reads 3.2-3.9 %, above
     the split) the half mix beats the photo model by about 1 dB, and the table marks the constants choose uses."""
-    out, rows, cc = _photo_light_run(monkeypatch, capsys, ("gravel",), ("noise1",), (2.5, 3.0))
+    out, rows, cc = _photo_light_run(load_script, monkeypatch, capsys, ("gravel",), ("noise1",), (2.5, 3.0))
     assert "2 inputs read as noisy photos" in out
     alone = float(rows["the split alone"].split(" | ")[1].strip(" |"))
     photo = float(rows["noise1"].split(" | ")[3])
@@ -460,12 +460,12 @@ def test_the_share_rule_is_calibrated_on_textured_crops_no_model_saw(monkeypatch
     assert "2 moved" in mine and gain > alone + 0.5 and worst > 0  # both moved, both gained
 
 
-def test_the_texture_rule_is_calibrated_on_clean_textured_crops_no_model_saw(monkeypatch, capsys):
+def test_the_texture_rule_is_calibrated_on_clean_textured_crops_no_model_saw(load_script, monkeypatch, capsys):
     """calibrate_chooser.py photo-light scores clean inputs too, and the third way into the light tier: clean grass
     at x3 and x4 reads 4.1-4.8 % noise (the photo model before the texture rule); the half mix gains on both, the
     table marks the constants choose uses, and the clean line says what the rule recovers of the released model's
     gain."""
-    out, rows, cc = _photo_light_run(monkeypatch, capsys, ("grass",), ("clean",), (3.0, 4.0))
+    out, rows, cc = _photo_light_run(load_script, monkeypatch, capsys, ("grass",), ("clean",), (3.0, 4.0))
     assert "2 inputs read as noisy photos" in out
     alone = float(rows["the split and share rule alone"].split(" | ")[1].strip(" |"))
     cells = rows[f"{choose.TEXTURE_RATIO:g}"].split(" | ")[1:]
@@ -480,10 +480,12 @@ def test_the_texture_rule_is_calibrated_on_clean_textured_crops_no_model_saw(mon
     assert before < now < released  # closer to the released model, not past it
 
 
-def _photo_light_run(monkeypatch, capsys, crops, cases, scales):
+def _photo_light_run(load_script, monkeypatch, capsys, crops, cases, scales):
     """calibrate_chooser.py photo-light on a few unseen crops, cases and scales: (its output, its table rows by
     first cell, the script module)."""
-    cc, bw = _calibrate_chooser(monkeypatch)
+    cc = load_script("calibrate_chooser")
+    import blend_weights as bw  # the module the script reads UNSEEN from (scripts/ is on sys.path now)
+
     monkeypatch.setattr(bw, "UNSEEN", crops)
     monkeypatch.setattr(cc, "PHOTO_LIGHT_CASES", cases)
     monkeypatch.setattr(cc, "PHOTO_LIGHT_SCALES", scales)
@@ -493,31 +495,17 @@ def _photo_light_run(monkeypatch, capsys, crops, cases, scales):
     return out, {line.split(" | ")[0][2:]: line for line in out.splitlines() if line.startswith("| ")}, cc
 
 
-def _calibrate_chooser(monkeypatch):
-    """scripts/calibrate_chooser.py as a module, and the blend_weights it reads UNSEEN from."""
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(root / "scripts"))
-    spec = importlib.util.spec_from_file_location("_calibrate_chooser", root / "scripts" / "calibrate_chooser.py")
-    cc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cc)
-    import blend_weights as bw
-
-    return cc, bw
-
-
-def test_the_light_photo_split_is_calibrated_on_photos_no_model_saw(monkeypatch, capsys):
+def test_the_light_photo_split_is_calibrated_on_photos_no_model_saw(load_script, monkeypatch, capsys):
     """scripts/calibrate_chooser.py photo-light: the unseen scikit-image crops (no model trained on them, no benchmark
     scores on them); every input read as a noisy photo is rendered by the photo model, the released one and the
-    blends, and each split is scored. One crop, two scales and two noise levels here (the whole run takes ~12 min)."""
-    _, bw = _calibrate_chooser(monkeypatch)
+    blends, and each split is scored. One crop, two scales and two noise levels here (the whole run takes ~15 min)."""
+    load_script("calibrate_chooser")
+    import blend_weights as bw
     import realworld as rw
 
     assert set(bw.UNSEEN).isdisjoint(rw.PHOTOS)
     # retina is smooth: at 1 % noise it reads under 1.2 %, at 5 % above
-    out, rows, _ = _photo_light_run(monkeypatch, capsys, ("retina",), ("noise1", "noise5"), (3.0, 4.0))
+    out, rows, _ = _photo_light_run(load_script, monkeypatch, capsys, ("retina",), ("noise1", "noise5"), (3.0, 4.0))
     n = {c: int(rows[c].split(" | ")[1]) for c in ("noise1", "noise5")}
     assert n == {"noise1": 2, "noise5": 2} and "4 inputs read as noisy photos" in out  # both tiers, 2 scales each
     photo, released, _, half, _ = (float(v.strip(" |")) for v in rows["noise1"].split(" | ")[3:8])

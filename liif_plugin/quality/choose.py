@@ -215,7 +215,7 @@ class ImageSignals:
     @property
     def by_share(self) -> bool:
         """Whether the noise is small next to the photo's fine detail (NOISE_SHARE_PHOTO_LIGHT, up to its cap)."""
-        return self.noise <= NOISE_PHOTO_LIGHT_CAP and self.noise <= NOISE_SHARE_PHOTO_LIGHT * self.detail
+        return small_next_to_detail(self.noise, self.detail)
 
     def describe(self) -> str:
         q = self.jpeg_quality
@@ -319,12 +319,17 @@ def measure(image, *, path: str | Path | None = None) -> ImageSignals:
     return ImageSignals(kind, condition, noise, detail, grid, quality, read_from, photons, coarse)
 
 
+def small_next_to_detail(noise: float, detail: float) -> bool:
+    """The share rule: noise at most NOISE_SHARE_PHOTO_LIGHT of the fine detail, up to NOISE_PHOTO_LIGHT_CAP."""
+    return noise <= NOISE_PHOTO_LIGHT_CAP and noise <= NOISE_SHARE_PHOTO_LIGHT * detail
+
+
 def light_photo(noise: float, detail: float, coarse: float) -> bool:
     """Whether a noisy photo gets the light tier: faint noise, noise small next to its fine detail, or what may be
     fine texture read as noise (the thresholds above)."""
     return (
         noise <= NOISE_PHOTO_LIGHT_MAX
-        or (noise <= NOISE_PHOTO_LIGHT_CAP and noise <= NOISE_SHARE_PHOTO_LIGHT * detail)
+        or small_next_to_detail(noise, detail)
         or (noise <= NOISE_PHOTO_LIGHT_TEXTURE_CAP and coarse > TEXTURE_RATIO)
     )
 

@@ -185,15 +185,14 @@ def is_released_model(model):
 
 
 def warning_for(model, x, how="lower detail"):
-    """noise_warning for image `x`; the image is only measured when `model` is the released one."""
+    """noise_warning for image `x`; the image is only measured when `model` is the released one, by the
+    chooser's one look (so the warning and `auto`'s reason read the same noise)."""
     if not is_released_model(model):
-        return None
-    sigma = estimate_noise(x)
-    if sigma < NOISE_THRESHOLD:
         return None
     from liif_plugin.quality.choose import measure
 
-    return noise_warning(model, sigma, how, texture=measure(x).may_be_texture)
+    s = measure(x)
+    return noise_warning(model, s.noise, how, texture=s.may_be_texture)
 
 
 def noise_warning(model, sigma, how="lower detail", texture=False):
