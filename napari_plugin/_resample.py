@@ -133,6 +133,7 @@ def _new_layer(
         "region": [float(v) for v in region],
         "output_shape": [int(v) for v in out_shape],
         "detail": detail,
+        "model_detail": model.detail,  # the model's own share of LIIF's difference from bicubic (times `detail`)
         "source_layer": layer.name,
         "preview": tag == "preview",
         "plugin_version": liif_plugin.__version__,

@@ -50,6 +50,7 @@ def volume_layer(layer, result, model, precision, operation, name) -> Image:
         "model": model.name,
         "weights_sha256": model.sha256,
         "precision": precision,
+        "model_detail": model.detail,  # the model's own share of LIIF's difference from bicubic (the registry's)
         "spacing": list(result.spacing),
         "origin_shift": list(result.origin),
         "source_layer": layer.name,

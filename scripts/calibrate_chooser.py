@@ -24,7 +24,8 @@ benchmarks/realworld.py degrades its held-out photos.
   with camera noise of 1-8 % of the range in the truth (the more, the more of it any reference the user
   has carries); shrunk x2-x4, then the benchmark's photon noise. Every input the chooser sends to the
   light or faint tier is rendered by both models, and each candidate split is scored by the mean gain
-  over bicubic and the count of inputs below it.
+  over bicubic and the count of inputs below it; then each tier's detail (the share of its model's
+  difference from bicubic that the registry's ``detail`` keeps), on the inputs the split gives it.
 - ``photo-light``: NOISE_PHOTO_LIGHT_MAX and the light noisy-photo model's alpha. The unseen
   scikit-image crops of scripts/blend_weights.py (UNSEEN: no model trained on them, no benchmark
   scores on them) at x2-x4 and, with --data, the training photos, clean and under Gaussian noise of
@@ -74,6 +75,7 @@ SHARE_THRESHOLDS = (0.15, 0.19, 0.21, 0.23, 0.25, 0.3)
 MICRO_CASES = ("clean", "photons5000", "photons1000", "photons500", "photons200")
 CAMERA_NOISE = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # % of the truth's range
 FAINT_SPLITS = (0.85, 0.95, 1.05, 1.15, 1.25, 1.35)  # % of the input's range
+MICRO_DETAILS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # shares of a model's difference from bicubic (its `detail`)
 # Clean inputs too: a textured one can read as a noisy photo, and the rules act on it as on a noisy one.
 PHOTO_LIGHT_CASES = ("clean", "noise0.5", "noise0.75", "noise1", "noise1.5", "noise2", "noise3", "noise5")
 PHOTO_LIGHT_ALPHAS = (0.25, 0.5, 0.75)  # share of the noisy-photo model in a blend with the released one
@@ -329,32 +331,44 @@ def micro_inputs(levels):
 
 def micro(args) -> None:
     import liif_plugin as liif
+    from liif_plugin.hub import cache
 
-    light, faint = choose.model_for("noisy-microscopy-light"), choose.model_for("noisy-microscopy-faint")
-    models = [liif.get_model(n, device="cpu") for n in (light, faint)]
-    rows = []  # (noise %, gain of the light model, gain of the faint model, camera noise %)
+    tiers = ("noisy-microscopy-light", "noisy-microscopy-faint")
+    names = [choose.model_for(t) for t in tiers]
+    # Each model as a plain checkpoint (detail 1), so every share of its difference from bicubic can be scored;
+    # "served" is the share its registry entry keeps (LiifModel.detail).
+    models = [liif.load_model(cache.path_of(n), device="cpu") for n in names]
+    served = [cache.entry(n).detail for n in names]
+    rows = []  # (noise %, camera noise %, then per model: its gain at each of MICRO_DETAILS)
     for label, r, hr, x, s in micro_inputs(args.levels):
         sig = choose.measure(x)
-        if sig.condition not in ("noisy-microscopy-light", "noisy-microscopy-faint"):
+        if sig.condition not in tiers:
             continue
         dr, border = ev.data_range_of(hr), math.ceil(s)
-        base = ev.psnr(hr, ev.bicubic_resize(x, hr.shape[:2]), dr, border=border)
-        gains = [ev.psnr(hr, m.encode(x).render(hr.shape[:2]), dr, border=border) - base for m in models]
-        rows.append((100 * sig.noise, *gains, r))
-        print(
-            f"  {label} {r:g} % x{s:g}: noise {rows[-1][0]:.2f} %, gains {gains[0]:+.2f} {gains[1]:+.2f}",
-            file=sys.stderr,
-        )
+        bic = ev.bicubic_resize(x, hr.shape[:2]).astype(np.float64)
+        base = ev.psnr(hr, bic, dr, border=border)
+        gains = []
+        for m in models:
+            raw = m.encode(x).render(hr.shape[:2]).astype(np.float64)
+            gains += [ev.psnr(hr, bic + d * (raw - bic), dr, border=border) - base for d in MICRO_DETAILS]
+        rows.append((100 * sig.noise, r, *gains))
+        print(f"  {label} {r:g} % x{s:g}: noise {rows[-1][0]:.2f} %", file=sys.stderr)
     a = np.array(rows)
-    print(f"{len(a)} light-tier inputs; light model '{light}', faint-noise model '{faint}'; gain over bicubic (dB)\n")
+    k = len(MICRO_DETAILS)
+    at = lambda i, d: a[:, 2 + i * k + MICRO_DETAILS.index(d)]  # noqa: E731  (model i's gains at detail d)
+    light, faint = at(0, served[0]), at(1, served[1])
+    print(
+        f"{len(a)} light-tier inputs; light model '{names[0]}' (detail {served[0]:g}), faint-noise model "
+        f"'{names[1]}' (detail {served[1]:g}); gain over bicubic (dB)\n"
+    )
     print("| camera noise in the truth | inputs | input noise % (min-max) | light model | faint-noise model |")
     print("|---|---|---|---|---|")
     for r in args.levels:
-        m = a[:, 3] == r
+        m = a[:, 1] == r
         if m.any():
             print(
                 f"| {r:g} % | {m.sum()} | {a[m, 0].min():.2f}-{a[m, 0].max():.2f} | "
-                f"{a[m, 1].mean():+.3f} | {a[m, 2].mean():+.3f} |"
+                f"{light[m].mean():+.3f} | {faint[m].mean():+.3f} |"
             )
     print("\n| rule | mean gain | worst | below bicubic | below -0.1 dB |\n|---|---|---|---|---|")
     rules = {"light model always": np.full(len(a), -np.inf), "faint-noise model always": np.full(len(a), np.inf)}
@@ -362,8 +376,21 @@ def micro(args) -> None:
         mark = " (NOISE_FAINT_MAX)" if abs(t - 100 * choose.NOISE_FAINT_MAX) < 1e-9 else ""
         rules[f"faint-noise model up to {t:g} %{mark}"] = np.full(len(a), t)
     for label, split in rules.items():
-        g = np.where(a[:, 0] <= split, a[:, 2], a[:, 1])
+        g = np.where(a[:, 0] <= split, faint, light)
         print(f"| {label} | {g.mean():+.3f} | {g.min():+.2f} | {np.sum(g < 0)} | {np.sum(g < -0.1)} |")
+    # Each tier's detail (the registry's `detail`): the share of the model's difference from bicubic it keeps,
+    # scored on the inputs the split at NOISE_FAINT_MAX gives that tier.
+    faint_side = a[:, 0] <= 100 * choose.NOISE_FAINT_MAX
+    print("\n| tier | inputs | " + " | ".join(f"detail {d:g}" for d in MICRO_DETAILS) + " |")
+    print("|---|---|" + "---|" * k)
+    for i, (tier, side) in enumerate(zip(tiers, (~faint_side, faint_side))):
+        cells = []
+        for d in MICRO_DETAILS:
+            g = at(i, d)[side]
+            mark = "*" if d == served[i] else ""
+            cells.append(f"{g.mean():+.3f}{mark} ({np.sum(g < 0)} below)" if len(g) else "-")
+        print(f"| {tier} | {side.sum()} | " + " | ".join(cells) + " |")
+    print("\n(* the detail the registry gives the tier's model; in brackets: inputs below bicubic)")
 
 
 def main() -> None:

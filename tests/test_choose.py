@@ -11,6 +11,7 @@ import skimage.data
 from PIL import Image
 
 import liif_plugin as liif
+from liif_plugin.hub import cache
 from liif_plugin.quality import advice, choose
 from liif_plugin.quality.choose import choose_model, image_kind, is_jpeg, measure
 from liif_plugin.quality.jpeg import jpeg_grid, jpeg_quality, quality_from_pixels
@@ -119,6 +120,7 @@ def test_micrographs_whose_noise_is_the_cameras_or_many_photons_get_the_light_mo
         assert s.photons >= choose.PHOTONS_LIGHT
         name, reason = choose_model(x)
         assert name == light and says in reason and "light microscopy model" in reason, reason
+        assert reason.endswith(f"'{light}' at detail {cache.entry(light).detail:g}"), reason  # the registry's share
     assert measure(read).photons > choose.READ_NOISE_PHOTONS  # what the reason calls read noise
     # Heavy noise is never kept, whatever its source: 6 % read noise gets the full microscopy model.
     heavy = np.rint(2000 + cell * 4000 + rng.normal(0, 240, cell.shape)).astype(np.uint16)
@@ -142,6 +144,7 @@ def test_micrographs_with_faint_noise_get_the_faint_noise_model():
         assert choose.NOISE_MICROSCOPY < s.noise <= choose.NOISE_FAINT_MAX and s.photons >= choose.PHOTONS_LIGHT
         name, reason = choose_model(x)
         assert name == faint and says in reason and "faint-noise microscopy model" in reason, reason
+        assert reason.endswith(f"'{faint}' at detail 0.8"), reason
     more = np.rint(500 + cell * 4000 + np.random.default_rng(1).normal(0, 60, cell.shape)).astype(np.uint16)
     assert choose_model(more).name == choose.model_for("noisy-microscopy-light")
 
@@ -167,6 +170,12 @@ def test_the_faint_split_is_calibrated_on_frames_no_model_saw(load_script, monke
     assert n > 0 and f"{n} light-tier inputs" in out
     light, faint = (float(v.strip(" |")) for v in rows["1 %"].split(" | ")[3:5])
     assert faint > light  # with faint camera noise in the truth, the faint-noise model gains more
+    # Each tier's detail: the faint tier's inputs scored at every share, the registry's marked.
+    tier = rows["noisy-microscopy-faint"].split(" | ")
+    assert int(tier[1]) == n and len(tier) == 2 + len(cc.MICRO_DETAILS)
+    served = cache.entry(choose.model_for("noisy-microscopy-faint")).detail
+    marked = [d for d, cell in zip(cc.MICRO_DETAILS, tier[2:]) if "*" in cell]
+    assert marked == [served]
 
 
 @pytest.mark.parametrize("quality", [30, 45, 50, 60, 75, 85, 90, 95])
@@ -230,8 +239,6 @@ def test_the_choice_comes_from_the_registry(monkeypatch, photo):
     """Which model serves a condition is the registry's auto_for, not a branch in code."""
     from dataclasses import replace
 
-    from liif_plugin.hub import cache
-
     real = cache.registry()
     swapped = {
         n: replace(
@@ -278,8 +285,6 @@ def test_the_choice_comes_from_the_registry(monkeypatch, photo):
 
 def test_every_registry_condition_is_one_the_chooser_names():
     from typing import get_args
-
-    from liif_plugin.hub import cache
 
     for name, e in cache.registry().items():
         assert set(e.auto_for) <= set(get_args(choose.Condition)), name
@@ -357,6 +362,8 @@ def test_list_models_says_what_each_is_for():
     assert base.architecture.startswith("edsr-baseline") and base.parameters == 1567323
     assert "DIV2K" in base.trained_on and "clean" in base.auto_for
     assert any("noisy-microscopy" in m.auto_for for m in models.values())
+    # What each keeps of LIIF's difference from bicubic: the released model all of it, the light microscopy tier less.
+    assert base.detail == 1.0 and models["edsr-baseline-microscopy-light"].detail == 0.6
 
 
 def test_auto_without_an_image_is_refused_by_load_model_only():

@@ -167,6 +167,48 @@ def test_window_field_without_the_image_refuses_detail(tiny_model, gray):
         f.render_planes((10, 10), detail=0.5)
 
 
+# -- a model's own detail (the registry's `detail`) ---------------------------------------------------
+@pytest.mark.parametrize("name", ["edsr-baseline-microscopy-light", "edsr-baseline-microscopy-faint"])
+def test_a_models_own_detail_blends_every_path_once_and_the_users_multiplies_it(
+    name, read_noise_micrograph, monkeypatch
+):
+    """A registry entry's `detail` (calibrated on held-out frames: scripts/calibrate_chooser.py micro) is how
+    much of the model's difference from bicubic its renders keep, in memory, block-wise and lazily alike; the
+    user's detail multiplies it; the same weights loaded as a file render as LIIF (detail 1)."""
+    from liif_plugin.hub import cache
+    from liif_plugin.runtime import speed
+
+    micrograph = read_noise_micrograph
+    m = liif.get_model(name, device="cpu")
+    own = cache.entry(name).detail
+    assert m.detail == own and 0 < own < 1
+    plain = liif.load_model(cache.path_of(name), device="cpu")
+    assert plain.detail == 1.0
+    region, shape = (1.5, 2.0, 50.0, 61.5), (97, 119)
+    raw = plain.encode(micrograph).render_planes(shape, region)
+    planes, layout = arrays.to_planes(micrograph)
+    bic = ClassicResampler(planes, layout.kind).render(region, shape)
+    f = m.encode(micrograph)
+    assert np.abs(f.render_planes(shape, region) - (bic + own * (raw - bic))).max() < 1e-5
+    assert np.abs(f.render_planes(shape, region, detail=0.5) - (bic + 0.5 * own * (raw - bic))).max() < 1e-5
+    assert np.abs(raw - bic).max() > 0.02  # the two really differ here
+    ref = liif.upscale(micrograph, shape=shape, region=region, model=m)
+    lazy = m.open(micrograph).render(shape, region)  # a TiledField: blended per part, once
+    assert np.abs(lazy.astype(np.int32) - ref).max() <= 1
+    import dask.array as da
+
+    from liif_plugin.sources.dask import upscale as dask_upscale
+
+    whole = liif.upscale(micrograph, 2.3, model=m)
+    chunked = dask_upscale(da.from_array(micrograph, chunks=40), 2.3, model=m, block=40).compute()
+    assert np.abs(chunked.astype(np.int32) - whole).max() <= 1  # dask blocks: each with its own bicubic
+    monkeypatch.setattr(api, "BLOCKWISE_LATENTS", 100)
+    monkeypatch.setattr(tiles, "BLOCK", 16)
+    blockwise = liif.upscale(micrograph, shape=shape, region=region, model=m)
+    assert np.abs(blockwise.astype(np.int32) - ref).max() <= 1
+    assert speed.measure(m).decode_px_per_s > 0  # the speed probe renders without the input to blend with
+
+
 # -- the CLI --------------------------------------------------------------------------------------------
 def test_cli_warning_for_the_released_model_says_when_the_noise_may_be_texture(tmp_path, capsys):
     """Named on a small clean picture of grass (which reads as 4 % noise), the released model gets a warning that says

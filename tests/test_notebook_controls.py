@@ -56,6 +56,18 @@ def test_model_menu_offers_auto_with_its_pick_and_switches_models(photo):
         w.close()
 
 
+def test_the_advice_says_when_the_picked_model_keeps_part_of_bicubic(read_noise_micrograph):
+    """The light microscopy tier's model renders 0.6 of its difference from bicubic (the registry's `detail`):
+    the advice line says so beside the pick, and the widget's field renders that way."""
+    w = ZoomWidget(read_noise_micrograph, height=64, canvas_shape=[64, 64])
+    try:
+        light = choose.model_for("noisy-microscopy-light")
+        assert w.model_in_use == light and f"auto picks '{light}' at detail 0.6." in w.advice
+        assert w.field.model.detail == 0.6 and w.detail == 1.0  # the slider multiplies the model's own share
+    finally:
+        w.close()
+
+
 def test_auto_is_decided_once_per_image_for_every_view_and_plane():
     """One choice per image: the stack's planes and every view use the model picked when it opened."""
     stack = np.stack([fluorescence(0), fluorescence(1), (fluorescence(2, 400, 20) // 50 + 100).astype(np.uint16)])

@@ -59,9 +59,23 @@ def check_out_shape(shape):
 
 
 class ImageField:
-    def __init__(self, model, feat, layout, full_shape=None, offset=(0, 0), planes=None, precision=None, classic=None):
+    def __init__(
+        self,
+        model,
+        feat,
+        layout,
+        full_shape=None,
+        offset=(0, 0),
+        planes=None,
+        precision=None,
+        classic=None,
+        detail=None,
+    ):
         self.model = model
         self.planes = planes  # the input planes (B, 3, H, W), for the bicubic that detail < 1 blends
+        # The model's own share of LIIF's difference from bicubic (LiifModel.detail), which a render's `detail`
+        # multiplies. 1.0 for a tiled field's windows and speed probes: whoever renders them blends (or does not).
+        self.model_detail = model.detail if detail is None else check_detail(detail)
         self._classic = classic  # a ClassicResampler of `planes` the caller already has, or None
         # 'fp32' decodes exactly; 'bf16'/'fp16' run the MLP in 16 bits (see liif_plugin.runtime.hardware).
         self.precision = model.precision if precision is None else resolve_precision(precision, feat.device)
@@ -82,7 +96,8 @@ class ImageField:
 
         Returns an array in the input's dtype and channel layout. `progress(done, total)` is
         called after each batch; raising ``Cancelled`` from it stops the render. `detail` (0..1)
-        keeps that much of LIIF's difference from bicubic on the same grid (1: LIIF as it is).
+        keeps that much of LIIF's difference from bicubic on the same grid (1: the model as it is;
+        a model calibrated to keep less, ``LiifModel.detail``, has its share multiplied by this).
         """
         planes = self.render_planes(shape, region, progress=progress, reference=reference, detail=detail)
         return arrays.from_planes(planes, self.layout)
@@ -98,7 +113,7 @@ class ImageField:
         """
         h, w = check_out_shape(shape)
         region = check_region(region, self.full_shape)
-        detail = check_detail(detail)
+        detail = check_detail(detail) * self.model_detail
         if detail != 1.0 and self.planes is None:
             raise ValueError("detail below 1 needs the input image; render a field from LiifModel.encode(x)")
         r_a, r_b = rows or (0, h)

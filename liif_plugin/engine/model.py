@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import numpy as np
 import torch
 
+from liif_plugin.engine.classic import check_detail
 from liif_plugin.engine.encoder import encode_tiled
 from liif_plugin.engine.field import ImageField
 from liif_plugin.errors import LiifError
@@ -58,6 +59,7 @@ class LiifModel:
         precision: Precision | str = "fp32",
         half: bool = False,
         normalization: Normalization = AUTHORS_NORM,
+        detail: float = 1.0,
     ):
         self.device = pick_device(device)
         # The precision of renders: the MLP's dtype (the encoder, coordinates and lookups stay fp32).
@@ -68,6 +70,9 @@ class LiifModel:
         self.path = path
         self.sha256 = sha256
         self.normalization = normalization  # the pixel units its weights were trained in
+        # The share of LIIF's difference from bicubic its renders keep (the registry's `detail`, calibrated for
+        # the images `auto` gives it; 1: LIIF as it is). A render's own `detail` multiplies it.
+        self.detail = check_detail(detail)
         self.hidden = cast(torch.nn.Linear, self.net.imnet.layers[0]).weight.shape[0]
         self.layout = self._measure_layout()
         self._encoders: dict[str, Encoder] = {}  # precision -> a 16-bit copy of the encoder (made on first use)

@@ -431,7 +431,7 @@ class TiledField:
         """
         h, w = check_out_shape(shape)
         region = check_region(region, self.full_shape)
-        detail = check_detail(detail)
+        detail = check_detail(detail) * self.model.detail  # the model's own share, times the caller's
         r_a, r_b = rows or (0, h)
         c_a, c_b = cols or (0, w)
         stop = self._stopper(stop)
@@ -505,7 +505,10 @@ class TiledField:
         a, b = _reach(h, y0, y1, rows[0], rows[1], H, MARGIN)
         c, d = _reach(w, x0, x1, cols[0], cols[1], W, MARGIN)
         feat = self.latents(a, b, c, d, stop=stop)
-        return ImageField(self.model, feat, None, full_shape=(H, W), offset=(a, c), precision=self.precision)
+        # detail 1: parts() blends each part with the bicubic of its own window (window fields hold no input).
+        return ImageField(
+            self.model, feat, None, full_shape=(H, W), offset=(a, c), precision=self.precision, detail=1.0
+        )
 
     def _classic_window(self, shape, region, rows, cols):
         """A bicubic resampler of the input under this part (with the filter's reach), and the

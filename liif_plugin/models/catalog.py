@@ -34,6 +34,7 @@ class ModelEntry:
     committed: bool = False  # the file is in the repository's weights/ folder (this project's own model)
     trained_on: str = ""  # the data (and degradation) its weights learnt from
     auto_for: tuple[str, ...] = ()  # image conditions model="auto" gives it (see liif_plugin.quality.choose)
+    detail: float = 1.0  # the share of LIIF's difference from bicubic its renders keep (LiifModel.detail)
 
     def matches(self, digest: str) -> bool:
         """Whether a file with this sha256 is the registered one (anything is, when none is known)."""
@@ -97,6 +98,7 @@ def model_entry(name, raw, custom=False) -> ModelEntry:
         committed=bool((raw.get("get") or {}).get("committed")) and not custom,
         trained_on=raw.get("trained_on", ""),
         auto_for=() if custom else tuple(raw.get("auto_for", ())),
+        detail=1.0 if custom else float(raw.get("detail", 1.0)),
     )
 
 

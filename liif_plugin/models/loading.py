@@ -36,7 +36,8 @@ def load_model(
     precision: 'fp32' (exact, the default), 'bf16' (CPU or CUDA), 'fp16' (CUDA) or 'auto' (the
     fastest this hardware runs natively within 2/255 of fp32; see liif_plugin.runtime.hardware).
     `half=True` is an alias of precision='fp16'. For "auto" (a model chosen per image) use
-    ``get_model(model, image)`` or ``choose_model(image)``.
+    ``get_model(model, image)`` or ``choose_model(image)``. A registry name renders as its entry's
+    ``detail`` says (``LiifModel.detail``); a checkpoint path renders as LIIF (detail 1).
     """
     if isinstance(name_or_path, LiifModel):
         return name_or_path
@@ -48,8 +49,10 @@ def load_model(
             "pass the image too: liif_plugin.get_model('auto', image), or name a model "
             "(liif_plugin.list_models() lists them)",
         )
+    detail = 1.0  # a checkpoint file renders as LIIF; a registry name as the registry says
     if text in cache.registry() and not Path(text).exists():
         path, name = cache.ensure(text), text
+        detail = cache.entry(text).detail
     elif isinstance(name_or_path, Path) or "/" in text or text.endswith((".pth", ".pt")) or Path(text).exists():
         path = Path(text)
         name = path.stem
@@ -67,6 +70,7 @@ def load_model(
         precision=precision,
         half=half,
         normalization=ckpt.normalization,
+        detail=detail,
     )
 
 
@@ -123,6 +127,7 @@ class ModelInfo:
     purpose: str
     trained_on: str
     auto_for: tuple[str, ...]  # the image conditions "auto" gives it
+    detail: float  # the share of LIIF's difference from bicubic its renders keep (1: LIIF as it is)
     status: str  # present | missing | custom | corrupt (see liif_plugin.hub.cache.status)
     licence: str
 
@@ -139,6 +144,7 @@ def list_models() -> list[ModelInfo]:
                 purpose=e.description,
                 trained_on=e.trained_on,
                 auto_for=e.auto_for,
+                detail=e.detail,
                 status=cache.status(name),
                 licence=e.licence,
             )

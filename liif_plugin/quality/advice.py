@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liif_plugin.errors import Face
-from liif_plugin.quality.choose import ImageSignals, ModelChoice, is_jpeg, model_for
+from liif_plugin.quality.choose import ImageSignals, ModelChoice, at_detail, is_jpeg, model_for
 
 AUTO = "auto"
 DETAIL_ADVISED = 0.3  # the detail the advice suggests for an image no installed model suits
@@ -112,13 +112,13 @@ class Check:
         what = s.describe()
         auto = selected in (None, AUTO)
         if auto:
-            model = f"{words['auto']} picks '{name}'"
+            model = f"{words['auto']} picks '{name}'{at_detail(name)}"
             if s.condition != "clean" and not self.serves(name):
                 model += " (no model for this is installed)"
         elif name == self.auto.name:
-            model = f"model '{_short(name)}' (what {words['auto']} picks too)"
+            model = f"model '{_short(name)}'{at_detail(name)} (what {words['auto']} picks too)"
         else:
-            model = f"model '{_short(name)}' ({words['auto']} would pick '{self.auto.name}')"
+            model = f"model '{_short(name)}'{at_detail(name)} ({words['auto']} would pick '{self.auto.name}')"
         line = f"{what}: {model}"
         clean_model = model_for("clean")
         if auto and s.may_be_texture and clean_model is not None and name != clean_model:

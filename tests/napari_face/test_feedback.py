@@ -76,7 +76,7 @@ def test_isotropic_z_shows_progress_while_it_runs(make_napari_viewer, qtbot, mod
     assert w.progress.value == 1000 and w.status.value.startswith("added 'nuclei [LIIF isotropic z ")
 
 
-def test_advice_line_before_run(make_napari_viewer, qtbot):
+def test_advice_line_before_run(make_napari_viewer, qtbot, read_noise_micrograph):
     """What the image is, the model 'auto' picks and why, in the panel's words, before anything runs; a
     named model that does not suit the image gets what to change. Nothing is said after Run in a toast."""
     viewer = make_napari_viewer()
@@ -101,6 +101,11 @@ def test_advice_line_before_run(make_napari_viewer, qtbot):
     w.detail.value = 0.3
     assert "lower 'detail'" not in w.advice_label.value  # done: nothing left to advise
     w.model_combo.value = "auto"
+    # A model the registry gives a detail below 1 says so: the share of its difference from bicubic it keeps.
+    w.set_layer(viewer.add_image(read_noise_micrograph, name="camera noise"))
+    light = choose.model_for("noisy-microscopy-light")
+    assert f"camera read noise (microscopy): 'auto' picks '{light}' at detail 0.6." in w.advice_label.value
+    w.set_layer(cells)
     n = n_messages()
     new = run_and_wait(qtbot, w)
     assert [m for m in messages(n) if "noise" in m] == []  # no toast after the fact

@@ -25,12 +25,25 @@ def test_resample_layer_world_alignment(model):
     np.testing.assert_allclose(new.data_to_world((-0.5, -0.5)), layer.data_to_world((-0.5, -0.5)), atol=1e-9)
     np.testing.assert_allclose(new.data_to_world((59.5, 79.5)), layer.data_to_world((23.5, 31.5)), atol=1e-9)
     meta = new.metadata["liif"]
-    assert meta["weights_sha256"] == model.sha256 and meta["model"] == "edsr-baseline"
+    assert meta["weights_sha256"] == model.sha256 and meta["model"] == "edsr-baseline" and meta["model_detail"] == 1.0
     assert meta["scale"] == [2.5, 2.5] and meta["region"] == [0.0, 0.0, 24.0, 32.0]
     # The same numbers as the engine's own upscale (up to rounding to uint8).
     assert np.abs(new.data.astype(int) - liif_plugin.upscale(img, 2.5, model=model).astype(int)).max() <= 1
     # The content is the image: averaging the finer grid back gives the input within a few grey levels.
     assert np.abs(block_mean(resample_layer(layer, scale=2, model=model).data, 2) - img).mean() < 6
+
+
+def test_a_model_that_keeps_less_detail_says_so_in_the_layer_and_renders_as_the_engine(read_noise_micrograph):
+    """The light microscopy model renders 0.6 of its difference from bicubic (the registry's `detail`): the
+    layer's metadata records it beside the user's detail, and the pixels are the engine's."""
+    img = read_noise_micrograph
+    name = "edsr-baseline-microscopy-light"
+    new = resample_layer(Image(img, name="cells"), scale=2, model=name, detail=0.5)
+    meta = new.metadata["liif"]
+    assert meta["model"] == name and meta["model_detail"] == 0.6 and meta["detail"] == 0.5
+    want = liif_plugin.upscale(img, 2, model=name, detail=0.5)
+    assert np.abs(new.data.astype(int) - want.astype(int)).max() <= 1
+    assert np.abs(want.astype(int) - liif_plugin.upscale(img, 2, model=name).astype(int)).max() > 10
 
 
 def test_resample_layer_region_alignment(model):
