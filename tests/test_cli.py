@@ -133,6 +133,14 @@ def test_zarr_in_zarr_out(tmp_path, model, capsys):
     out = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")[:]
     assert out.shape == (2, 30, 36) and out.dtype == np.uint16
     assert np.array_equal(out[1], liif_plugin.upscale(stack[1], 1.5, model=model))
+    # --detail: each chunk blends with the bicubic of its own overlapped input, as the in-memory path does.
+    args = ("upscale", tmp_path / "in.zarr", "--scale", "1.5", "--model", "edsr-baseline", "--quiet", "--detail")
+    assert liif(*args, "0.4", "-o", tmp_path / "soft.zarr") == 0
+    soft = zarr.open_array(str(tmp_path / "soft.zarr"), mode="r")[:]
+    want = liif_plugin.upscale(stack[1], 1.5, model=model, detail=0.4)
+    assert np.abs(soft[1].astype(np.int32) - want).max() <= 1 and np.abs(soft[1].astype(np.int32) - out[1]).max() > 50
+    assert liif(*args, "3", "-o", tmp_path / "bad.zarr") == 2 and not (tmp_path / "bad.zarr").exists()
+    assert "detail" in capsys.readouterr().err
     assert liif("upscale", tmp_path / "in.zarr", "-o", tmp_path / "out.zarr", "--scale", "2", "--quiet") == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (

@@ -249,11 +249,10 @@ def run_zarr(args):
         raise ValueError("a .zarr input takes exactly one input and -o OUT.zarr")
     if args.region:
         raise ValueError("--region is not supported for .zarr arrays; resample the whole array")
-    if args.detail != 1.0:
-        raise ValueError(
-            "--detail is not supported for .zarr arrays yet; resample a TIFF or PNG, or leave --detail at 1"
-        )
+    from liif_plugin.engine.classic import check_detail
     from liif_plugin.sources.dask import open_zarr_source, upscale_zarr
+
+    args.detail = check_detail(args.detail)
 
     src, dst = Path(args.inputs[0]), Path(args.output)
     if not src.exists():
@@ -277,7 +276,9 @@ def run_zarr(args):
             bar.n = done
             bar.refresh()
 
-        result = upscale_zarr(src, dst, shape=out, model=model, progress=progress, overwrite=args.overwrite)
+        result = upscale_zarr(
+            src, dst, shape=out, model=model, progress=progress, overwrite=args.overwrite, detail=args.detail
+        )
     if not args.quiet:
         print(f"wrote {dst} (shape {tuple(result)})")
     return 0

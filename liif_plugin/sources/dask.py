@@ -27,6 +27,7 @@ import numpy as np
 from dask.base import compute, tokenize
 
 from liif_plugin.api import output_shape
+from liif_plugin.engine.classic import check_detail
 from liif_plugin.engine.tiles import MARGIN, TiledField, block_bounds, output_ranges
 from liif_plugin.models.loading import load_model
 from liif_plugin.runtime.hardware import resolve_precision
@@ -57,13 +58,15 @@ class _ModelRef:
         return _models[self.path]
 
 
-def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK, precision=None):
+def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK, precision=None, detail=1.0):
     """A lazy dask array: `array` (numpy, zarr or dask; (..., H, W) or (..., H, W, 3|4)) resampled.
 
     Give scale (float or (sy, sx)) or shape (h, w) for the image axes. `rgb` says whether the last
     axis is colour; by default it is when it has size 3 or 4 and the array has 3+ dimensions.
-    `precision`: None uses the model's (fp32 unless load_model was given another).
+    `precision`: None uses the model's (fp32 unless load_model was given another). `detail` (0..1), as
+    in liif_plugin.upscale: each block blends with the bicubic of its own overlapped input.
     """
+    detail = check_detail(detail)
     x = array if isinstance(array, da.Array) else da.from_array(array, chunks="auto")
     arrays.check_dtype(x.dtype)
     if rgb is None:
@@ -110,14 +113,15 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
             cache_bytes=0,
             block=max(b - a, d - c),
         )
-        y = arrays.from_planes(field.render_planes((h, w), None, rows=out_rows[i], cols=out_cols[j]), field.layout)
+        planes = field.render_planes((h, w), None, rows=out_rows[i], cols=out_cols[j], detail=detail)
+        y = arrays.from_planes(planes, field.layout)
         return y.reshape((1,) * sp + y.shape)
 
     out_chunks = (1,) * sp + (tuple(b - a for a, b in out_rows), tuple(b - a for a, b in out_cols))
     out_chunks += ((n_channels,),) if rgb else ()
     # One key per distinct piece of work (same inputs, same key): a fixed name made a scheduler mix
     # up the blocks of two different resamplings.
-    name = "liif-upscale-" + tokenize(xo.name, (h, w), vars(ref), rows, cols, np.asarray(ranges))
+    name = "liif-upscale-" + tokenize(xo.name, (h, w), vars(ref), rows, cols, np.asarray(ranges), detail)
     return da.map_blocks(
         render_block,
         xo,
@@ -155,6 +159,7 @@ def upscale_zarr(
     component=None,
     block=BLOCK,
     precision=None,
+    detail=1.0,
 ):
     """Resample the zarr array at `src` into a new zarr array at `dst`, chunk by chunk.
 
@@ -168,7 +173,7 @@ def upscale_zarr(
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} already exists; choose another output or pass overwrite=True")
     z, group = open_zarr_source(src, component)
-    y = upscale(da.from_zarr(z), scale, shape=shape, model=model, block=block, precision=precision)
+    y = upscale(da.from_zarr(z), scale, shape=shape, model=model, block=block, precision=precision, detail=detail)
     # zarr needs regular chunks; output blocks differ by a pixel where the scale is not whole.
     sp = y.ndim - (3 if z.ndim >= 3 and z.shape[-1] in (3, 4) else 2)
     regular = tuple(1 if k < sp else (max(y.chunks[k]) if k < sp + 2 else y.shape[k]) for k in range(y.ndim))
