@@ -22,6 +22,7 @@ from liif_plugin.engine.classic import check_detail
 from liif_plugin.engine.field import check_region
 from liif_plugin.runtime import cost
 from liif_plugin.runtime.hardware import resolve_precision
+from liif_plugin.runtime.progress import drive
 from liif_plugin.sources import arrays
 from liif_plugin.sources.source import Source
 
@@ -271,13 +272,7 @@ def resample_layer(
     precision: None uses the model's ('fp32' unless it was loaded with another).
     """
     gen = iter_resample(layer, scale=scale, shape=shape, region=region, model=model, detail=detail, precision=precision)
-    while True:
-        try:
-            done, total = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(done, total)
+    return drive(gen, progress)
 
 
 def view_region(layer, viewer):

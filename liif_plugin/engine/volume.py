@@ -27,6 +27,7 @@ import numpy as np
 from liif_plugin.api import output_shape
 from liif_plugin.errors import LiifError, LiifTypeError
 from liif_plugin.models.loading import get_model
+from liif_plugin.runtime.progress import drive
 from liif_plugin.sources import arrays
 
 PLANES = {"yx": (1, 2), "zx": (0, 2), "zy": (0, 1)}  # plane -> its two stack axes
@@ -161,17 +162,6 @@ def _walk(unit, plane, shape, region, model, precision, out_done=0, out_total=No
     return np.moveaxis(out, 0, walk)
 
 
-def _drive(steps, progress):
-    """Run a generator of (done, total) to its end, calling `progress` after each step; its result."""
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as end:
-            return end.value
-        if progress is not None:
-            progress(done, total)
-
-
 def iter_resample_planes(
     stack,
     scale: float | Sequence[float] | None = None,
@@ -227,7 +217,7 @@ def resample_planes(
     steps = iter_resample_planes(
         stack, scale, shape=shape, plane=plane, spacing=spacing, model=model, precision=precision
     )
-    return _drive(steps, progress)
+    return drive(steps, progress)
 
 
 # -- isotropic ---------------------------------------------------------------------------------
@@ -325,4 +315,4 @@ def isotropic(
     steps = iter_isotropic(
         stack, spacing, target=target, z_grid=z_grid, combine=combine, model=model, precision=precision
     )
-    return _drive(steps, progress)
+    return drive(steps, progress)

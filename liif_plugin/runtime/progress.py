@@ -11,7 +11,7 @@ it reports).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING
 
 from liif_plugin.runtime.speed import Speed
@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from liif_plugin.runtime.cost import Work
 
 ENCODE_FILL_CAP = 0.95  # an encode that runs over its estimate waits here until it reports
+
+
+def drive(steps: Generator[tuple[int, int], None, object], progress: Callable[[int, int], None] | None = None):
+    """Run a generator of (done, total) to its end, calling `progress` after each step; returns its result.
+
+    The blocking form of every ``iter_*`` function: one loop, so a Cancelled raised by `progress` stops all alike.
+    """
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as end:
+            return end.value
+        if progress is not None:
+            progress(done, total)
 
 
 class Tracker:
