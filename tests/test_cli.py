@@ -174,3 +174,45 @@ def test_a_batch_says_how_long_it_takes_before_it_starts(files, tmp_path, capsys
     said = [ln for ln in err.splitlines() if ln.startswith("2 images: ")]
     assert len(said) == 1 and ("about" in said[0] or "under a second" in said[0]) and "roughly" not in said[0]
     assert "done in " in err  # the bar's last state: the time it took
+
+
+def test_dry_run_says_what_would_be_written_and_writes_nothing(files, tmp_path, capsys, read_noise_micrograph):
+    """--dry-run checks every input and output as a run would, then prints per input the file, size, dtype and
+    model (with the share of bicubic a microscopy tier keeps) and the batch's time and memory; nothing is written."""
+    import zarr
+
+    from liif_plugin import choose_model
+
+    tifffile.imwrite(files / "cells.tif", read_noise_micrograph)
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ("upscale", files / "photo.png", files / "cells.tif", "--out-dir", out, "--scale", "2.5")
+    assert liif(*args, "--dry-run") == 0
+    said = capsys.readouterr()
+    lines = said.out.splitlines()
+    h, w = Image.open(files / "photo.png").size[::-1]
+    photo_model = choose_model(np.asarray(Image.open(files / "photo.png")), path=files / "photo.png").name
+    size = f"{round(w * 2.5)}x{round(h * 2.5)}"
+    assert lines[0] == f"{files / 'photo.png'} -> {out / 'photo.png'}: {size} uint8, model {photo_model}"
+    light = "model edsr-baseline-microscopy-light at detail 0.6"
+    assert lines[1] == f"{files / 'cells.tif'} -> {out / 'cells.tif'}: 240x240 uint16, {light}"
+    assert lines[2].startswith("would take ") and "peak memory about " in lines[2] and "nothing written" in lines[2]
+    assert "cells.tif: model edsr-baseline-microscopy-light (" in said.err  # auto's reason, as in a real run
+    assert list(out.iterdir()) == []
+    # It refuses what the run would refuse, in the same words.
+    (out / "photo.png").write_bytes(b"")
+    assert liif(*args, "--dry-run") == 2 and "--overwrite" in capsys.readouterr().err
+    # A model named by the user keeps its registry share too; one loaded from its file keeps all (no share named).
+    assert liif(*args, "--dry-run", "--overwrite", "--model", "edsr-baseline-microscopy-light") == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("model edsr-baseline-microscopy-light at detail 0.6")
+    from liif_plugin.hub import cache
+
+    assert liif(*args, "--dry-run", "--overwrite", "--model", cache.path_of("edsr-baseline-microscopy-light")) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("240x240 uint16, model edsr-baseline-microscopy-light")
+    # zarr: the shape of every plane, the model; no array is created.
+    z = zarr.open_array(str(tmp_path / "in.zarr"), mode="w", shape=(3, 20, 24), chunks=(1, 20, 24), dtype=np.uint16)
+    z[:] = 1000
+    assert liif("upscale", tmp_path / "in.zarr", "-o", tmp_path / "o.zarr", "--scale", "2", "--dry-run") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'in.zarr'} -> {tmp_path / 'o.zarr'}: shape (3, 40, 48) uint16, model ")
+    assert lines[1].startswith("would take ") and not (tmp_path / "o.zarr").exists()

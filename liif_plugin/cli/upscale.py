@@ -56,6 +56,11 @@ def add_parser(sub):
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no estimate, model lines or progress bar")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything and say what would be written (size, model, time, memory); write nothing",
+    )
     p.set_defaults(func=run)
 
 
@@ -144,6 +149,8 @@ def run(args):
         return run_zarr(args)
     jobs = plan(args)
     models, works, estimate, found = prepare(args, jobs)
+    if args.dry_run:
+        return say_plan(jobs, models, works, estimate)
     names = [src.name for src, *_ in jobs]
     bar = BatchBar(works, next((s for s in found if s is not None), None), names, quiet=args.quiet)
     done = False
@@ -179,6 +186,18 @@ def prepare(args, jobs):
         what = f"{len(jobs)} images" if len(jobs) > 1 else jobs[0][0].name
         print(f"{what}: {estimate.text()}", file=sys.stderr)
     return models, works, estimate, found
+
+
+def say_plan(jobs, models, works, estimate) -> int:
+    """--dry-run: one line per input (what would be written, by which model) and the batch's time and memory."""
+    from liif_plugin.quality.choose import at_detail
+    from liif_plugin.runtime import cost
+
+    for (src, dst, x, _scale, out_shape, _meta), model in zip(jobs, models):
+        print(f"{src} -> {dst}: {out_shape[1]}x{out_shape[0]} {x.dtype}, model {model.name}{at_detail(model)}")
+    print(f"would take {estimate.text()}, peak memory about {cost.format_bytes(cost.peak_bytes(works))}; "
+          "nothing written (--dry-run)")  # fmt: skip
+    return 0
 
 
 def say_zarr_estimate(args, src, shape, rgb, dtype, out, model):
@@ -268,7 +287,14 @@ def run_zarr(args):
     scale, out = target(args, hw)
     out = output_shape(hw, scale, out)  # validate before any work
     model = pick_model(args, src, src)  # auto: one choice from a window of the whole array
-    say_zarr_estimate(args, src, shape, rgb, array.dtype, out, model)
+    estimate = say_zarr_estimate(args, src, shape, rgb, array.dtype, out, model)
+    if args.dry_run:
+        from liif_plugin.quality.choose import at_detail
+
+        size = (*(shape[:-3] if rgb else shape[:-2]), *out, *((shape[-1],) if rgb else ()))
+        print(f"{src} -> {dst}: shape {size} {array.dtype}, model {model.name}{at_detail(model)}")
+        print(f"would take {estimate.text()}; nothing written (--dry-run)")
+        return 0
     with tqdm(unit="task", disable=args.quiet, desc=f"{src.name} -> {dst.name}") as bar:
 
         def progress(done, total):

@@ -405,10 +405,15 @@ def choose_model(image=None, *, path: str | Path | None = None) -> ModelChoice:
     return ModelChoice(name, f"{s.describe()}: {serves} '{name}'{at_detail(name)}")
 
 
-def at_detail(name: str) -> str:
-    """' at detail 0.6' for a registry model whose renders keep only part of its difference from bicubic
-    (its entry's ``detail``), else '': every face names such a model with its share."""
+def at_detail(model) -> str:
+    """' at detail 0.6' for a model whose renders keep only part of its difference from bicubic, else '':
+    every face names such a model with its share. `model`: a registry name (its entry's ``detail``) or a
+    loaded LiifModel (its own ``detail``: 1 when it was loaded from a file path)."""
     from liif_plugin.hub import cache
 
-    e = cache.registry().get(name)
-    return f" at detail {e.detail:g}" if e is not None and e.detail < 1 else ""
+    if isinstance(model, str):
+        e = cache.registry().get(model)
+        detail = 1.0 if e is None else e.detail
+    else:
+        detail = model.detail
+    return f" at detail {detail:g}" if detail < 1 else ""
