@@ -216,3 +216,30 @@ def test_dry_run_says_what_would_be_written_and_writes_nothing(files, tmp_path, 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{tmp_path / 'in.zarr'} -> {tmp_path / 'o.zarr'}: shape (3, 40, 48) uint16, model ")
     assert lines[1].startswith("would take ") and not (tmp_path / "o.zarr").exists()
+
+
+def test_weights_list_says_what_auto_picks_each_model_for(capsys, monkeypatch):
+    """`liif weights list` names, per model, the images `auto` gives it, in words made from the chooser's own
+    thresholds (moving one moves the words), with the share of bicubic a microscopy tier keeps."""
+    import re
+    from typing import get_args
+
+    from liif_plugin.hub import cache
+    from liif_plugin.quality import choose
+
+    assert all(choose.in_words(c) for c in get_args(choose.Condition))  # every condition has words
+    assert liif("weights", "list") == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()[2:-1]}
+    for name, e in cache.registry().items():
+        if e.auto_for:
+            assert lines[name].endswith("; ".join(choose.in_words(c) for c in e.auto_for) + choose.at_detail(name))
+        else:
+            assert lines[name].endswith(" -"), lines[name]
+    assert lines["edsr-baseline"].endswith("clean images")
+    assert re.search(r"JPEG quality below 65$", lines[choose.model_for("jpeg-heavy")])
+    assert lines[choose.model_for("noisy-microscopy-light")].endswith(
+        "micrographs with noise of 1.05-2.5 % (200 photons or more) at detail 0.6"
+    )
+    monkeypatch.setattr(choose, "NOISE_FAINT_MAX", 0.02)
+    assert liif("weights", "list") == 0
+    assert "micrographs with noise of 2-2.5 % (200 photons or more) at detail 0.6" in capsys.readouterr().out

@@ -19,7 +19,9 @@ def add_parser(sub):
 def cmd_list(args):
     reg = cache.registry()
     print(f"weights folder: {cache.cache_dir()}  (set LIIF_WEIGHTS_DIR to change it)")
-    rows = [("name", "family", "encoder", "status", "DIV2K PSNR x2/x3/x4", "licence", "get it")]
+    from liif_plugin.quality.choose import at_detail, in_words
+
+    rows = [("name", "family", "encoder", "status", "DIV2K PSNR x2/x3/x4", "licence", "get it", "auto picks it for")]
     for name, e in sorted(reg.items()):
         psnr = "/".join(f"{e.psnr[s]:.2f}" for s in (2, 3, 4)) if e.psnr else "-"
         how = (
@@ -31,7 +33,8 @@ def cmd_list(args):
             if e.committed
             else "download, then `liif weights add`"
         )
-        rows.append((name, e.family, e.encoder, cache.status(name), psnr, e.licence.split(" (")[0], how))
+        picks = "; ".join(in_words(c) for c in e.auto_for) + at_detail(name) if e.auto_for else "-"
+        rows.append((name, e.family, e.encoder, cache.status(name), psnr, e.licence.split(" (")[0], how, picks))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -349,6 +349,24 @@ def is_jpeg(condition: str) -> bool:
     return condition in ("jpeg-light", "jpeg", "jpeg-heavy")
 
 
+def in_words(condition: str) -> str:
+    """What images a condition covers, in a user's words with the thresholds above (for `liif weights list`)."""
+    pct = lambda *v: "-".join(f"{100 * x:g}" for x in v) + " %"  # noqa: E731
+    micro = f"({PHOTONS_LIGHT} photons or more)"
+    return {
+        "clean": "clean images",
+        "jpeg-light": f"JPEG quality {JPEG_LIGHT_QUALITY}-{JPEG_CLEAN_QUALITY - 1}",
+        "jpeg": f"JPEG quality {JPEG_HEAVY_QUALITY}-{JPEG_LIGHT_QUALITY - 1}, or JPEG of unknown quality",
+        "jpeg-heavy": f"JPEG quality below {JPEG_HEAVY_QUALITY}",
+        "noisy-photo": "noisy photos",
+        "noisy-photo-light": f"photos with light noise (up to {pct(NOISE_PHOTO_LIGHT_MAX)}, or faint next to texture)",
+        "noisy-microscopy": f"micrographs with noise over {pct(NOISE_MICROSCOPY)} and under {PHOTONS_LIGHT} photons, "
+        f"or over {pct(NOISE_LIGHT_MAX)}",
+        "noisy-microscopy-light": f"micrographs with noise of {pct(NOISE_FAINT_MAX, NOISE_LIGHT_MAX)} {micro}",
+        "noisy-microscopy-faint": f"micrographs with noise of {pct(NOISE_MICROSCOPY, NOISE_FAINT_MAX)} {micro}",
+    }[condition]
+
+
 # A condition no installed model names is served by the model of a broader one.
 FALLBACK: dict[str, Condition] = {
     "jpeg-light": "jpeg",
