@@ -228,6 +228,19 @@ def test_kinds():
     dark = np.zeros((128, 128), np.uint8)
     dark[40:60, 40:60] = 200  # a bright nucleus on a dark background
     assert image_kind(dark) == "microscopy"
+    # an RGB photo is a photo whatever its dtype; an RGB fluorescence composite (mostly dark) is not
+    astro = skimage.data.astronaut()
+    assert image_kind(astro.astype(np.float32) / 255) == image_kind(astro.astype(np.uint16) * 257) == "photo"
+    assert image_kind(np.stack([dark.astype(np.uint16) * 257] * 3, axis=-1)) == "microscopy"
+    assert image_kind(np.zeros((64, 64, 2), np.uint8)) == "microscopy"
+
+
+def test_a_noisy_rgb_photo_gets_the_same_model_in_every_dtype():
+    rng = np.random.default_rng(3)
+    x = np.clip(skimage.data.astronaut()[100:356, 100:356] / 255 + rng.normal(0, 0.03, (256, 256, 3)), 0, 1)
+    as8 = np.rint(x * 255).astype(np.uint8)
+    picks = {str(a.dtype): choose_model(a) for a in (as8, as8.astype(np.float32) / 255, as8.astype(np.uint16) * 257)}
+    assert len({name for name, _ in picks.values()}) == 1 and "photo" in picks["uint8"][0], picks
 
 
 def test_clean_images_keep_the_released_model(photo):

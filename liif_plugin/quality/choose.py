@@ -252,13 +252,18 @@ def _round(n: float) -> int:
 
 
 def image_kind(sample: np.ndarray) -> Kind:
-    """'photo' for 8-bit RGB and for gray images that fill their range; 'microscopy' for high bit
-    depths, multi-channel data and gray images that are mostly dark background (fluorescence)."""
-    if sample.dtype != np.uint8 or (sample.ndim == 3 and sample.shape[2] not in (1, 3, 4)):
+    """'photo' for 8-bit RGB, for RGB of other dtypes unless mostly dark (a fluorescence composite) and
+    for 8-bit gray images that fill their range; 'microscopy' for gray images of higher bit depths,
+    channels other than RGB(A) and 8-bit gray images that are mostly dark background (fluorescence).
+    The same RGB photo is a photo whatever its dtype (uint8, uint16 or float), so it gets the same model."""
+    rgb = sample.ndim == 3 and sample.shape[2] in (3, 4)
+    if sample.ndim == 3 and not rgb and sample.shape[2] != 1:
         return "microscopy"
-    if sample.ndim == 3 and sample.shape[2] in (3, 4):
+    if rgb and sample.dtype == np.uint8:
         return "photo"
-    v = sample.astype(np.float32)
+    if not rgb and sample.dtype != np.uint8:
+        return "microscopy"
+    v = sample[..., :3].astype(np.float32).mean(axis=-1) if rgb else sample.astype(np.float32)
     lo, hi = np.percentile(v, (0.5, 99.5))
     if hi <= lo:
         return "photo"
