@@ -26,6 +26,7 @@ from liif_plugin.runtime import cost as cost_model
 from liif_plugin.runtime import speed as speeds
 from liif_plugin.runtime.estimate import TimeEstimate, isotropic_work, planes_work
 from liif_plugin.runtime.hardware import resolve_precision
+from liif_plugin.runtime.memory import short_of_memory
 
 from . import _resample as rs
 from ._choices import PLANE_WALKED, Choices, plan_kwargs, plane_output, resample_kwargs, targets
@@ -190,8 +191,20 @@ def describe(shape: tuple[int, int], planes: int, works: list) -> str:
     text = f"{shape[0]} × {shape[1]} pixels" + (f" × {planes} planes" if planes > 1 else "")
     text += f" (and {more} more layer{'s' if more > 1 else ''})" if more else ""
     out = cost_model.format_bytes(sum(wk.output_bytes for wk in works))
-    peak = cost_model.format_bytes(cost_model.peak_bytes(works))
-    return f"{text}, output {out}, memory about {peak}"
+    peak = cost_model.peak_bytes(works)
+    short = short_of_memory(peak)
+    if short is not None:  # said before Run, which refuses it (ResampleController._too_big)
+        return f"{text}: {memory_advice(works, short)}"
+    return f"{text}, output {out}, memory about {cost_model.format_bytes(peak)}"
+
+
+def memory_advice(works: list, free: int) -> str:
+    """Why a job does not fit in the `free` memory, and what to do, in the panel's words."""
+    need = cost_model.format_bytes(cost_model.peak_bytes(works))
+    return (
+        f"needs about {need} of memory, more than the {cost_model.format_bytes(free)} free; tick 'current view "
+        "only', lower the scale or resample fewer layers"
+    )
 
 
 def time_line(parts: list[tuple[str, TimeEstimate]], measuring: bool = False) -> str:

@@ -116,10 +116,15 @@ def resample_kwargs(layer, choices: Choices, viewer=None) -> dict:
         region = view[0]
     if choices.mode == SCALE_MODE:
         return {"scale": tuple(choices.scale), "region": region}
-    if choices.mode == SIZE_MODE:  # the scale that turns the layer's pixel size into the target
-        py, px = pixel_size(layer)
-        return {"scale": (py / choices.pixel_size, px / choices.pixel_size), "region": region}
+    if choices.mode == SIZE_MODE:
+        return {"scale": size_scale(layer, choices.pixel_size), "region": region}
     return {"shape": tuple(choices.shape), "region": region}
+
+
+def size_scale(layer, target: float) -> tuple[float, float]:
+    """The (y, x) scale that turns the layer's pixel size into `target`."""
+    py, px = pixel_size(layer)
+    return py / target, px / target
 
 
 def plan_kwargs(kw: dict) -> dict:

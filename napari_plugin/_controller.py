@@ -37,11 +37,12 @@ from liif_plugin.runtime import cost as cost_model
 from liif_plugin.runtime import speed as speeds
 from liif_plugin.runtime.estimate import isotropic_work, planes_work
 from liif_plugin.runtime.hardware import resolve_precision
+from liif_plugin.runtime.memory import short_of_memory
 from liif_plugin.runtime.progress import Tracker
 
 from . import _resample as rs
 from . import _volume
-from ._advice import LayerChecks, Timing, time_line
+from ._advice import LayerChecks, Timing, memory_advice, time_line
 from ._choices import Choices, plane_kwargs, plane_output, resample_kwargs, targets
 
 
@@ -197,7 +198,8 @@ class ResampleController:
         self.last_run_estimate = None  # seconds the running (or last) job was estimated to take
         self.adding = False  # True while results are added to the viewer
         self.measuring = False  # True while the panel measures this machine's speed in the background
-        self.said_for = None  # (layer, Choices) the status line describes (a job's); None: nothing to clear
+        self.said_for = None  # (layer, Choices) the status line describes; None: nothing to clear
+        self.shown_for = None  # (layer, Choices) of the panel's last estimate: what it shows now
 
     @property
     def busy(self) -> bool:
@@ -206,6 +208,8 @@ class ResampleController:
     def say(self, text: str) -> None:
         self.status = text
         self.events.status(value=text)
+        if not self.busy:  # said of what the panel shows now (an error, the live view): it goes when that changes
+            self.said_for = self.shown_for
 
     def set_progress(self, value: float) -> None:
         self.progress = int(value)
@@ -234,9 +238,10 @@ class ResampleController:
         time line) and what the image is with the model that runs (the advice line); or why it cannot run.
         A status line about an earlier job on another layer or other settings is cleared."""
         if self.said_for is not None and not self.busy and self.said_for != (layer, choices):
-            self.said_for = None
             self.say("ready")
+            self.said_for = None
             self.set_progress(0)
+        self.shown_for = (layer, choices)
         if layer is None:
             return Estimate("no image layer")
         advice = self.checks.line(layer, choices)
@@ -276,12 +281,22 @@ class ResampleController:
         except (ValueError, TypeError) as e:
             self.notify("error", f"LIIF: {message_for(e, 'napari')}")
             return None
+        if self._too_big(works):
+            return None
         job = self._resample_job(
             "run", [(ly, dict(kw, precision=choices.precision_for("run"))) for ly, kw in jobs], choices
         )
         job.works, job.estimate = works, total
         job.text = f"rendering ({total.text()}) …"
         return job
+
+    def _too_big(self, works) -> bool:
+        """Refuse (with a message) a job that needs more memory than the machine has free: it would swap
+        for hours or be killed part way, losing the viewer's unsaved layers with it."""
+        short = short_of_memory(cost_model.peak_bytes(works))
+        if short is not None:
+            self.notify("error", f"LIIF: {memory_advice(works, short)}")
+        return short is not None
 
     def prepare_preview(self, layer, choices: Choices) -> Job | None:
         """The visible part of the plane on screen, at screen resolution, into one preview layer."""
@@ -366,6 +381,8 @@ class ResampleController:
             msg = message_for(e, "napari")
             self.notify("error", f"LIIF: {msg}")
             self.say(msg)
+            return None
+        if self._too_big([estimate[0]]):
             return None
         key, precision = self.model_key(layer, choices), choices.precision_for("run")
 

@@ -21,7 +21,7 @@ from magicgui.widgets import (
 from magicgui.widgets.bases import RangedWidget
 from napari.layers import Image
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QSizePolicy
+from qtpy.QtWidgets import QComboBox, QSizePolicy
 
 from liif_plugin.hub import cache
 
@@ -43,12 +43,27 @@ def _text(value: str = "") -> Label:
     """A line of text that takes the width it is given and wraps (magicgui's Label keeps its own size)."""
     label = Label(value=value)
     label.native.setWordWrap(True)
-    label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
     return label
 
 
+ISO_TIP = (
+    "3D stacks: refine z to the y/x pixel size with LIIF on zx and zy slices (averaged) into a new layer; y and x "
+    "stay as they are"
+)
+
+
+def _narrow(combo: Widget) -> None:
+    """A picker as wide as about 20 characters, long names elided: a long layer name widened the whole panel
+    and left the canvas a sliver."""
+    box = combo.native
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(20)
+
+
 def _scale_box() -> FloatSpinBox:
-    b = FloatSpinBox(value=2.0, min=0.05, max=64.0, step=0.5)
+    # Up to x1000 (a figure zoomed far past its pixels); the output size limit refuses what cannot be held.
+    b = FloatSpinBox(value=2.0, min=0.05, max=1000.0, step=0.5)
     b.native.setMinimumWidth(80)
     return b
 
@@ -71,6 +86,7 @@ class Controls(Container):
         # The picker napari would give a function parameter annotated `napari.layers.Image`;
         # the subclass narrows its choices to the layers LIIF can resample.
         self.layer_combo = create_widget(annotation=Image, label="image layer")
+        _narrow(self.layer_combo)
         self.plane_combo = ComboBox(
             choices=PLANES,
             tooltip=(
@@ -108,6 +124,7 @@ class Controls(Container):
                 "layer and named in the advice line; or a model of your choice"
             ),
         )
+        _narrow(self.model_combo)  # (a checkpoint's path can be long too)
         self.browse = PushButton(
             text="…", tooltip=("use a LIIF checkpoint file (.pth, saved by the LIIF authors' code or by MMagic)")
         )
@@ -167,13 +184,7 @@ class Controls(Container):
             text="Preview", tooltip="render the visible part of the current plane at screen resolution"
         )
         self.run_btn = PushButton(text="Run", tooltip="render the whole layer (every plane) into a new layer")
-        self.iso_btn = PushButton(
-            text="Isotropic z",
-            tooltip=(
-                "3D stacks: refine z to the y/x pixel size with LIIF on zx and zy slices (averaged) into a new "
-                "layer; y and x stay as they are"
-            ),
-        )
+        self.iso_btn = PushButton(text="Isotropic z", tooltip=ISO_TIP)
         self.cancel_btn = PushButton(text="Cancel", enabled=False)
         self.live = CheckBox(
             text="live LIIF view",

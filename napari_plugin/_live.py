@@ -57,6 +57,7 @@ class LiveView:
         self.precision, self.detail = precision, detail
         self.on_status = on_status or (lambda text: None)
         self.layer = None
+        self.settings = None  # what the panel started it with (napari_plugin._widget.live_settings)
         self._overlay = Overlay(viewer)
         self.worker = None
         self.pending = False

@@ -94,8 +94,8 @@ class Overlay:
         return evs
 
     def _add(self, new):
-        self.viewer.add_layer(new)
-        self.layer = new  # our own object (the viewer of a dock widget hands out proxies)
+        self.layer = new  # our own object (the viewer of a dock widget hands out proxies); set first, so
+        self.viewer.add_layer(new)  # what the insertion runs (the panel's layer picker) knows it already
         self.viewer.layers.selection.active = self.source  # keep the user's selection
 
     def _remove(self):

@@ -35,6 +35,17 @@ def check_stack(layer):
     return sz, sy, sx
 
 
+def why_not_isotropic(layer) -> str | None:
+    """Why isotropic z cannot run on `layer` (one sentence), or None."""
+    if layer is None:
+        return "isotropic z needs a 3D (z, y, x) stack; open one first"
+    try:
+        check_stack(layer)
+    except (ValueError, TypeError) as e:
+        return str(e)
+    return None
+
+
 def volume_layer(layer, result, model, precision, operation, name) -> Image:
     """The new layer for `result` (a liif_plugin.Resampled of the layer's data)."""
     from napari.utils.transforms import CompositeAffine

@@ -24,11 +24,11 @@ from napari.viewer import Viewer
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QMessageBox
 
-from . import _choices, _settings, _threads
+from . import _choices, _settings, _threads, _volume
 from . import _resample as rs
 from ._choices import Choices, real
 from ._controller import ResampleController
-from ._controls import Controls, set_clamped
+from ._controls import ISO_TIP, Controls, set_clamped
 
 TICK_MS = 200  # how often the progress bar and the time left are redrawn while a run goes
 VIEW_MS = 200  # after the view stops changing for this long, the Preview's estimate is redone
@@ -67,6 +67,7 @@ class ResampleWidget(Controls):
         self._view_timer.timeout.connect(self._update_estimate)
         self._calibrating = None  # the worker measuring this machine's speed
         self._live = None  # the LiveView while "live LIIF view" is on
+        self._live_starting = False
         self.layer_combo.choices = self._layer_choices
         ev = self.controller.events
         ev.status.connect(lambda e: setattr(self.status, "value", e.value))
@@ -116,8 +117,6 @@ class ResampleWidget(Controls):
             else:
                 set_clamped(self.shape_h, round(self.shape_w.value * H / W))
             self._building = False
-        if self.live.value and (self._live is None or self._live.layer is not layer):
-            self._toggle_live(True)
         self._update_estimate()
 
     def _browse(self):
@@ -150,10 +149,11 @@ class ResampleWidget(Controls):
 
     def _layer_choices(self, picker):
         """The picker's choices: the viewer's layers of its annotation (Image) that LIIF can resample."""
+        overlay = None if self._live is None else self._live.overlay  # the live view's own, never a source
         return [
             (ly.name, real(ly))
             for ly in self.viewer.layers
-            if isinstance(ly, picker.annotation) and not self.why_not(ly)
+            if isinstance(ly, picker.annotation) and real(ly) is not overlay and not self.why_not(ly)
         ]
 
     def reset_choices(self, *_) -> None:
@@ -224,14 +224,24 @@ class ResampleWidget(Controls):
         if layer is not None and choices.model == _choices.AUTO:
             self.show_auto_choice(self.controller.checks.get(layer).auto.name)
         estimate = self.controller.estimate(layer, choices)
+        self._building = True
+        if layer is not None and choices.mode == _choices.SIZE_MODE:  # the scale a pixel size gives, greyed
+            H, W = rs.spatial_shape(layer)
+            sy, sx = _choices.size_scale(layer, choices.pixel_size)
+            set_clamped(self.scale_y, sy)
+            set_clamped(self.scale_x, sx)
+            if estimate.shape is None:  # refused (too large): the boxes still show what was asked
+                set_clamped(self.shape_h, round(H * sy))
+                set_clamped(self.shape_w, round(W * sx))
         if estimate.shape is not None:  # show the shape this scale gives
-            self._building = True
             set_clamped(self.shape_h, estimate.shape[0])
             set_clamped(self.shape_w, estimate.shape[1])
-            self._building = False
+        self._building = False
         self.estimate_label.value = estimate.text
         self.time_label.value = estimate.time
         self.advice_label.value = estimate.advice
+        self._sync_buttons()
+        self._follow_live(layer, choices)
         self._calibrate(layer, choices)
 
     def _calibrate(self, layer, choices):
@@ -317,17 +327,44 @@ class ResampleWidget(Controls):
         self.controller.finished(job)
 
     def _set_running(self, running):
-        self.preview_btn.enabled = self.run_btn.enabled = self.iso_btn.enabled = not running
         self.cancel_btn.enabled = running
+        self._sync_buttons()
         if running:
             self._timer.start()
         else:
             self._timer.stop()
 
+    def _sync_buttons(self):
+        """Buttons are enabled when they can run; a disabled Isotropic z says why in its tooltip."""
+        idle = not self.busy
+        self.preview_btn.enabled = self.run_btn.enabled = idle
+        why = _volume.why_not_isotropic(self.layer)
+        self.iso_btn.enabled = idle and why is None
+        self.iso_btn.tooltip = ISO_TIP if why is None else why
+
     # -- live view ------------------------------------------------------------------------------
     def _toggle_live(self, on):
         """Start or stop the live LIIF view of the selected layer (see napari_plugin._live)."""
         toggle_live(self, on)
+
+    def _follow_live(self, layer, choices):
+        """The live view shows what the panel says: it moves to a newly picked layer, starts again with a
+        new model, precision or detail, and unticks itself when no layer is left to show."""
+        if not self.live.value or self._live_starting:  # (starting adds and removes an overlay: layer events)
+            return
+        if layer is None:
+            gone = self._live is not None and self._live.layer not in (None, *self.viewer.layers)
+            with self.live.changed.blocked():
+                self.live.value = False
+            if self._live is not None:
+                self._live.stop()
+            self._say("live view off: " + ("its layer was removed" if gone else "there is no image layer"))
+        elif (
+            self._live is None
+            or self._live.layer is not layer
+            or self._live.settings != live_settings(self.controller, layer, choices)
+        ):
+            self._toggle_live(True)
 
     # -- remembered settings; closing: stop work, let go of the viewer ----------------------------
     def _restore(self):
@@ -406,11 +443,18 @@ def toggle_live(widget, on) -> None:
     choices, c = widget.choices(), widget.controller
     if widget._live is None:
         widget._live = LiveView(widget.viewer, None, on_status=widget._say)
-    key = c.model_key(layer, choices)  # the layer's one model, as Run and Preview use
-    widget._live.model_for = lambda: c.model_for(key)
-    widget._live.precision, widget._live.detail = choices.precision_for("preview"), choices.detail
-    c.adding = True  # napari selects the overlay it adds; the panel stays on its layer
+    live = widget._live
+    live.settings = live_settings(c, layer, choices)
+    _, key, live.precision, live.detail = live.settings
+    live.model_for = lambda: c.model_for(key)
+    c.adding = widget._live_starting = True  # napari selects the overlay it adds; the panel stays on its layer
     try:
         widget._live.start(layer)
     finally:
-        c.adding = False
+        c.adding = widget._live_starting = False
+
+
+def live_settings(controller, layer, choices) -> tuple:
+    """What a live view of `layer` shows: (layer, the layer's one (model, device), as Run and Preview use,
+    precision, detail)."""
+    return layer, controller.model_key(layer, choices), choices.precision_for("preview"), choices.detail

@@ -51,3 +51,26 @@ def background_priority(nice: int = 10) -> bool:
         return True
     except OSError:
         return False
+
+
+def available_bytes() -> int | None:
+    """Memory the OS can give this process now without swapping (Linux's MemAvailable; psutil elsewhere),
+    or None where it cannot be read. A job that needs more than this would swap, or be killed part way."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
+def short_of_memory(nbytes: int) -> int | None:
+    """The free memory (bytes) when a job needing `nbytes` would not fit in it; None when it fits or is unknown."""
+    free = available_bytes()
+    return free if free is not None and nbytes > free else None

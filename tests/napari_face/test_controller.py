@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import pytest
 from napari.components import ViewerModel
@@ -18,7 +19,7 @@ from skimage import data
 import liif_plugin
 from liif_plugin.errors import Hint, LiifError
 from liif_plugin.hub import cache
-from liif_plugin.runtime import cost
+from liif_plugin.runtime import cost, memory
 from liif_plugin.runtime import speed as speeds
 from napari_plugin import _choices, resample_layer
 from napari_plugin._choices import SHAPE_MODE, SIZE_MODE, Choices
@@ -241,3 +242,21 @@ def test_the_cost_model_reads_the_engines_tuning(monkeypatch):
     clock[0] = 1.0  # 8000 pixels a second: a band of BAND_SECONDS
     assert bands() == 8000 * cost.BAND_SECONDS == cost.band_pixels(speeds.Speed(1.0, 8000.0))
     assert cost.format_bytes(1536) == "1.5 kB" and cost.format_seconds(150) == "2 min"
+
+
+def test_a_run_bigger_than_the_free_memory_is_refused_before_it_starts():
+    """Said on the output line before Run, and Run refuses it: such a run would swap for hours or be killed
+    part way. The job is sized from this machine's own free memory, so it is too big on any machine."""
+    free = memory.available_bytes()
+    assert free is not None and free > 0
+    per_plane = 16384 * 16384 * 4  # the largest float32 plane an output may have
+    planes = 2 * free // per_plane + 2
+    layer = Image(da.zeros((planes, 256, 256), np.float32, chunks=(1, 256, 256)), name="big")
+    c = controller_with(layer)
+    choices = Choices(scale=(64.0, 64.0))
+    line = c.estimate(layer, choices).text
+    assert "more than the" in line and "free" in line and "'current view only'" in line, line
+    assert c.prepare_run(layer, choices) is None and c.notify.log[-1][0] == "error"
+    assert "more than the" in c.notify.log[-1][1] and not c.busy and len(c.viewer.layers) == 1
+    small = Choices(scale=(2.0, 2.0))  # a run that fits says its memory as before
+    assert "memory about" in c.estimate(layer, small).text and c.prepare_run(layer, small) is not None

@@ -177,6 +177,18 @@ def test_status_lines_go_when_what_they_describe_changes(make_napari_viewer, qtb
     assert w.status.value == "ready" and w.progress.value == 0
 
 
+def test_an_error_line_goes_once_the_panel_shows_something_else(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    w = open_widget(viewer)
+    assert not w.iso_btn.enabled and "open one first" in w.iso_btn.tooltip  # nothing to work on
+    w.isotropic()
+    assert "open a 3D stack" in w.status.value
+    w.live.value = True
+    assert w.status.value == "live view: open an image layer first" and not w.live.value
+    viewer.add_image(data.camera()[:32, :32], name="cam")  # what they said is no longer so
+    assert w.layer is not None and w.status.value == "ready"
+
+
 def test_the_estimate_is_calibrated_for_each_models_architecture(
     make_napari_viewer, qtbot, model, tmp_path, monkeypatch, calibrating
 ):

@@ -123,6 +123,30 @@ def test_live_view_stops_when_its_layer_is_removed(make_napari_viewer, qtbot, ti
     viewer.layers.remove(layer)
     qtbot.waitUntil(lambda: not w._live.active, timeout=5_000)
     assert [ly.name for ly in viewer.layers] == [] and "removed" in w.status.value
+    assert w.live.value is False  # the box says what is on screen: no live view
+
+
+def test_live_view_follows_the_picked_layer_and_its_model(make_napari_viewer, qtbot, tiny_model_path):
+    viewer = make_napari_viewer(show=True)
+    a = viewer.add_image(data.camera()[:128, :128], name="a")
+    b = viewer.add_image(data.camera()[128:256, :128], name="b")
+    w = open_widget(viewer)
+    w.add_model_path(tiny_model_path)
+    w.set_layer(a)
+    viewer.camera.zoom = 6.0
+    w.live.value = True
+    qtbot.waitUntil(lambda: w._live.renders >= 1 and w._live.idle, timeout=WAIT)
+    assert w._live.layer is a and "a (LIIF live)" in viewer.layers
+    viewer.layers.selection.active = b  # picking another layer moves the live view to it
+    qtbot.waitUntil(lambda: w._live.layer is b and w._live.renders >= 1 and w._live.idle, timeout=WAIT)
+    assert [ly.name for ly in viewer.layers] == ["a", "b", "b (LIIF live)"]
+    assert "b (LIIF live)" not in [name for name, _ in w._layer_choices(w.layer_combo)]  # never a source
+    renders = w._live.renders
+    w.detail.value = 0.5  # another detail (or model, or precision): the live view renders again with it
+    qtbot.waitUntil(lambda: w._live.detail == 0.5 and w._live.renders > renders and w._live.idle, timeout=WAIT)
+    viewer.layers.remove(b)  # its layer gone, the live view moves to the one left
+    qtbot.waitUntil(lambda: w._live.layer is a and "a (LIIF live)" in viewer.layers, timeout=WAIT)
+    assert w.live.value is True and "b (LIIF live)" not in viewer.layers
 
 
 @pytest.mark.slow

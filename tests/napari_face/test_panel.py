@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from napari.layers import Image
 from panel_helpers import WAIT, messages, n_messages, open_widget, wait_idle
+from skimage import data
 
 import liif_plugin
 import liif_plugin.hub.sample_data
@@ -248,9 +249,9 @@ def test_settings_are_remembered_between_openings(make_napari_viewer, qtbot):
     viewer2.add_image(np.zeros((16, 16), np.uint8), name="img")
     _, w2 = viewer2.window.add_plugin_dock_widget("liif-plugin", "Resample with LIIF")
     assert w2.mode_combo.value == "pixel size" and w2.pixel_size.value == pytest.approx(0.25)
-    assert w2.scale_y.value == 3.0 and w2.detail.value == pytest.approx(0.4)
+    assert w2.scale_y.value == 4.0 and w2.detail.value == pytest.approx(0.4)  # (greyed: 1 / 0.25)
     assert w2.precision_combo.value == "fp32" and w2.all_selected.value
-    assert w2.choices().precision_for("preview") == "fp32" and w2.choices().scale == (3.0, 3.0)
+    assert w2.choices().precision_for("preview") == "fp32" and w2.choices().scale == (4.0, 4.0)
 
 
 def test_shape_boxes_show_seven_digits(make_napari_viewer, qtbot):
@@ -266,3 +267,25 @@ def test_shape_boxes_show_seven_digits(make_napari_viewer, qtbot):
         edit = box.native.lineEdit()
         assert edit.text() == "1000000"
         assert edit.contentsRect().width() >= edit.fontMetrics().horizontalAdvance("1000000"), edit.width()
+
+
+def test_long_names_do_not_widen_the_panel_and_a_short_window_cuts_no_text(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    rng = np.random.default_rng(0)
+    noisy = np.clip(data.astronaut() / 255 + rng.normal(0, 0.03, (512, 512, 3)), 0, 1)
+    viewer.add_image((noisy * 255).astype(np.uint8), name="short", rgb=True)
+    long = "a layer name that goes on and on " * 4
+    viewer.add_image(np.zeros((16, 16), np.uint8), name=long)
+    w = open_widget(viewer)
+    qtbot.wait(100)
+    for combo in (w.layer_combo, w.model_combo):  # they cut long names; the canvas keeps its room
+        box = combo.native
+        assert box.minimumSizeHint().width() < box.fontMetrics().horizontalAdvance(long) / 2
+    w.set_layer(viewer.layers["short"])
+    w.model_combo.value = "edsr-baseline"  # the longest advice: the warning and what to do
+    viewer.window._qt_window.resize(1000, 500)
+    qtbot.wait(300)
+    for label in (w.estimate_label, w.time_label, w.advice_label):
+        q = label.native
+        assert q.height() >= q.heightForWidth(q.width()), (label.value, q.height(), q.heightForWidth(q.width()))
+    assert w.advice_label.value.count("'") >= 4  # (it is the long one)

@@ -205,6 +205,11 @@ def test_target_pixel_size_in_layer_units(make_napari_viewer, qtbot, tiny_model)
     w.pixel_size.value = 0.1
     assert w.pixel_now.value == "micrometer (now 0.4)"  # units in words
     assert w.estimate_label.value.startswith("96 × 128")
+    # the greyed boxes show the factor and size Run uses, also when that size is refused
+    assert (w.scale_y.value, w.scale_x.value, w.shape_h.value, w.shape_w.value) == (4.0, 4.0, 96, 128)
+    w.pixel_size.value = 0.0005
+    assert "too large" in w.estimate_label.value and (w.scale_y.value, w.shape_h.value) == (800.0, 19200)
+    w.pixel_size.value = 0.1
     new = run_and_wait(qtbot, w)
     assert new.data.shape == (96, 128) and tuple(new.scale) == pytest.approx((0.1, 0.1))
     assert str(new.units[-1]) == "micrometer"

@@ -36,8 +36,11 @@ def test_isotropic_z_from_the_widget(make_napari_viewer, qtbot, tiny_model_path)
     np.testing.assert_allclose(new.data_to_world((0, 0, 0)), layer.data_to_world((-0.375, 0, 0)), atol=1e-9)
     assert new.metadata["liif"]["operation"] == "isotropic z"
     w.set_layer(viewer.add_image(data.camera()[:32, :32], name="flat"))
-    w.iso_btn.native.click()  # a 2D layer: one sentence, nothing added
+    assert not w.iso_btn.enabled and "needs a 3D (z, y, x) stack" in w.iso_btn.tooltip  # says why, before a click
+    w.isotropic()  # (called anyway) a 2D layer: one sentence, nothing added
     assert "3D" in w.status.value and len(viewer.layers) == 3 and not w.busy
+    w.set_layer(layer)
+    assert w.iso_btn.enabled and w.iso_btn.tooltip.startswith("3D stacks: refine z")
 
 
 def test_zx_plane_from_the_widget(make_napari_viewer, qtbot, tiny_model_path):
