@@ -5,7 +5,9 @@ Every failure the user can fix prints one line on stderr and exits non-zero.
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from liif_plugin import __version__
 from liif_plugin.errors import message_for
@@ -19,6 +21,23 @@ SUBCOMMANDS = [
     "liif_plugin.cli.info",
 ]
 EXIT_USAGE = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process SIGTERM ended
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: every atomic write removes
+    its temporary file on the way out (a BaseException, so no `except Exception` swallows it)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line, not the whole usage block."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_actions(sub, name, help):
@@ -29,7 +48,7 @@ def add_actions(sub, name, help):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="liif", description="Resample images to any size with LIIF.")
+    parser = Parser(prog="liif", description="Resample images to any size with LIIF.")
     parser.add_argument("--version", action="version", version=f"liif-plugin {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -40,14 +59,23 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # signal.signal works in the main thread only (main() may be called from another one).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("liif: interrupted; no partial output was written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("liif: terminated; no partial output was written", file=sys.stderr)
+        return EXIT_TERMINATED
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, OSError) as e:
         print(f"liif: error: {message_for(e, 'cli')}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

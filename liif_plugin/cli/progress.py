@@ -24,14 +24,14 @@ SAY_ABOVE_S = 1.0  # the estimate line is printed for batches that take longer t
 REDRAW_S = 0.5
 
 
-def image_work(image, out_shape, region, model, speed) -> cost.Work:
-    """The cost of one `liif upscale` input (an (H, W) or (H, W, C) array)."""
+def image_work(image, out_shape, region, model, speed, planes: int = 1) -> cost.Work:
+    """The cost of one `liif upscale` input (an (H, W) or (H, W, C) array; `planes` of them for a stack)."""
     H, W = image.shape[:2]
     chans = 1 if image.ndim == 2 else image.shape[2]
     y0, x0, y1, x1 = (0.0, 0.0, float(H), float(W)) if region is None else (float(v) for v in region)
     sub = 2 if chans == 4 else 1
     return cost.work(
-        (H, W), out_shape, (y0, x0, y1, x1), 1, sub, chans, image.dtype.itemsize, cost.Arch.of(model), speed
+        (H, W), out_shape, (y0, x0, y1, x1), planes, sub, chans, image.dtype.itemsize, cost.Arch.of(model), speed
     )
 
 

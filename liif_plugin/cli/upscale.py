@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -20,11 +22,16 @@ def add_parser(sub):
         "inputs",
         nargs="+",
         metavar="IN",
-        help="PNG, JPEG or TIFF files, or one .zarr array (written chunk by chunk to -o OUT.zarr)",
+        help="PNG, JPEG, TIFF (a TIFF stack is resampled plane by plane, one model for all), BMP or WebP "
+        "files, or one .zarr array (written chunk by chunk to -o OUT.zarr)",
     )
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
-    out.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (same file names)")
+    out.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        help="folder for the outputs (same file names; BMP and WebP inputs are written as .png)",
+    )
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--scale", metavar="S", help="scale factor, e.g. 3.5, or SY,SX for per-axis scales")
     size.add_argument("--size", metavar="WxH", help="exact output size in pixels, e.g. 1920x1080")
@@ -65,7 +72,7 @@ def add_parser(sub):
 
 
 def parse_numbers(text, n, what):
-    parts = [t for t in text.replace("x", ",").split(",") if t.strip()]
+    parts = [t for t in text.lower().replace("x", ",").split(",") if t.strip()]
     try:
         values = [float(t) for t in parts]
     except ValueError:
@@ -97,12 +104,39 @@ def target(args, in_shape):
     return None, (args.height, max(1, round(rw * args.height / rh)))
 
 
+def checked_output_shape(hw, scale, shape, region=None):
+    """api.output_shape with advice that works here. Its own for a too-large output is "write it to
+    a zarr", but a .zarr output has the same per-plane limit (sources.dask renders through it too)."""
+    from liif_plugin.api import output_shape
+    from liif_plugin.errors import Hint, LiifError
+
+    try:
+        return output_shape(hw, scale, shape, region)
+    except LiifError as e:
+        if not e.what.endswith("too large to hold in memory") or e.hint is None:
+            raise
+        raise LiifError(e.what, Hint(e.hint.python, cli="choose a smaller --scale or --size")) from None
+
+
+def planes_of(x: np.ndarray, meta) -> np.ndarray:
+    """The images of `x` as one (N, H, W[, C]) array: a TIFF stack's planes (meta.planes names their
+    axes), or N = 1 for one image."""
+    return x.reshape((-1, *x.shape[len(meta.planes) :]))
+
+
+def size_text(x, meta, out_shape) -> str:
+    """'96x64', or '96x64 x 10 planes (ZYX)' for a stack: what --dry-run and the run both say."""
+    n = len(planes_of(x, meta))
+    return f"{out_shape[1]}x{out_shape[0]}" + (f" x {n} planes ({meta.planes}YX)" if meta.planes else "")
+
+
 def plan(args):
     """Check every input and output up front; returns [(in_path, out_path, image, scale, shape, meta)]."""
-    from liif_plugin.api import output_shape
     from liif_plugin.engine.classic import check_detail
+    from liif_plugin.engine.field import MAX_OUTPUT_PIXELS
+    from liif_plugin.errors import LiifError
     from liif_plugin.sources.arrays import check_image
-    from liif_plugin.sources.imageio import check_writable, read_image_meta
+    from liif_plugin.sources.imageio import WRITE_SUFFIXES, check_writable, read_image_meta
 
     if args.output and len(args.inputs) > 1:
         raise ValueError(f"-o takes one input but {len(args.inputs)} were given; use --out-dir DIR for several")
@@ -114,23 +148,40 @@ def plan(args):
     args.detail = check_detail(args.detail)
     if args.out_dir:
         out_dir = Path(args.out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise FileExistsError(f"--out-dir {out_dir} is a file, not a folder; give a folder")
         if not out_dir.is_dir():
             raise FileNotFoundError(f"output folder {out_dir} does not exist; create it first")
     jobs, seen = [], set()
     for src in map(Path, args.inputs):
         dst = Path(args.output) if args.output else Path(args.out_dir) / src.name
+        if args.out_dir and dst.suffix.lower() not in WRITE_SUFFIXES:
+            dst = dst.with_suffix(".png")  # BMP, WebP: a format this writes, without losing anything
         if dst.resolve() == src.resolve():
             raise ValueError(f"{dst} is the input itself; choose another output name or folder")
         if dst.resolve() in seen:
             raise ValueError(f"two inputs would both be written to {dst}")
         seen.add(dst.resolve())
+        if dst.is_dir():  # (before "already exists": --overwrite would not help)
+            check_writable(dst, "uint8", 1)
         if dst.exists() and not args.overwrite:
             raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
         x, meta = read_image_meta(src)
-        x = check_image(x)
-        scale, shape = target(args, x.shape[:2])
-        out_shape = output_shape(x.shape[:2], scale, shape, args.region_t)
-        check_writable(dst, x.dtype, 1 if x.ndim == 2 else x.shape[2])
+        planes = planes_of(x, meta)
+        try:
+            for plane in planes:
+                check_image(plane)
+        except LiifError as e:  # which of several inputs it is
+            raise type(e)(f"{src}: {e.what}", e.hint) from None
+        hw = planes.shape[1:3]
+        scale, shape = target(args, hw)
+        out_shape = checked_output_shape(hw, scale, shape, args.region_t)
+        if len(planes) * out_shape[0] * out_shape[1] > MAX_OUTPUT_PIXELS:  # each plane fits; the stack not
+            raise LiifError(
+                f"{src}: {len(planes)} planes of {out_shape[1]}x{out_shape[0]} are too large to hold in memory",
+                "choose a smaller --scale or --size, or resample a --region",
+            )
+        check_writable(dst, x.dtype, 1 if planes.ndim == 3 else int(planes.shape[-1]), len(planes))
         jobs.append((src, dst, x, scale, out_shape, meta))
     return jobs
 
@@ -158,13 +209,26 @@ def run(args):
         for i, ((_src, dst, x, _scale, out_shape, meta), model) in enumerate(zip(jobs, models)):
             bar.begin(i)
             t0 = time.perf_counter()
-            y = upscale(x, shape=out_shape, region=args.region_t, model=model, progress=bar.update, detail=args.detail)
+            planes = planes_of(x, meta)
+            ys = []
+            for k, plane in enumerate(planes):  # a stack: each plane as one image, as a .zarr stack's are
+                ys.append(
+                    upscale(
+                        plane,
+                        shape=out_shape,
+                        region=args.region_t,
+                        model=model,
+                        progress=lambda n, total, k=k: bar.update(k * total + n),  # total: one plane's
+                        detail=args.detail,
+                    )
+                )
+            y = np.stack(ys).reshape(x.shape[: len(meta.planes)] + ys[0].shape) if meta.planes else ys[0]
             if found[i] is not None:  # this machine's stored speed follows what the image took
                 speeds.observe(model, model.precision, works[i].seconds(found[i]), time.perf_counter() - t0)
-            y0, x0, y1, x1 = args.region_t or (0, 0, x.shape[0], x.shape[1])
+            y0, x0, y1, x1 = args.region_t or (0, 0, *planes.shape[1:3])
             write_image(dst, y, meta=scaled_meta(meta, out_shape[0] / (y1 - y0), out_shape[1] / (x1 - x0)))
             if bar.bar is not None:  # (None when quiet)
-                bar.bar.write(f"wrote {dst} ({out_shape[1]}x{out_shape[0]}, {y.dtype})", file=sys.stdout)
+                bar.bar.write(f"wrote {dst} ({size_text(x, meta, out_shape)}, {y.dtype})", file=sys.stdout)
         done = True
     finally:
         bar.close(done)
@@ -177,10 +241,14 @@ def prepare(args, jobs):
     printed in one line unless --quiet. Returns (models, works, TimeEstimate, speeds)."""
     from liif_plugin.cli.progress import SAY_ABOVE_S, batch_estimate, image_work, plan_speeds
 
-    models = [pick_model(args, x, src) for src, _dst, x, *_ in jobs]
-    rough = [image_work(x, out, args.region_t, m, None) for (_s, _d, x, _sc, out, _m), m in zip(jobs, models)]
+    # A stack gets one model, chosen from its middle plane.
+    stacks = [planes_of(x, meta) for _s, _d, x, _sc, _o, meta in jobs]
+    models = [pick_model(args, p[len(p) // 2], src) for (src, *_), p in zip(jobs, stacks)]
+    rough = [image_work(p[0], job[4], args.region_t, m, None, len(p)) for job, p, m in zip(jobs, stacks, models)]
     found = plan_speeds(models, args.precision, rough, quiet=args.quiet)
-    works = [image_work(x, out, args.region_t, m, sp) for (_s, _d, x, _sc, out, _m), m, sp in zip(jobs, models, found)]
+    works = [
+        image_work(p[0], job[4], args.region_t, m, sp, len(p)) for job, p, m, sp in zip(jobs, stacks, models, found)
+    ]
     estimate = batch_estimate(works, found)
     if not args.quiet and estimate.range[1] > SAY_ABOVE_S:
         what = f"{len(jobs)} images" if len(jobs) > 1 else jobs[0][0].name
@@ -193,8 +261,8 @@ def say_plan(jobs, models, works, estimate) -> int:
     from liif_plugin.quality.choose import at_detail
     from liif_plugin.runtime import cost
 
-    for (src, dst, x, _scale, out_shape, _meta), model in zip(jobs, models):
-        print(f"{src} -> {dst}: {out_shape[1]}x{out_shape[0]} {x.dtype}, model {model.name}{at_detail(model)}")
+    for (src, dst, x, _scale, out_shape, meta), model in zip(jobs, models):
+        print(f"{src} -> {dst}: {size_text(x, meta, out_shape)} {x.dtype}, model {model.name}{at_detail(model)}")
     print(f"would take {estimate.text()}, peak memory about {cost.format_bytes(cost.peak_bytes(works))}; "
           "nothing written (--dry-run)")  # fmt: skip
     return 0
@@ -262,8 +330,8 @@ def run_zarr(args):
     """Arrays larger than memory: zarr in, zarr out, through liif_plugin.sources.dask (stacks included)."""
     from tqdm import tqdm
 
-    from liif_plugin.api import output_shape
-
+    if not any(map(is_zarr, args.inputs)):  # an image file with -o OUT.zarr
+        raise ValueError(f"-o {args.output} needs a .zarr input; write image files to a .png, .jpg or .tif")
     if len(args.inputs) != 1 or not args.output or not is_zarr(args.inputs[0]) or not is_zarr(args.output):
         raise ValueError("a .zarr input takes exactly one input and -o OUT.zarr")
     if args.region:
@@ -285,7 +353,7 @@ def run_zarr(args):
     hw = (h, w)
     args.region_t = None
     scale, out = target(args, hw)
-    out = output_shape(hw, scale, out)  # validate before any work
+    out = checked_output_shape(hw, scale, out)  # validate before any work
     model = pick_model(args, src, src)  # auto: one choice from a window of the whole array
     estimate = say_zarr_estimate(args, src, shape, rgb, array.dtype, out, model)
     if args.dry_run:

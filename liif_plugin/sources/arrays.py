@@ -47,13 +47,13 @@ def n_planes(channels: int | None) -> int:
     return {None: 1, 1: 1, 3: 1, 4: 2}.get(channels, channels)  # type: ignore[return-value]
 
 
-def check_size(h: int, w: int, channels: int | None = 1, what: str = "the image is") -> None:
+def check_size(h: int, w: int, channels: int | None = 1, what: str = "the image is", stack: int = 1) -> None:
     """Refuse an image that would not fit in memory, before anything is allocated or decoded.
 
     The one place that says how large an input may be; file readers call it with the size a
-    file's header declares, check_image with an array's shape.
+    file's header declares (`stack`: how many images a stack file holds), check_image with an array's shape.
     """
-    planes = n_planes(channels)
+    planes = n_planes(channels) * stack
     if h * w * planes > MAX_INPUT_PIXELS:
         raise LiifError(
             f"{what} {w} x {h} pixels{f' ({planes} planes)' if planes > 1 else ''}, more than liif-plugin "
@@ -70,6 +70,7 @@ def check_dtype(dtype, what: str = "image") -> np.dtype:
             f"{what} dtype {dtype} is not supported",
             Hint(
                 "convert it to uint8, uint16 or float32 first (e.g. x.astype(np.float32))",
+                cli="save it as 8-bit, 16-bit or 32-bit float first (e.g. Fiji: Image > Type)",
                 napari="convert the layer to uint8, uint16 or float32 first",
             ),
         )
@@ -78,6 +79,7 @@ def check_dtype(dtype, what: str = "image") -> np.dtype:
 
 NOT_FINITE = Hint(
     "replace them first (e.g. np.nan_to_num)",
+    cli="replace them in the file first (e.g. Fiji: Process > Math > Remove NaNs)",
     napari="replace them first (e.g. with napari's console or a filter plugin)",
 )
 

@@ -1,7 +1,8 @@
 """Reading and writing image files for the CLI: PNG, JPEG and TIFF, written atomically.
 
 TIFF keeps any dtype (16-bit and float stay as they are); PNG holds 8-bit or 16-bit gray and
-8-bit RGB/RGBA; JPEG holds 8-bit gray or RGB.
+8-bit RGB/RGBA; JPEG holds 8-bit gray or RGB. A TIFF stack (axes such as ZYX, CYX, TZYXS) is read
+as (planes..., H, W[, S]) with ``ImageMeta.planes`` naming the plane axes, and written back as such.
 
 ``read_image_meta`` also returns what the file says about its pixels (``ImageMeta``: physical
 pixel size, EXIF, ICC profile); ``scaled_meta`` is the one rule for a resampled image (pixel
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liif_plugin.errors import Hint, LiifError
 from liif_plugin.sources import arrays
 
 READ_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
@@ -59,6 +61,7 @@ class ImageMeta:
     exif: bytes | None = None  # EXIF block; its orientation is already applied to the pixels and reset to 1
     icc: bytes | None = None  # ICC colour profile
     imagej: dict = dataclasses.field(default_factory=dict)  # ImageJ entries kept as they are (spacing)
+    planes: str = ""  # a TIFF stack's axes before Y X (e.g. "Z", "TC"); the array has one axis each
 
     @property
     def dpi(self):
@@ -116,15 +119,20 @@ def read_image_meta(path):
         ) from None
 
 
-def _check_declared(path, shape, channels_last):
-    """Apply arrays.check_size to the shape a header declares (HxW, HxWxC, CxHxW or a stack)."""
-    shape = tuple(int(n) for n in shape)
-    if len(shape) == 3 and (shape[-1] in (3, 4) if channels_last else shape[0] in (3, 4)):
-        h, w, c = shape if channels_last else (shape[1], shape[2], shape[0])
-    else:  # gray, or a stack whose leading axes count as planes
-        h, w = shape[-2:] if len(shape) >= 2 else (1, shape[0] if shape else 1)
-        c = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-    arrays.check_size(h, w, c, what=f"{path}: the file declares")
+def _check_declared(path, h, w, channels=1, stack=1):
+    """Apply arrays.check_size to the size a header declares, before anything is decoded."""
+    arrays.check_size(int(h), int(w), int(channels), what=f"{path}: the file declares", stack=int(stack))
+
+
+def _tiff_order(path, axes):
+    """The one rule for a TIFF's axes: the order that puts them as (planes..., Y, X[, S]) and the
+    plane letters. Only S (samples) is colour, wherever the file keeps it (planar RGB: SYX); every
+    other axis but Y X (Z, T, C, Q, I, ...) is a stack of planes, never channels."""
+    order = [i for i, a in enumerate(axes) if a != "S"] + [i for i, a in enumerate(axes) if a == "S"]
+    image = "".join(axes[i] for i in order).rstrip("S")
+    if not image.endswith("YX"):
+        raise ValueError(f"{path}: cannot read a TIFF with axes {axes} (no Y X image axes); save it as Y X planes")
+    return order, image[:-2]
 
 
 def _read_tiff(path):
@@ -138,11 +146,13 @@ def _read_tiff(path):
         if not tif.series:
             raise ValueError(f"{path}: the TIFF holds no image")
         series = tif.series[0]
-        _check_declared(path, series.shape, channels_last=series.axes.endswith("S"))
-        x = series.asarray()
+        order, planes = _tiff_order(path, series.axes)
+        shape = [int(series.shape[i]) for i in order]
+        h, w = shape[len(planes) : len(planes) + 2]
+        _check_declared(path, h, w, shape[-1] if "S" in series.axes else 1, int(np.prod(shape[: len(planes)])))
+        x = np.transpose(series.asarray(), order)
         meta = _tiff_meta(tif)
-    if x.ndim == 3 and x.shape[0] in (3, 4) and x.shape[2] not in (3, 4):
-        x = np.moveaxis(x, 0, -1)  # planar RGB(A) TIFF
+    meta.planes = planes
     return x, meta
 
 
@@ -194,8 +204,20 @@ def _declared_by_pillow(path):
     raise ValueError(f"{path}: cannot read this image's header")
 
 
+def _check_png_depth(path):
+    """Refuse a 16-bit colour PNG (IHDR bit depth 16, colour type 2, 4 or 6): Pillow decodes it
+    to 8 bits without a word, and every output would silently lose the low byte."""
+    with open(path, "rb") as fp:
+        head = fp.read(26)
+    is_png = len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    if is_png and head[24] == 16 and head[25] in (2, 4, 6):  # bit depth, colour type (RGB, gray+alpha, RGBA)
+        raise ValueError(f"{path}: a 16-bit colour PNG, which would lose its low 8 bits here; save it as a 16-bit TIFF")
+
+
 def _read_pillow(path):
     from PIL import Image, ImageOps
+
+    _check_png_depth(path)
 
     with warnings.catch_warnings():
         # Pillow's own bomb limits are looser than ours and fire on the same header; ours speaks.
@@ -205,11 +227,11 @@ def _read_pillow(path):
         except Image.DecompressionBombError:
             # Pillow refused from the header alone; ask its format reader for the declared size.
             w, h, bands = _declared_by_pillow(path)
-            _check_declared(path, (h, w, bands), channels_last=True)
+            _check_declared(path, h, w, bands)
             raise  # (not reached: Pillow's limit is above ours)
     with im:
         w, h = im.size
-        _check_declared(path, (h, w, len(im.getbands())), channels_last=True)
+        _check_declared(path, h, w, len(im.getbands()))
         meta = _pillow_meta(im)
         im = ImageOps.exif_transpose(im)
         if im.mode == "P":
@@ -243,12 +265,25 @@ def _pillow_meta(im):
     return meta
 
 
-def check_writable(path, dtype, channels):
-    """Raise before any work if `path` cannot hold an image of this dtype and channel count."""
+def check_writable(path: str | Path, dtype, channels: int, planes: int = 1) -> None:
+    """Raise before any work if `path` cannot hold an image of this dtype and channel count
+    (`planes` > 1: a stack of that many images, which only TIFF holds)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise LiifError(f"'{path}' is a folder", Hint("give a file name", cli="give a file name, or use --out-dir"))
+    if not suffix:
+        raise LiifError(
+            f"'{path}' has no file type",
+            Hint(
+                "give a file name ending in .png, .jpg or .tif",
+                cli="give -o a file name ending in .png, .jpg, .tif or (for a .zarr input) .zarr",
+            ),
+        )
     if suffix not in WRITE_SUFFIXES:
         raise ValueError(f"{path}: cannot write '{suffix}' files; use .png, .jpg or .tif")
+    if planes > 1 and suffix not in (".tif", ".tiff"):
+        raise ValueError(f"{path}: a stack of {planes} planes can only be written to a .tif")
     dtype = np.dtype(dtype)
     if suffix in (".jpg", ".jpeg") and (dtype != np.uint8 or channels not in (1, 3)):
         raise ValueError(f"{path}: JPEG holds 8-bit gray or RGB only; write a .png or .tif instead")
@@ -256,7 +291,10 @@ def check_writable(path, dtype, channels):
         if dtype == np.uint16 and channels != 1:
             raise ValueError(f"{path}: PNG here holds 16-bit gray only; write a .tif to keep 16-bit colour")
         if dtype not in (np.uint8, np.uint16) or channels not in (1, 3, 4):
-            raise ValueError(f"{path}: PNG cannot hold {dtype} images with {channels} channels; write a .tif instead")
+            raise ValueError(
+                f"{path}: PNG cannot hold {dtype} images with {channels} channel{'s' if channels != 1 else ''}; "
+                "write a .tif instead"
+            )
     if not path.parent.exists():
         raise FileNotFoundError(f"output folder {path.parent} does not exist; create it first")
 
@@ -270,11 +308,13 @@ def _umask():
 def write_image(path, x, meta=None):
     """Write atomically: a temporary file in the same folder, renamed into place when complete.
 
-    `meta` (ImageMeta, already scaled: see scaled_meta) is written as far as the format holds it.
+    `meta` (ImageMeta, already scaled: see scaled_meta) is written as far as the format holds it;
+    with ``meta.planes`` x is a stack (planes..., H, W[, C]), written as a TIFF with those axes.
     """
     path = Path(path)
-    channels = 1 if x.ndim == 2 else x.shape[2]
-    check_writable(path, x.dtype, channels)
+    lead = len(meta.planes) if meta is not None else 0
+    channels = 1 if x.ndim - lead == 2 else x.shape[-1]
+    check_writable(path, x.dtype, channels, int(np.prod(x.shape[:lead])))
     suffix = path.suffix.lower()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".liif-", suffix=suffix)
     os.close(fd)
@@ -286,7 +326,7 @@ def write_image(path, x, meta=None):
                 tmp,
                 x,
                 photometric="rgb" if channels in (3, 4) else "minisblack",
-                **_tiff_meta_args(meta, x.dtype, channels),
+                **_tiff_meta_args(meta, x.dtype, channels, x.ndim - lead == 3 and channels != 1),
             )
         else:
             from PIL import Image
@@ -304,11 +344,14 @@ def write_image(path, x, meta=None):
     return path
 
 
-def _tiff_meta_args(meta, dtype, channels):
-    """tifffile.imwrite keywords for `meta`: ImageJ or OME flavour when the input had it."""
+def _tiff_meta_args(meta, dtype, channels, samples):
+    """tifffile.imwrite keywords for `meta`: ImageJ or OME flavour when the input had it; a stack's axes."""
     if meta is None:
         return {}
+    axes = meta.planes + ("YXS" if samples else "YX")
     args = {"iccprofile": meta.icc} if meta.icc else {}
+    if meta.planes:  # tifffile keeps them in its shaped description (ImageJ and OME in theirs, below)
+        args["metadata"] = {"axes": axes}
     if meta.pixel_size is None:
         return args
     py, px = meta.pixel_size
@@ -317,7 +360,7 @@ def _tiff_meta_args(meta, dtype, channels):
         return args | {
             "ome": True,
             "metadata": {
-                "axes": "YX" if channels == 1 else "YXS",
+                "axes": axes,
                 "PhysicalSizeX": px,
                 "PhysicalSizeY": py,
                 "PhysicalSizeXUnit": unit,
@@ -325,7 +368,7 @@ def _tiff_meta_args(meta, dtype, channels):
             },
         }
     if meta.flavour == "imagej" and np.dtype(dtype) in (np.uint8, np.uint16, np.float32):
-        md = dict(meta.imagej)
+        md = dict(meta.imagej) | ({"axes": axes} if meta.planes else {})
         if meta.unit:
             md["unit"] = meta.unit
         return args | {"imagej": True, "resolution": (1 / px, 1 / py), "metadata": md}
