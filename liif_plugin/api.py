@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from liif_plugin.engine.classic import check_detail
-from liif_plugin.engine.field import check_out_shape, check_region
+from liif_plugin.engine.field import MAX_OUTPUT_PIXELS, check_out_shape, check_region
 from liif_plugin.engine.model import LiifModel
 from liif_plugin.errors import Hint, LiifError
 from liif_plugin.models.loading import get_model, list_models, load_model
@@ -46,8 +46,11 @@ def output_shape(
     scale: Scale | None = None,
     shape: Sequence[int] | None = None,
     region: Region | None = None,
+    *,
+    limit: int = MAX_OUTPUT_PIXELS,
 ) -> tuple[int, int]:
-    """The output (h, w) for upscale's arguments; raises a clear error for bad ones."""
+    """The output (h, w) for upscale's arguments; raises a clear error for bad ones. `limit`: the most
+    pixels a plane may have (MAX_LAZY_OUTPUT_PIXELS where it is rendered block by block)."""
     if (scale is None) == (shape is None):
         raise LiifError(
             "the output size is not set once",
@@ -58,7 +61,7 @@ def output_shape(
             ),
         )
     if shape is not None:
-        return check_out_shape(shape)
+        return check_out_shape(shape, limit)
     assert scale is not None  # exactly one of scale and shape was given (checked above)
     pair: list[Any] = list(scale) if isinstance(scale, (tuple, list, np.ndarray)) else [scale, scale]
     if len(pair) != 2:
@@ -73,7 +76,7 @@ def output_shape(
     h, w = round((y1 - y0) * sy), round((x1 - x0) * sx)
     if h < 1 or w < 1:
         raise ValueError(f"scale {scale!r} makes the output empty ({h}x{w}); use a larger scale")
-    return check_out_shape((h, w))
+    return check_out_shape((h, w), limit)
 
 
 def upscale(

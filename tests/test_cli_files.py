@@ -179,9 +179,13 @@ def test_too_large_outputs_get_advice_that_works(tmp_path, photo, capsys):
 
     z = zarr.open_array(str(tmp_path / "g.zarr"), mode="w", shape=(8, 8), chunks=(8, 8), dtype=np.uint16)
     z[:] = 1000
-    assert liif("upscale", tmp_path / "g.zarr", "-o", tmp_path / "o.zarr", "--scale", "3000", "--quiet") == 2
-    err = one_line_error(capsys, "too large", "smaller --scale")
-    assert "zarr" not in err  # the output already is one: that cannot be the advice
+    # a .zarr output is rendered block by block: a plane far beyond memory (24000 x 24000) is planned...
+    assert liif("upscale", tmp_path / "g.zarr", "-o", tmp_path / "o.zarr", "--scale", "3000", "--dry-run") == 0
+    assert "shape (24000, 24000) uint16" in capsys.readouterr().out and not (tmp_path / "o.zarr").exists()
+    # ... up to a bound that keeps its coordinates meaningful; the advice then is not "write a zarr"
+    assert liif("upscale", tmp_path / "g.zarr", "-o", tmp_path / "o.zarr", "--scale", "40000", "--quiet") == 2
+    err = one_line_error(capsys, "more than liif-plugin renders", "smaller scale")
+    assert "zarr" not in err
     Image.fromarray(photo).save(tmp_path / "in.png")
     assert liif("upscale", tmp_path / "in.png", "-o", tmp_path / "o.png", "--scale", "400", "--quiet") == 2
     assert "zarr" not in one_line_error(capsys, "too large", "smaller --scale")

@@ -94,3 +94,23 @@ def test_runs_on_a_distributed_cluster(model, rgb, caplog):
 def test_bad_input_gives_a_clear_error(model, bad, kwargs, err, match):
     with pytest.raises(err, match=match):
         ld.upscale(bad, model=model, **kwargs)
+
+
+def test_a_plane_larger_than_memory_is_planned_and_rendered_block_by_block(tiny_model):
+    """An output plane over MAX_OUTPUT_PIXELS is fine lazily: its input blocks shrink with the scale, so only
+    blocks of about OUT_BLOCK pixels a side are ever held, and a block equals the in-memory render of its window."""
+    from liif_plugin.engine.field import MAX_OUTPUT_PIXELS
+    from liif_plugin.errors import LiifError
+
+    x = data.camera()[200:264, 200:264].astype(np.float32) / 255
+    y = ld.upscale(x, scale=300, model=tiny_model)
+    assert y.shape == (19200, 19200) and y.shape[0] * y.shape[1] > MAX_OUTPUT_PIXELS
+    rows, cols = y.chunks[0][0], y.chunks[1][0]
+    assert max(y.chunks[0]) * max(y.chunks[1]) <= 4 * ld.OUT_BLOCK**2
+    with pytest.raises(LiifError, match="too large to hold in memory"):
+        liif.upscale(x, scale=300, model=tiny_model)  # in memory it is refused, as before
+    block = y.blocks[0, 0].compute()
+    window = liif.upscale(x, shape=(rows, cols), region=(0, 0, rows / 300, cols / 300), model=tiny_model)
+    np.testing.assert_allclose(block, window, atol=TOL)
+    with pytest.raises(LiifError, match="more than liif-plugin renders"):
+        ld.upscale(x, scale=5000, model=tiny_model)  # a grid beyond what coordinates can place

@@ -104,14 +104,15 @@ def target(args, in_shape):
     return None, (args.height, max(1, round(rw * args.height / rh)))
 
 
-def checked_output_shape(hw, scale, shape, region=None):
-    """api.output_shape with advice that works here. Its own for a too-large output is "write it to
-    a zarr", but a .zarr output has the same per-plane limit (sources.dask renders through it too)."""
+def checked_output_shape(hw, scale, shape, region=None, *, lazy=False):
+    """api.output_shape with advice that works here: an image file's output is held in memory, and
+    "write it to a zarr" needs a .zarr input; a .zarr output (`lazy`) is rendered block by block."""
     from liif_plugin.api import output_shape
+    from liif_plugin.engine.field import MAX_LAZY_OUTPUT_PIXELS, MAX_OUTPUT_PIXELS
     from liif_plugin.errors import Hint, LiifError
 
     try:
-        return output_shape(hw, scale, shape, region)
+        return output_shape(hw, scale, shape, region, limit=MAX_LAZY_OUTPUT_PIXELS if lazy else MAX_OUTPUT_PIXELS)
     except LiifError as e:
         if not e.what.endswith("too large to hold in memory") or e.hint is None:
             raise
@@ -353,7 +354,7 @@ def run_zarr(args):
     hw = (h, w)
     args.region_t = None
     scale, out = target(args, hw)
-    out = checked_output_shape(hw, scale, out)  # validate before any work
+    out = checked_output_shape(hw, scale, out, lazy=True)  # validate before any work
     model = pick_model(args, src, src)  # auto: one choice from a window of the whole array
     estimate = say_zarr_estimate(args, src, shape, rgb, array.dtype, out, model)
     if args.dry_run:

@@ -20,7 +20,10 @@ from liif_plugin.errors import Cancelled, Hint, LiifError  # noqa: F401  (Cancel
 from liif_plugin.runtime.hardware import DTYPES, resolve_precision
 from liif_plugin.sources import arrays
 
-MAX_OUTPUT_PIXELS = 1 << 28  # 268 M pixels per plane; beyond that use liif_plugin.sources.dask
+MAX_OUTPUT_PIXELS = 1 << 28  # 268 M pixels per plane held in memory; beyond that use liif_plugin.sources.dask
+# A plane rendered block by block (dask, zarr; a TiledField's parts) is never held whole: only a bound that
+# keeps its coordinates meaningful (float32 steps of 2 / 262144 between pixel centres are still exact enough).
+MAX_LAZY_OUTPUT_PIXELS = 1 << 36  # 68.7 G pixels per plane, e.g. 262144 x 262144
 QUERY_BATCH = 1 << 16  # output pixels (all planes together) decoded per step
 PRE_CACHE_BYTES = 512 << 20  # keep the first-layer map of the whole window when it fits
 MAP_PART_BYTES = 32 << 20  # a 16-bit first-layer map is made in fp32 parts of about this size
@@ -36,7 +39,9 @@ def check_region(region, in_shape):
     return (y0, x0, y1, x1)
 
 
-def check_out_shape(shape):
+def check_out_shape(shape, limit: int = MAX_OUTPUT_PIXELS) -> tuple[int, int]:
+    """(h, w) of an output shape; refuses one that is not two whole numbers, empty, or over `limit` pixels
+    (MAX_OUTPUT_PIXELS: held in memory; MAX_LAZY_OUTPUT_PIXELS: rendered block by block)."""
     try:
         h, w = shape
         if isinstance(h, float) and not h.is_integer() or isinstance(w, float) and not w.is_integer():
@@ -46,7 +51,13 @@ def check_out_shape(shape):
         raise ValueError(f"shape must be two whole numbers (height, width), got {shape!r}") from None
     if h < 1 or w < 1:
         raise ValueError(f"output shape {shape!r} is empty; height and width must be at least 1")
-    if h * w > MAX_OUTPUT_PIXELS:
+    if h * w > limit and limit >= MAX_LAZY_OUTPUT_PIXELS:
+        raise LiifError(
+            f"an output of {h}x{w} ({h * w / 1e9:.0f} G pixels per plane) is more than liif-plugin renders "
+            f"({MAX_LAZY_OUTPUT_PIXELS / 1e9:.1f} G)",
+            "choose a smaller scale or output shape",
+        )
+    if h * w > limit:
         raise LiifError(
             f"an output of {h}x{w} ({h * w / 1e6:.0f} megapixels) is too large to hold in memory",
             Hint(
@@ -111,13 +122,14 @@ class ImageField:
         as in the whole render. This is how blocks and dask chunks are made. `stop()` is called
         before every decoder chunk (a few ms of work); raising from it stops the render at once.
         """
-        h, w = check_out_shape(shape)
+        h, w = check_out_shape(shape, MAX_LAZY_OUTPUT_PIXELS)  # the grid; the part below is what is held
         region = check_region(region, self.full_shape)
         detail = check_detail(detail) * self.model_detail
         if detail != 1.0 and self.planes is None:
             raise ValueError("detail below 1 needs the input image; render a field from LiifModel.encode(x)")
         r_a, r_b = rows or (0, h)
         c_a, c_b = cols or (0, w)
+        check_out_shape((r_b - r_a, c_b - c_a))
         B = self.feat.shape[0]
         out = np.empty((B, r_b - r_a, c_b - c_a, 3), dtype=np.float32)
         step = max(1, QUERY_BATCH // ((c_b - c_a) * B))

@@ -43,7 +43,13 @@ import numpy as np
 import torch
 
 from liif_plugin.engine.classic import ClassicResampler, bicubic_reach, blend, check_detail
-from liif_plugin.engine.field import Cancelled, ImageField, check_out_shape, check_region  # noqa: F401  (Cancelled re-exported)
+from liif_plugin.engine.field import (  # noqa: F401  (Cancelled re-exported)
+    MAX_LAZY_OUTPUT_PIXELS,
+    Cancelled,
+    ImageField,
+    check_out_shape,
+    check_region,
+)
 from liif_plugin.runtime.hardware import resolve_precision
 from liif_plugin.sources import arrays
 from liif_plugin.sources.source import RangeFinder, Source, open_source
@@ -394,9 +400,10 @@ class TiledField:
         `progress(done, total)` (output pixels) is called after each band; raising Cancelled from
         it stops the render. `stop` and `reuse`: see ``parts``.
         """
-        h, w = check_out_shape(shape)
+        h, w = check_out_shape(shape, MAX_LAZY_OUTPUT_PIXELS)  # the grid; the part below is what is held
         r_a, r_b = rows or (0, h)
         c_a, c_b = cols or (0, w)
+        check_out_shape((r_b - r_a, c_b - c_a))
         out = np.empty((self.source.n_planes, r_b - r_a, c_b - c_a, 3), dtype=np.float32)
         total, done = (r_b - r_a) * (c_b - c_a), 0
         pieces = self.parts(shape, region, rows=rows, cols=cols, detail=detail, stop=stop, reuse=reuse)
@@ -429,7 +436,7 @@ class TiledField:
         is its grid shifted by whole pixels (``overlap``), its pixels are yielded first, as they
         are, and only the rest is rendered.
         """
-        h, w = check_out_shape(shape)
+        h, w = check_out_shape(shape, MAX_LAZY_OUTPUT_PIXELS)  # yielded band by band: never held whole
         region = check_region(region, self.full_shape)
         detail = check_detail(detail) * self.model.detail  # the model's own share, times the caller's
         r_a, r_b = rows or (0, h)

@@ -16,6 +16,7 @@ any other data is stretched by each image's own min..max, which one reduction pa
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -28,13 +29,18 @@ from dask.base import compute, tokenize
 
 from liif_plugin.api import output_shape
 from liif_plugin.engine.classic import check_detail
+from liif_plugin.engine.field import MAX_LAZY_OUTPUT_PIXELS, MAX_OUTPUT_PIXELS
 from liif_plugin.engine.tiles import MARGIN, TiledField, block_bounds, output_ranges
+from liif_plugin.errors import LiifError
 from liif_plugin.models.loading import load_model
 from liif_plugin.runtime.hardware import resolve_precision
 from liif_plugin.sources import arrays
 from liif_plugin.sources.source import Source, _multiscales, open_zarr_source
 
-BLOCK = 512  # input pixels per side of one chunk
+BLOCK = 512  # input pixels per side of one chunk (at most: see OUT_BLOCK)
+# Output pixels per side a chunk aims at: at large scales the input blocks shrink (down to the model's reach),
+# so a chunk's float planes stay near 50 MB however far the image is enlarged.
+OUT_BLOCK = 2048
 
 _models = {}
 
@@ -79,17 +85,25 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
     H, W = int(x.shape[sp]), int(x.shape[sp + 1])
     if H == 0 or W == 0 or 0 in lead:
         raise ValueError(f"the array is empty (shape {x.shape}); give images with at least one pixel")
-    h, w = output_shape((H, W), scale, shape)
+    h, w = output_shape((H, W), scale, shape, limit=MAX_LAZY_OUTPUT_PIXELS)  # block by block: never held whole
     ref = _ModelRef(model, precision)
     depth = ref.radius + MARGIN
     if block < 1:
         raise ValueError(f"block must be a positive number of pixels, got {block}")
+    block = min(block, math.ceil(OUT_BLOCK / max(h / H, w / W)))
     block = max(block, depth)  # dask's halo cannot be wider than a block
 
     rows = block_bounds(H, block, min_size=depth)
     cols = block_bounds(W, block, min_size=depth)
     out_rows = output_ranges(h, 0.0, H, rows)
     out_cols = output_ranges(w, 0.0, W, cols)
+    biggest = max(b - a for a, b in out_rows) * max(d - c for c, d in out_cols)
+    if biggest > MAX_OUTPUT_PIXELS:  # refused here, before a zarr is half written
+        raise LiifError(
+            f"at this scale one block of the input (at least {depth} pixels, the model's reach) becomes "
+            f"{biggest / 1e6:.0f} megapixels, more than a block may hold",
+            "choose a smaller scale or output shape",
+        )
     chunks: tuple = (1,) * sp + (tuple(b - a for a, b in rows), tuple(b - a for a, b in cols))
     chunks += ((n_channels,),) if rgb else ()
     x = x.rechunk(chunks)  # pyright: ignore[reportArgumentType]  (dask accepts a tuple of chunk sizes)
