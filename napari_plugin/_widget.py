@@ -175,12 +175,13 @@ class ResampleWidget(Controls):
         if self.controller.adding:  # napari selects a newly added result; the widget stays on its source
             return
         active = self.viewer.layers.selection.active
-        if isinstance(active, Image):
-            reason = self.why_not(active)
-            if reason is None:
-                self.set_layer(active)
-            else:
-                self._say(reason)
+        if active is None or (self._live is not None and real(active) is self._live.overlay):
+            return
+        reason = self.why_not(active)  # (a Labels or Shapes layer: why LIIF does not take it)
+        if reason is None:
+            self.set_layer(active)
+        else:
+            self._say(reason)
 
     @property
     def layer(self) -> Image | None:

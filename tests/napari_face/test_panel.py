@@ -153,6 +153,8 @@ def test_wrong_layer_types_give_clear_messages(make_napari_viewer):
     assert any("image layers" in m and "Shapes" in m for m in messages(n)), messages(n)
     w = open_widget(viewer)
     assert len(w.layer_combo) == 0 and w.estimate_label.value == "no image layer"
+    viewer.layers.selection.active = viewer.layers["labels"]  # picked in the layer list: the panel says why
+    assert "'labels' is a Labels layer; LIIF resamples image layers only" in w.status.value
     n = n_messages()
     w.run_btn.native.click()
     assert w.worker is None and any("no image layer" in m for m in messages(n))
