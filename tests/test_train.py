@@ -139,11 +139,24 @@ def test_cli_trains_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("degrade", ["jpeg", "photo"])
+def test_small_images_train_under_every_degradation(tmp_path, capsys, degrade):
+    """A 128 px image's held-out strip is 6 px at x4: the JPEG step's shifted block grid once padded it
+    by more than its side (a traceback at the first validation)."""
+    Image.fromarray(skimage.data.camera()[:128, :128]).save(tmp_path / "cam.png")
+    out = tmp_path / "o.pth"
+    argv = ["--data", str(tmp_path / "cam.png"), "--out", str(out), "--degrade", degrade, "--steps", "1"]
+    assert run_cli(argv + ["--batch", "1", "--quiet"]) == 0, capsys.readouterr().err
+    assert out.exists()
+
+
 @pytest.mark.parametrize(
     "argv, words",
     [
         (["--data", "{d}/nothing"], "does not exist"),
         (["--data", "{d}", "--steps", "0"], "at least 1"),
+        (["--data", "{d}", "--batch", "0"], "at least 1"),
+        (["--data", "{d}", "--minutes", "-1"], "positive"),
         (["--data", "{d}", "--resume", "{d}/none.pth"], "does not exist"),
     ],
 )

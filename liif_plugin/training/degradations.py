@@ -101,7 +101,9 @@ def jpeg(img: torch.Tensor, quality: int, phase: tuple[int, int] = (0, 0)) -> to
     from PIL import Image
 
     py, px = phase
-    x = F.pad(img[None], (px, 0, py, 0), mode="reflect")[0] if (py or px) else img
+    # reflect needs a pad shorter than the side: a tiny patch (a small image's held-out strip at x4) repeats its edge
+    mode = "reflect" if py < img.shape[1] and px < img.shape[2] else "replicate"
+    x = F.pad(img[None], (px, 0, py, 0), mode=mode)[0] if (py or px) else img
     u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8)
     gray = is_gray(u8)
     arr = u8[0].numpy() if gray else u8.permute(1, 2, 0).numpy()

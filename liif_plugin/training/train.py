@@ -311,6 +311,12 @@ def train(
 
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not (max_seconds is None or max_seconds > 0):  # (nan and negatives too: a budget of no time is no run)
+        raise ValueError(f"max_seconds must be a positive number, got {max_seconds}")
+    if not math.isfinite(max_scale):
+        raise ValueError(f"max_scale must be a finite number, got {max_scale}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if lr_size < 8 or n_query < 1:
