@@ -300,3 +300,23 @@ def test_a_window_outside_the_data_held_is_refused(u16):
     assert src.read(10, 20, 10, 20).shape == (10, 10)
     with pytest.raises(ValueError, match="outside"):
         src.read(0, 20, 10, 20)
+
+
+@pytest.mark.parametrize("shape, region", [((20, 23), None), ((9, 31), (3.0, 9.5, 60.0, 70.0))])
+def test_a_downscale_averages_fine_samples_on_every_path(model, small, shape, region):
+    """An output coarser than the input is the mean of LIIF samples on a grid at least as fine as the input
+    (coords.supersampling): close to a box average of the input, never the near-white answer of a cell
+    the MLP never saw; in memory, block by block and with part of bicubic kept, the same."""
+    whole = model.encode(small).render_planes(shape, region)
+    blocks = TiledField(model, small, cache_bytes=0, block=24).render_planes(shape, region)
+    assert np.abs(blocks - whole).max() <= TOL
+    half = model.encode(small).render_planes(shape, region, detail=0.5)
+    half_blocks = TiledField(model, small, cache_bytes=0, block=24).render_planes(shape, region, detail=0.5)
+    assert np.abs(half_blocks - half).max() <= TOL
+    y = liif.upscale(small, shape=(16, 18), model=model).astype(float)  # 64 x 72 by 4 x 4: a box average
+    box = small.astype(float).reshape(16, 4, 18, 4, 3).mean(axis=(1, 3))
+    assert np.abs(y - box).mean() < 2.0 and abs(y.mean() - box.mean()) < 0.5
+    import liif_plugin.sources.dask as ld
+
+    lazy = ld.upscale(small, shape=(16, 18), model=model, block=24).compute()
+    assert np.abs(lazy.astype(int) - y.astype(int)).max() <= 1

@@ -41,3 +41,24 @@ def cell_size(out_shape, in_shape, region):
     H, W = in_shape
     y0, x0, y1, x1 = region
     return 2 * (y1 - y0) / (h * H), 2 * (x1 - x0) / (w * W)
+
+
+def supersampling(out_shape, region) -> tuple[int, int]:
+    """(ky, kx): LIIF samples per output pixel and axis, 1 unless the output is coarser than the input.
+
+    LIIF's MLP learned cells from one input pixel down (its training scales are 1 to 4); asked for a
+    cell several input pixels wide it answers with nonsense (near white at 1/8). An output pixel
+    wider than an input pixel is instead the mean of k samples per axis on a grid at least as fine
+    as the input, which is what an area (box) resample of LIIF's continuous image gives.
+    """
+    h, w = out_shape
+    y0, x0, y1, x1 = region
+    return max(1, math.ceil((y1 - y0) / h - 1e-9)), max(1, math.ceil((x1 - x0) / w - 1e-9))
+
+
+def block_mean(planes, ky: int, kx: int):
+    """Planes (B, h * ky, w * kx, C) averaged over ky x kx blocks: (B, h, w, C)."""
+    if ky == kx == 1:
+        return planes
+    B, fh, fw, C = planes.shape
+    return planes.reshape(B, fh // ky, ky, fw // kx, kx, C).mean(axis=(2, 4), dtype=planes.dtype)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from liif_plugin.engine.classic import ClassicResampler, blend, check_detail
-from liif_plugin.engine.coords import axis_centres, cell_size, parse_box, region_ranges
+from liif_plugin.engine.coords import axis_centres, block_mean, cell_size, parse_box, region_ranges, supersampling
 from liif_plugin.engine.decoder import first_layer_map, query_fast
 from liif_plugin.engine.reference import query_reference
 from liif_plugin.errors import Cancelled, Hint, LiifError  # noqa: F401  (Cancelled re-exported)
@@ -124,12 +124,25 @@ class ImageField:
         """
         h, w = check_out_shape(shape, MAX_LAZY_OUTPUT_PIXELS)  # the grid; the part below is what is held
         region = check_region(region, self.full_shape)
-        detail = check_detail(detail) * self.model_detail
-        if detail != 1.0 and self.planes is None:
-            raise ValueError("detail below 1 needs the input image; render a field from LiifModel.encode(x)")
         r_a, r_b = rows or (0, h)
         c_a, c_b = cols or (0, w)
         check_out_shape((r_b - r_a, c_b - c_a))
+        ky, kx = supersampling((h, w), region)
+        if ky > 1 or kx > 1:  # coarser than the input: the mean of a fine grid's samples (coords.supersampling)
+            fine = self.render_planes(
+                (h * ky, w * kx),
+                region,
+                rows=(r_a * ky, r_b * ky),
+                cols=(c_a * kx, c_b * kx),
+                progress=progress,
+                reference=reference,
+                detail=detail,
+                stop=stop,
+            )
+            return block_mean(fine, ky, kx)
+        detail = check_detail(detail) * self.model_detail
+        if detail != 1.0 and self.planes is None:
+            raise ValueError("detail below 1 needs the input image; render a field from LiifModel.encode(x)")
         B = self.feat.shape[0]
         out = np.empty((B, r_b - r_a, c_b - c_a, 3), dtype=np.float32)
         step = max(1, QUERY_BATCH // ((c_b - c_a) * B))

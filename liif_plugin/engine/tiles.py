@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from liif_plugin.engine.classic import ClassicResampler, bicubic_reach, blend, check_detail
+from liif_plugin.engine.coords import block_mean, supersampling
 from liif_plugin.engine.field import (  # noqa: F401  (Cancelled re-exported)
     MAX_LAZY_OUTPUT_PIXELS,
     Cancelled,
@@ -469,6 +470,7 @@ class TiledField:
         r_a, r_b = rows
         c_a, c_b = cols
         B = self.source.n_planes
+        ky, kx = supersampling(shape, region)
         for _, (ra, rb) in output_spans(h, y0, y1, H, self.block):
             ra, rb = _clip(ra, rb, r_a, r_b)
             if ra >= rb:
@@ -477,18 +479,23 @@ class TiledField:
                 ca, cb = _clip(ca, cb, c_a, c_b)
                 if ca >= cb:
                     continue
-                field = self.window_field(shape, region, (ra, rb), (ca, cb), stop=stop)
-                classic = self._classic_window(shape, region, (ra, rb), (ca, cb)) if detail != 1.0 else None
+                # Coarser than the input: each output pixel is the mean of ky x kx samples of a fine grid
+                # (coords.supersampling), whose window and bicubic are those of the fine pixels.
+                fine = (h * ky, w * kx)
+                fc = (ca * kx, cb * kx)
+                field = self.window_field(fine, region, (ra * ky, rb * ky), fc, stop=stop)
+                classic = self._classic_window(fine, region, (ra * ky, rb * ky), fc) if detail != 1.0 else None
                 r0 = ra
                 while r0 < rb:
                     n = band() if callable(band) else band
-                    r1 = min(rb, r0 + max(1, n // ((cb - ca) * B)))
-                    part = field.render_planes(shape, region, rows=(r0, r1), cols=(ca, cb), stop=stop)
+                    r1 = min(rb, r0 + max(1, n // ((cb - ca) * B * ky * kx)))
+                    fr = (r0 * ky, r1 * ky)
+                    part = field.render_planes(fine, region, rows=fr, cols=fc, stop=stop)
                     if classic is not None:
                         cls, creg = classic
-                        part = blend(part, cls.render(creg, shape, rows=(r0, r1), cols=(ca, cb)), detail)
+                        part = blend(part, cls.render(creg, fine, rows=fr, cols=fc), detail)
                     self.pixels_rendered += (r1 - r0) * (cb - ca)
-                    yield (r0, r1), (ca, cb), part
+                    yield (r0, r1), (ca, cb), block_mean(part, ky, kx)
                     r0 = r1
                 del field
 

@@ -191,6 +191,7 @@ def work(
     each) from an (H, W) input, the output grid (h, w) over `region` (y0, x0, y1, x1) in pixel edges."""
     import torch
 
+    from liif_plugin.engine.coords import supersampling
     from liif_plugin.engine.tiles import output_spans
 
     t = tuning()
@@ -206,6 +207,7 @@ def work(
     # Per band: the decoder's buffers, the float32 part and its conversion to the output's dtype.
     band = band_px * (sub * (BAND_BYTES_PER_PIXEL + 3 * 4) + chans * (CONVERT_BYTES_PER_VALUE + itemsize))
     tile = t.encode_tile + 2 * arch.radius
+    samples = math.prod(supersampling((h, w), region))  # queries per output pixel (more when shrinking)
     for _, (oa, ob) in output_spans(h, y0, y1, H, block):
         ra, rb = _tiles(*_reach(h, y0, y1, oa, ob, H, t.margin), H, t.tile)  # the part's latent window
         for _, (pa, pb) in output_spans(w, x0, x1, W, block):
@@ -213,7 +215,7 @@ def work(
             fh, fw = rb - ra, cb - ca
             eh, ew = _extent(ra, rb, H, arch.radius), _extent(ca, cb, W, arch.radius)  # and the encoder's halo
             steps.append(("encode", eh * ew))
-            steps.append(("decode", (ob - oa) * (pb - pa)))
+            steps.append(("decode", (ob - oa) * (pb - pa) * samples))
             ph, pw = (eh, ew) if eh <= tile and ew <= tile else (min(eh, tile), min(ew, tile))
             feat = sub * arch.feats * fh * fw * 4
             window = 2 * sub * 3 * eh * ew * 4  # the block's float planes, and their normalised copy

@@ -87,7 +87,9 @@ def upscale(array, scale=None, *, shape=None, model=None, rgb=None, block=BLOCK,
         raise ValueError(f"the array is empty (shape {x.shape}); give images with at least one pixel")
     h, w = output_shape((H, W), scale, shape, limit=MAX_LAZY_OUTPUT_PIXELS)  # block by block: never held whole
     ref = _ModelRef(model, precision)
-    depth = ref.radius + MARGIN
+    # A block renders the output pixels whose centres fall in it; when shrinking, each is the mean of samples
+    # up to half an output pixel from its centre (engine.coords.supersampling), which the halo must reach too.
+    depth = ref.radius + MARGIN + math.ceil(max(H / h, W / w, 1.0) / 2 - 0.5)
     if block < 1:
         raise ValueError(f"block must be a positive number of pixels, got {block}")
     block = min(block, math.ceil(OUT_BLOCK / max(h / H, w / W)))
