@@ -27,6 +27,13 @@ class Hint:
         return getattr(self, face, None) or self.python
 
 
+def one_line(e: BaseException) -> BaseException:
+    """Mark `e` to show in Jupyter / IPython as its one sentence, not a traceback (IPython's
+    ``_render_traceback_`` protocol); for errors about the user's input, whose sentence says it all."""
+    e._render_traceback_ = lambda: [f"{type(e).__name__}: {e}"]  # type: ignore[attr-defined]
+    return e
+
+
 class LiifError(ValueError):
     """A bad input or setting: ``what`` went wrong, ``hint`` says what to do (per face)."""
 
@@ -39,6 +46,10 @@ class LiifError(ValueError):
         if self.hint is None:
             return self.what
         return f"{self.what}; {self.hint.for_face(face)}"
+
+    def _render_traceback_(self) -> list[str]:
+        """In Jupyter / IPython: the sentence, not a traceback (it says what to do; see one_line)."""
+        return [f"{type(self).__name__}: {self}"]
 
 
 class LiifTypeError(LiifError, TypeError):

@@ -104,6 +104,32 @@ def test_bad_images_and_sizes_raise_one_clear_error(model):
         ZoomWidget(np.zeros((8, 8), np.uint8), model="/nonexistent/liif.pth")
 
 
+def test_a_notebook_shows_a_bad_input_as_its_one_sentence(model, capsys):
+    """IPython (Jupyter's kernel) prints the sentence alone, not a 30-line traceback: for the widget's
+    input, for its traits, and for the engine's own errors (LiifError) from any cell."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(np=np, ZoomWidget=ZoomWidget, liif=liif, model=model)
+    cells = {
+        "ZoomWidget(np.full((64, 64), np.nan, np.float32), model=model)": "LiifError: the image contains NaN",
+        "ZoomWidget(np.arange(100, dtype=np.uint8), model=model)": "ValueError: expected an image",
+        "ZoomWidget('/no/such/image.tif', model=model)": "FileNotFoundError: /no/such/image.tif does not exist",
+        "w = ZoomWidget(np.zeros((64, 64), np.uint8), model=model); w.detail = 2": "TraitError: detail",
+        "w.index = [9]": "TraitError: index must pick one image",
+        "liif.upscale(np.full((8, 8), np.inf), scale=2, model=model)": "LiifError: the image contains NaN or inf",
+    }
+    try:
+        for cell, first in cells.items():
+            capsys.readouterr()
+            result = shell.run_cell(cell)
+            shown = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+            assert result.error_in_exec is not None and len(shown) == 1 and first in shown[0], (cell, shown)
+    finally:
+        shell.user_ns["w"].close()
+        InteractiveShell.clear_instance()
+
+
 @pytest.mark.parametrize("kind", ["gray", "rgb", "uint16"])
 def test_render_viewport_is_the_liif_render_of_the_window(model, rgb, kind):
     img = {"gray": rgb[..., 1], "rgb": rgb, "uint16": (rgb[..., 0].astype(np.uint16) * 16)}[kind]

@@ -25,6 +25,7 @@ import traitlets as t
 
 from liif_plugin import api
 from liif_plugin.engine.model import LiifModel
+from liif_plugin.errors import one_line
 from liif_plugin.hub import cache
 from liif_plugin.notebook.view import visible_part
 from liif_plugin.quality import advice
@@ -123,7 +124,7 @@ class ZoomControls(anywidget.AnyWidget):
         v = str(proposal["value"])
         offered = [value for _, value in self.model_choices] if self.model_choices else [v]
         if v not in offered:
-            raise t.TraitError(f"model_name must be one of {', '.join(offered)}, got {v!r}")
+            raise one_line(t.TraitError(f"model_name must be one of {', '.join(offered)}, got {v!r}"))
         return v
 
     @t.observe("model_name")

@@ -39,6 +39,7 @@ from liif_plugin.engine.classic import check_detail
 from liif_plugin.engine.field import Cancelled
 from liif_plugin.engine.overview import REDUCED_PIXELS, Overview, reduced_view
 from liif_plugin.engine.tiles import REUSE_SHARE, Frame, TiledField, overlap, shared_share, snap_to_frame
+from liif_plugin.errors import one_line
 from liif_plugin.notebook.controls import ZoomControls
 from liif_plugin.notebook.pixels import png_bytes, to_display
 from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
@@ -113,13 +114,16 @@ class ZoomWidget(ZoomControls):
         cache_bytes=None,
         **kwargs,
     ):
-        source = open_source(image, index=index or ())
-        if not isinstance(height, int) or height < 32:
-            raise ValueError(f"height must be a whole number of pixels (at least 32), got {height!r}")
-        if width is not None and (not isinstance(width, int) or width < 32):
-            raise ValueError(f"width must be None or a whole number of pixels (at least 32), got {width!r}")
+        try:  # the user's input: a bad one shows in the notebook as its one sentence (errors.one_line)
+            source = open_source(image, index=index or ())
+            if not isinstance(height, int) or height < 32:
+                raise ValueError(f"height must be a whole number of pixels (at least 32), got {height!r}")
+            if width is not None and (not isinstance(width, int) or width < 32):
+                raise ValueError(f"width must be None or a whole number of pixels (at least 32), got {width!r}")
+            self._model = self._choose_model(source, model)  # a bad name or path fails here, not in the thread
+        except (ValueError, TypeError, OSError) as e:
+            raise one_line(e) from None
         H, W = source.shape
-        self._model = self._choose_model(source, model)  # a bad name or path fails here, not in the thread
         self._precision_setting = precision
         self.precision = resolve_precision(precision, self._model.device)
         # The encoder of interactive frames: 16 bits where the hardware runs them natively (else fp32).
@@ -183,13 +187,13 @@ class ZoomWidget(ZoomControls):
         try:
             return fit_viewport(proposal["value"], self.canvas_shape, self.image_shape or (1, 1))
         except ValueError as e:
-            raise t.TraitError(str(e)) from None
+            raise one_line(t.TraitError(str(e))) from None
 
     @t.validate("canvas_shape")
     def _check_canvas(self, proposal):
         v = proposal["value"]
         if len(v) != 2 or min(v) < 1:
-            raise t.TraitError(f"canvas_shape must be [height, width] in device pixels (each >= 1), got {v!r}")
+            raise one_line(t.TraitError(f"canvas_shape must be [height, width] device pixels (each >= 1), got {v!r}"))
         return v
 
     @t.validate("detail")
@@ -197,7 +201,7 @@ class ZoomWidget(ZoomControls):
         try:
             return check_detail(proposal["value"])
         except ValueError as e:
-            raise t.TraitError(str(e)) from None
+            raise one_line(t.TraitError(str(e))) from None
 
     @t.validate("divider")
     def _check_divider(self, proposal):
@@ -223,7 +227,7 @@ class ZoomWidget(ZoomControls):
         v = [int(i) for i in proposal["value"]]
         lead = self._source.lead_shape
         if len(v) != len(lead) or any(not 0 <= i < n for i, n in zip(v, lead)):
-            raise t.TraitError(f"index must pick one image of the stack {list(lead)}, got {v!r}")
+            raise one_line(t.TraitError(f"index must pick one image of the stack {list(lead)}, got {v!r}"))
         return v
 
     @t.observe("index")
