@@ -346,6 +346,13 @@ def test_js_label_says_what_each_frame_is(browser):
         ({"layer": "liif", "final": True, "region": region, "shape": [320, 320]}, "LIIF x3.20 · m"),
         ({"layer": "liif", "final": True, "reduced": False, "scale": 13.14, "region": region, "shape": [320, 320]},
          "LIIF x13.1 · m"),
+        # a reduced LIIF frame carries its level: LIIF all the same, not an overview
+        ({"layer": "liif", "final": False, "reduced": True, "level": 4, "scale": 1.5, "region": region,
+          "shape": [150, 150]}, "LIIF x1.50, reduced · m"),
+        ({"layer": "liif", "final": True, "reduced": False, "detail": 0.5, "region": region, "shape": [320, 320]},
+         "LIIF x3.20 · m · detail 0.5"),
+        ({"layer": "liif", "final": True, "reduced": False, "detail": 1, "region": region, "shape": [320, 320]},
+         "LIIF x3.20 · m"),
     ]  # fmt: skip
     page = browser.new_page()
     try:

@@ -395,7 +395,9 @@ class ZoomWidget(ZoomControls):
 
         def send(layer, planes, region, final, t0, **fields):
             ms = (time.perf_counter() - t0) * 1e3
-            self._send_image(layer, planes, region, view, mode, final, ms, changed_at=changed_at, **fields)
+            self._send_image(
+                layer, planes, region, view, mode, final, ms, changed_at=changed_at, detail=detail, **fields
+            )
 
         def show_rows(rows):  # a big image without levels: show its rows as the pass reads them
             if rows < H and time.perf_counter() - shown[0] >= PARTIAL_OVERVIEW_S:
@@ -520,7 +522,9 @@ class ZoomWidget(ZoomControls):
             check()
         return np.concatenate(bands, axis=1)
 
-    def _send_image(self, layer, planes, region, view, mode, final, ms, *, level=None, reduced=False, changed_at=None):
+    def _send_image(
+        self, layer, planes, region, view, mode, final, ms, *, level=None, reduced=False, changed_at=None, detail=1.0
+    ):
         # The kind comes from the channels alone: asking the layout would wait for the value-range pass.
         img = to_display(planes, arrays.plane_groups(self._source.channels)[0])
         self._ids += 1
@@ -536,6 +540,7 @@ class ZoomWidget(ZoomControls):
             "shape": list(img.shape[:2]),
             "level": level if level is None or level > 1 else None,
             "reduced": bool(reduced),
+            "detail": float(detail),  # the share of LIIF it was rendered with: the label names it below 1
             "scale": img.shape[0] / (region[2] - region[0]),
             "view_changed_at": changed_at,
         }

@@ -41,12 +41,16 @@ function fmtSeconds(s) { return s < 10 ? s.toFixed(1) + " s" : Math.round(s) + "
 function describe(m, modelName) {
   const own = m.region && m.shape ? m.shape[1] / Math.max(m.region[3] - m.region[1], 1e-9) : 1;
   const scale = typeof m.scale === "number" ? m.scale : own;
+  if (m.layer === "liif") {
+    // (a reduced frame carries the level it was rendered from: it is still LIIF, not an overview)
+    const reduced = typeof m.reduced === "boolean" ? m.reduced : !m.final;
+    const detail = typeof m.detail === "number" && m.detail < 1 ? ` · detail ${+m.detail.toFixed(2)}` : "";
+    return `LIIF ${fmtScale(scale)}${reduced ? ", reduced" : ""}${modelName ? " · " + modelName : ""}${detail}`;
+  }
   if (m.level !== undefined && m.level !== null) return `overview (level ${m.level})`;
-  if (m.layer === "overview") return "overview";
-  if (m.layer !== "liif" && scale < 1 - 1e-6) return "overview"; // zoomed out: area-averaged levels
+  if (m.layer === "overview" || scale < 1 - 1e-6) return "overview"; // zoomed out: area-averaged levels
   if (m.layer === "bicubic" || m.layer === "nearest") return `${m.layer} ${fmtScale(scale)}`;
-  const reduced = typeof m.reduced === "boolean" ? m.reduced : !m.final;
-  return `LIIF ${fmtScale(scale)}${reduced ? ", reduced" : ""}${modelName ? " · " + modelName : ""}`;
+  return `${m.layer} ${fmtScale(scale)}`;
 }
 
 function el_(tag, cls, parent) {
