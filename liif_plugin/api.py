@@ -100,6 +100,7 @@ def upscale(
     (logged on the "liif_plugin" logger).
     """
     x = arrays.check_image(x)
+    arrays.check_channels_last(x)
     detail = check_detail(detail)
     m = get_model(model, x)
     H, W = x.shape[:2]

@@ -90,3 +90,17 @@ def test_multichannel_renders_each_channel_as_gray(model, photo):
 def test_bad_images_are_refused_clearly(model, bad, err, words):
     with pytest.raises(err, match=words):
         liif.upscale(bad, 2, model=model)
+
+
+def test_a_stack_is_not_read_as_an_image_with_many_channels():
+    """(20, 64, 64) is 20 images of 64 x 64 (it was one 20 x 64 image of 64 channels); (64, 64, 10) is an
+    image of 10 channels; RGB(A) is channels whatever the size."""
+    from liif_plugin.sources.source import open_source
+
+    assert not arrays.channels_last((20, 64, 64)) and not arrays.channels_last((3, 32, 32))
+    assert arrays.channels_last((64, 64, 10)) and arrays.channels_last((4, 4, 3)) and arrays.channels_last((2, 9, 4))
+    src = open_source(np.zeros((20, 64, 64), np.float32))
+    assert src.lead_shape == (20,) and src.shape == (64, 64) and src.channels is None
+    assert open_source(np.zeros((64, 64, 10), np.uint8)).channels == 10
+    with pytest.raises(ValueError, match="stack of 3 images or a channels-first image"):
+        liif.upscale(np.zeros((3, 32, 32), np.uint8), scale=2)  # (it came out 6 x 64 with 32 channels)

@@ -91,6 +91,14 @@ def check_finite(values, what: str = "image") -> None:
         raise LiifError(f"the {what} contains NaN or infinite values", NOT_FINITE)
 
 
+def channels_last(shape: tuple) -> bool:
+    """Whether the last axis of a 3-axis array (A, B, C) is channels, the one rule: 3 or 4 (RGB, RGBA), or up to
+    MAX_CHANNELS and shorter than both other axes. Otherwise (20, 64, 64) is a stack of 20 images, not a
+    20 x 64 image with 64 channels, and (3, 32, 32) is channels-first, not 32 channels."""
+    a, b, c = shape[-3:]
+    return c in (3, 4) or (c <= MAX_CHANNELS and c < a and c < b)
+
+
 def check_channels(n: int, shape: tuple, what: str = "an image", first_axis: int = 0) -> None:
     """Refuse a last axis too long to be channels (most likely channels-first data)."""
     if n > MAX_CHANNELS:
@@ -98,6 +106,21 @@ def check_channels(n: int, shape: tuple, what: str = "an image", first_axis: int
             f"{what} of shape {shape} would have {n} channels; channels go last",
             Hint(
                 f"for a channels-first array use np.moveaxis(x, {first_axis}, -1)",
+                napari="open it with its channel axis last",
+            ),
+        )
+
+
+def check_channels_last(x: np.ndarray) -> None:
+    """Refuse a user's 3-axis array whose last axis does not look like channels (channels_last): it was
+    rendered as an image of that many channels. (Inner code batches slices as channels: check_channels.)"""
+    if x.ndim == 3 and not channels_last(x.shape):
+        raise LiifError(
+            f"an array of shape {x.shape} is a stack of {x.shape[0]} images or a channels-first image, not an "
+            f"image with {x.shape[2]} channels (channels go last, fewer than rows and columns)",
+            Hint(
+                "for a channels-first image use np.moveaxis(x, 0, -1); for a stack, liif_plugin.resample_planes "
+                "or liif_plugin.sources.dask",
                 napari="open it with its channel axis last",
             ),
         )

@@ -51,9 +51,7 @@ class Source:
             data = np.asarray(data)
         dtype = arrays.check_dtype(data.dtype)
         if channels is None:
-            channels = (
-                data.ndim == 3 and data.shape[-1] <= arrays.MAX_CHANNELS or data.ndim > 3 and data.shape[-1] in (3, 4)
-            )
+            channels = data.ndim == 3 and arrays.channels_last(data.shape) or data.ndim > 3 and data.shape[-1] in (3, 4)
         if data.ndim < (3 if channels else 2):
             raise ValueError(f"expected an image (..., H, W) or (..., H, W, C), got an array of shape {data.shape}")
         self.data: Any = data  # any array-like: numpy, memmap, zarr, dask, ...
