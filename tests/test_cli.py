@@ -244,3 +244,18 @@ def test_weights_list_says_what_auto_picks_each_model_for(capsys, monkeypatch):
     monkeypatch.setattr(choose, "NOISE_FAINT_MAX", 0.02)
     assert liif("weights", "list") == 0
     assert "micrographs with noise of 2-2.5 % (200 photons or more) at detail 0.6" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`liif weights list | head -1`: the reader went away; no 'error: [Errno 32] Broken pipe' line."""
+    import os
+
+    r, w = os.pipe()
+    os.close(r)  # every write to stdout now fails with EPIPE, as after `head` has read its line
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "liif_plugin.cli", "weights", "list"], stdout=w, stderr=subprocess.PIPE
+        )
+    finally:
+        os.close(w)
+    assert p.returncode == 1 and p.stderr.decode().strip() == "", p.stderr

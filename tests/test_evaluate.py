@@ -150,3 +150,21 @@ def test_notebook_04_runs_headless_and_is_stored_clean():
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "blend by hand" in text and "field.render" in text  # the notebook checks its own ensemble maths
     assert sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs) == 4
+
+
+def test_same_stems_stay_apart_and_a_flat_image_writes_valid_json(tmp_path, astro, capsys):
+    """astro.png and astro.jpg were one row ('mean of 2' over 1 row); a flat image (exact for both methods:
+    infinite PSNR) printed 'inf inf +nan' and wrote JSON that parsers reject."""
+    d = tmp_path / "imgs"
+    d.mkdir()
+    Image.fromarray(astro).save(d / "astro.png")
+    Image.fromarray(astro).save(d / "astro.jpg", quality=60)
+    Image.fromarray(np.full((64, 64), 90, np.uint8)).save(d / "flat.png")
+    assert run_cli([str(d), "--scales", "2", "--json", str(tmp_path / "r.json"), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "astro.png" in table and "astro.jpg" in table and "mean of 2" in table and "nan" not in table
+    flat = next(ln for ln in table.splitlines() if ln.startswith("flat.png"))
+    assert flat.split()[4] == "flat"  # the gain column: both exact
+    data = json.loads((tmp_path / "r.json").read_text(), parse_constant=lambda c: pytest.fail(f"JSON has {c}"))
+    assert {r["image"] for r in data["rows"]} == {"astro.png", "astro.jpg", "flat.png"}
+    assert data["summary"][0]["images"] == 2 and np.isfinite(data["summary"][0]["gain_db"])

@@ -98,3 +98,12 @@ def test_add_refuses_wrong_architecture_and_registers_new_names(cache, tmp_path,
     assert user["my-model"]["encoder"] == "edsr-baseline" and user["my-model"]["family"] == "authors"
     assert hub_cache.status("my-model") == "custom"
     assert liif.load_model("my-model").sha256 == model.sha256
+
+
+@pytest.mark.parametrize("name", ["../escaped", "sub/dir", "", ".hidden", "auto"])
+def test_add_refuses_names_that_are_not_a_plain_word(cache, tmp_path, model, name):
+    """A name is a file in the cache and a choice everywhere: '../escaped' wrote outside the cache folder,
+    'sub/dir' a folder, '' a hidden file, and 'auto' registered a model nothing could load."""
+    with pytest.raises(ValueError, match="cannot name a model"):
+        hub_cache.add(name, model.path)
+    assert not (cache.parent / "escaped.pth").exists() and not (cache / "user_registry.json").exists()

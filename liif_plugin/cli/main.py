@@ -5,6 +5,7 @@ Every failure the user can fix prints one line on stderr and exits non-zero.
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -70,6 +71,9 @@ def main(argv=None):
     except Terminated:
         print("liif: terminated; no partial output was written", file=sys.stderr)
         return EXIT_TERMINATED
+    except BrokenPipeError:  # `liif weights list | head -1`: the reader has all it wants; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python's flush at exit would fail)
+        return 1
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError, OSError) as e:
         print(f"liif: error: {message_for(e, 'cli')}", file=sys.stderr)
         return EXIT_USAGE

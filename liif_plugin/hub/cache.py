@@ -16,6 +16,7 @@ registry: the user downloads them and ``liif weights add`` checks them against t
 
 import json
 import os
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -170,6 +171,15 @@ def _save_user_entry(name, e):
     write_atomic(_user_registry_path(), json.dumps(user, indent=2).encode())
 
 
+def check_name(name: str) -> None:
+    """Refuse a model name that is not a plain word: it names a file in the cache (no folders, no '..')
+    and a choice everywhere ('auto' already picks a model)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or "") or name == "auto":
+        raise ValueError(
+            f"{name!r} cannot name a model; use letters, digits, '.', '_' and '-' (e.g. my-model), not 'auto'"
+        )
+
+
 def add(name, path):
     """Validate a checkpoint of any known family and copy it into the cache under `name`.
 
@@ -177,6 +187,7 @@ def add(name, path):
     """
     from liif_plugin.models.checkpoint import load_network
 
+    check_name(name)
     _, ckpt = load_network(path)  # raises a clear error for anything unusable
     encoder, family = ckpt.spec["args"]["encoder_spec"]["name"], ckpt.family
     digest = sha256_of(path)

@@ -279,7 +279,7 @@ def evaluate(inputs, scales=(2, 3, 4, 6, 12), *, model=None, y_channel=False, cr
     elif isinstance(inputs, np.ndarray):
         items = [("image", inputs)]
     else:
-        items = [(p.stem, p) for p in image_files(inputs)]
+        items = list(zip(row_names(image_files(inputs)), image_files(inputs)))
     scales = [float(s) for s in scales]
     bar = None
     if progress:
@@ -303,11 +303,25 @@ def evaluate(inputs, scales=(2, 3, 4, 6, 12), *, model=None, y_channel=False, cr
     return rows
 
 
+def row_names(paths) -> list[str]:
+    """Each file's name in the table: its stem, or its file name where stems repeat (astro.png, astro.jpg),
+    or its path where those repeat too, so no two rows (nor two saved crops) share a name."""
+    paths = [Path(p) for p in paths]
+    for key in (lambda p: p.stem, lambda p: p.name, str):
+        names = [key(p) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
+
+
 def summary(rows):
-    """Per scale: mean PSNR/SSIM of LIIF and bicubic and the mean gain. Returns a list of dicts."""
+    """Per scale: mean PSNR/SSIM of LIIF and bicubic and the mean gain, over the images both render with
+    some error (a flat image is exact for both: infinite PSNR, no gain to speak of). A list of dicts."""
     out = []
     for s in sorted({r.scale for r in rows}):
-        pick = {meth: [r for r in rows if r.scale == s and r.method == meth] for meth in ("liif", "bicubic")}
+        at = [r for r in rows if r.scale == s]
+        scored = {r.image for r in at if all(math.isfinite(q.psnr) for q in at if q.image == r.image)}
+        pick = {meth: [r for r in at if r.method == meth and r.image in scored] for meth in ("liif", "bicubic")}
         mean = {
             meth: (float(np.mean([r.psnr for r in v])), float(np.mean([r.ssim for r in v]))) for meth, v in pick.items()
         }
@@ -332,13 +346,14 @@ def format_table(rows):
     by_key = {(r.image, r.scale, r.method): r for r in rows}
     for img, s in dict.fromkeys((r.image, r.scale) for r in rows):
         a, b = by_key[(img, s, "liif")], by_key[(img, s, "bicubic")]
+        gain = a.psnr - b.psnr
+        gain_text = f"{gain:>+6.2f}" if math.isfinite(gain) else f"{'flat':>6}"  # (both exact: no error to compare)
         lines.append(
-            f"{img[:24]:<24} {'x%g' % s:>6} {a.psnr:>10.2f} {b.psnr:>8.2f} {a.psnr - b.psnr:>+6.2f} "
-            f"{a.ssim:>10.4f} {b.ssim:>8.4f}"
+            f"{img[:24]:<24} {'x%g' % s:>6} {a.psnr:>10.2f} {b.psnr:>8.2f} {gain_text} {a.ssim:>10.4f} {b.ssim:>8.4f}"
         )
     if len({r.image for r in rows}) > 1:
         lines.append("-" * len(head))
-        for m in summary(rows):
+        for m in (m for m in summary(rows) if m["images"]):
             lines.append(
                 f"{'mean of %d' % m['images']:<24} {'x%g' % m['scale']:>6} {m['liif_psnr']:>10.2f} "
                 f"{m['bicubic_psnr']:>8.2f} {m['gain_db']:>+6.2f} {m['liif_ssim']:>10.4f} "
@@ -359,5 +374,9 @@ def write_csv(rows, path):
 
 def write_json(rows, path, **meta):
     path = Path(path)
-    path.write_text(json.dumps({**meta, "rows": [asdict(r) for r in rows], "summary": summary(rows)}, indent=2))
+    # JSON has no inf or NaN: a flat image's infinite PSNR is written as null
+    finite = [
+        {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in asdict(r).items()} for r in rows
+    ]
+    path.write_text(json.dumps({**meta, "rows": finite, "summary": summary(rows)}, indent=2, allow_nan=False))
     return path
