@@ -327,6 +327,35 @@ def test_js_viewport_rule_matches_python(browser):
         assert js == pytest.approx(fit_viewport(v, c, s), abs=1e-9)
 
 
+def test_js_a_frame_is_current_only_for_the_detail_plane_and_model_it_was_rendered_with(browser):
+    """After a change of detail, plane or model the label said 'took 2.7 s' (done) while the new frame was
+    still rendering: the old frame matched the view. Now it is pending until a frame of the new state."""
+    src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
+    url = "data:text/javascript;base64," + base64.b64encode(src).decode()
+    v = [0, 0, 50, 80]
+    frame = {"viewport": v, "mode": "liif", "detail": 1.0, "index": [3], "model": "edsr-baseline"}
+    now = {"viewport": v, "mode": "liif", "detail": 1.0, "index": [3], "model": "edsr-baseline"}
+    cases = [
+        (frame, now, True),
+        (frame, {**now, "mode": "compare"}, True),  # LIIF and compare show the same frame
+        (frame, {**now, "detail": 0.5}, False),
+        (frame, {**now, "index": [4]}, False),
+        (frame, {**now, "model": "edsr-baseline-photo"}, False),
+        (frame, {**now, "viewport": [0, 0, 50, 81]}, False),
+        ({"viewport": v, "mode": "liif"}, {**now, "detail": 0.5}, True),  # an older kernel's frame: the view only
+        (None, now, False),
+    ]
+    page = browser.new_page()
+    try:
+        got = page.evaluate(
+            "async ([url, cases]) => { const m = await import(url); return cases.map(([f, s]) => m.current(f, s)); }",
+            [url, cases],
+        )
+    finally:
+        page.close()
+    assert got == [want for *_, want in cases]
+
+
 def test_js_label_says_what_each_frame_is(browser):
     """zoom.js's label for every kind of frame the kernel sends, with and without the fields a kernel may
     add (level, reduced, scale): what is on screen, never 'bicubic' for an overview."""

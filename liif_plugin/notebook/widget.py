@@ -541,6 +541,8 @@ class ZoomWidget(ZoomControls):
             "level": level if level is None or level > 1 else None,
             "reduced": bool(reduced),
             "detail": float(detail),  # the share of LIIF it was rendered with: the label names it below 1
+            "index": list(self._source.index),  # with the model: a frame of another plane or model is not current
+            "model": self._model.name,
             "scale": img.shape[0] / (region[2] - region[0]),
             "view_changed_at": changed_at,
         }

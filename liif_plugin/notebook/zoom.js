@@ -32,6 +32,15 @@ function sameShow(a, b) {
   return a === b || (liif(a) && liif(b));
 }
 
+// Whether a final frame shows the current state `s`: its view, what it shows, and the detail, image of
+// the stack and model it was rendered with (a frame without these fields, from an older kernel: the view).
+function current(msg, s) {
+  return !!msg && sameView(msg.viewport, s.viewport) && sameShow(msg.mode, s.mode)
+    && (typeof msg.detail !== "number" || Math.abs(msg.detail - s.detail) < 1e-9)
+    && (!Array.isArray(msg.index) || msg.index.join(",") === (s.index || []).join(","))
+    && (!msg.model || !s.model || msg.model === s.model);
+}
+
 function fmtScale(s) { return "x" + (s < 10 ? s.toFixed(2) : s.toFixed(1)); }
 
 function fmtSeconds(s) { return s < 10 ? s.toFixed(1) + " s" : Math.round(s) + " s"; }
@@ -222,9 +231,16 @@ function render({ model, el }) {
   }
 
   // The overlay: what is on screen, and while the current view's frame is pending, for how long.
+  function state() {
+    return {
+      viewport: model.get("viewport"), mode: model.get("mode"), detail: model.get("detail"),
+      index: model.get("index"), model: model.get("model_in_use"),
+    };
+  }
+
   function label() {
     const v = model.get("viewport"), mode = model.get("mode");
-    const done = !!lastFinal && sameView(lastFinal.viewport, v) && sameShow(lastFinal.mode, mode);
+    const done = current(lastFinal, state());
     spinner.style.visibility = done ? "hidden" : "visible";
     const names = mode === "nearest" ? ["overview", "nearest"]
       : mode === "bicubic" ? ["overview", "bicubic"] : ["overview", "bicubic", "liif"];
@@ -274,7 +290,7 @@ function render({ model, el }) {
     if (msg.final) {
       lastFinal = msg;
       errorBox.style.display = "none";
-      if (sameView(msg.viewport, model.get("viewport")) && sameShow(msg.mode, model.get("mode"))) {
+      if (current(msg, state())) {
         finalTook = (performance.now() - changedAt) / 1000;
       }
       // What the page shows, for whoever inspects it (the browser test reads these).
@@ -373,5 +389,5 @@ function render({ model, el }) {
   };
 }
 
-export { describe, fit };
+export { current, describe, fit };
 export default { render };
