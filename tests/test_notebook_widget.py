@@ -420,6 +420,26 @@ def test_stack_gets_an_index_and_renders_that_image(tiny_model, rgb):
         w.close()
 
 
+def test_a_plane_with_nan_is_refused_in_words_and_the_plane_shown_stays(tiny_model):
+    """Moving the slider to a plane with NaN left a black 'loading …' canvas, the kernel on the new plane and
+    the old overview: now the browser gets one line and the widget stays on the plane it shows."""
+    stack = np.random.default_rng(1).random((5, 48, 48)).astype(np.float32)
+    stack[3, 10:20, 10:20] = np.nan
+    w = ZoomWidget(stack, model=tiny_model, height=48, canvas_shape=[40, 60])
+    try:
+        sent = collect(w)
+        w.index = [3]
+        errors = [c["text"] for c, _ in sent if c.get("type") == "error"]
+        assert errors == [
+            "plane [3]: the image contains NaN or infinite values; replace them first (e.g. np.nan_to_num)"
+        ]
+        assert w.index == [0] and w._source.index == (0,) and w.field.source.index == (0,)
+        w.index = [4]  # the other planes still open
+        assert w.index == [4] and w._source.index == (4,)
+    finally:
+        w.close()
+
+
 def test_ome_zarr_levels_give_the_overview_without_a_pass(tiny_model, tmp_path):
     import zarr
 

@@ -154,26 +154,26 @@ class ZoomWidget(ZoomControls):
     def _open(self, source):
         """Field and overview of one image of the source. An in-memory image gets its overview (and
         exact value range) now; a lazy one (zarr, dask, memmap, file) is not read until a view asks."""
+        given = self._value_range if self._value_range is not None else source.declared_range
+        field = TiledField(
+            self._model,
+            source,
+            value_range=given,
+            precision=self.precision,
+            cache_bytes=self._cache_bytes,
+            encoder_precision=self.encoder_precision,
+        )
+        # Encoded tiles serve every later view, but a stale view's encode stops (see _render_job).
+        field.interrupt = self._stop_if_closed
+        overview = Overview(source, ranges=field.value_range)
+        in_memory = isinstance(source.data, np.ndarray) and not isinstance(source.data, np.memmap)
+        if in_memory and not overview.lazy and min(overview.factors) == 1:
+            overview.build(ranges=field.value_range)  # (raises for NaN: then nothing below has changed)
+            field.value_range = overview.ranges
         with self._field_lock:
-            self._source = source
-            given = self._value_range if self._value_range is not None else source.declared_range
-            self._field = TiledField(
-                self._model,
-                source,
-                value_range=given,
-                precision=self.precision,
-                cache_bytes=self._cache_bytes,
-                encoder_precision=self.encoder_precision,
-            )
-            # Encoded tiles serve every later view, but a stale view's encode stops (see _render_job).
-            self._field.interrupt = self._stop_if_closed
-            self._overview = Overview(source, ranges=self._field.value_range)
+            self._source, self._field, self._overview = source, field, overview
             self._coarse = {}  # (level factor, range generation) -> TiledField of that level: reduced frames
             self._frame = None  # (key, Frame) of the last full LIIF frame: what a pan reuses
-            in_memory = isinstance(source.data, np.ndarray) and not isinstance(source.data, np.memmap)
-            if in_memory and not self._overview.lazy and min(self._overview.factors) == 1:
-                self._overview.build(ranges=self._field.value_range)
-                self._field.value_range = self._overview.ranges
         # What the first view starts in the background (between views): the exact range, the levels.
         self._prepare = not self._overview.built or self._field.value_range is None
 
@@ -233,7 +233,12 @@ class ZoomWidget(ZoomControls):
     @t.observe("index")
     def _index_changed(self, change):
         if tuple(change["new"]) != self._source.index:
-            self._open(self._source.with_index(change["new"]))
+            try:
+                self._open(self._source.with_index(change["new"]))
+            except (ValueError, TypeError) as e:  # e.g. NaN in that plane: say so, stay on the plane shown
+                with self._send_lock:
+                    self.send({"type": "error", "text": f"plane {list(change['new'])}: {e}"})
+                self.index = list(self._source.index)
             self._overview_due = True
             if self._live:
                 self._schedule()

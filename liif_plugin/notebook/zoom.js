@@ -148,7 +148,7 @@ function render({ model, el }) {
   }
 
   const layers = {}; // name -> {bitmap, region, seq, msg}
-  let seq = 0, images = 0, lastFinal = null, drag = null;
+  let seq = 0, images = 0, lastFinal = null, drag = null, errorAt = -Infinity;
   let changedAt = performance.now(), finalTook = null, ticker = null, shownMode = model.get("mode");
 
   function size() {
@@ -158,7 +158,14 @@ function render({ model, el }) {
   }
 
   // The view (or what it shows) changed: its frame is pending from now.
+  // An error stays long enough to be read: the kernel's answer to it (a plane put back, a new frame) follows
+  // at once, and would otherwise hide it before it was drawn.
+  function hideError() {
+    if (performance.now() - errorAt > 3000) errorBox.style.display = "none";
+  }
+
   function viewChanged() {
+    hideError();
     changedAt = performance.now();
     finalTook = null;
     if (!ticker) ticker = setInterval(label, 200);
@@ -277,6 +284,7 @@ function render({ model, el }) {
     if (msg.type === "error") {
       errorBox.textContent = msg.text;
       errorBox.style.display = "block";
+      errorAt = performance.now();
       return;
     }
     if (msg.type !== "image" || !buffers || !buffers.length) return;
@@ -289,7 +297,7 @@ function render({ model, el }) {
     root.dataset.images = String(images);
     if (msg.final) {
       lastFinal = msg;
-      errorBox.style.display = "none";
+      hideError();
       if (current(msg, state())) {
         finalTook = (performance.now() - changedAt) / 1000;
       }
