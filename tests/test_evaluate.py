@@ -121,6 +121,8 @@ def test_cli_writes_table_csv_json_and_crops(tmp_path, astro, capsys):
         (["{d}", "--scales", "2,x"], "numbers"),
         (["{d}", "--scales", "0.5"], "greater than 1"),
         (["{d}/missing.png"], "does not exist"),
+        (["{d}", "--csv", "{d}/nodir/x.csv"], "folder of"),  # (was found after the whole evaluation)
+        (["{d}", "--csv", "{d}/same.out", "--json", "{d}/same.out"], "same file"),
     ],
 )
 def test_cli_bad_input_gives_one_line_error(tmp_path, capsys, argv, words):

@@ -293,6 +293,8 @@ def test_a_stack_index_picks_the_image(tiny_model, u16):
         np.testing.assert_array_equal(f.render((40, 50)), tiny_model.encode(stack[i]).render((40, 50)))
     with pytest.raises(ValueError, match="index"):
         tiny_model.open(stack, index=(3,))
+    # a plain number picks the image of a one-axis stack (it raised "'int' object is not iterable")
+    np.testing.assert_array_equal(tiny_model.open(stack, index=2).render((40, 50)), f.render((40, 50)))
 
 
 def test_a_window_outside_the_data_held_is_refused(u16):

@@ -271,3 +271,13 @@ def test_the_progress_bar_counts_to_the_end_of_the_time_budget(tmp_path, capsys)
     assert "/10000 steps" not in last and " left" in last, last
     n, total = (int(v) for v in last.split("|")[2].split("steps")[0].strip().split("/"))
     assert n <= total < 10_000, last
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_training(tmp_path, capsys):
+    """A folder or a missing folder as --out failed at the first save (step 200 or the end), losing the run."""
+    Image.fromarray(skimage.data.camera()[:80, :80]).save(tmp_path / "cam.png")
+    (tmp_path / "outdir").mkdir()
+    for out, words in ((tmp_path / "outdir", "is a folder"), (tmp_path / "nodir" / "o.pth", "does not exist")):
+        assert run_cli(["--data", str(tmp_path / "cam.png"), "--out", str(out), "--force", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1 and "validation" not in err, err

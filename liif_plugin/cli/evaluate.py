@@ -42,6 +42,12 @@ def run(args):
         for out in (args.csv, args.json):
             if out is not None and out.exists() and not args.force:
                 raise FileExistsError(f"{out} exists; choose another name or pass --force to overwrite it")
+            if out is not None and (out.is_dir() or not out.parent.is_dir()):  # found now, not after the run
+                raise ValueError(f"{out} is a folder" if out.is_dir() else f"the folder of {out} does not exist")
+        if args.csv is not None and args.json is not None and args.csv.resolve() == args.json.resolve():
+            raise ValueError("--csv and --json name the same file; give them different names")
+        if args.save_crops is not None and args.save_crops.exists() and not args.save_crops.is_dir():
+            raise ValueError(f"--save-crops {args.save_crops} is a file; give a folder")
         ev.image_files(args.inputs)  # fail on a bad path before the model loads
         model = load_model(args.model, device=args.device)
         rows = ev.evaluate(

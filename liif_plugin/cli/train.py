@@ -10,7 +10,7 @@ def add_parser(subparsers):
         help="fine-tune LIIF on your own images",
         description="Fine-tune (default: from the pretrained edsr-baseline) or train LIIF on a folder of images with "
         "the authors' recipe: 48x48 LR patches, scale ~ U(1, 4), 2304 sampled pixels, L1 loss, Adam. "
-        "The bottom 20%% of every image is held out for validation PSNR. Checkpoints are in the "
+        "The bottom 20% of every image is held out for validation PSNR. Checkpoints are in the "
         "official LIIF format; register the result with `liif weights add NAME PATH`.",
     )
     p.add_argument("--data", nargs="+", required=True, help="training image files or folders")

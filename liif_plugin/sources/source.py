@@ -59,6 +59,8 @@ class Source:
         self.channels = int(data.shape[-1]) if channels else None
         sp = data.ndim - (3 if channels else 2)
         self.lead_shape = tuple(int(n) for n in data.shape[:sp])
+        if isinstance(index, (int, np.integer)):  # index=3: the 4th image of a 1-axis stack
+            index = (int(index),)
         index = tuple(int(i) for i in index) if index else (0,) * sp
         if len(index) != sp or any(not 0 <= i < n for i, n in zip(index, self.lead_shape)):
             raise ValueError(f"index {index} does not pick an image of the stack {self.lead_shape}")

@@ -328,6 +328,12 @@ def train(
     if lr_end is not None and not 0 <= lr_end <= lr:
         raise ValueError(f"lr_end must be between 0 and lr ({lr:g}), got {lr_end:g}")
     out = Path(out)
+    if out.is_dir() or not out.parent.is_dir():  # found now, not at the first save after an hour of training
+        raise ValueError(
+            f"--out {out} is a folder; give a file name"
+            if out.is_dir()
+            else f"the folder of --out {out} does not exist"
+        )
     dev = pick_device(device)
     use_bf16 = resolve_bf16(bf16, native_precisions(dev))
     if isinstance(degradation, str):
@@ -388,10 +394,13 @@ def train(
     # say so before the first step, and keep it in the log that scripts/commit_model.py reads.
     record(run={"first_step": done + 1, "device": result.device, "bf16": use_bf16, "torch": torch.__version__})
     if bar is not None:
-        how = "bf16 autocast (native here; --bf16 off for fp32)" if use_bf16 else "fp32"
+        native = "bf16" in native_precisions(dev)
+        how = "fp32"
+        if use_bf16:  # (asked for with --bf16 on where it is emulated: say so, it is many times slower)
+            how = "bf16 autocast (" + ("native here" if native else "emulated here: slow") + "; --bf16 off for fp32)"
         bar.write(f"training on {result.device}, {how}")
     try:
-        if done == 0:
+        if done == 0 and val_every:  # (0: only at the end, as --val-every says)
             check(0)
         running, n = 0.0, 0
         for step in range(done + 1, done + steps + 1):
