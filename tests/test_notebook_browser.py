@@ -356,6 +356,38 @@ def test_js_a_frame_is_current_only_for_the_detail_plane_and_model_it_was_render
     assert got == [want for *_, want in cases]
 
 
+def test_js_a_stack_slider_says_which_plane_is_shown(browser):
+    """zoom.js drawn in a page for a (2, 20)-plane stack: each slider has a 'plane k / n' readout that follows
+    the kernel's index (the page's model is a minimal stand-in for anywidget's: traits in, nothing out)."""
+    src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
+    url = "data:text/javascript;base64," + base64.b64encode(src).decode()
+    page = browser.new_page()
+    try:
+        got = page.evaluate(
+            """async (url) => {
+              const m = await import(url);
+              const traits = { lead_shape: [2, 20], index: [0, 3], image_shape: [64, 64], viewport: [0, 0, 64, 64],
+                height: 128, width: 0, canvas_shape: [128, 128], mode: "liif", detail: 1, model_choices: [],
+                model_name: "auto", max_zoom: 64 };
+              const hooks = {};
+              const model = { get: (k) => traits[k], set: (k, v) => { traits[k] = v; }, save_changes() {}, send() {},
+                on: (k, f) => { (hooks[k] = hooks[k] || []).push(f); }, off() {} };
+              const el = document.createElement("div");
+              document.body.appendChild(el);
+              m.default.render({ model, el });
+              const read = () => [...el.querySelectorAll(".liif-zoom-index-label")].map((e) => e.textContent);
+              const before = read();
+              traits.index = [1, 19];
+              hooks["change:index"].forEach((f) => f());
+              return [before, read()];
+            }""",
+            url,
+        )
+    finally:
+        page.close()
+    assert got == [["axis 0: plane 1 / 2", "axis 1: plane 4 / 20"], ["axis 0: plane 2 / 2", "axis 1: plane 20 / 20"]]
+
+
 def test_js_label_says_what_each_frame_is(browser):
     """zoom.js's label for every kind of frame the kernel sends, with and without the fields a kernel may
     add (level, reduced, scale): what is on screen, never 'bicubic' for an overview."""

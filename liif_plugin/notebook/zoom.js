@@ -130,19 +130,29 @@ function render({ model, el }) {
   }
 
   // A stack's leading axes (z, t, c, ...): one slider each, bound to the `index` trait.
+  // Each with a readout, "plane 4 / 20" (1-based, as people count planes), so the slider says where it is.
+  const readouts = [];
   const sliders = (model.get("lead_shape") || []).map((n, k) => {
     const s = el_("input", "liif-zoom-index", bar);
-    Object.assign(s, { type: "range", min: 0, max: n - 1, step: 1, title: `axis ${k}` });
+    Object.assign(s, { type: "range", min: 0, max: n - 1, step: 1, title: `axis ${k} of the stack` });
     s.value = (model.get("index") || [])[k] || 0;
+    const r = el_("span", "liif-zoom-index-label", bar);
+    readouts.push(r);
     s.addEventListener("input", () => {
       model.set("index", sliders.map((e) => +e.value));
       model.save_changes();
     });
     return s;
   });
+  function showIndex() {
+    const idx = model.get("index") || [], lead = model.get("lead_shape") || [];
+    readouts.forEach((r, k) => { r.textContent = `${lead.length > 1 ? "axis " + k + ": " : ""}plane ${(idx[k] || 0) + 1} / ${lead[k]}`; });
+  }
+  showIndex();
   function syncIndex() {
     const idx = model.get("index") || [];
     sliders.forEach((s, k) => { s.value = idx[k]; });
+    showIndex();
     for (const name of Object.keys(layers)) delete layers[name]; // pixels of another image
     root.dataset.index = idx.join(",");
   }
