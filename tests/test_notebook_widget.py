@@ -209,6 +209,16 @@ def test_no_reduced_pass_when_it_would_be_coarser_than_the_image(model):
         assert [(c["final"], c["shape"]) for c, _ in sent if c["layer"] == "liif"] == [(True, [256, 256])]
     finally:
         w.close()
+    # A canvas big enough for a reduced pass (384 x 640 at x1.5, as in JupyterLab): a frame from a coarser
+    # level would still be blurrier than the bicubic frame drawn from the image itself (it showed for 5 s).
+    w = ZoomWidget(np.ascontiguousarray(data.astronaut()), model=model, height=384, canvas_shape=[384, 640])
+    sent = collect(w)
+    try:
+        w.viewport = [0, 0, 256, 426.67]
+        assert w.wait(300)
+        assert [c["final"] for c, _ in sent if c["layer"] == "liif"] == [True]
+    finally:
+        w.close()
 
 
 def test_stale_render_is_dropped_not_finished(model, rgb):

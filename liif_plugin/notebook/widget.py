@@ -460,6 +460,10 @@ class ZoomWidget(ZoomControls):
             prev = None
         if shared_share(shared, shape) < REUSE_SHARE:
             plan = reduced_view(region, shape, PREVIEW_PIXELS)
+            if plan is not None and plan[0][0] * self._overview.level_for(region, shape) < region[2] - region[0]:
+                # A reduced frame with fewer pixels than the level the bicubic frame on screen was drawn from
+                # (the image itself below about x4) would replace it with a blurrier one: the full frame next.
+                plan = None
             t0 = time.perf_counter()
             if plan is not None and plan[1] > 1:  # from a coarser level: a fraction of the full frame's encode
                 small, f = plan
