@@ -493,3 +493,21 @@ def test_ome_zarr_levels_give_the_overview_without_a_pass(tiny_model, tmp_path):
         )
     finally:
         w.close()
+
+
+def test_resizing_the_output_keeps_the_zoom_and_a_fitted_image_stays_fitted(tiny_model):
+    """Narrowing the window from 1100 to 800 px took a view from x3.34 to x1.56, and widening it back kept
+    x1.56; now the zoom and centre stay. A view of the whole image is fitted again."""
+    w = ZoomWidget(np.ascontiguousarray(data.camera()), model=tiny_model, height=200, canvas_shape=[200, 400])
+    try:
+        assert w.viewport == pytest.approx(fit_viewport([0, 0, 512, 512], [200, 400], [512, 512]))
+        w.canvas_shape = [300, 600]  # the whole image, fitted: fitted again
+        assert w.viewport == pytest.approx(fit_viewport([0, 0, 512, 512], [300, 600], [512, 512]))
+        w.viewport = [200, 200, 300, 400]  # x3 at 300 x 600
+        zoom, centre = w.zoom, ((w.viewport[0] + w.viewport[2]) / 2, (w.viewport[1] + w.viewport[3]) / 2)
+        for canvas in ([300, 240], [300, 600]):
+            w.canvas_shape = canvas
+            assert w.zoom == pytest.approx(zoom) and w.zoom == pytest.approx(3.0)
+            assert ((w.viewport[0] + w.viewport[2]) / 2, (w.viewport[1] + w.viewport[3]) / 2) == pytest.approx(centre)
+    finally:
+        w.close()

@@ -32,6 +32,20 @@ def fit_viewport(v, canvas_shape, image_shape, max_zoom=MAX_ZOOM):
     return [cy - vh / 2, cx - vw / 2, cy + vh / 2, cx + vw / 2]
 
 
+def resized_viewport(v, old_canvas, new_canvas, image_shape, max_zoom=MAX_ZOOM):
+    """The viewport after the canvas changed size: the same zoom and centre (resizing the output area or
+    the window must not zoom the image out and leave it so), unless the whole image was fitted: then it is
+    fitted again."""
+    H, W = image_shape
+    y0, x0, y1, x1 = v
+    if not old_canvas or min(old_canvas) < 1 or (y0 <= 1e-6 and x0 <= 1e-6 and y1 >= H - 1e-6 and x1 >= W - 1e-6):
+        return fit_viewport([0, 0, H, W], new_canvas, image_shape, max_zoom)
+    z = zoom_factor(v, old_canvas)
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+    vh, vw = new_canvas[0] / z, new_canvas[1] / z
+    return fit_viewport([cy - vh / 2, cx - vw / 2, cy + vh / 2, cx + vw / 2], new_canvas, image_shape, max_zoom)
+
+
 def zoom_factor(v, canvas_shape):
     """Device pixels per input pixel."""
     return canvas_shape[1] / (v[3] - v[1])

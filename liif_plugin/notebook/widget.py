@@ -42,7 +42,7 @@ from liif_plugin.engine.tiles import REUSE_SHARE, Frame, TiledField, overlap, sh
 from liif_plugin.errors import one_line
 from liif_plugin.notebook.controls import ZoomControls
 from liif_plugin.notebook.pixels import png_bytes, to_display
-from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, visible_part, zoom_factor
+from liif_plugin.notebook.view import MAX_ZOOM, fit_viewport, resized_viewport, visible_part, zoom_factor
 from liif_plugin.notebook.worker import LatestWorker
 from liif_plugin.runtime.hardware import interactive_encoder_precision, resolve_precision
 from liif_plugin.sources import arrays
@@ -211,7 +211,7 @@ class ZoomWidget(ZoomControls):
     def _canvas_changed(self, change):
         self._overview_due = True
         if self.image_shape:
-            self.viewport = fit_viewport(self.viewport, self.canvas_shape, self.image_shape)
+            self.viewport = resized_viewport(self.viewport, change["old"], self.canvas_shape, self.image_shape)
             if self._live:
                 self._schedule()
 
