@@ -303,10 +303,21 @@ def cell_output(page, index):
     return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output").inner_text()
 
 
-def test_js_viewport_rule_matches_python(browser):
-    """zoom.js repeats view.fit_viewport so the page reacts at once; both must agree."""
+def with_zoom_js(browser, script, arg=None):
+    """Run `script` ((m, arg) => value, an async arrow taking zoom.js's module) in a blank page; its value."""
     src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
     url = "data:text/javascript;base64," + base64.b64encode(src).decode()
+    page = browser.new_page()
+    try:
+        return page.evaluate(
+            f"async ([url, arg]) => {{ const m = await import(url); return ({script})(m, arg); }}", [url, arg]
+        )
+    finally:
+        page.close()
+
+
+def test_js_viewport_rule_matches_python(browser):
+    """zoom.js repeats view.fit_viewport so the page reacts at once; both must agree."""
     cases = [
         ([10, 10, 20, 20], [100, 200], [64, 64]),
         ([-500, -500, 900, 900], [100, 200], [64, 32]),
@@ -314,15 +325,7 @@ def test_js_viewport_rule_matches_python(browser):
         ([30, 30, 30.0001, 30.0001], [100, 100], [64, 64]),
         ([3.3, 1.7, 9.1, 40.2], [256, 384], [128, 96]),
     ]
-    page = browser.new_page()
-    try:
-        got = page.evaluate(
-            """async ([url, cases]) => { const m = await import(url);
-                 return cases.map(([v, c, s]) => m.fit(v, c[0], c[1], s[0], s[1], 256)); }""",
-            [url, cases],
-        )
-    finally:
-        page.close()
+    got = with_zoom_js(browser, "(m, cases) => cases.map(([v, c, s]) => m.fit(v, c[0], c[1], s[0], s[1], 256))", cases)
     for (v, c, s), js in zip(cases, got):
         assert js == pytest.approx(fit_viewport(v, c, s), abs=1e-9)
 
@@ -330,8 +333,6 @@ def test_js_viewport_rule_matches_python(browser):
 def test_js_a_frame_is_current_only_for_the_detail_plane_and_model_it_was_rendered_with(browser):
     """After a change of detail, plane or model the label said 'took 2.7 s' (done) while the new frame was
     still rendering: the old frame matched the view. Now it is pending until a frame of the new state."""
-    src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
-    url = "data:text/javascript;base64," + base64.b64encode(src).decode()
     v = [0, 0, 50, 80]
     frame = {"viewport": v, "mode": "liif", "detail": 1.0, "index": [3], "model": "edsr-baseline"}
     now = {"viewport": v, "mode": "liif", "detail": 1.0, "index": [3], "model": "edsr-baseline"}
@@ -345,27 +346,16 @@ def test_js_a_frame_is_current_only_for_the_detail_plane_and_model_it_was_render
         ({"viewport": v, "mode": "liif"}, {**now, "detail": 0.5}, True),  # an older kernel's frame: the view only
         (None, now, False),
     ]
-    page = browser.new_page()
-    try:
-        got = page.evaluate(
-            "async ([url, cases]) => { const m = await import(url); return cases.map(([f, s]) => m.current(f, s)); }",
-            [url, cases],
-        )
-    finally:
-        page.close()
+    got = with_zoom_js(browser, "(m, cases) => cases.map(([f, s]) => m.current(f, s))", cases)
     assert got == [want for *_, want in cases]
 
 
 def test_js_a_stack_slider_says_which_plane_is_shown(browser):
     """zoom.js drawn in a page for a (2, 20)-plane stack: each slider has a 'plane k / n' readout that follows
     the kernel's index (the page's model is a minimal stand-in for anywidget's: traits in, nothing out)."""
-    src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
-    url = "data:text/javascript;base64," + base64.b64encode(src).decode()
-    page = browser.new_page()
-    try:
-        got = page.evaluate(
-            """async (url) => {
-              const m = await import(url);
+    got = with_zoom_js(
+        browser,
+        """async (m) => {
               const traits = { lead_shape: [2, 20], index: [0, 3], image_shape: [64, 64], viewport: [0, 0, 64, 64],
                 height: 128, width: 0, canvas_shape: [128, 128], mode: "liif", detail: 1, model_choices: [],
                 model_name: "auto", max_zoom: 64 };
@@ -381,18 +371,13 @@ def test_js_a_stack_slider_says_which_plane_is_shown(browser):
               hooks["change:index"].forEach((f) => f());
               return [before, read()];
             }""",
-            url,
-        )
-    finally:
-        page.close()
+    )
     assert got == [["axis 0: plane 1 / 2", "axis 1: plane 4 / 20"], ["axis 0: plane 2 / 2", "axis 1: plane 20 / 20"]]
 
 
 def test_js_label_says_what_each_frame_is(browser):
     """zoom.js's label for every kind of frame the kernel sends, with and without the fields a kernel may
     add (level, reduced, scale): what is on screen, never 'bicubic' for an overview."""
-    src = (ROOT / "liif_plugin" / "notebook" / "zoom.js").read_bytes()
-    url = "data:text/javascript;base64," + base64.b64encode(src).decode()
     region = [0, 0, 100, 100]
     cases = [
         ({"layer": "overview", "final": False, "region": [0, 0, 800, 800], "shape": [256, 256]}, "overview"),
@@ -415,14 +400,7 @@ def test_js_label_says_what_each_frame_is(browser):
         ({"layer": "liif", "final": True, "reduced": False, "detail": 1, "region": region, "shape": [320, 320]},
          "LIIF x3.20 · m"),
     ]  # fmt: skip
-    page = browser.new_page()
-    try:
-        got = page.evaluate(
-            "async ([url, cases]) => { const m = await import(url); return cases.map(([c]) => m.describe(c, 'm')); }",
-            [url, cases],
-        )
-    finally:
-        page.close()
+    got = with_zoom_js(browser, "(m, cases) => cases.map(([c]) => m.describe(c, 'm'))", cases)
     assert got == [want for _, want in cases]
 
 

@@ -104,21 +104,6 @@ def target(args, in_shape):
     return None, (args.height, max(1, round(rw * args.height / rh)))
 
 
-def checked_output_shape(hw, scale, shape, region=None, *, lazy=False):
-    """api.output_shape with advice that works here: an image file's output is held in memory, and
-    "write it to a zarr" needs a .zarr input; a .zarr output (`lazy`) is rendered block by block."""
-    from liif_plugin.api import output_shape
-    from liif_plugin.engine.field import MAX_LAZY_OUTPUT_PIXELS, MAX_OUTPUT_PIXELS
-    from liif_plugin.errors import Hint, LiifError
-
-    try:
-        return output_shape(hw, scale, shape, region, limit=MAX_LAZY_OUTPUT_PIXELS if lazy else MAX_OUTPUT_PIXELS)
-    except LiifError as e:
-        if not e.what.endswith("too large to hold in memory") or e.hint is None:
-            raise
-        raise LiifError(e.what, Hint(e.hint.python, cli="choose a smaller --scale or --size")) from None
-
-
 def planes_of(x: np.ndarray, meta) -> np.ndarray:
     """The images of `x` as one (N, H, W[, C]) array: a TIFF stack's planes (meta.planes names their
     axes), or N = 1 for one image."""
@@ -133,6 +118,7 @@ def size_text(x, meta, out_shape) -> str:
 
 def plan(args):
     """Check every input and output up front; returns [(in_path, out_path, image, scale, shape, meta)]."""
+    from liif_plugin.api import output_shape
     from liif_plugin.engine.classic import check_detail
     from liif_plugin.engine.field import MAX_OUTPUT_PIXELS
     from liif_plugin.errors import LiifError
@@ -176,7 +162,7 @@ def plan(args):
             raise type(e)(f"{src}: {e.what}", e.hint) from None
         hw = planes.shape[1:3]
         scale, shape = target(args, hw)
-        out_shape = checked_output_shape(hw, scale, shape, args.region_t)
+        out_shape = output_shape(hw, scale, shape, args.region_t)  # held in memory: its limit
         if len(planes) * out_shape[0] * out_shape[1] > MAX_OUTPUT_PIXELS:  # each plane fits; the stack not
             raise LiifError(
                 f"{src}: {len(planes)} planes of {out_shape[1]}x{out_shape[0]} are too large to hold in memory",
@@ -331,6 +317,9 @@ def run_zarr(args):
     """Arrays larger than memory: zarr in, zarr out, through liif_plugin.sources.dask (stacks included)."""
     from tqdm import tqdm
 
+    from liif_plugin.api import output_shape
+    from liif_plugin.engine.field import MAX_LAZY_OUTPUT_PIXELS
+
     if not any(map(is_zarr, args.inputs)):  # an image file with -o OUT.zarr
         raise ValueError(f"-o {args.output} needs a .zarr input; write image files to a .png, .jpg or .tif")
     if len(args.inputs) != 1 or not args.output or not is_zarr(args.inputs[0]) or not is_zarr(args.output):
@@ -354,7 +343,7 @@ def run_zarr(args):
     hw = (h, w)
     args.region_t = None
     scale, out = target(args, hw)
-    out = checked_output_shape(hw, scale, out, lazy=True)  # validate before any work
+    out = output_shape(hw, scale, out, limit=MAX_LAZY_OUTPUT_PIXELS)  # block by block; validated before any work
     model = pick_model(args, src, src)  # auto: one choice from a window of the whole array
     estimate = say_zarr_estimate(args, src, shape, rgb, array.dtype, out, model)
     if args.dry_run:

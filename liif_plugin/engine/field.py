@@ -51,18 +51,16 @@ def check_out_shape(shape, limit: int = MAX_OUTPUT_PIXELS) -> tuple[int, int]:
         raise ValueError(f"shape must be two whole numbers (height, width), got {shape!r}") from None
     if h < 1 or w < 1:
         raise ValueError(f"output shape {shape!r} is empty; height and width must be at least 1")
-    if h * w > limit and limit >= MAX_LAZY_OUTPUT_PIXELS:
-        raise LiifError(
-            f"an output of {h}x{w} ({h * w / 1e9:.0f} G pixels per plane) is more than liif-plugin renders "
-            f"({MAX_LAZY_OUTPUT_PIXELS / 1e9:.1f} G)",
-            "choose a smaller scale or output shape",
-        )
     if h * w > limit:
+        if limit >= MAX_LAZY_OUTPUT_PIXELS:  # rendered block by block already: only a smaller size helps
+            what = f"{h * w / 1e9:.0f} G pixels per plane) is more than liif-plugin renders ({limit / 1e9:.1f} G"
+            raise LiifError(f"an output of {h}x{w} ({what})", "choose a smaller scale or output shape")
         raise LiifError(
             f"an output of {h}x{w} ({h * w / 1e6:.0f} megapixels) is too large to hold in memory",
             Hint(
                 "render it in windows (region=...) or use liif_plugin.sources.dask.upscale",
-                cli="write it to a zarr (`-o out.zarr`), which is rendered block by block",
+                # (a .zarr input is rendered block by block, up to the lazy limit: only image files get here)
+                cli="choose a smaller --scale or --size, or store the image as .zarr and write a .zarr",
                 napari="tick 'current view only' to render a part, or choose a smaller scale or output shape",
             ),
         )

@@ -279,7 +279,8 @@ def evaluate(inputs, scales=(2, 3, 4, 6, 12), *, model=None, y_channel=False, cr
     elif isinstance(inputs, np.ndarray):
         items = [("image", inputs)]
     else:
-        items = list(zip(row_names(image_files(inputs)), image_files(inputs)))
+        files = image_files(inputs)
+        items = list(zip(row_names(files), files))
     scales = [float(s) for s in scales]
     bar = None
     if progress:
